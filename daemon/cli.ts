@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// finnhubd's command line: the process entry. It is the only place that reads
+// process.argv and process.env; everything below receives a frozen config.
+
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { FinnhubdError, isFinnhubdError } from './errors.js'
+import { loadConfig, redactConfig } from './config/load.js'
+import { runMigrate } from './cassandra/migrate-command.js'
+import { CQL_DIR } from './paths.js'
+
+const USAGE = `usage: finnhubd [--config FILE] <command>
+
+commands:
+  migrate        apply pending Cassandra schema migrations (cql/), idempotently
+  config         validate the configuration and print it (secrets redacted)
+  stack ARGS     the local Kafka + Cassandra stack: up | down | status | wipe | logs
+
+options:
+  --config FILE  JSON or YAML config file (default: $FINNHUBD_CONFIG, else built-in defaults)
+  --help         this text
+
+Environment overrides (the seed's names): FINNHUB_TOKEN, KAFKA_BOOTSTRAP_SERVERS,
+KAFKA_TOPIC, SCHEMA_PATH, CASSANDRA_HOST, CASSANDRA_PORT, CASSANDRA_USER,
+CASSANDRA_PASSWORD, CASSANDRA_KEYSPACE, CASSANDRA_TABLE, …  (see README.md)`
+
+export interface CliIo {
+  env: Readonly<Record<string, string | undefined>>
+  out: (line: string) => void
+  err: (line: string) => void
+}
+
+/** Runs one command and resolves to the process exit code. */
+export async function main (argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { config: { type: 'string' }, help: { type: 'boolean' } },
+      allowPositionals: true,
+      strict: true
+    })
+  } catch (err) {
+    io.err(`${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  const [command, ...rest] = parsed.positionals
+  if (parsed.values.help === true || command === undefined || command === 'help') {
+    io.out(USAGE)
+    return command === undefined && parsed.values.help !== true ? 2 : 0
+  }
+  const configFile = parsed.values.config ?? io.env['FINNHUBD_CONFIG']
+  try {
+    switch (command) {
+      case 'config': {
+        const { config, sources, file } = loadConfig({ file: configFile, env: io.env })
+        io.out(`# configuration is valid (file: ${file ?? 'none, defaults'}; overrides: ${Object.entries(sources).map(([k, v]) => `${k}←${v}`).join(', ') || 'none'})`)
+        io.out(JSON.stringify(redactConfig(config), null, 2))
+        return 0
+      }
+      case 'migrate': {
+        const { config } = loadConfig({ file: configFile, env: io.env })
+        await runMigrate(config, CQL_DIR, io.out)
+        return 0
+      }
+      case 'stack': {
+        const { runStackCli } = await import('../stack/cli.js')
+        return await runStackCli(rest, io)
+      }
+      default:
+        throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown command "${command}"; run \`finnhubd --help\` for the list`)
+    }
+  } catch (err) {
+    if (isFinnhubdError(err)) {
+      io.err(`finnhubd: ${err.message} [${err.code}]`)
+      return err.code === 'FINNHUBD_ERR_USAGE' ? 2 : 1
+    }
+    throw err
+  }
+}
+
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const code = await main(process.argv.slice(2), {
+    env: process.env,
+    out: line => { process.stdout.write(line + '\n') },
+    err: line => { process.stderr.write(line + '\n') }
+  })
+  process.exitCode = code
+}

@@ -1,0 +1,179 @@
+// Loads the configuration once: file (JSON or YAML) → the seed's environment
+// variables as overrides → schema validation → a deep-frozen object. Errors name the
+// key path (or the environment variable) and what would be accepted, so an operator
+// can fix the file without reading code. Nothing below this module reads process.env.
+
+import { readFileSync } from 'node:fs'
+import { extname } from 'node:path'
+import { parse as parseYaml, YAMLParseError } from 'yaml'
+import type { z } from 'zod'
+import { FinnhubdError } from '../errors.js'
+import { configSchema, type Config } from './schema.js'
+
+type Env = Readonly<Record<string, string | undefined>>
+type Json = Record<string, unknown>
+
+// The seed's .env names (and a few of ours), each mapped to one key path.
+const ENV_OVERRIDES: ReadonlyArray<{ name: string, path: readonly string[], kind: 'string' | 'list' | 'port' | 'url-or-null' }> = [
+  { name: 'FINNHUB_TOKEN', path: ['finnhub', 'token'], kind: 'string' },
+  { name: 'FINNHUB_URL', path: ['finnhub', 'url'], kind: 'string' },
+  { name: 'FINNHUB_SYMBOLS', path: ['finnhub', 'symbols'], kind: 'list' },
+  { name: 'KAFKA_BOOTSTRAP_SERVERS', path: ['kafka', 'bootstrapServers'], kind: 'list' },
+  { name: 'KAFKA_TOPIC', path: ['kafka', 'topic'], kind: 'string' },
+  { name: 'SCHEMA_REGISTRY_URL', path: ['kafka', 'schemaRegistryUrl'], kind: 'url-or-null' },
+  { name: 'SCHEMA_PATH', path: ['schemaPath'], kind: 'string' },
+  { name: 'CASSANDRA_HOST', path: ['cassandra', 'contactPoints'], kind: 'list' },
+  { name: 'CASSANDRA_PORT', path: ['cassandra', 'port'], kind: 'port' },
+  { name: 'CASSANDRA_USER', path: ['cassandra', 'username'], kind: 'string' },
+  { name: 'CASSANDRA_PASSWORD', path: ['cassandra', 'password'], kind: 'string' },
+  { name: 'CASSANDRA_KEYSPACE', path: ['cassandra', 'keyspace'], kind: 'string' },
+  { name: 'CASSANDRA_TABLE', path: ['cassandra', 'tradesTable'], kind: 'string' },
+  { name: 'CASSANDRA_DC', path: ['cassandra', 'localDataCenter'], kind: 'string' },
+  { name: 'FINNHUBD_LOG_LEVEL', path: ['logLevel'], kind: 'string' }
+]
+
+export const ENV_OVERRIDE_NAMES: readonly string[] = ENV_OVERRIDES.map(o => o.name)
+
+const SECRET_PATHS: ReadonlyArray<readonly string[]> = [['finnhub', 'token'], ['cassandra', 'password']]
+const REDACTED = '[redacted]'
+
+export interface LoadOptions {
+  /** Path of a JSON or YAML config file; omit to run on defaults + environment. */
+  file?: string | undefined
+  /** The environment to read overrides from; pass process.env at the entry point only. */
+  env?: Env
+}
+
+export interface LoadedConfig {
+  config: Config
+  /** Where each overridden value came from, e.g. { 'kafka.topic': 'KAFKA_TOPIC' }. */
+  sources: Readonly<Record<string, string>>
+  file: string | null
+}
+
+export function loadConfig (options: LoadOptions = {}): LoadedConfig {
+  const raw = options.file === undefined ? {} : readConfigFile(options.file)
+  const sources: Record<string, string> = {}
+  applyEnv(raw, options.env ?? {}, sources)
+  const config = validateConfig(raw, options.file ?? 'defaults', sources)
+  return { config, sources: Object.freeze(sources), file: options.file ?? null }
+}
+
+/** Validates a plain object (a parsed file plus overrides) and returns it frozen. */
+export function validateConfig (raw: unknown, origin = 'config', sources: Readonly<Record<string, string>> = {}): Config {
+  const result = configSchema.safeParse(raw)
+  if (!result.success) {
+    const lines = result.error.issues.map(issue => describeIssue(issue, raw, sources))
+    throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
+      `invalid configuration (${origin}):\n  - ${lines.join('\n  - ')}\n` +
+      'Fix the values above; `finnhubd config` prints the effective configuration with its defaults.')
+  }
+  return deepFreeze(result.data)
+}
+
+export function readConfigFile (file: string): Json {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
+    throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
+      `cannot read config file ${file} (${code}); check the path given with --config or FINNHUBD_CONFIG`, { cause: err })
+  }
+  let parsed: unknown
+  try {
+    parsed = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos !== undefined
+      ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
+      : ''
+    throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
+      `config file ${file} is not valid ${extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML'}${where}: ${(err as Error).message.split('\n')[0] ?? ''}`,
+      { cause: err })
+  }
+  if (parsed === null || parsed === undefined) return {}
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
+      `config file ${file} must hold a mapping of settings at the top level, not ${Array.isArray(parsed) ? 'a list' : typeof parsed}`)
+  }
+  return parsed as Json
+}
+
+function applyEnv (raw: Json, env: Env, sources: Record<string, string>): void {
+  for (const { name, path, kind } of ENV_OVERRIDES) {
+    const value = env[name]
+    if (value === undefined || value === '') continue
+    let converted: unknown
+    switch (kind) {
+      case 'string': converted = value; break
+      case 'list': converted = value.split(',').map(s => s.trim()).filter(s => s !== ''); break
+      case 'url-or-null': converted = value.toLowerCase() === 'none' ? null : value; break
+      case 'port': converted = /^\d+$/.test(value) ? Number(value) : value; break
+    }
+    setPath(raw, path, converted)
+    sources[path.join('.')] = name
+  }
+}
+
+function setPath (obj: Json, path: readonly string[], value: unknown): void {
+  let node: Json = obj
+  for (const key of path.slice(0, -1)) {
+    const next = node[key]
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) {
+      // A wrong-typed section in the file is reported by validation; the env value
+      // replaces it only if the section is absent.
+      if (next !== undefined) return
+      node[key] = {}
+    }
+    node = node[key] as Json
+  }
+  node[path[path.length - 1] as string] = value
+}
+
+function describeIssue (issue: z.core.$ZodIssue, raw: unknown, sources: Readonly<Record<string, string>>): string {
+  const base = issue.path.map(String)
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map(k => [...base, k].join('.'))
+    const plural = keys.length > 1
+    return `unknown key${plural ? 's' : ''} ${keys.map(k => `"${k}"`).join(', ')}: remove ${plural ? 'them' : 'it'} or check the spelling (keys are camelCase, e.g. kafka.lingerMs)`
+  }
+  const keyPath = base.length > 0 ? base.join('.') : '(top level)'
+  const from = sources[keyPath] !== undefined ? ` (from ${sources[keyPath]})` : ''
+  const got = valueAt(raw, issue.path)
+  const gotText = got === undefined ? '' : `, got ${describeValue(keyPath, got)}`
+  return `${keyPath}${from}: ${issue.message}${gotText}`
+}
+
+function valueAt (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let node = raw
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined
+    node = (node as Record<PropertyKey, unknown>)[key]
+  }
+  return node
+}
+
+function describeValue (keyPath: string, value: unknown): string {
+  if (SECRET_PATHS.some(p => p.join('.') === keyPath)) return REDACTED
+  const text = JSON.stringify(value) ?? String(value)
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}
+
+/** A copy safe to print or log: the token and passwords are replaced. */
+export function redactConfig (config: Config): Config {
+  const copy = structuredClone(config) as unknown as Json
+  for (const path of SECRET_PATHS) {
+    const parent = valueAt(copy, path.slice(0, -1)) as Json
+    const key = path[path.length - 1] as string
+    if (parent[key] !== null && parent[key] !== '') parent[key] = REDACTED
+  }
+  return copy as unknown as Config
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}

@@ -1,0 +1,97 @@
+// The one configuration schema. Every tunable lives here with its default and its
+// unit in its name; objects are strict so a typo in a key is an error, not a silently
+// ignored setting. Later stages read the frozen result, never process.env.
+
+import { z } from 'zod'
+
+const port = z.number().int().min(1).max(65535)
+const positiveInt = z.number().int().positive()
+const nonNegativeInt = z.number().int().nonnegative()
+
+// Finnhub symbols look like "AAPL", "BINANCE:BTCUSDT", "OANDA:EUR_USD", "BRK.B".
+export const SYMBOL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:._/^=-]{0,63}$/
+
+const hostPort = z.string().regex(/^[^\s,:]+:\d{1,5}$/, 'expected host:port')
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+
+const finnhub = z.strictObject({
+  url: z.string().regex(/^wss?:\/\/\S+$/, 'expected a ws:// or wss:// URL').default('wss://ws.finnhub.io'),
+  token: z.string().default(''),
+  symbols: z.array(z.string().regex(SYMBOL_PATTERN, 'expected a Finnhub symbol such as AAPL or BINANCE:BTCUSDT'))
+    .max(500)
+    .default(['BINANCE:BTCUSDT', 'BINANCE:ETHUSDT']),
+  staleAfterMs: positiveInt.default(90_000),
+  reconnectInitialDelayMs: positiveInt.default(500),
+  reconnectMaxDelayMs: positiveInt.default(60_000),
+  unauthorizedBackoffMs: positiveInt.default(300_000),
+  maxPayloadBytes: positiveInt.default(4 * 1024 * 1024),
+  keepZeroVolume: z.boolean().default(true)
+})
+
+const kafka = z.strictObject({
+  bootstrapServers: z.array(hostPort).min(1).default(['127.0.0.1:19092']),
+  topic: z.string().min(1).max(249).default('finnhub.trades'),
+  deadLetterTopic: z.string().min(1).max(249).default('finnhub.trades.dlq'),
+  clientId: z.string().min(1).default('finnhubd'),
+  groupId: z.string().min(1).default('finnhubd'),
+  schemaRegistryUrl: z.string().regex(/^https?:\/\/\S+$/, 'expected an http(s):// URL').nullable().default(null),
+  // lz4 is built into librdkafka, so it needs no system library at install time.
+  compression: z.enum(['none', 'gzip', 'snappy', 'lz4']).default('lz4'),
+  lingerMs: nonNegativeInt.max(900_000).default(5),
+  batchSizeBytes: positiveInt.default(1_000_000),
+  maxBufferedMessages: positiveInt.default(200_000),
+  maxBufferedKbytes: positiveInt.default(256 * 1024),
+  deliveryTimeoutMs: positiveInt.default(300_000)
+})
+
+const cassandra = z.strictObject({
+  contactPoints: z.array(z.string().min(1)).min(1).default(['127.0.0.1']),
+  port: port.default(19042),
+  localDataCenter: z.string().min(1).default('datacenter1'),
+  username: z.string().nullable().default(null),
+  password: z.string().nullable().default(null),
+  keyspace: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,47}$/, 'expected a CQL identifier').default('finnhub'),
+  tradesTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,47}$/, 'expected a CQL identifier').default('trades'),
+  replicationFactor: positiveInt.max(9).default(1),
+  requestTimeoutMs: positiveInt.default(12_000),
+  maxConcurrentWrites: positiveInt.default(64)
+})
+
+const workers = z.strictObject({
+  poolSize: positiveInt.max(64).nullable().default(null),
+  batchSize: positiveInt.max(100_000).default(2_000),
+  maxQueue: positiveInt.default(64)
+})
+
+const http = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(9464)
+})
+
+export const configSchema = z.strictObject({
+  roles: z.array(z.enum(['ingest', 'process'])).min(1).default(['ingest', 'process']),
+  schemaPath: z.string().min(1).default('schemas/trade.avsc'),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  finnhub: finnhub.prefault({}),
+  kafka: kafka.prefault({}),
+  cassandra: cassandra.prefault({}),
+  workers: workers.prefault({}),
+  http: http.prefault({})
+}).superRefine((cfg, ctx) => {
+  if (cfg.finnhub.reconnectMaxDelayMs < cfg.finnhub.reconnectInitialDelayMs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['finnhub', 'reconnectMaxDelayMs'],
+      message: `must be ≥ finnhub.reconnectInitialDelayMs (${cfg.finnhub.reconnectInitialDelayMs})`
+    })
+  }
+  if (cfg.kafka.topic === cfg.kafka.deadLetterTopic) {
+    ctx.addIssue({ code: 'custom', path: ['kafka', 'deadLetterTopic'], message: 'must differ from kafka.topic' })
+  }
+  if ((cfg.cassandra.username === null) !== (cfg.cassandra.password === null)) {
+    ctx.addIssue({ code: 'custom', path: ['cassandra', 'password'], message: 'cassandra.username and cassandra.password go together: set both or neither' })
+  }
+})
+
+export type Config = z.infer<typeof configSchema>
