@@ -1,0 +1,131 @@
+// Parsing and validation of Finnhub WebSocket frames (finnhub-protocol.md), pure.
+// A frame is classified (trades, ping, error, other type, or malformed with a
+// reason); inside a trade frame each trade is checked on its own, so one bad trade
+// drops only itself, with a counted reason, and the good ones around it go on.
+// Each kept trade gets its ordinal among the identical trades (same s, p, t, v, c)
+// of its frame: genuine identical fills stay distinct, while a trade re-sent in a
+// later frame gets ordinal 0 again and so the same deterministic id.
+
+import { SYMBOL_PATTERN } from '../config/schema.js'
+import type { TradeRecord } from './trade-schema.js'
+
+export const FRAME_REJECT_REASONS = ['binary', 'invalid_json', 'not_an_object', 'missing_type', 'bad_data'] as const
+export type FrameRejectReason = typeof FRAME_REJECT_REASONS[number]
+
+export const TRADE_REJECT_REASONS = [
+  'not_an_object', 'bad_symbol', 'bad_price', 'bad_volume', 'bad_timestamp', 'bad_conditions', 'zero_volume'
+] as const
+export type TradeRejectReason = typeof TRADE_REJECT_REASONS[number]
+
+export interface TradeReject {
+  reason: TradeRejectReason
+  /** For the log: which trade and what was wrong, values shortened. */
+  detail: string
+}
+
+export type ParsedFrame =
+  | { kind: 'trades', trades: TradeRecord[], rejected: TradeReject[] }
+  | { kind: 'ping' }
+  | { kind: 'error', message: string }
+  | { kind: 'other', type: string }
+  | { kind: 'malformed', reason: FrameRejectReason, detail: string }
+
+export interface FrameOptions {
+  /** Keep `v = 0` price updates (true) or drop them with reason zero_volume. */
+  keepZeroVolume: boolean
+  /** How far past the receive time a trade time may lie before it is not sane. */
+  maxFutureSkewMs: number
+}
+
+/** Trades before 2000-01-01 are not from this feed: a seconds-for-milliseconds mix-up, or garbage. */
+export const MIN_TRADE_TS = Date.UTC(2000, 0, 1)
+
+export function parseFrame (data: string | Buffer, isBinary: boolean, receivedAt: number, options: FrameOptions): ParsedFrame {
+  if (isBinary) return { kind: 'malformed', reason: 'binary', detail: `binary frame of ${data.length} bytes; Finnhub sends text frames only` }
+  let msg: unknown
+  try {
+    msg = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'))
+  } catch (err) {
+    return { kind: 'malformed', reason: 'invalid_json', detail: `${(err as Error).message}; frame starts ${show(String(data).slice(0, 60))}` }
+  }
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
+    return { kind: 'malformed', reason: 'not_an_object', detail: `frame is ${show(msg)}, expected a JSON object` }
+  }
+  const frame = msg as Record<string, unknown>
+  const type = frame['type']
+  if (typeof type !== 'string') {
+    return { kind: 'malformed', reason: 'missing_type', detail: `frame has no string "type" (got ${show(type)})` }
+  }
+  switch (type) {
+    case 'trade': return parseTrades(frame['data'], receivedAt, options)
+    case 'ping': return { kind: 'ping' }
+    case 'error': return { kind: 'error', message: typeof frame['msg'] === 'string' ? frame['msg'] : show(frame['msg']) }
+    default: return { kind: 'other', type: type.slice(0, 40) }
+  }
+}
+
+function parseTrades (data: unknown, receivedAt: number, options: FrameOptions): ParsedFrame {
+  if (!Array.isArray(data)) {
+    return { kind: 'malformed', reason: 'bad_data', detail: `trade frame "data" is ${show(data)}, expected an array of trades` }
+  }
+  const trades: TradeRecord[] = []
+  const rejected: TradeReject[] = []
+  const maxTs = receivedAt + options.maxFutureSkewMs
+  for (let i = 0; i < data.length; i++) {
+    const raw: unknown = data[i]
+    const reject = (reason: TradeRejectReason, what: string): void => { rejected.push({ reason, detail: `trade ${i}: ${what}` }) }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) { reject('not_an_object', `expected an object, got ${show(raw)}`); continue }
+    const { s, p, t, v, c } = raw as Record<string, unknown>
+    if (typeof s !== 'string' || !SYMBOL_PATTERN.test(s)) { reject('bad_symbol', `"s" must be a Finnhub symbol, got ${show(s)}`); continue }
+    if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0) { reject('bad_price', `"p" must be a finite number > 0, got ${show(p)} (${s})`); continue }
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) { reject('bad_volume', `"v" must be a finite number ≥ 0, got ${show(v)} (${s})`); continue }
+    if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < MIN_TRADE_TS || t > maxTs) {
+      reject('bad_timestamp', `"t" must be epoch milliseconds between 2000-01-01 and receive time + ${options.maxFutureSkewMs} ms, got ${show(t)} (${s})`)
+      continue
+    }
+    const conditions = parseConditions(c)
+    if (conditions === undefined) { reject('bad_conditions', `"c" must be null, absent or a list of strings, got ${show(c)} (${s})`); continue }
+    if (v === 0 && !options.keepZeroVolume) { reject('zero_volume', `v = 0 price update dropped by finnhub.keepZeroVolume=false (${s})`); continue }
+    trades.push({ s, p, t, v, c: conditions, ingest_ts: receivedAt, ordinal: 0 })
+  }
+  assignOrdinals(trades)
+  return { kind: 'trades', trades, rejected }
+}
+
+/** null for null/absent; a list of codes (numbers are taken as their text); undefined when invalid. */
+function parseConditions (c: unknown): string[] | null | undefined {
+  if (c === null || c === undefined) return null
+  if (!Array.isArray(c) || c.length > 64) return undefined
+  const codes: string[] = []
+  for (const code of c) {
+    if (typeof code === 'string' && code.length <= 16) codes.push(code)
+    else if (typeof code === 'number' && Number.isFinite(code)) codes.push(String(code))
+    else return undefined
+  }
+  return codes
+}
+
+/** Sets each trade's ordinal among the identical trades before it in the same frame. */
+export function assignOrdinals (trades: TradeRecord[]): void {
+  if (trades.length < 2) return
+  const seen = new Map<string, number>()
+  for (const trade of trades) {
+    const key = identityKey(trade)
+    const count = seen.get(key) ?? 0
+    trade.ordinal = count
+    seen.set(key, count + 1)
+  }
+}
+
+/** The content that makes two trades identical: s, p, t, v and c, unambiguously joined. */
+export function identityKey (trade: Pick<TradeRecord, 's' | 'p' | 't' | 'v' | 'c'>): string {
+  return `${trade.s}\u0000${trade.p}\u0000${trade.t}\u0000${trade.v}\u0000${trade.c === null ? '\u0002' : trade.c.join('\u0001')}`
+}
+
+function show (value: unknown): string {
+  let text: string
+  if (typeof value === 'number') text = String(value)
+  else if (value === undefined) text = 'nothing'
+  else text = JSON.stringify(value) ?? String(value)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
