@@ -41,7 +41,7 @@ const kafka = z.strictObject({
   lingerMs: nonNegativeInt.max(900_000).default(5),
   batchSizeBytes: positiveInt.default(1_000_000),
   maxBufferedMessages: positiveInt.default(200_000),
-  maxBufferedKbytes: positiveInt.default(256 * 1024),
+  maxBufferedKbytes: positiveInt.default(64 * 1024),
   deliveryTimeoutMs: positiveInt.default(300_000)
 })
 

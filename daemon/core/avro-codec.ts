@@ -11,6 +11,9 @@
 import avro from 'avsc'
 import type { TradeRecord } from './trade-schema.js'
 
+// avsc declares Resolver without exporting it.
+type Resolver = ReturnType<avro.Type['createResolver']>
+
 const SINGLE_OBJECT_MAGIC_0 = 0xc3
 const SINGLE_OBJECT_MAGIC_1 = 0x01
 const SINGLE_OBJECT_HEADER = 10
@@ -103,7 +106,7 @@ export interface WriterSchemas {
 export class TradeDecoder {
   readonly #reader: avro.Type
   readonly #writers: WriterSchemas
-  readonly #resolvers = new Map<avro.Type, avro.types.Resolver>()
+  readonly #resolvers = new Map<avro.Type, Resolver>()
 
   constructor (reader: avro.Type, writers: WriterSchemas) {
     this.#reader = reader
@@ -141,7 +144,7 @@ export class TradeDecoder {
     }
   }
 
-  #resolverFor (writer: avro.Type): avro.types.Resolver | undefined {
+  #resolverFor (writer: avro.Type): Resolver | undefined {
     if (writer === this.#reader) return undefined
     let resolver = this.#resolvers.get(writer)
     if (resolver === undefined) {

@@ -1,0 +1,234 @@
+// The Finnhub WebSocket client (main thread). It keeps one connection per API key
+// alive: subscribes to the configured symbols after every (re)connect, applies
+// symbol changes as subscribe/unsubscribe diffs on the live socket, and reconnects
+// with capped exponential backoff and full jitter. A 401 on the handshake means a
+// bad token: logged as such and retried only after finnhub.unauthorizedBackoffMs,
+// never in a hot loop; a 429 waits the maximum backoff. A watchdog reconnects when
+// no frame at all (not even a ping) arrived for finnhub.staleAfterMs. Frames are
+// parsed by the pure core/frame.ts; valid trades go to `onTrades`, everything
+// else is counted and logged (rate-limited). The token never appears in a log line.
+
+import WebSocket from 'ws'
+import type { Config } from '../config/schema.js'
+import { parseFrame, type FrameOptions } from '../core/frame.js'
+import type { TradeRecord } from '../core/trade-schema.js'
+import type { Logger } from '../log.js'
+import type { IngestCounters, ReconnectCause } from '../metrics/ingest.js'
+
+export interface FinnhubClientOptions {
+  finnhub: Config['finnhub']
+  log: Logger
+  counters: IngestCounters
+  onTrades: (trades: TradeRecord[]) => void
+  /** Seconds of clock skew tolerated in trade timestamps. */
+  maxFutureSkewMs?: number
+  random?: () => number
+  now?: () => number
+}
+
+export type ClientState = 'idle' | 'connecting' | 'open' | 'waiting' | 'closed'
+
+/** Full-jitter exponential backoff: a random delay in [0, min(max, initial·2^attempt)]. */
+export function backoffDelay (attempt: number, initialMs: number, maxMs: number, random: () => number): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30))
+  return Math.round(ceiling * random())
+}
+
+export class FinnhubClient {
+  readonly #opts: FinnhubClientOptions
+  readonly #frameOptions: FrameOptions
+  readonly #random: () => number
+  readonly #now: () => number
+  #symbols: Set<string>
+  #ws: WebSocket | null = null
+  #state: ClientState = 'idle'
+  #attempt = 0
+  #lastFrameAt = 0
+  #retryTimer: NodeJS.Timeout | null = null
+  #watchdog: NodeJS.Timeout | null = null
+  #endCause: ReconnectCause | null = null
+  #nextDelayMs: number | null = null
+
+  constructor (opts: FinnhubClientOptions) {
+    this.#opts = opts
+    this.#symbols = new Set(opts.finnhub.symbols)
+    this.#frameOptions = { keepZeroVolume: opts.finnhub.keepZeroVolume, maxFutureSkewMs: opts.maxFutureSkewMs ?? 86_400_000 }
+    this.#random = opts.random ?? Math.random
+    this.#now = opts.now ?? Date.now
+  }
+
+  get state (): ClientState { return this.#state }
+  get connected (): boolean { return this.#state === 'open' }
+  get symbols (): string[] { return [...this.#symbols] }
+
+  start (): void {
+    if (this.#state !== 'idle') return
+    this.#connect()
+  }
+
+  /** Replaces the symbol set; on a live socket only the difference is (un)subscribed. */
+  setSymbols (symbols: readonly string[]): { added: string[], removed: string[] } {
+    const next = new Set(symbols)
+    const added = [...next].filter(s => !this.#symbols.has(s))
+    const removed = [...this.#symbols].filter(s => !next.has(s))
+    this.#symbols = next
+    if (this.#state === 'open') {
+      for (const s of removed) this.#send({ type: 'unsubscribe', symbol: s })
+      for (const s of added) this.#send({ type: 'subscribe', symbol: s })
+    }
+    return { added, removed }
+  }
+
+  /** Stops reading and reconnecting, and closes the socket. */
+  async close (): Promise<void> {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    this.#clearTimers()
+    const ws = this.#ws
+    this.#ws = null
+    if (ws === null || ws.readyState === WebSocket.CLOSED) return
+    await new Promise<void>(resolve => {
+      ws.once('close', () => resolve())
+      ws.removeAllListeners('message')
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate()
+      else ws.close(1000, 'finnhubd stopping')
+      setTimeout(() => { ws.terminate(); resolve() }, 2_000).unref()
+    })
+  }
+
+  #connect (): void {
+    const { finnhub, log } = this.#opts
+    this.#state = 'connecting'
+    this.#endCause = null
+    this.#nextDelayMs = null
+    const url = new URL(finnhub.url)
+    url.searchParams.set('token', finnhub.token)
+    const ws = new WebSocket(url, { maxPayload: finnhub.maxPayloadBytes, handshakeTimeout: 15_000, perMessageDeflate: false })
+    this.#ws = ws
+    log.debug('connecting to Finnhub', { url: finnhub.url })
+
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0
+      res.resume()
+      if (status === 401 || status === 403) {
+        this.#endCause = 'unauthorized'
+        this.#nextDelayMs = this.#jittered(finnhub.unauthorizedBackoffMs)
+        log.error('Finnhub refused the API token (HTTP ' + String(status) + '): check FINNHUB_TOKEN or finnhub.token; not retrying for a while',
+          { url: finnhub.url, retryInMs: this.#nextDelayMs })
+      } else if (status === 429) {
+        this.#endCause = 'rate_limited'
+        this.#nextDelayMs = this.#jittered(finnhub.reconnectMaxDelayMs)
+        log.warn('Finnhub answered 429 Too Many Requests: too many connections or requests for this API key; backing off',
+          { url: finnhub.url, retryInMs: this.#nextDelayMs })
+      } else {
+        this.#endCause = 'handshake_failed'
+        log.limited('warn', 'finnhub-handshake', `Finnhub handshake failed with HTTP ${status}`, { url: finnhub.url })
+      }
+      ws.terminate()
+    })
+    ws.on('open', () => {
+      this.#state = 'open'
+      this.#opts.counters.connected = 1
+      this.#lastFrameAt = this.#now()
+      for (const symbol of this.#symbols) this.#send({ type: 'subscribe', symbol })
+      log.info('connected to Finnhub', { url: finnhub.url, symbols: this.#symbols.size })
+      this.#armWatchdog()
+    })
+    ws.on('message', (data: Buffer, isBinary: boolean) => { this.#onMessage(data, isBinary) })
+    ws.on('error', err => {
+      if (/max payload size exceeded/i.test(err.message)) {
+        this.#endCause ??= 'oversized'
+        this.#opts.counters.malformed.oversized++
+        log.limited('warn', 'finnhub-oversized', `a frame larger than finnhub.maxPayloadBytes (${finnhub.maxPayloadBytes}) was refused; reconnecting`)
+      } else {
+        this.#endCause ??= 'error'
+        log.limited('warn', 'finnhub-socket-error', 'Finnhub socket error', { err: err.message, url: finnhub.url })
+      }
+    })
+    ws.on('close', (code, reason) => {
+      if (this.#ws !== ws) return
+      this.#opts.counters.connected = 0
+      this.#clearTimers()
+      if (this.#state === 'closed') return
+      const cause = this.#endCause ?? 'closed'
+      this.#opts.counters.reconnects[cause]++
+      const delay = this.#nextDelayMs ?? backoffDelay(this.#attempt, finnhub.reconnectInitialDelayMs, finnhub.reconnectMaxDelayMs, this.#random)
+      this.#attempt++
+      if (cause === 'closed' || cause === 'error' || cause === 'stale') {
+        log.limited('warn', 'finnhub-reconnect', 'Finnhub connection ended; reconnecting',
+          { cause, code, reason: reason.toString('utf8').slice(0, 120), retryInMs: delay, attempt: this.#attempt })
+      }
+      this.#state = 'waiting'
+      this.#retryTimer = setTimeout(() => { this.#retryTimer = null; this.#connect() }, delay)
+    })
+  }
+
+  #onMessage (data: Buffer, isBinary: boolean): void {
+    const receivedAt = this.#now()
+    this.#lastFrameAt = receivedAt
+    const { counters, log } = this.#opts
+    const frame = parseFrame(data, isBinary, receivedAt, this.#frameOptions)
+    switch (frame.kind) {
+      case 'trades': {
+        counters.framesTrade++
+        // A working stream proves the connection is healthy: the next failure starts the backoff afresh.
+        this.#attempt = 0
+        for (const reject of frame.rejected) {
+          counters.tradesRejected[reject.reason]++
+          if (reject.reason !== 'zero_volume') log.limited('warn', `trade-${reject.reason}`, 'invalid trade dropped', { reason: reject.reason, detail: reject.detail })
+        }
+        if (frame.trades.length > 0) {
+          counters.tradesReceived += frame.trades.length
+          this.#opts.onTrades(frame.trades)
+        }
+        return
+      }
+      case 'ping':
+        counters.framesPing++
+        return
+      case 'error':
+        counters.framesError++
+        log.limited('error', `finnhub-error-${frame.message.slice(0, 40)}`, 'Finnhub sent an error', { finnhubMessage: frame.message })
+        return
+      case 'other':
+        counters.framesOther++
+        log.limited('info', `finnhub-type-${frame.type}`, 'ignored a frame of a type finnhubd does not use', { type: frame.type })
+        return
+      case 'malformed':
+        counters.malformed[frame.reason]++
+        log.limited('warn', `frame-${frame.reason}`, 'malformed frame dropped', { reason: frame.reason, detail: frame.detail })
+    }
+  }
+
+  #armWatchdog (): void {
+    const staleAfter = this.#opts.finnhub.staleAfterMs
+    const check = (): void => {
+      const silentFor = this.#now() - this.#lastFrameAt
+      if (this.#state !== 'open') return
+      if (silentFor >= staleAfter) {
+        this.#endCause = 'stale'
+        this.#opts.log.warn('no frame from Finnhub for too long; the connection looks stalled, reconnecting',
+          { silentForMs: silentFor, staleAfterMs: staleAfter })
+        this.#ws?.terminate()
+        return
+      }
+      this.#watchdog = setTimeout(check, Math.max(50, staleAfter - silentFor))
+    }
+    this.#watchdog = setTimeout(check, staleAfter)
+  }
+
+  #send (msg: { type: 'subscribe' | 'unsubscribe', symbol: string }): void {
+    this.#ws?.send(JSON.stringify(msg))
+  }
+
+  #jittered (ms: number): number {
+    return Math.round(ms * (0.9 + 0.2 * this.#random()))
+  }
+
+  #clearTimers (): void {
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
+    if (this.#watchdog !== null) clearTimeout(this.#watchdog)
+    this.#retryTimer = null
+    this.#watchdog = null
+  }
+}

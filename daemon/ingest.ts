@@ -1,0 +1,87 @@
+// The ingest role: Finnhub WebSocket → validated trades → Avro → Kafka. The
+// producer connects first, so no trade is accepted before there is somewhere to
+// buffer it; stop() closes the socket (stop reading), then flushes the producer.
+
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import type { Registry } from 'prom-client'
+import type { Config } from './config/schema.js'
+import { TradeEncoder, type Framing } from './core/avro-codec.js'
+import { loadTradeType } from './core/trade-schema.js'
+import { FinnhubClient } from './finnhub/client.js'
+import { TradeProducer } from './kafka/producer.js'
+import { registerSchema } from './kafka/schema-registry.js'
+import type { Logger } from './log.js'
+import { createIngestCounters, registerIngestMetrics, type IngestCounters } from './metrics/ingest.js'
+import { PROJECT_ROOT } from './paths.js'
+
+export interface IngestDeps {
+  log: Logger
+  registry: Registry
+  /** Per acknowledged record: frame receive → Kafka ack, in ms. */
+  onAck?: (latencyMs: number) => void
+}
+
+export interface Ingest {
+  client: FinnhubClient
+  producer: TradeProducer
+  counters: IngestCounters
+  framing: Framing
+  stop: (flushTimeoutMs?: number) => Promise<void>
+}
+
+/** Relative schema paths are relative to the installation, so the daemon finds them from any cwd. */
+export function resolveSchemaPath (schemaPath: string): string {
+  return resolve(PROJECT_ROOT, schemaPath)
+}
+
+export async function startIngest (config: Config, deps: IngestDeps): Promise<Ingest> {
+  const schemaPath = resolveSchemaPath(config.schemaPath)
+  const type = loadTradeType(schemaPath)
+  const framing: Framing = config.kafka.schemaRegistryUrl === null
+    ? { kind: 'single-object' }
+    : {
+        kind: 'confluent',
+        schemaId: await registerSchema({
+          registryUrl: config.kafka.schemaRegistryUrl,
+          subject: `${config.kafka.topic}-value`,
+          schema: JSON.stringify(JSON.parse(readFileSync(schemaPath, 'utf8')))
+        })
+      }
+  const counters = createIngestCounters()
+  registerIngestMetrics(deps.registry, counters)
+  const producer = new TradeProducer({
+    kafka: config.kafka,
+    encoder: new TradeEncoder(type, framing),
+    log: deps.log.child({ component: 'kafka-producer' }),
+    counters,
+    ...(deps.onAck !== undefined ? { onAck: deps.onAck } : {})
+  })
+  await producer.connect()
+  const client = new FinnhubClient({
+    finnhub: config.finnhub,
+    log: deps.log.child({ component: 'finnhub' }),
+    counters,
+    onTrades: trades => { producer.send(trades) }
+  })
+  client.start()
+  deps.log.info('ingest started', { topic: config.kafka.topic, framing: framing.kind, symbols: config.finnhub.symbols.length })
+
+  return {
+    client,
+    producer,
+    counters,
+    framing,
+    async stop (flushTimeoutMs = 10_000) {
+      await client.close()
+      try {
+        await producer.flush(flushTimeoutMs)
+      } catch (err) {
+        deps.log.error('Kafka did not acknowledge every record before the flush timeout; unacknowledged records are lost',
+          { err, inFlight: producer.inFlight, flushTimeoutMs })
+      }
+      await producer.disconnect()
+      deps.log.info('ingest stopped', { produced: counters.produced, delivered: counters.delivered, dropped: counters.dropped })
+    }
+  }
+}

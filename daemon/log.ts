@@ -1,0 +1,81 @@
+// Structured JSON logs, one object a line on stdout (journald keeps them), with a
+// level that can change at run time (SIGHUP reload). `limited()` logs an event at
+// most once per interval per key and says how many were suppressed meanwhile, so a
+// flood of bad frames costs one line, not one line per frame.
+
+import { LOG_LEVELS } from './config/schema.js'
+
+export type LogLevel = typeof LOG_LEVELS[number]
+type Fields = Record<string, unknown>
+
+const RANK: Record<LogLevel, number> = { fatal: 60, error: 50, warn: 40, info: 30, debug: 20, trace: 10 }
+
+export interface Logger {
+  level: LogLevel
+  fatal: (msg: string, fields?: Fields) => void
+  error: (msg: string, fields?: Fields) => void
+  warn: (msg: string, fields?: Fields) => void
+  info: (msg: string, fields?: Fields) => void
+  debug: (msg: string, fields?: Fields) => void
+  trace: (msg: string, fields?: Fields) => void
+  /** Logs `key`'s event at most once per intervalMs, with the count suppressed since the last line. */
+  limited: (level: LogLevel, key: string, msg: string, fields?: Fields) => void
+  child: (bindings: Fields) => Logger
+}
+
+export interface LoggerOptions {
+  level: LogLevel
+  write?: (line: string) => void
+  now?: () => number
+  limitIntervalMs?: number
+  bindings?: Fields
+}
+
+interface LimitState { last: number, suppressed: number }
+
+export function createLogger (options: LoggerOptions): Logger {
+  const write = options.write ?? ((line: string) => { process.stdout.write(line + '\n') })
+  const now = options.now ?? Date.now
+  const interval = options.limitIntervalMs ?? 10_000
+  const limits = new Map<string, LimitState>()
+  const shared = { level: options.level }
+  return build(options.bindings ?? {})
+
+  function build (bindings: Fields): Logger {
+    const emit = (level: LogLevel, msg: string, fields?: Fields): void => {
+      if (RANK[level] < RANK[shared.level]) return
+      write(JSON.stringify({ time: new Date(now()).toISOString(), level, msg, ...bindings, ...fields }, errorReplacer))
+    }
+    return {
+      get level () { return shared.level },
+      set level (level: LogLevel) { shared.level = level },
+      fatal: (msg, fields) => emit('fatal', msg, fields),
+      error: (msg, fields) => emit('error', msg, fields),
+      warn: (msg, fields) => emit('warn', msg, fields),
+      info: (msg, fields) => emit('info', msg, fields),
+      debug: (msg, fields) => emit('debug', msg, fields),
+      trace: (msg, fields) => emit('trace', msg, fields),
+      limited: (level, key, msg, fields) => {
+        const t = now()
+        const state = limits.get(key)
+        if (state !== undefined && t - state.last < interval) {
+          state.suppressed++
+          return
+        }
+        const suppressed = state?.suppressed ?? 0
+        limits.set(key, { last: t, suppressed: 0 })
+        emit(level, msg, suppressed > 0 ? { ...fields, suppressed } : fields)
+      },
+      child: (more: Fields) => build({ ...bindings, ...more })
+    }
+  }
+}
+
+function errorReplacer (_key: string, value: unknown): unknown {
+  if (value instanceof Error) {
+    const code = (value as { code?: unknown }).code
+    return { name: value.name, message: value.message, ...(code !== undefined ? { code } : {}) }
+  }
+  if (typeof value === 'bigint') return value.toString()
+  return value
+}

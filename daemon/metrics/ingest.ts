@@ -1,0 +1,99 @@
+// The ingest role's Prometheus metrics. Hot-path code increments plain numbers on
+// `IngestCounters` (one add per frame or per poll, not a prom-client call per trade);
+// the registered collectors copy them into the registry when Prometheus scrapes.
+
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { FRAME_REJECT_REASONS, TRADE_REJECT_REASONS } from '../core/frame.js'
+
+export const RECONNECT_CAUSES = ['closed', 'error', 'stale', 'unauthorized', 'rate_limited', 'handshake_failed', 'oversized'] as const
+export type ReconnectCause = typeof RECONNECT_CAUSES[number]
+
+export const PRODUCE_DROP_REASONS = ['queue_full', 'delivery_failed', 'not_connected', 'encode_failed'] as const
+export type ProduceDropReason = typeof PRODUCE_DROP_REASONS[number]
+
+type Reasons<R extends string> = Record<R, number>
+
+export interface IngestCounters {
+  framesTrade: number
+  framesPing: number
+  framesError: number
+  framesOther: number
+  malformed: Reasons<typeof FRAME_REJECT_REASONS[number] | 'oversized'>
+  tradesReceived: number
+  tradesRejected: Reasons<typeof TRADE_REJECT_REASONS[number]>
+  reconnects: Reasons<ReconnectCause>
+  connected: number
+  produced: number
+  delivered: number
+  dropped: Reasons<ProduceDropReason>
+}
+
+function zeros<R extends string> (keys: readonly R[]): Reasons<R> {
+  return Object.fromEntries(keys.map(k => [k, 0])) as Reasons<R>
+}
+
+export function createIngestCounters (): IngestCounters {
+  return {
+    framesTrade: 0,
+    framesPing: 0,
+    framesError: 0,
+    framesOther: 0,
+    malformed: zeros([...FRAME_REJECT_REASONS, 'oversized']),
+    tradesReceived: 0,
+    tradesRejected: zeros(TRADE_REJECT_REASONS),
+    reconnects: zeros(RECONNECT_CAUSES),
+    connected: 0,
+    produced: 0,
+    delivered: 0,
+    dropped: zeros(PRODUCE_DROP_REASONS)
+  }
+}
+
+/** Registers the ingest metrics in `registry`, read from `counters` at scrape time. */
+export function registerIngestMetrics (registry: Registry, counters: IngestCounters): void {
+  const counter = (name: string, help: string, read: () => number): void => {
+    // eslint-disable-next-line no-new -- registered through `registers`
+    new Counter({ name, help, registers: [registry], collect () { this.reset(); this.inc(read()) } })
+  }
+  const labelled = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
+    // eslint-disable-next-line no-new -- registered through `registers`
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const [value, n] of Object.entries(read())) this.inc({ [label]: value }, n)
+      }
+    })
+  }
+  labelled('finnhubd_ws_frames_total', 'WebSocket frames received from Finnhub, by kind', 'kind', () => ({
+    trade: counters.framesTrade,
+    ping: counters.framesPing,
+    error: counters.framesError,
+    other: counters.framesOther,
+    malformed: Object.values(counters.malformed).reduce((a, b) => a + b, 0)
+  }))
+  labelled('finnhubd_ws_malformed_frames_total', 'Frames refused whole, by reason', 'reason', () => counters.malformed)
+  counter('finnhubd_trades_received_total', 'Valid trades received from Finnhub', () => counters.tradesReceived)
+  labelled('finnhubd_trades_rejected_total', 'Trades dropped by validation, by reason', 'reason', () => counters.tradesRejected)
+  labelled('finnhubd_ws_reconnects_total', 'Finnhub connections ended and retried, by cause', 'cause', () => counters.reconnects)
+  // eslint-disable-next-line no-new -- registered through `registers`
+  new Gauge({
+    name: 'finnhubd_ws_connected',
+    help: '1 while the Finnhub WebSocket is open',
+    registers: [registry],
+    collect () { this.set(counters.connected) }
+  })
+  counter('finnhubd_kafka_produced_total', 'Trade records handed to the Kafka producer', () => counters.produced)
+  counter('finnhubd_kafka_delivered_total', 'Trade records acknowledged by Kafka (acks=all)', () => counters.delivered)
+  labelled('finnhubd_kafka_dropped_total', 'Trade records lost before Kafka acknowledged them, by reason', 'reason', () => counters.dropped)
+  // eslint-disable-next-line no-new -- registered through `registers`
+  new Gauge({
+    name: 'finnhubd_kafka_in_flight',
+    help: 'Trade records produced but not yet acknowledged or dropped',
+    registers: [registry],
+    collect () { this.set(counters.produced - counters.delivered - counters.dropped.delivery_failed) }
+  })
+}
