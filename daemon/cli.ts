@@ -9,10 +9,12 @@ import { FinnhubdError, isFinnhubdError } from './errors.js'
 import { loadConfig, redactConfig } from './config/load.js'
 import { runMigrate } from './cassandra/migrate-command.js'
 import { CQL_DIR } from './paths.js'
+import { createLogger, type Logger } from './log.js'
 
 const USAGE = `usage: finnhubd [--config FILE] <command>
 
 commands:
+  ingest         run the ingest role: Finnhub WebSocket → Kafka, until SIGTERM/SIGINT
   migrate        apply pending Cassandra schema migrations (cql/), idempotently
   config         validate the configuration and print it (secrets redacted)
   stack ARGS     the local Kafka + Cassandra stack: up | down | status | wipe | logs
@@ -29,6 +31,8 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>
   out: (line: string) => void
   err: (line: string) => void
+  /** Resolves when a long-running command should stop; defaults to SIGTERM/SIGINT. */
+  signals?: (log: Logger) => Promise<string>
 }
 
 /** Runs one command and resolves to the process exit code. */
@@ -62,6 +66,14 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       case 'migrate': {
         const { config } = loadConfig({ file: configFile, env: io.env })
         await runMigrate(config, CQL_DIR, io.out)
+        return 0
+      }
+      case 'ingest': {
+        const { config } = loadConfig({ file: configFile, env: io.env })
+        const { startDaemon, processSignals } = await import('./daemon.js')
+        const log = createLogger({ level: config.logLevel })
+        const daemon = await startDaemon({ config, roles: ['ingest'], log, stopSignal: io.signals?.(log) ?? processSignals(log) })
+        await daemon.stopped
         return 0
       }
       case 'stack': {

@@ -1,18 +1,18 @@
 // The real local Kafka: an idempotent node-rdkafka producer writes Avro Trade records
 // keyed by symbol, a consumer group reads them back, and they decode to what was sent.
 import t from 'tap'
-import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import Kafka from 'node-rdkafka'
 import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
 import { SCHEMAS_DIR } from '../../daemon/paths.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
+import { createTopic, readTopic, uniqueName } from '../fixtures/kafka.js'
 
 t.setTimeout(120_000)
 
 const { kafkaBootstrap } = testEndpoints()
 const type = loadTradeType(join(SCHEMAS_DIR, 'trade.avsc'))
-const topic = `finnhubd-test-${randomUUID().slice(0, 8)}`
+const topic = uniqueName('finnhubd-test')
 
 const trades: TradeRecord[] = [
   { s: 'BINANCE:BTCUSDT', p: 7296.89, t: 1575526691134, v: 0.011467, c: ['1'], ingest_ts: 1575526691200, ordinal: 0 },
@@ -20,25 +20,13 @@ const trades: TradeRecord[] = [
   { s: 'AAPL', p: 187.12, t: 1700000000123, v: 100, c: null, ingest_ts: 1700000000130, ordinal: 1 }
 ]
 
-async function createTopic (): Promise<void> {
-  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': kafkaBootstrap, 'client.id': 'finnhubd-test-admin' })
-  try {
-    await new Promise<void>((resolve, reject) => {
-      admin.createTopic({ topic, num_partitions: 3, replication_factor: 1 }, 10_000, err => { err ? reject(err) : resolve() })
-    })
-  } finally {
-    admin.disconnect()
-  }
-}
-
 async function produceAll (): Promise<Array<{ partition: number, offset: number, key: string }>> {
   const producer = new Kafka.Producer({
     'metadata.broker.list': kafkaBootstrap,
     'enable.idempotence': true,
-    acks: 'all',
     'compression.codec': 'lz4',
     dr_cb: true
-  })
+  }, { 'request.required.acks': -1 })
   await new Promise<void>((resolve, reject) => {
     producer.once('ready', () => resolve())
     producer.once('connection.failure', reject)
@@ -59,38 +47,14 @@ async function produceAll (): Promise<Array<{ partition: number, offset: number,
   return reports
 }
 
-async function consumeAll (count: number): Promise<Kafka.Message[]> {
-  const consumer = new Kafka.KafkaConsumer({
-    'metadata.broker.list': kafkaBootstrap,
-    'group.id': `finnhubd-test-${randomUUID().slice(0, 8)}`,
-    'enable.auto.commit': false
-  }, { 'auto.offset.reset': 'earliest' })
-  await new Promise<void>((resolve, reject) => {
-    consumer.once('ready', () => resolve())
-    consumer.once('connection.failure', reject)
-    consumer.connect()
-  })
-  consumer.subscribe([topic])
-  const messages: Kafka.Message[] = []
-  const deadline = Date.now() + 60_000
-  while (messages.length < count && Date.now() < deadline) {
-    const batch = await new Promise<Kafka.Message[]>((resolve, reject) => {
-      consumer.consume(100, (err, msgs) => { err ? reject(err) : resolve(msgs) })
-    })
-    messages.push(...batch)
-  }
-  await new Promise<void>(resolve => consumer.disconnect(() => resolve()))
-  return messages
-}
-
 t.test('produce Avro trades keyed by symbol, consume and decode them', async t => {
-  await createTopic()
+  await createTopic(kafkaBootstrap, topic)
   const reports = await produceAll()
   t.equal(reports.length, trades.length, 'every record acknowledged')
   const aaplPartitions = new Set(reports.filter(r => r.key === 'AAPL').map(r => r.partition))
   t.equal(aaplPartitions.size, 1, "a symbol's records share one partition (key = symbol)")
 
-  const messages = await consumeAll(trades.length)
+  const messages = await readTopic(kafkaBootstrap, topic, { expect: trades.length })
   t.equal(messages.length, trades.length, 'exactly what was produced is consumed')
   const decoded = messages
     .map(m => ({ key: String(m.key), trade: type.fromBuffer(m.value as Buffer) as TradeRecord }))
