@@ -1,0 +1,72 @@
+// Where the local stack lives and listens. Defaults stay clear of the standard
+// Kafka/Cassandra ports (9092, 9042, 7000) so a user's own servers keep running
+// beside it; the FINNHUBD_* variables move everything.
+
+import { join } from 'node:path'
+import { FinnhubdError } from '../daemon/errors.js'
+import { PROJECT_ROOT } from '../daemon/paths.js'
+
+export interface StackOptions {
+  /** Root of everything the stack writes: Maven cache, jars, data, logs, pid files. */
+  dir: string
+  kafkaPort: number
+  kafkaControllerPort: number
+  cassandraPort: number
+  cassandraStoragePort: number
+  kafkaHeapMb: number
+  cassandraHeapMb: number
+  kafkaReadyTimeoutMs: number
+  cassandraReadyTimeoutMs: number
+  /** A JDK home to use instead of searching for Java 17. */
+  javaHome: string | null
+  /** The `mvn` executable. */
+  mvn: string
+}
+
+export interface Endpoints {
+  kafkaBootstrap: string
+  cassandraHost: string
+  cassandraPort: number
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+function intFromEnv (env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${name}=${raw} is not a whole number from ${min} to ${max}`)
+  }
+  return value
+}
+
+export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = {}): StackOptions {
+  const options: StackOptions = {
+    dir: env['FINNHUBD_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack'),
+    kafkaPort: intFromEnv(env, 'FINNHUBD_KAFKA_PORT', 19092, 1, 65535),
+    kafkaControllerPort: intFromEnv(env, 'FINNHUBD_KAFKA_CONTROLLER_PORT', 19093, 1, 65535),
+    cassandraPort: intFromEnv(env, 'FINNHUBD_CASSANDRA_PORT', 19042, 1, 65535),
+    cassandraStoragePort: intFromEnv(env, 'FINNHUBD_CASSANDRA_STORAGE_PORT', 17000, 1, 65535),
+    kafkaHeapMb: intFromEnv(env, 'FINNHUBD_KAFKA_HEAP_MB', 1024, 256, 65536),
+    cassandraHeapMb: intFromEnv(env, 'FINNHUBD_CASSANDRA_HEAP_MB', 1024, 512, 65536),
+    kafkaReadyTimeoutMs: intFromEnv(env, 'FINNHUBD_KAFKA_READY_TIMEOUT_MS', 90_000, 1000, 3_600_000),
+    cassandraReadyTimeoutMs: intFromEnv(env, 'FINNHUBD_CASSANDRA_READY_TIMEOUT_MS', 240_000, 1000, 3_600_000),
+    javaHome: env['FINNHUBD_JAVA_HOME'] ?? null,
+    mvn: env['FINNHUBD_MVN'] ?? 'mvn',
+    ...overrides
+  }
+  const ports = [options.kafkaPort, options.kafkaControllerPort, options.cassandraPort, options.cassandraStoragePort]
+  if (new Set(ports).size !== ports.length) {
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `the stack's four ports must differ, got ${ports.join(', ')}`)
+  }
+  return options
+}
+
+export function stackEndpoints (options: StackOptions): Endpoints {
+  return {
+    kafkaBootstrap: `127.0.0.1:${options.kafkaPort}`,
+    cassandraHost: '127.0.0.1',
+    cassandraPort: options.cassandraPort
+  }
+}

@@ -1,0 +1,104 @@
+// Process bookkeeping for the stack: pid files, "is this pid still ours" (its
+// command line names our stack folder, so a recycled pid is never signalled),
+// stopping by pid only, memory, and who holds a port.
+
+import { execFileSync } from 'node:child_process'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+
+export function readPid (file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim())
+    return Number.isInteger(pid) && pid > 0 ? pid : null
+  } catch {
+    return null
+  }
+}
+
+export function writePid (file: string, pid: number): void {
+  writeFileSync(file, `${pid}\n`)
+}
+
+export function removePid (file: string): void {
+  rmSync(file, { force: true })
+}
+
+export function commandLine (pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()
+  } catch {
+    return null
+  }
+}
+
+/** True when `pid` is alive and its command line contains `marker` (our config path). */
+export function isOurs (pid: number | null, marker: string): pid is number {
+  if (pid === null) return false
+  const cmd = commandLine(pid)
+  return cmd !== null && cmd.includes(marker)
+}
+
+export function rssBytes (pid: number): number | null {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match === null ? null : Number(match[1]) * 1024
+  } catch {
+    return null
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+/** SIGTERM, wait up to graceMs for the process to go, then SIGKILL. Returns how it ended. */
+export async function stopPid (pid: number, marker: string, graceMs: number): Promise<'stopped' | 'killed' | 'gone'> {
+  if (!isOurs(pid, marker)) return 'gone'
+  process.kill(pid, 'SIGTERM')
+  const until = Date.now() + graceMs
+  while (Date.now() < until) {
+    if (!isOurs(pid, marker)) return 'stopped'
+    await sleep(100)
+  }
+  try { process.kill(pid, 'SIGKILL') } catch { return 'stopped' }
+  while (isOurs(pid, marker) && !isZombie(pid)) await sleep(50)
+  return 'killed'
+}
+
+function isZombie (pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  } catch {
+    return true
+  }
+}
+
+/** Resolves true when nothing listens on 127.0.0.1:port (we could bind it). */
+export function portFree (port: number): Promise<boolean> {
+  return new Promise(resolve => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => { server.close(() => resolve(true)) })
+  })
+}
+
+/** "pid 123 (java …)" for the listener on a TCP port, from `ss`, when it can tell. */
+export function portOwner (port: number): string | null {
+  let out: string
+  try {
+    out = execFileSync('ss', ['-ltnpH', `sport = :${port}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
+  } catch {
+    return null
+  }
+  const match = /users:\(\("([^"]+)",pid=(\d+)/.exec(out)
+  if (match === null) return null
+  const cmd = commandLine(Number(match[2]))
+  return `pid ${match[2]} (${cmd !== null && cmd !== '' ? cmd.slice(0, 120) : match[1]})`
+}
+
+export function tail (file: string, lines: number): string {
+  try {
+    const text = readFileSync(file, 'utf8')
+    return text.split('\n').slice(-lines - 1).join('\n').trimEnd()
+  } catch {
+    return `(no log at ${file})`
+  }
+}
