@@ -41,7 +41,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     })()
     return await stopping
   }
-  void opts.stopSignal?.then(stop)
+  opts.stopSignal?.then(stop).catch(err => { log.error('shutdown failed', { err }) })
   return { ingest, registry, log, stop, stopped }
 }
 
