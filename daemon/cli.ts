@@ -16,6 +16,10 @@ const USAGE = `usage: finnhubd [--config FILE] <command>
 commands:
   ingest         run the ingest role: Finnhub WebSocket → Kafka, until SIGTERM/SIGINT
   migrate        apply pending Cassandra schema migrations (cql/), idempotently
+  simulate       a Finnhub-protocol WebSocket server on loopback: [--port N] [--token T]
+                 [--rate TRADES_PER_S] [--max-trades-per-frame N] [--seed N] [--replay FILE] [--speed X]
+  simulate record --symbols A,B --out FILE [--url URL] [--duration-ms N]
+                 record a live session (FINNHUB_TOKEN) for --replay
   config         validate the configuration and print it (secrets redacted)
   stack ARGS     the local Kafka + Cassandra stack: up | down | status | wipe | logs
 
@@ -76,6 +80,13 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         await daemon.stopped
         return 0
       }
+      case 'simulate': {
+        const { runSimulateCli } = await import('./simulator/cli.js')
+        const controller = new AbortController()
+        const log = createLogger({ level: 'info' })
+        ;(io.signals?.(log) ?? processSignalsOnce()).then(() => controller.abort(), () => controller.abort())
+        return await runSimulateCli(rest, { env: io.env, out: io.out, err: io.err, signal: controller.signal })
+      }
       case 'stack': {
         const { runStackCli } = await import('../stack/cli.js')
         return await runStackCli(rest, io)
@@ -90,6 +101,13 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
     }
     throw err
   }
+}
+
+function processSignalsOnce (): Promise<string> {
+  return new Promise(resolve => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+  })
 }
 
 if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {

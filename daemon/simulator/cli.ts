@@ -1,0 +1,97 @@
+// `finnhubd simulate [options]` runs the simulator until SIGINT/SIGTERM, printing a
+// stats line every few seconds; `finnhubd simulate record …` records a session.
+
+import { parseArgs } from 'node:util'
+import { FinnhubdError } from '../errors.js'
+import { recordSession } from './record.js'
+import { FinnhubSimulator } from './server.js'
+
+export interface SimulateIo {
+  env: Readonly<Record<string, string | undefined>>
+  out: (line: string) => void
+  err: (line: string) => void
+  /** Aborted to stop; defaults to never (the process's signal handlers end it). */
+  signal?: AbortSignal
+  statsEveryMs?: number
+}
+
+function number (name: string, raw: string | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value < min) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `--${name} takes a number ≥ ${min}, got "${raw}"`)
+  return value
+}
+
+export async function runSimulateCli (args: readonly string[], io: SimulateIo): Promise<number> {
+  if (args[0] === 'record') return await runRecord(args.slice(1), io)
+  let values
+  try {
+    values = parseArgs({
+      args: [...args],
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        token: { type: 'string' },
+        rate: { type: 'string' },
+        'max-trades-per-frame': { type: 'string' },
+        seed: { type: 'string' },
+        replay: { type: 'string' },
+        speed: { type: 'string' }
+      },
+      strict: true
+    }).values
+  } catch (err) {
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${(err as Error).message}; see \`finnhubd --help\``)
+  }
+  const sim = new FinnhubSimulator({
+    host: values.host ?? '127.0.0.1',
+    port: number('port', values.port, 8765, 0),
+    token: values.token ?? io.env['FINNHUB_TOKEN'] ?? 'sandbox',
+    ratePerSec: number('rate', values.rate, 1000, 0.001),
+    maxTradesPerFrame: number('max-trades-per-frame', values['max-trades-per-frame'], 20, 1),
+    seed: number('seed', values.seed, 1, 0),
+    ...(values.replay !== undefined ? { replayFile: values.replay } : {}),
+    replaySpeed: number('speed', values.speed, 1, 0.001)
+  })
+  await sim.start()
+  io.out(`finnhubd simulate: listening on ${sim.url} (token required in ?token=)`)
+  const timer = setInterval(() => {
+    const s = sim.stats()
+    io.out(`connections ${s.connections.current}  trades sent ${s.tradesSent}  frames ${s.framesSent}  401s ${s.unauthorized}  slow-consumer drops ${s.slowConsumerDrops}`)
+  }, io.statsEveryMs ?? 5000)
+  await new Promise<void>(resolve => {
+    if (io.signal === undefined) return
+    if (io.signal.aborted) resolve()
+    io.signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+  clearInterval(timer)
+  await sim.close()
+  io.out(`finnhubd simulate: stopped after ${sim.stats().tradesSent} trades`)
+  return 0
+}
+
+async function runRecord (args: readonly string[], io: SimulateIo): Promise<number> {
+  let values
+  try {
+    values = parseArgs({
+      args: [...args],
+      options: { url: { type: 'string' }, symbols: { type: 'string' }, out: { type: 'string' }, 'duration-ms': { type: 'string' }, token: { type: 'string' } },
+      strict: true
+    }).values
+  } catch (err) {
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${(err as Error).message}; see \`finnhubd --help\``)
+  }
+  if (values.out === undefined || values.symbols === undefined) {
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', 'simulate record needs --symbols A,B and --out FILE')
+  }
+  const result = await recordSession({
+    url: values.url ?? 'wss://ws.finnhub.io',
+    token: values.token ?? io.env['FINNHUB_TOKEN'] ?? '',
+    symbols: values.symbols.split(',').map(s => s.trim()).filter(s => s !== ''),
+    out: values.out,
+    durationMs: number('duration-ms', values['duration-ms'], 60_000, 1),
+    ...(io.signal !== undefined ? { signal: io.signal } : {})
+  })
+  io.out(`recorded ${result.frames} frames (${result.trades} trades) to ${values.out}`)
+  return 0
+}
