@@ -262,6 +262,8 @@ export class FinnhubSimulator {
         return
       }
       this.#stats.subscribeCount++
+      // A replay starts with the first subscription: earlier frames would all be filtered away.
+      if (this.#replay !== null && conn.symbols.size === 0 && conn.replayIndex === 0) conn.startedAt = Date.now()
       conn.symbols.add(symbol)
       conn.symbolList = [...conn.symbols]
     } else if (msg.type === 'unsubscribe') {
@@ -304,6 +306,7 @@ export class FinnhubSimulator {
 
   #replayTick (conn: Connection, now: number, stalled: boolean): void {
     const replay = this.#replay as RecordedFrame[]
+    if (conn.replayIndex === 0 && conn.symbols.size === 0) return // starts with the first subscription
     const elapsed = (now - conn.startedAt) * this.#opts.replaySpeed
     while (conn.replayIndex < replay.length && (replay[conn.replayIndex] as RecordedFrame).at <= elapsed) {
       const { frame } = replay[conn.replayIndex++] as RecordedFrame
