@@ -17,7 +17,8 @@ commands:
   ingest         run the ingest role: Finnhub WebSocket → Kafka, until SIGTERM/SIGINT
   migrate        apply pending Cassandra schema migrations (cql/), idempotently
   simulate       a Finnhub-protocol WebSocket server on loopback: [--port N] [--token T]
-                 [--rate TRADES_PER_S] [--max-trades-per-frame N] [--seed N] [--replay FILE] [--speed X]
+                 [--rate TRADES_PER_S] [--max-trades-per-frame N] [--seed N] [--max-total N]
+                 [--replay FILE] [--speed X]
   simulate record --symbols A,B --out FILE [--url URL] [--duration-ms N]
                  record a live session (FINNHUB_TOKEN) for --replay
   config         validate the configuration and print it (secrets redacted)

@@ -7,8 +7,10 @@ import { FinnhubdError } from '../daemon/errors.js'
 import { PROJECT_ROOT } from '../daemon/paths.js'
 
 export interface StackOptions {
-  /** Root of everything the stack writes: Maven cache, jars, data, logs, pid files. */
+  /** Where the stack's data, logs, configs and pid files go. */
   dir: string
+  /** Where the Maven cache and the fetched jars go (shared by stacks in other dirs). */
+  cacheDir: string
   kafkaPort: number
   kafkaControllerPort: number
   cassandraPort: number
@@ -42,8 +44,10 @@ function intFromEnv (env: Env, name: string, fallback: number, min: number, max:
 }
 
 export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = {}): StackOptions {
+  const dir = overrides.dir ?? env['FINNHUBD_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack')
   const options: StackOptions = {
-    dir: env['FINNHUBD_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack'),
+    dir,
+    cacheDir: env['FINNHUBD_STACK_CACHE_DIR'] ?? dir,
     kafkaPort: intFromEnv(env, 'FINNHUBD_KAFKA_PORT', 19092, 1, 65535),
     kafkaControllerPort: intFromEnv(env, 'FINNHUBD_KAFKA_CONTROLLER_PORT', 19093, 1, 65535),
     cassandraPort: intFromEnv(env, 'FINNHUBD_CASSANDRA_PORT', 19042, 1, 65535),

@@ -73,7 +73,7 @@ export async function up (o: StackOptions, env: Env, components: readonly Compon
       }
     }
     java ??= findJava(env, o.javaHome).bin
-    const fetched = await fetchJars({ name: c.name, pom: c.pom, dir: o.dir, mvn: o.mvn, log })
+    const fetched = await fetchJars({ name: c.name, pom: c.pom, dir: o.cacheDir, mvn: o.mvn, log })
     mkdirSync(c.home(o), { recursive: true })
     c.prepare(o, java, fetched.libDir)
     const started = Date.now()
@@ -150,7 +150,7 @@ export async function wipe (o: StackOptions, components: readonly Component[], l
   await down(o, components, log)
   for (const c of components) {
     rmSync(c.home(o), { recursive: true, force: true })
-    log(`${c.name}: data and logs deleted (downloaded jars kept in ${join(o.dir, 'lib')})`)
+    log(`${c.name}: data and logs deleted (downloaded jars kept in ${join(o.cacheDir, 'lib')})`)
   }
 }
 

@@ -36,7 +36,8 @@ export async function runSimulateCli (args: readonly string[], io: SimulateIo): 
         'max-trades-per-frame': { type: 'string' },
         seed: { type: 'string' },
         replay: { type: 'string' },
-        speed: { type: 'string' }
+        speed: { type: 'string' },
+        'max-total': { type: 'string' }
       },
       strict: true
     }).values
@@ -51,7 +52,8 @@ export async function runSimulateCli (args: readonly string[], io: SimulateIo): 
     maxTradesPerFrame: number('max-trades-per-frame', values['max-trades-per-frame'], 20, 1),
     seed: number('seed', values.seed, 1, 0),
     ...(values.replay !== undefined ? { replayFile: values.replay } : {}),
-    replaySpeed: number('speed', values.speed, 1, 0.001)
+    replaySpeed: number('speed', values.speed, 1, 0.001),
+    ...(values['max-total'] !== undefined ? { maxTotalTrades: number('max-total', values['max-total'], 0, 0) } : {})
   })
   await sim.start()
   io.out(`finnhubd simulate: listening on ${sim.url} (token required in ?token=)`)

@@ -48,7 +48,8 @@ async function produceAll (): Promise<Array<{ partition: number, offset: number,
 }
 
 t.test('produce Avro trades keyed by symbol, consume and decode them', async t => {
-  await createTopic(kafkaBootstrap, topic)
+  t.equal(await createTopic(kafkaBootstrap, topic), 'created')
+  t.equal(await createTopic(kafkaBootstrap, topic), 'exists', 'creating an existing topic is harmless')
   const reports = await produceAll()
   t.equal(reports.length, trades.length, 'every record acknowledged')
   const aaplPartitions = new Set(reports.filter(r => r.key === 'AAPL').map(r => r.partition))

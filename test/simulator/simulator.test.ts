@@ -220,7 +220,7 @@ t.test('the generator is deterministic and its frames are valid Finnhub frames',
 t.test('the CLI starts, reports and stops; bad arguments are usage errors', async t => {
   const out: string[] = []
   const controller = new AbortController()
-  const running = runSimulateCli(['--port', '0', '--rate', '100', '--token', 'x'], { env: {}, out: l => out.push(l), err: l => out.push(l), signal: controller.signal, statsEveryMs: 20 })
+  const running = runSimulateCli(['--port', '0', '--rate', '100', '--token', 'x', '--max-total', '5'], { env: {}, out: l => out.push(l), err: l => out.push(l), signal: controller.signal, statsEveryMs: 20 })
   t.ok(await waitFor(() => out.some(l => /^connections 0 /.test(l))))
   t.match(out[0], /^finnhubd simulate: listening on ws:\/\/127\.0\.0\.1:\d+/)
   controller.abort()

@@ -1,0 +1,21 @@
+// Topic creation through node-rdkafka's AdminClient. An existing topic is fine
+// (creating is idempotent for us), so `finnhubd` can make sure its topics exist.
+
+import Kafka from 'node-rdkafka'
+
+const TOPIC_ALREADY_EXISTS = Kafka.CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS
+
+export async function createTopic (bootstrap: string, topic: string, partitions = 3, replicationFactor = 1): Promise<'created' | 'exists'> {
+  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': bootstrap, 'client.id': 'finnhubd-admin' })
+  try {
+    return await new Promise((resolve, reject) => {
+      admin.createTopic({ topic, num_partitions: partitions, replication_factor: replicationFactor }, 15_000, err => {
+        if (err === null || err === undefined) resolve('created')
+        else if (err.code === TOPIC_ALREADY_EXISTS) resolve('exists')
+        else reject(err)
+      })
+    })
+  } finally {
+    admin.disconnect()
+  }
+}
