@@ -42,19 +42,22 @@ export interface CliIo {
 
 /** Runs one command and resolves to the process exit code. */
 export async function main (argv: readonly string[], io: CliIo): Promise<number> {
+  // Global options stand before the command; everything after it belongs to the command.
+  const commandAt = argv.findIndex((arg, i) => !arg.startsWith('-') && argv[i - 1] !== '--config')
+  const globalArgs = commandAt === -1 ? argv : argv.slice(0, commandAt)
   let parsed
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args: [...globalArgs],
       options: { config: { type: 'string' }, help: { type: 'boolean' } },
-      allowPositionals: true,
       strict: true
     })
   } catch (err) {
     io.err(`${(err as Error).message}\n\n${USAGE}`)
     return 2
   }
-  const [command, ...rest] = parsed.positionals
+  const command = commandAt === -1 ? undefined : argv[commandAt]
+  const rest = commandAt === -1 ? [] : argv.slice(commandAt + 1)
   if (parsed.values.help === true || command === undefined || command === 'help') {
     io.out(USAGE)
     return command === undefined && parsed.values.help !== true ? 2 : 0

@@ -9,7 +9,7 @@ import type { Config } from './config/schema.js'
 import { TradeEncoder, type Framing } from './core/avro-codec.js'
 import { loadTradeType } from './core/trade-schema.js'
 import { FinnhubClient } from './finnhub/client.js'
-import { TradeProducer } from './kafka/producer.js'
+import { TradeProducer, type ProducerStats } from './kafka/producer.js'
 import { registerSchema } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
 import { createIngestCounters, registerIngestMetrics, type IngestCounters } from './metrics/ingest.js'
@@ -18,8 +18,8 @@ import { PROJECT_ROOT } from './paths.js'
 export interface IngestDeps {
   log: Logger
   registry: Registry
-  /** Per acknowledged record: frame receive → Kafka ack, in ms. */
-  onAck?: (latencyMs: number) => void
+  /** librdkafka's statistics, every kafka.statsIntervalMs (queue and broker latency windows). */
+  onStats?: (stats: ProducerStats) => void
 }
 
 export interface Ingest {
@@ -55,7 +55,7 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     encoder: new TradeEncoder(type, framing),
     log: deps.log.child({ component: 'kafka-producer' }),
     counters,
-    ...(deps.onAck !== undefined ? { onAck: deps.onAck } : {})
+    ...(deps.onStats !== undefined ? { onStats: deps.onStats } : {})
   })
   await producer.connect()
   const client = new FinnhubClient({

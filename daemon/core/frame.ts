@@ -107,7 +107,22 @@ function parseConditions (c: unknown): string[] | null | undefined {
 
 /** Sets each trade's ordinal among the identical trades before it in the same frame. */
 export function assignOrdinals (trades: TradeRecord[]): void {
-  if (trades.length < 2) return
+  const n = trades.length
+  if (n < 2) return
+  if (n <= SMALL_FRAME) {
+    // Most frames are small: comparing fields (cheapest first) beats building a key string per trade.
+    for (let i = 1; i < n; i++) {
+      const a = trades[i] as TradeRecord
+      for (let j = i - 1; j >= 0; j--) {
+        const b = trades[j] as TradeRecord
+        if (b.t === a.t && b.p === a.p && b.v === a.v && b.s === a.s && sameConditions(b.c, a.c)) {
+          a.ordinal = b.ordinal + 1 // the nearest identical trade already counts the ones before it
+          break
+        }
+      }
+    }
+    return
+  }
   const seen = new Map<string, number>()
   for (const trade of trades) {
     const key = identityKey(trade)
@@ -115,6 +130,15 @@ export function assignOrdinals (trades: TradeRecord[]): void {
     trade.ordinal = count
     seen.set(key, count + 1)
   }
+}
+
+const SMALL_FRAME = 64
+
+function sameConditions (a: string[] | null, b: string[] | null): boolean {
+  if (a === null || b === null) return a === b
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /** The content that makes two trades identical: s, p, t, v and c, unambiguously joined. */

@@ -8,7 +8,7 @@ import { FRAME_REJECT_REASONS, TRADE_REJECT_REASONS } from '../core/frame.js'
 export const RECONNECT_CAUSES = ['closed', 'error', 'stale', 'unauthorized', 'rate_limited', 'handshake_failed', 'oversized'] as const
 export type ReconnectCause = typeof RECONNECT_CAUSES[number]
 
-export const PRODUCE_DROP_REASONS = ['queue_full', 'delivery_failed', 'not_connected', 'encode_failed'] as const
+export const PRODUCE_DROP_REASONS = ['queue_full', 'delivery_failed', 'produce_refused', 'not_connected', 'encode_failed'] as const
 export type ProduceDropReason = typeof PRODUCE_DROP_REASONS[number]
 
 type Reasons<R extends string> = Record<R, number>

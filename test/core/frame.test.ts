@@ -85,3 +85,21 @@ t.test('each bad trade of the corpus is dropped alone; the good trades around it
     t.ok((parsed.rejected[0]?.detail.length ?? 0) < 300, `${bad.name}: detail is short`)
   }
 })
+
+t.test('small and large frames give the same ordinals', async t => {
+  const base = { s: 'AAPL', p: 1, t: now - 1, v: 1 }
+  const variants = [base, { ...base, c: ['1'] }, { ...base, c: ['1', '2'] }, { ...base, c: ['12'] }, { ...base, v: 2 }, { ...base, c: [] }, { ...base, p: 2 }, { ...base, s: 'MSFT' }]
+  const data = Array.from({ length: 300 }, (_, i) => variants[(i * 7) % variants.length])
+  const large = parseFrame(JSON.stringify({ type: 'trade', data }), false, now, opts)
+  const small = data.map((_, i) => i).filter(i => i < 60)
+  const smallFrame = parseFrame(JSON.stringify({ type: 'trade', data: small.map(i => data[i]) }), false, now, opts)
+  if (large.kind !== 'trades' || smallFrame.kind !== 'trades') { t.fail('not trades'); return }
+  t.same(smallFrame.trades.map(tr => tr.ordinal), large.trades.slice(0, 60).map(tr => tr.ordinal), 'same ordinals for the same prefix')
+  const counts = new Map<string, number>()
+  const expected = large.trades.map(tr => {
+    const key = identityKey(tr)
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+    return (counts.get(key) ?? 0) - 1
+  })
+  t.same(large.trades.map(tr => tr.ordinal), expected, 'a large frame counts identical trades by content')
+})

@@ -39,7 +39,7 @@ async function harness (t: Test, simOpts: Partial<SimulatorOptions>, overrides: 
   await createTopic(kafkaBootstrap, topic)
   const config = validateConfig({
     finnhub: { url: sim.url, token: TOKEN, symbols: SYMBOLS, reconnectInitialDelayMs: 50, reconnectMaxDelayMs: 500, ...overrides.finnhub },
-    kafka: { bootstrapServers: [kafkaBootstrap], topic, lingerMs: 2, ...overrides.kafka }
+    kafka: { bootstrapServers: [kafkaBootstrap], topic, lingerMs: 2, statsIntervalMs: 100, ...overrides.kafka }
   })
   const logs: Array<Record<string, unknown>> = []
   const log = createLogger({ level: 'info', write: line => logs.push(JSON.parse(line) as Record<string, unknown>), limitIntervalMs: 0 })
