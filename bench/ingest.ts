@@ -3,7 +3,7 @@
 // rate, whatever the daemon does. For each rate it reports the acknowledged
 // throughput, frame-received → Kafka-ack latency (HDR histogram), the main thread's
 // busy time per trade (event-loop utilisation × wall time ÷ trades) and peak RSS.
-// Usage: node dist/bench/ingest.js [--rates 100000,200000,300000] [--seconds 10]
+// Run through `npm run bench -- ingest [--rates 100000,200000,300000] [--seconds 10]`.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -124,8 +124,8 @@ export async function runIngestAt (rate: number, seconds: number, kafkaBootstrap
   return run
 }
 
-async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { rates: { type: 'string' }, seconds: { type: 'string' } } })
+export async function runIngestBench (args: readonly string[]): Promise<IngestRun[]> {
+  const { values } = parseArgs({ args: [...args], options: { rates: { type: 'string' }, seconds: { type: 'string' } } })
   const rates = (values.rates ?? '100000,200000,300000,400000').split(',').map(Number)
   const seconds = Number(values.seconds ?? '10')
   const options = stackOptions(process.env)
@@ -133,12 +133,13 @@ async function main (): Promise<void> {
   const { kafkaBootstrap } = stackEndpoints(options)
   process.stdout.write(`ingest bench: simulator process → ingest → Kafka ${kafkaBootstrap}, ${seconds} s per rate, open loop\n`)
   process.stdout.write('offered/s   acked/s   backlog  dropped  ack p50 ms  ack p99 ms  ack max ms  main busy µs/trade  main CPU µs/trade  peak RSS MiB\n')
+  const runs: IngestRun[] = []
   for (const rate of rates) {
     const r = await runIngestAt(rate, seconds, kafkaBootstrap)
+    runs.push(r)
     process.stdout.write(`${String(r.offeredPerSec).padStart(9)} ${String(r.ackedPerSec).padStart(9)} ${String(r.backlogAtEnd).padStart(8)} ${String(r.dropped).padStart(8)} ` +
       `${String(r.latencyMs.p50).padStart(10)} ${String(r.latencyMs.p99).padStart(11)} ${String(r.latencyMs.max).padStart(11)} ` +
       `${String(r.mainThreadUsPerTrade).padStart(19)} ${String(r.mainThreadCpuUsPerTrade).padStart(18)} ${String(r.peakRssMiB).padStart(13)}\n`)
   }
+  return runs
 }
-
-if (process.argv[1]?.endsWith('ingest.js') === true) await main()

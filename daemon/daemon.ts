@@ -46,7 +46,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
 }
 
 /** Resolves with the first SIGTERM/SIGINT; a second one exits the process at once. */
-export function processSignals (log: Logger, exit: (code: number) => void = code => process.exit(code)): Promise<string> {
+export function processSignals (log: Logger, exit: (code: number) => void = code => process.exit(code),
+  source: Pick<NodeJS.EventEmitter, 'on'> = process): Promise<string> {
   return new Promise(resolve => {
     let seen = false
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -58,7 +59,7 @@ export function processSignals (log: Logger, exit: (code: number) => void = code
       seen = true
       resolve(signal)
     }
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
+    source.on('SIGTERM', onSignal)
+    source.on('SIGINT', onSignal)
   })
 }

@@ -57,7 +57,7 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     counters,
     ...(deps.onStats !== undefined ? { onStats: deps.onStats } : {})
   })
-  await producer.connect()
+  await producer.connect(config.kafka.connectTimeoutMs)
   const client = new FinnhubClient({
     finnhub: config.finnhub,
     log: deps.log.child({ component: 'finnhub' }),

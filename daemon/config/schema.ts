@@ -43,7 +43,8 @@ const kafka = z.strictObject({
   maxBufferedMessages: positiveInt.default(200_000),
   maxBufferedKbytes: positiveInt.default(64 * 1024),
   deliveryTimeoutMs: positiveInt.default(300_000),
-  statsIntervalMs: z.number().int().min(100).max(60_000).default(1_000)
+  statsIntervalMs: z.number().int().min(100).max(60_000).default(1_000),
+  connectTimeoutMs: positiveInt.default(15_000)
 })
 
 const cassandra = z.strictObject({

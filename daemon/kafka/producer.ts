@@ -86,7 +86,7 @@ export class TradeProducer {
   }
 
   /** Connects and fetches metadata; rejects with a clear message when Kafka cannot be reached. */
-  async connect (timeoutMs = 30_000): Promise<void> {
+  async connect (timeoutMs: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.#producer.connect({ timeout: timeoutMs }, err => {
         if (err !== null && err !== undefined) {
