@@ -17,7 +17,7 @@ const USAGE = `usage: npm run stack -- <up|down|status|wipe|logs> [kafka|cassand
 
   up       fetch (first run), start, and wait until each answers a real request
   down     stop what the stack started (recorded pids only)
-  status   what runs where: pid, endpoint, ready, memory; exit 1 when not all are ready
+  status   what runs where: pid, endpoint, ready, memory (RSS); exit 1 when not all are ready
   wipe     down, then delete data and logs (downloaded jars are kept)
   logs     the last lines of each log (--lines N, default 40)`
 
@@ -52,7 +52,7 @@ export async function runStackCli (args: readonly string[], io: StackIo): Promis
         const rows = await status(options, components)
         for (const r of rows) {
           io.out(`${r.name.padEnd(10)} ${r.running ? `running  pid ${String(r.pid).padEnd(8)}` : 'stopped              '} ${r.endpoint.padEnd(16)} ` +
-            `${r.ready ? 'ready    ' : 'not ready'} rss ${mib(r.rssBytes)}`)
+            `${r.ready ? 'ready    ' : 'not ready'} rss ${mib(r.rssBytes)}${r.fastUnsafe ? '  NO FSYNC (FINNHUBD_STACK_FAST_UNSAFE)' : ''}`)
         }
         return rows.every(r => r.ready) ? 0 : 1
       }

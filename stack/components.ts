@@ -195,6 +195,9 @@ const CASSANDRA_LOGBACK = `<configuration scan="false">
 </configuration>
 `
 
+/** In a running Cassandra's command line when it was started without fsync. */
+export const SKIP_SYNC_FLAG = '-Dcassandra.skip_sync=true'
+
 // Java 17 module flags from Cassandra's conf/jvm17-server.options.
 const JAVA17_FLAGS = [
   '-Djdk.attach.allowAttachSelf=true',
@@ -218,6 +221,7 @@ const cassandraComponent: Component = {
   prepare (o) {
     const home = join(o.dir, 'cassandra')
     mkdirSync(join(home, 'data'), { recursive: true })
+    mkdirSync(join(home, 'triggers'), { recursive: true })
     writeFileSync(join(home, 'cassandra.yaml'), cassandraYaml(o))
     writeFileSync(join(home, 'logback.xml'), CASSANDRA_LOGBACK)
   },
@@ -225,20 +229,27 @@ const cassandraComponent: Component = {
     const home = join(o.dir, 'cassandra')
     const jamm = readdirSync(libDir).find(f => /^jamm-.*\.jar$/.test(f))
     return [
+      // A fixed heap (the default would size itself from the machine's RAM). No -Xmn:
+      // under G1 a fixed young generation defeats the pause-time goal, which is why
+      // cassandra-env.sh applies HEAP_NEWSIZE only to CMS. Cassandra mlockall()s itself
+      // when allowed (root), so the whole heap counts in RSS from the start.
       `-Xms${o.cassandraHeapMb}m`, `-Xmx${o.cassandraHeapMb}m`, '-Xss256k',
-      '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=300', '-XX:+HeapDumpOnOutOfMemoryError', `-XX:HeapDumpPath=${home}`,
+      // Out of memory, a node may go on with corrupt state: dump, then exit.
+      '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=300', '-XX:+HeapDumpOnOutOfMemoryError', `-XX:HeapDumpPath=${home}`, '-XX:+ExitOnOutOfMemoryError',
       '-Djava.net.preferIPv4Stack=true',
       ...JAVA17_FLAGS,
       ...(jamm !== undefined ? [`-javaagent:${join(libDir, jamm)}`] : []),
       `-Dcassandra.config=file://${join(home, 'cassandra.yaml')}`,
       `-Dcassandra.storagedir=${join(home, 'data')}`,
       `-Dcassandra.logdir=${home}`,
+      `-Dcassandra.triggers_dir=${join(home, 'triggers')}`,
       `-Dlogback.configurationFile=${join(home, 'logback.xml')}`,
       '-Dcassandra-foreground=yes',
       '-Dcassandra.skip_wait_for_gossip_to_settle=0',
       '-Dcassandra.ring_delay_ms=1000',
       '-Dcassandra.initial_token=0',
       '-Dcassandra.native.epoll.enabled=true',
+      ...(o.fastUnsafe ? [SKIP_SYNC_FLAG] : []),
       '-cp', `${libDir}/*`,
       'org.apache.cassandra.service.CassandraDaemon'
     ]

@@ -46,5 +46,6 @@ export function findJava (env: Readonly<Record<string, string | undefined>>, jav
   throw new FinnhubdError('FINNHUBD_ERR_STACK_JAVA',
     'the local stack needs Java 17 (Kafka 4 needs 17+, Cassandra 5.0 runs only on 11 or 17) and none was found' +
     (seen.length > 0 ? ` (tried: ${seen.join('; ')})` : ` (nothing found at ${candidates.join(', ')})`) +
-    '. Install OpenJDK 17 (Debian/Ubuntu: apt-get install openjdk-17-jdk-headless) or set FINNHUBD_JAVA_HOME to a JDK 17.')
+    '. Install OpenJDK 17 (Debian/Ubuntu: apt-get install openjdk-17-jre-headless), or set JAVA_HOME ' +
+    '(or FINNHUBD_JAVA_HOME, which wins) to a Java 17 home.')
 }

@@ -23,12 +23,19 @@ export interface StackOptions {
   javaHome: string | null
   /** The `mvn` executable. */
   mvn: string
+  /**
+   * Cassandra without fsync (-Dcassandra.skip_sync=true): faster for throwaway test
+   * data, never for the bench's numbers, so it is off unless asked for.
+   */
+  fastUnsafe: boolean
 }
 
 export interface Endpoints {
   kafkaBootstrap: string
   cassandraHost: string
   cassandraPort: number
+  /** host:port, the form cassandra-driver's contactPoints take. */
+  cassandraContactPoint: string
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -43,6 +50,13 @@ function intFromEnv (env: Env, name: string, fallback: number, min: number, max:
   return value
 }
 
+function flagFromEnv (env: Env, name: string): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false
+  if (raw === '1' || raw === 'true') return true
+  throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${name}=${raw} must be 1 or 0 (true or false)`)
+}
+
 export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = {}): StackOptions {
   const dir = overrides.dir ?? env['FINNHUBD_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack')
   const options: StackOptions = {
@@ -54,10 +68,11 @@ export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = 
     cassandraStoragePort: intFromEnv(env, 'FINNHUBD_CASSANDRA_STORAGE_PORT', 17000, 1, 65535),
     kafkaHeapMb: intFromEnv(env, 'FINNHUBD_KAFKA_HEAP_MB', 1024, 256, 65536),
     cassandraHeapMb: intFromEnv(env, 'FINNHUBD_CASSANDRA_HEAP_MB', 1024, 512, 65536),
-    kafkaReadyTimeoutMs: intFromEnv(env, 'FINNHUBD_KAFKA_READY_TIMEOUT_MS', 90_000, 1000, 3_600_000),
-    cassandraReadyTimeoutMs: intFromEnv(env, 'FINNHUBD_CASSANDRA_READY_TIMEOUT_MS', 240_000, 1000, 3_600_000),
+    kafkaReadyTimeoutMs: intFromEnv(env, 'FINNHUBD_KAFKA_READY_TIMEOUT_MS', 60_000, 1000, 3_600_000),
+    cassandraReadyTimeoutMs: intFromEnv(env, 'FINNHUBD_CASSANDRA_READY_TIMEOUT_MS', 180_000, 1000, 3_600_000),
     javaHome: env['FINNHUBD_JAVA_HOME'] ?? null,
     mvn: env['FINNHUBD_MVN'] ?? 'mvn',
+    fastUnsafe: flagFromEnv(env, 'FINNHUBD_STACK_FAST_UNSAFE'),
     ...overrides
   }
   const ports = [options.kafkaPort, options.kafkaControllerPort, options.cassandraPort, options.cassandraStoragePort]
@@ -67,10 +82,12 @@ export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = 
   return options
 }
 
-export function stackEndpoints (options: StackOptions): Endpoints {
+/** Where clients reach the stack; without options, the stack `npm run stack` runs (env applied). */
+export function stackEndpoints (options: StackOptions = stackOptions(process.env)): Endpoints {
   return {
     kafkaBootstrap: `127.0.0.1:${options.kafkaPort}`,
     cassandraHost: '127.0.0.1',
-    cassandraPort: options.cassandraPort
+    cassandraPort: options.cassandraPort,
+    cassandraContactPoint: `127.0.0.1:${options.cassandraPort}`
   }
 }

@@ -1,10 +1,13 @@
 // Process bookkeeping for the stack: pid files, "is this pid still ours" (its
 // command line names our stack folder, so a recycled pid is never signalled),
-// stopping by pid only, memory, and who holds a port.
+// stopping by pid only, memory, who holds a port, and a lock file so two stack
+// commands at once cannot both launch a component and lose track of one.
 
 import { execFileSync } from 'node:child_process'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { dirname } from 'node:path'
+import { FinnhubdError } from '../daemon/errors.js'
 
 export function readPid (file: string): number | null {
   try {
@@ -63,6 +66,11 @@ export async function stopPid (pid: number, marker: string, graceMs: number): Pr
   return 'killed'
 }
 
+/** True while a process with this pid exists and has not exited (zombies count as gone). */
+export function isAlive (pid: number): boolean {
+  return commandLine(pid) !== null && !isZombie(pid)
+}
+
 function isZombie (pid: number): boolean {
   try {
     return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -101,4 +109,49 @@ export function tail (file: string, lines: number): string {
   } catch {
     return `(no log at ${file})`
   }
+}
+
+/**
+ * Runs `fn` while holding `file` (created exclusively, our pid inside). A holder
+ * that is gone leaves a stale file, which is taken over; a live one is waited for,
+ * at most `maxWaitMs`, since the commands that hold it have their own time limits.
+ */
+export async function withLock<T> (file: string, onWait: (holder: number) => void, fn: () => Promise<T>, maxWaitMs = 15 * 60_000): Promise<T> {
+  mkdirSync(dirname(file), { recursive: true })
+  const until = Date.now() + maxWaitMs
+  let told = false
+  for (;;) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' })
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    const holder = readPid(file)
+    // An empty file is either being written right now or left by a crash mid-write.
+    const stale = holder === null ? Date.now() - mtimeMs(file) > 2000 : !isAlive(holder)
+    if (stale) {
+      rmSync(file, { force: true })
+      continue
+    }
+    if (Date.now() >= until) {
+      throw new FinnhubdError('FINNHUBD_ERR_STACK_START',
+        `another stack command (pid ${String(holder)}) has held ${file} for too long; let it finish or stop it, ` +
+        'then run the command again (if that pid is not a finnhubd stack command, delete the file)')
+    }
+    if (!told && holder !== null) {
+      onWait(holder)
+      told = true
+    }
+    await sleep(100)
+  }
+  try {
+    return await fn()
+  } finally {
+    if (readPid(file) === process.pid) rmSync(file, { force: true })
+  }
+}
+
+function mtimeMs (file: string): number {
+  return statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0
 }

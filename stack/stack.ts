@@ -2,17 +2,18 @@
 // detached background process (output to <dir>/<name>/<name>.log, pid recorded),
 // and returns only once each answers a real client request; a component that dies
 // while starting fails fast with its last log lines. `down` signals only the pids
-// it recorded, after checking each still runs our config. Both are safe to repeat.
+// it recorded, after checking each still runs our config. Both are safe to repeat,
+// and they take turns through a lock file in the stack folder.
 
 import { openSync, closeSync, rmSync, mkdirSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { FinnhubdError } from '../daemon/errors.js'
-import { COMPONENTS, type Component, type ComponentName } from './components.js'
+import { COMPONENTS, SKIP_SYNC_FLAG, type Component, type ComponentName } from './components.js'
 import { fetchJars } from './fetch.js'
 import { findJava } from './java.js'
 import type { StackOptions } from './options.js'
-import { isOurs, portFree, portOwner, readPid, removePid, rssBytes, sleep, stopPid, tail, writePid } from './proc.js'
+import { commandLine, isOurs, portFree, portOwner, readPid, removePid, rssBytes, sleep, stopPid, tail, withLock, writePid } from './proc.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -23,6 +24,8 @@ export interface ComponentStatus {
   endpoint: string
   ready: boolean
   rssBytes: number | null
+  /** Running without fsync (FINNHUBD_STACK_FAST_UNSAFE): fine for tests, not for measurements. */
+  fastUnsafe: boolean
 }
 
 export interface UpResult {
@@ -51,7 +54,25 @@ export function runningPid (c: Component, o: StackOptions): number | null {
   return isOurs(pid, c.marker(o)) ? pid : null
 }
 
+const unsafeNote = 'fsync is off (FINNHUBD_STACK_FAST_UNSAFE): a crash can lose acknowledged writes; not for benchmark numbers'
+
+function isFastUnsafe (pid: number): boolean {
+  return commandLine(pid)?.includes(SKIP_SYNC_FLAG) ?? false
+}
+
+function noteUnsafe (c: Component, pid: number, log: (line: string) => void): void {
+  if (isFastUnsafe(pid)) log(`${c.name}: ${unsafeNote}`)
+}
+
+function locked<T> (o: StackOptions, log: (line: string) => void, fn: () => Promise<T>): Promise<T> {
+  return withLock(join(o.dir, 'stack.lock'), pid => log(`waiting for another stack command (pid ${pid}) to finish …`), fn)
+}
+
 export async function up (o: StackOptions, env: Env, components: readonly Component[], log: (line: string) => void): Promise<UpResult[]> {
+  return await locked(o, log, () => upUnlocked(o, env, components, log))
+}
+
+async function upUnlocked (o: StackOptions, env: Env, components: readonly Component[], log: (line: string) => void): Promise<UpResult[]> {
   const results: UpResult[] = []
   let java: string | null = null
   for (const c of components) {
@@ -61,6 +82,7 @@ export async function up (o: StackOptions, env: Env, components: readonly Compon
       await waitReady(c, o, existing)
       results.push({ name: c.name, action: 'already-running', pid: existing, endpoint: c.endpoint(o), fetchMs: 0, readyMs: 0 })
       log(`${c.name}: already running (pid ${existing}) on ${c.endpoint(o)}`)
+      noteUnsafe(c, existing, log)
       continue
     }
     removePid(pidFile(c, o))
@@ -81,7 +103,8 @@ export async function up (o: StackOptions, env: Env, components: readonly Compon
     log(`${c.name}: starting (pid ${pid}), waiting until it answers on ${c.endpoint(o)} …`)
     await waitReady(c, o, pid)
     const readyMs = Date.now() - started
-    log(`${c.name}: ready on ${c.endpoint(o)} after ${(readyMs / 1000).toFixed(1)} s`)
+    log(`${c.name}: ready on ${c.endpoint(o)} after ${(readyMs / 1000).toFixed(1)} s (log: ${logFile(c, o)})`)
+    noteUnsafe(c, pid, log)
     results.push({ name: c.name, action: 'started', pid, endpoint: c.endpoint(o), fetchMs: fetched.ms, readyMs })
   }
   return results
@@ -119,6 +142,10 @@ async function waitReady (c: Component, o: StackOptions, pid: number): Promise<v
 }
 
 export async function down (o: StackOptions, components: readonly Component[], log: (line: string) => void): Promise<void> {
+  await locked(o, log, () => downUnlocked(o, components, log))
+}
+
+async function downUnlocked (o: StackOptions, components: readonly Component[], log: (line: string) => void): Promise<void> {
   // Cassandra first: nothing depends on it stopping last, and its drain takes longest.
   for (const c of [...components].reverse()) {
     const pid = runningPid(c, o)
@@ -141,17 +168,20 @@ export async function status (o: StackOptions, components: readonly Component[])
       pid,
       endpoint: c.endpoint(o),
       ready: pid !== null && await c.probe(o),
-      rssBytes: pid === null ? null : rssBytes(pid)
+      rssBytes: pid === null ? null : rssBytes(pid),
+      fastUnsafe: pid !== null && isFastUnsafe(pid)
     }
   }))
 }
 
 export async function wipe (o: StackOptions, components: readonly Component[], log: (line: string) => void): Promise<void> {
-  await down(o, components, log)
-  for (const c of components) {
-    rmSync(c.home(o), { recursive: true, force: true })
-    log(`${c.name}: data and logs deleted (downloaded jars kept in ${join(o.cacheDir, 'lib')})`)
-  }
+  await locked(o, log, async () => {
+    await downUnlocked(o, components, log)
+    for (const c of components) {
+      rmSync(c.home(o), { recursive: true, force: true })
+      log(`${c.name}: data and logs deleted (downloaded jars kept in ${join(o.cacheDir, 'lib')})`)
+    }
+  })
 }
 
 export function logs (o: StackOptions, components: readonly Component[], lines: number): string {

@@ -27,7 +27,8 @@ t.test('trade ids are RFC 9562 version-5 UUIDs of the content and the ordinal', 
   const id = tradeId(trade)
   t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
   t.equal(tradeId({ ...trade }), id, 'same content, same id (a replay rewrites the same row)')
-  t.equal(tradeId({ ...trade, ingest_ts: 1 }), id, 'the receive time is not part of the identity (a re-sent trade collapses)')
+  const receivedLater: TradeRecord = { ...trade, ingest_ts: 1 }
+  t.equal(tradeId(receivedLater), id, 'the receive time is not part of the identity (a re-sent trade collapses)')
   t.not(tradeId({ ...trade, ordinal: 1 }), id, 'a second identical fill in the frame is another row')
   for (const change of [{ s: 'X' }, { p: 7296.88 }, { t: trade.t + 1 }, { v: 0.011468 }, { c: null }, { c: [] }, { c: ['1', '2'] }]) {
     t.not(tradeId({ ...trade, ...change }), id, `${JSON.stringify(change)} changes the id`)

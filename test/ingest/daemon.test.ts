@@ -62,6 +62,9 @@ t.test('the registry exports the ingest metrics; stop drains and says so', async
   t.ok(metricValue(text, 'finnhubd_kafka_in_flight') >= 0)
 
   sim.pause()
+  // Frames still in the socket when the client closes are never read (Finnhub has no
+  // replay): let what was sent arrive first, then stop.
+  t.ok(await waitFor(() => ingest.counters.tradesReceived === sim.stats().tradesSent), 'everything sent was received')
   stop('test')
   await daemon.stopped
   await daemon.stop('again')

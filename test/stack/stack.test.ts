@@ -2,15 +2,15 @@
 // and `up`/`status` against the stack the suite runs on (started by the before hook).
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { runStackCli } from '../../stack/cli.js'
-import { clusterId, COMPONENTS, cassandraYaml, kafkaProperties } from '../../stack/components.js'
+import { clusterId, COMPONENTS, cassandraYaml, kafkaProperties, SKIP_SYNC_FLAG } from '../../stack/components.js'
 import { fetchJars } from '../../stack/fetch.js'
 import { findJava, parseJavaVersion } from '../../stack/java.js'
 import { stackEndpoints, stackOptions, type StackOptions } from '../../stack/options.js'
-import { isOurs, portFree, portOwner, stopPid } from '../../stack/proc.js'
+import { isAlive, isOurs, portFree, portOwner, stopPid, withLock } from '../../stack/proc.js'
 import { down, logs, runningPid, selectComponents, status, up, wipe } from '../../stack/stack.js'
 
 t.setTimeout(180_000)
@@ -24,6 +24,15 @@ function fakeExecutable (dir: string, name: string, script: string): string {
   return file
 }
 
+/** A node process whose command line carries `args` (a component's marker); resolves once it runs. */
+async function spawnMarked (args: string[], opts: { ignoreTerm?: boolean } = {}): Promise<number> {
+  const code = `${opts.ignoreTerm === true ? 'process.on("SIGTERM", () => {}); ' : ''}process.stdout.write("up\\n"); setInterval(() => {}, 1000)`
+  const child = spawn(process.execPath, ['-e', code, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
+  await new Promise(resolve => child.stdout.once('data', resolve))
+  child.stdout.destroy()
+  return child.pid as number
+}
+
 async function listenOnFreePort (): Promise<{ server: Server, port: number }> {
   const server = createServer()
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -32,14 +41,19 @@ async function listenOnFreePort (): Promise<{ server: Server, port: number }> {
   return { server, port: address.port }
 }
 
-/** Stack options in a private folder on ports nobody uses, so the shared stack is untouched. */
-async function privateOptions (t: Test, overrides: Partial<StackOptions> = {}): Promise<StackOptions> {
+async function freePorts (count: number): Promise<number[]> {
   const ports: number[] = []
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < count; i++) {
     const { server, port } = await listenOnFreePort()
     ports.push(port)
     await new Promise<void>(resolve => server.close(() => resolve()))
   }
+  return ports
+}
+
+/** Stack options in a private folder (one per test) on ports nobody uses, so the shared stack is untouched. */
+async function privateOptions (t: Test, overrides: Partial<StackOptions> = {}): Promise<StackOptions> {
+  const ports = await freePorts(4)
   return stackOptions({}, {
     dir: t.testdir({}),
     kafkaPort: ports[0] as number,
@@ -57,9 +71,14 @@ t.test('options: defaults stay off the standard ports; env moves them; bad value
   t.same([o.kafkaPort, o.kafkaControllerPort, o.cassandraPort, o.cassandraStoragePort], [19092, 19093, 19042, 17000])
   t.match(o.dir, /\.stack$/)
   const moved = stackOptions({ FINNHUBD_KAFKA_PORT: '29092', FINNHUBD_CASSANDRA_PORT: '29042', FINNHUBD_STACK_DIR: '/tmp/x', FINNHUBD_JAVA_HOME: '/opt/jdk' })
-  t.same(stackEndpoints(moved), { kafkaBootstrap: '127.0.0.1:29092', cassandraHost: '127.0.0.1', cassandraPort: 29042 })
+  t.same(stackEndpoints(moved), { kafkaBootstrap: '127.0.0.1:29092', cassandraHost: '127.0.0.1', cassandraPort: 29042, cassandraContactPoint: '127.0.0.1:29042' })
+  t.same(stackEndpoints(), stackEndpoints(stackOptions(process.env)), 'without options: the stack the environment names')
   t.equal(moved.dir, '/tmp/x')
   t.equal(moved.javaHome, '/opt/jdk')
+  t.equal(o.fastUnsafe, false, 'fsync stays on unless asked')
+  t.equal(stackOptions({ FINNHUBD_STACK_FAST_UNSAFE: '1' }).fastUnsafe, true)
+  t.equal(stackOptions({ FINNHUBD_STACK_FAST_UNSAFE: 'false' }).fastUnsafe, false)
+  t.throws(() => stackOptions({ FINNHUBD_STACK_FAST_UNSAFE: 'yes please' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_STACK_FAST_UNSAFE=yes please must be 1 or 0/ })
   t.throws(() => stackOptions({ FINNHUBD_KAFKA_PORT: 'abc' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_KAFKA_PORT=abc is not a whole number from 1 to 65535/ })
   t.throws(() => stackOptions({ FINNHUBD_CASSANDRA_HEAP_MB: '100' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_CASSANDRA_HEAP_MB=100/ })
   t.throws(() => stackOptions({ FINNHUBD_KAFKA_PORT: '17000' }), { code: 'FINNHUBD_ERR_USAGE', message: /four ports must differ/ })
@@ -85,6 +104,8 @@ t.test('generated configs carry the ports, folders and single-node settings', as
   const args = cassandra?.args(o, t.testdir({ 'jamm-0.4.0.jar': '' })) ?? []
   t.ok(args.some(a => /^-javaagent:.*jamm-0\.4\.0\.jar$/.test(a)), 'jamm is the java agent')
   t.ok(args.includes('-Xmx1024m') && args.includes('--add-opens=java.base/java.lang=ALL-UNNAMED'))
+  t.notOk(args.includes(SKIP_SYNC_FLAG), 'durable by default')
+  t.ok(cassandra?.args({ ...o, fastUnsafe: true }, t.testdir({})).includes(SKIP_SYNC_FLAG), 'no fsync only when asked')
 })
 
 t.test('Java: versions are parsed; a missing Java 17 says what to install', async t => {
@@ -97,7 +118,7 @@ t.test('Java: versions are parsed; a missing Java 17 says what to install', asyn
   fakeExecutable(join(home, 'bin'), 'java', 'echo \'openjdk version "11.0.2"\' >&2')
   t.throws(() => findJava({}, home), {
     code: 'FINNHUBD_ERR_STACK_JAVA',
-    message: /needs Java 17.*tried: .*bin\/java → Java 11.*apt-get install openjdk-17-jdk-headless.*FINNHUBD_JAVA_HOME/
+    message: /needs Java 17.*tried: .*bin\/java → Java 11.*apt-get install openjdk-17-jre-headless.*set JAVA_HOME/
   })
   t.throws(() => findJava({}, join(home, 'nope')), { code: 'FINNHUBD_ERR_STACK_JAVA', message: /nothing found at .*nope\/bin\/java/ })
   const broken = t.testdir({ bin: {} })
@@ -130,11 +151,20 @@ t.test('a failed download says what to check and shows Maven\'s words', async t 
     code: 'FINNHUBD_ERR_STACK_DOWNLOAD',
     message: /cannot run Maven .*apt-get install maven/
   })
-  const ok = fakeExecutable(dir, 'mvn-ok', 'exit 0')
+  t.same(readdirSync(join(dir, 'lib')).filter(f => f.startsWith('kafka') && !f.endsWith('.partial')), [], 'a failed fetch leaves no lib folder behind')
+  const stuck = fakeExecutable(dir, 'mvn-stuck', 'exec sleep 60')
+  await t.rejects(fetchJars({ name: 'kafka', pom, dir, mvn: stuck, log: quiet, timeoutMs: 1000 }), {
+    code: 'FINNHUBD_ERR_STACK_DOWNLOAD',
+    message: /fetching kafka with Maven was stopped after 1 s\. Check that Maven Central is reachable/
+  })
+  // A Maven that copies one jar where it is told to.
+  const ok = fakeExecutable(dir, 'mvn-ok', 'for a in "$@"; do case "$a" in -DoutputDirectory=*) touch "$(echo "$a" | cut -d= -f2)/kafka_2.13.jar";; esac; done')
   const logged: string[] = []
   const first = await fetchJars({ name: 'kafka', pom, dir, mvn: ok, log: l => logged.push(l) })
   t.equal(first.fetched, true)
   t.match(logged.join(), /fetching kafka from Maven Central/)
+  t.same(readdirSync(first.libDir).sort(), ['.complete', 'kafka_2.13.jar'], 'the copied jars are swapped in with the marker')
+  t.equal(existsSync(`${first.libDir}.partial`), false)
   const second = await fetchJars({ name: 'kafka', pom, dir, mvn: join(dir, 'no-mvn'), log: quiet })
   t.equal(second.fetched, false, 'the marker skips Maven the second time')
 })
@@ -158,15 +188,48 @@ t.test('a component that dies while starting fails fast with its last log lines'
 
 t.test('stopPid signals only our process: TERM first, KILL when ignored', async t => {
   const marker = `finnhubd-test-marker-${process.pid}`
-  const polite = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', marker], { stdio: 'ignore' })
-  const stubborn = spawn(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)', marker], { stdio: 'ignore' })
-  await new Promise(resolve => setTimeout(resolve, 300))
-  t.equal(isOurs(polite.pid ?? null, marker), true)
-  t.equal(isOurs(polite.pid ?? null, 'someone-else'), false, 'a pid running something else is not ours')
-  t.equal(await stopPid(polite.pid as number, 'someone-else', 1000), 'gone', 'never signals a process that is not ours')
-  t.equal(await stopPid(polite.pid as number, marker, 5000), 'stopped')
-  t.equal(await stopPid(stubborn.pid as number, marker, 300), 'killed')
+  const polite = await spawnMarked([marker])
+  const stubborn = await spawnMarked([marker], { ignoreTerm: true })
+  t.equal(isOurs(polite, marker), true)
+  t.equal(isOurs(polite, 'someone-else'), false, 'a pid running something else is not ours')
+  t.equal(await stopPid(polite, 'someone-else', 1000), 'gone', 'never signals a process that is not ours')
+  t.equal(await stopPid(polite, marker, 30_000), 'stopped')
+  t.equal(await stopPid(stubborn, marker, 300), 'killed')
   t.equal(isOurs(999_999_999, marker), false)
+  t.equal(isAlive(stubborn), false)
+})
+
+t.test('the lock: one stack command at a time; a dead holder\'s lock is taken over', async t => {
+  const dir = t.testdir({})
+  const file = join(dir, 'stack.lock')
+  const order: string[] = []
+  let release = (): void => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  const waits: number[] = []
+  const first = withLock(file, quiet, async () => { order.push('first in'); await held; order.push('first out') })
+  const second = withLock(file, pid => waits.push(pid), async () => { order.push('second in') })
+  // The second may only run once the first lets go, however long that takes.
+  while (waits.length === 0) await new Promise(resolve => setImmediate(resolve))
+  t.same(waits, [process.pid], 'the waiter is told who holds the lock')
+  t.same(order, ['first in'])
+  release()
+  await Promise.all([first, second])
+  t.same(order, ['first in', 'first out', 'second in'])
+  t.equal(existsSync(file), false, 'released')
+
+  writeFileSync(file, '999999999\n')
+  t.equal(await withLock(file, quiet, async () => 'ran'), 'ran', 'a lock whose pid is gone is stale')
+  writeFileSync(file, '')
+  utimesSync(file, new Date(0), new Date(0))
+  t.equal(await withLock(file, quiet, async () => 'ran'), 'ran', 'an empty lock left long ago is stale')
+
+  writeFileSync(file, `${process.pid}\n`)
+  await t.rejects(withLock(file, quiet, async () => 'never', 0), {
+    code: 'FINNHUBD_ERR_STACK_START',
+    message: new RegExp(`another stack command \\(pid ${process.pid}\\) has held .*stack\\.lock`)
+  })
+  t.equal(readFileSync(file, 'utf8'), `${process.pid}\n`, 'a lock that is not ours is left alone')
+  await t.rejects(withLock(join(dir, 'x'.repeat(300)), quiet, async () => 'never'), { code: 'ENAMETOOLONG' }, 'other file errors surface')
 })
 
 t.test('down, status, logs and wipe on a stack that is not running', async t => {
@@ -181,6 +244,41 @@ t.test('down, status, logs and wipe on a stack that is not running', async t => 
   await wipe(o, selectComponents([]), quiet)
   t.equal(existsSync(join(o.dir, 'marker')), true, 'wipe keeps what is not a component folder')
   t.throws(() => selectComponents(['zookeeper']), { code: 'FINNHUBD_ERR_USAGE', message: /unknown stack component "zookeeper"/ })
+})
+
+t.test('a running component is known by its command line, fsync-off is reported, a silent one is stopped', async t => {
+  const shared = stackOptions(process.env)
+  const cassandra = selectComponents(['cassandra'])
+  const c = cassandra[0] as (typeof COMPONENTS)[number]
+  // A stand-in process that carries a private stack's marker; the shared Cassandra answers for it.
+  const o = await privateOptions(t, { cassandraPort: shared.cassandraPort })
+  mkdirSync(c.home(o), { recursive: true })
+  const pid = await spawnMarked([c.marker(o), SKIP_SYNC_FLAG])
+  t.teardown(() => stopPid(pid, c.marker(o), 1000))
+  writeFileSync(join(c.home(o), 'cassandra.pid'), `${pid}\n`)
+  const [row] = await status(o, cassandra)
+  t.match(row, { name: 'cassandra', running: true, pid, ready: true, fastUnsafe: true })
+  t.ok((row?.rssBytes ?? 0) > 0, 'memory is read from /proc')
+  const lines: string[] = []
+  const [again] = await up(o, {}, cassandra, l => lines.push(l))
+  t.match(again, { action: 'already-running', pid })
+  t.match(lines.join('\n'), /cassandra: fsync is off \(FINNHUBD_STACK_FAST_UNSAFE\)/)
+  const out: string[] = []
+  await runStackCli(['status', 'cassandra'], {
+    env: { FINNHUBD_STACK_DIR: o.dir, FINNHUBD_CASSANDRA_PORT: String(o.cassandraPort), FINNHUBD_CASSANDRA_STORAGE_PORT: String(o.cassandraStoragePort) },
+    out: l => out.push(l),
+    err: quiet
+  })
+  t.match(out.join('\n'), /^cassandra +running +pid \d+ .* ready +rss \d+ MiB {2}NO FSYNC \(FINNHUBD_STACK_FAST_UNSAFE\)$/m)
+
+  // The same process where nothing answers: `up` waits its timeout, then stops it.
+  const silent = { ...o, cassandraPort: (await freePorts(1))[0] as number, cassandraReadyTimeoutMs: 1000 }
+  await t.rejects(up(silent, {}, cassandra, quiet), {
+    code: 'FINNHUBD_ERR_STACK_START',
+    message: /cassandra did not answer on 127\.0\.0\.1:\d+ within 1 s and was stopped\. Last lines of .*cassandra\.log/
+  })
+  t.equal(isAlive(pid), false, 'the unanswering process was stopped')
+  t.equal(existsSync(join(c.home(o), 'cassandra.pid')), false, 'and its pid file removed')
 })
 
 t.test('the running stack: up again is a no-op, status reports both ready', async t => {
