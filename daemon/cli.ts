@@ -14,7 +14,12 @@ import { createLogger, type Logger } from './log.js'
 const USAGE = `usage: finnhubd [--config FILE] <command>
 
 commands:
-  ingest         run the ingest role: Finnhub WebSocket → Kafka, until SIGTERM/SIGINT
+  demo           the whole pipeline in one command: local stack, migrations, simulator
+                 (or Finnhub when FINNHUB_TOKEN is set), both roles, a live status line
+  run            the daemon with the configured roles (default both), until SIGTERM/SIGINT
+  ingest         run the ingest role only: Finnhub WebSocket → Kafka
+  process        run the process role only: Kafka → worker pool → Cassandra
+  query SYMBOL   stored trades of a symbol, newest first: [--candles] [--since 15m|ISO] [--limit N]
   migrate        apply pending Cassandra schema migrations (cql/), idempotently
   simulate       a Finnhub-protocol WebSocket server on loopback: [--port N] [--token T]
                  [--rate TRADES_PER_S] [--max-trades-per-frame N] [--seed N] [--max-total N]
@@ -76,12 +81,45 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         await runMigrate(config, CQL_DIR, io.out)
         return 0
       }
-      case 'ingest': {
+      case 'run':
+      case 'ingest':
+      case 'process': {
         const { config } = loadConfig({ file: configFile, env: io.env })
         const { startDaemon, processSignals } = await import('./daemon.js')
         const log = createLogger({ level: config.logLevel })
-        const daemon = await startDaemon({ config, roles: ['ingest'], log, stopSignal: io.signals?.(log) ?? processSignals(log) })
+        const roles = command === 'run' ? config.roles : [command]
+        const daemon = await startDaemon({ config, roles, log, stopSignal: io.signals?.(log) ?? processSignals(log) })
         await daemon.stopped
+        return 0
+      }
+      case 'demo': {
+        const { config } = loadConfig({ file: configFile, env: io.env })
+        const { processSignals } = await import('./daemon.js')
+        const { runDemo } = await import('./demo.js')
+        const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })
+        return await runDemo({ env: io.env, config, out: io.out, log, stopSignal: io.signals?.(log) ?? processSignals(log) })
+      }
+      case 'query': {
+        const { config } = loadConfig({ file: configFile, env: io.env })
+        const q = parseArgs({
+          args: [...rest],
+          options: { candles: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
+          allowPositionals: true,
+          strict: true
+        })
+        const { parseSince, queryRows, validateQuery } = await import('./cassandra/query.js')
+        const { symbol, limit } = validateQuery(q.positionals[0], q.values.limit)
+        const now = Date.now()
+        const sinceMs = parseSince(q.values.since, now)
+        const { connectCassandra } = await import('./cassandra/client.js')
+        const client = await connectCassandra(config.cassandra)
+        try {
+          const lines = await queryRows(client, config.cassandra, { symbol, candles: q.values.candles === true, sinceMs, limit }, now)
+          if (lines.length === 0) io.out(`no ${q.values.candles === true ? 'candles' : 'trades'} for ${symbol} since ${new Date(sinceMs).toISOString()}`)
+          for (const line of lines) io.out(line)
+        } finally {
+          await client.shutdown()
+        }
         return 0
       }
       case 'simulate': {

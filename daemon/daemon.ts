@@ -1,15 +1,21 @@
 // The long-running daemon: builds the logger and the metrics registry, starts the
 // requested roles, and owns shutdown: the first SIGTERM/SIGINT stops intake and
-// drains (close the socket, flush the producer); a second signal exits at once.
+// drains in order (close the socket, flush the producer, then stop consuming,
+// finish in-flight batches, commit, close the pool and the clients); a second
+// signal exits at once.
 
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from './config/schema.js'
 import { startIngest, type Ingest } from './ingest.js'
 import { createLogger, type Logger } from './log.js'
+import { registerLatencyMetrics, StageLatency } from './metrics/latency.js'
+import { startProcess, type ProcessRole } from './process.js'
+
+export type Role = 'ingest' | 'process'
 
 export interface DaemonOptions {
   config: Config
-  roles: ReadonlyArray<'ingest'>
+  roles: readonly Role[]
   log?: Logger
   /** Resolves when the daemon should stop (signals in production, a promise in tests). */
   stopSignal?: Promise<string>
@@ -18,6 +24,8 @@ export interface DaemonOptions {
 
 export interface RunningDaemon {
   ingest: Ingest | null
+  process: ProcessRole | null
+  latency: StageLatency
   registry: Registry
   log: Logger
   stop: (reason: string) => Promise<void>
@@ -28,7 +36,17 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   const log = opts.log ?? createLogger({ level: opts.config.logLevel })
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'finnhubd_' })
-  const ingest = opts.roles.includes('ingest') ? await startIngest(opts.config, { log, registry }) : null
+  const latency = new StageLatency()
+  registerLatencyMetrics(registry, latency)
+  // The processor first: it is ready to drain the topic before trades flow into it.
+  const processRole = opts.roles.includes('process') ? await startProcess(opts.config, { log, registry, latency }) : null
+  let ingest: Ingest | null = null
+  try {
+    ingest = opts.roles.includes('ingest') ? await startIngest(opts.config, { log, registry }) : null
+  } catch (err) {
+    await processRole?.stop()
+    throw err
+  }
   let stopping: Promise<void> | null = null
   let resolveStopped!: () => void
   const stopped = new Promise<void>(resolve => { resolveStopped = resolve })
@@ -36,13 +54,14 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     stopping ??= (async () => {
       log.info('stopping', { reason })
       await ingest?.stop()
+      await processRole?.stop()
       log.info('stopped')
       resolveStopped()
     })()
     return await stopping
   }
   opts.stopSignal?.then(stop).catch(err => { log.error('shutdown failed', { err }) })
-  return { ingest, registry, log, stop, stopped }
+  return { ingest, process: processRole, latency, registry, log, stop, stopped }
 }
 
 /** Resolves with the first SIGTERM/SIGINT; a second one exits the process at once. */

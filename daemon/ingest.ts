@@ -9,6 +9,7 @@ import type { Config } from './config/schema.js'
 import { TradeEncoder, type Framing } from './core/avro-codec.js'
 import { loadTradeType } from './core/trade-schema.js'
 import { FinnhubClient } from './finnhub/client.js'
+import { ensureTopics } from './kafka/admin.js'
 import { TradeProducer, type ProducerStats } from './kafka/producer.js'
 import { registerSchema } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
@@ -58,6 +59,7 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     ...(deps.onStats !== undefined ? { onStats: deps.onStats } : {})
   })
   await producer.connect(config.kafka.connectTimeoutMs)
+  await ensureTopics(config.kafka, [config.kafka.topic])
   const client = new FinnhubClient({
     finnhub: config.finnhub,
     log: deps.log.child({ component: 'finnhub' }),

@@ -3,6 +3,7 @@
 
 import cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
+import { FinnhubdError } from '../errors.js'
 
 export interface ClientOptions {
   /** Bind the session to the configured keyspace (off for migrations, which may create it). */
@@ -22,4 +23,19 @@ export function createCassandraClient (config: Config['cassandra'], options: Cli
     socketOptions: { readTimeout: config.requestTimeoutMs, connectTimeout: 5_000 },
     queryOptions: { consistency: cassandra.types.consistencies.localQuorum }
   })
+}
+
+/** A connected client, or a clear error naming the address and what to do. */
+export async function connectCassandra (config: Config['cassandra'], options: ClientOptions = {}): Promise<cassandra.Client> {
+  const client = createCassandraClient(config, options)
+  try {
+    await client.connect()
+  } catch (err) {
+    await client.shutdown().catch(() => {})
+    throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE',
+      `cannot reach Cassandra at ${config.contactPoints.join(',')}:${config.port} (${(err as Error).message.split('\n')[0] ?? ''}); ` +
+      'start the local stack with `npm run stack -- up`, or point cassandra.contactPoints / CASSANDRA_HOST and CASSANDRA_PORT at your cluster',
+      { cause: err })
+  }
+  return client
 }

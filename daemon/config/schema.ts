@@ -44,7 +44,15 @@ const kafka = z.strictObject({
   maxBufferedKbytes: positiveInt.default(64 * 1024),
   deliveryTimeoutMs: positiveInt.default(300_000),
   statsIntervalMs: z.number().int().min(100).max(60_000).default(1_000),
-  connectTimeoutMs: positiveInt.default(15_000)
+  connectTimeoutMs: positiveInt.default(15_000),
+  // Consumer side (process role): low fetch wait and consume timeout keep latency low at low rates.
+  fetchWaitMaxMs: nonNegativeInt.max(10_000).default(10),
+  consumeTimeoutMs: positiveInt.max(10_000).default(20),
+  commitIntervalMs: positiveInt.max(600_000).default(1_000),
+  autoOffsetReset: z.enum(['earliest', 'latest']).default('earliest'),
+  // Topics are created at start when missing (an existing topic is left as it is).
+  topicPartitions: positiveInt.max(10_000).default(3),
+  topicReplicationFactor: positiveInt.max(9).default(1)
 })
 
 const cassandra = z.strictObject({
@@ -57,7 +65,20 @@ const cassandra = z.strictObject({
   tradesTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,47}$/, 'expected a CQL identifier').default('trades'),
   replicationFactor: positiveInt.max(9).default(1),
   requestTimeoutMs: positiveInt.default(12_000),
-  maxConcurrentWrites: positiveInt.default(64)
+  maxConcurrentWrites: positiveInt.default(64),
+  // Below Cassandra's batch_size_warn_threshold (5 KiB by default).
+  batchMaxBytes: positiveInt.max(1_000_000).default(4096),
+  retryInitialDelayMs: positiveInt.default(100),
+  retryMaxDelayMs: positiveInt.default(5_000)
+})
+
+const candles = z.strictObject({
+  idleEvictMs: positiveInt.default(20_000),
+  rebuildFetchSize: positiveInt.max(100_000).default(5_000)
+})
+
+const shutdown = z.strictObject({
+  drainTimeoutMs: positiveInt.default(20_000)
 })
 
 const workers = z.strictObject({
@@ -79,6 +100,8 @@ export const configSchema = z.strictObject({
   kafka: kafka.prefault({}),
   cassandra: cassandra.prefault({}),
   workers: workers.prefault({}),
+  candles: candles.prefault({}),
+  shutdown: shutdown.prefault({}),
   http: http.prefault({})
 }).superRefine((cfg, ctx) => {
   if (cfg.finnhub.reconnectMaxDelayMs < cfg.finnhub.reconnectInitialDelayMs) {

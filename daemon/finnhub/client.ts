@@ -11,6 +11,7 @@
 import WebSocket from 'ws'
 import type { Config } from '../config/schema.js'
 import { parseFrame, type FrameOptions } from '../core/frame.js'
+import { backoffDelay } from '../core/retry.js'
 import type { TradeRecord } from '../core/trade-schema.js'
 import type { Logger } from '../log.js'
 import type { IngestCounters, ReconnectCause } from '../metrics/ingest.js'
@@ -27,12 +28,6 @@ export interface FinnhubClientOptions {
 }
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'waiting' | 'closed'
-
-/** Full-jitter exponential backoff: a random delay in [0, min(max, initial·2^attempt)]. */
-export function backoffDelay (attempt: number, initialMs: number, maxMs: number, random: () => number): number {
-  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30))
-  return Math.round(ceiling * random())
-}
 
 export class FinnhubClient {
   readonly #opts: FinnhubClientOptions

@@ -2,6 +2,8 @@
 // (creating is idempotent for us), so `finnhubd` can make sure its topics exist.
 
 import Kafka from 'node-rdkafka'
+import type { Config } from '../config/schema.js'
+import { FinnhubdError } from '../errors.js'
 
 const TOPIC_ALREADY_EXISTS = Kafka.CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS
 
@@ -17,5 +19,17 @@ export async function createTopic (bootstrap: string, topic: string, partitions 
     })
   } finally {
     admin.disconnect()
+  }
+}
+
+/** Creates the daemon's topics when missing, with kafka.topicPartitions and kafka.topicReplicationFactor. */
+export async function ensureTopics (kafka: Config['kafka'], topics: readonly string[]): Promise<void> {
+  for (const topic of topics) {
+    try {
+      await createTopic(kafka.bootstrapServers.join(','), topic, kafka.topicPartitions, kafka.topicReplicationFactor)
+    } catch (err) {
+      throw new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
+        `cannot create the Kafka topic ${topic} (${(err as Error).message}); create it yourself or check kafka.bootstrapServers and the broker's ACLs`, { cause: err })
+    }
   }
 }

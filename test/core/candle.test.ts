@@ -1,6 +1,6 @@
 // Candle aggregation: OHLCV, VWAP, the total order that picks open and close.
 import t from 'tap'
-import { aggregateCandle, minuteOf } from '../../daemon/core/candle.js'
+import { accOf, aggregateCandle, foldTrade, mergeAcc, minuteOf, toCandle, type CandleAcc } from '../../daemon/core/candle.js'
 
 const m = Date.UTC(2024, 4, 1, 12, 30)
 
@@ -34,4 +34,18 @@ t.test('no volume: vwap is null; no rows: no candle; minutes floor', async t => 
   t.equal(aggregateCandle([]), null)
   t.equal(minuteOf(m + 59_999), m)
   t.equal(minuteOf(m + 60_000), m + 60_000)
+})
+
+t.test('merging folds of disjoint sets equals folding their union, in any split', async t => {
+  const rows = Array.from({ length: 50 }, (_, i) => ({ trade_ts: m + (i * 7919) % 60_000, trade_id: `id${(i * 31) % 50}`, price: 100 + ((i * 13) % 17), volume: (i % 5) * 0.5 }))
+  const whole = aggregateCandle(rows)!
+  for (const split of [1, 17, 49]) {
+    let left: CandleAcc | null = null
+    let right: CandleAcc | null = null
+    rows.forEach((r, i) => { if (i < split) left = foldTrade(left, r); else right = foldTrade(right, r) })
+    const merged = toCandle(m, mergeAcc(right!, left!))
+    t.same({ ...merged, volume: 0, notional: 0, vwap: 0 }, { ...whole, volume: 0, notional: 0, vwap: 0 }, `split at ${split}`)
+    t.ok(Math.abs(merged.notional - whole.notional) < 1e-9 * whole.notional, 'sums agree up to rounding')
+  }
+  t.same(accOf(rows[0]!).trade_count, 1)
 })

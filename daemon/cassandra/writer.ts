@@ -1,0 +1,136 @@
+// Cassandra writes for the process role: prepared statements, rows grouped by
+// partition key (symbol, day) into unlogged batches that never span partitions and
+// stay under the batch size budget, at most cassandra.maxConcurrentWrites requests
+// outstanding, every statement marked idempotent (a trade row is keyed by its
+// deterministic id, so writing it twice writes the same row). A failed request is
+// retried with backoff for as long as it takes: while Cassandra is away the
+// batches stay in flight, the consumer pauses on its in-flight bound, no offset is
+// committed, and writing resumes by itself when Cassandra returns. close() stops
+// the retrying (what is not written then stays uncommitted and is read again).
+
+import type cassandra from 'cassandra-driver'
+import type { Config } from '../config/schema.js'
+import { partitionBatches } from '../core/batching.js'
+import { backoffDelay } from '../core/retry.js'
+import type { TradeRow } from '../core/transform.js'
+import { FinnhubdError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { ProcessCounters } from '../metrics/process.js'
+
+export interface WriterOptions {
+  client: cassandra.Client
+  cassandra: Config['cassandra']
+  log: Logger
+  counters: ProcessCounters
+}
+
+export class CassandraExecutor {
+  readonly #opts: WriterOptions
+  #active = 0
+  readonly #waiting: Array<() => void> = []
+  #closed = false
+  readonly #sleeps = new Set<{ timer: NodeJS.Timeout, wake: () => void }>()
+
+  constructor (opts: WriterOptions) {
+    this.#opts = opts
+  }
+
+  get closed (): boolean { return this.#closed }
+
+  /** Runs `fn` under the concurrency bound, retrying with backoff until it succeeds or close() is called. */
+  async run<T> (what: string, fn: (client: cassandra.Client) => Promise<T>): Promise<T> {
+    const c = this.#opts.counters
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
+      await this.#acquire()
+      c.cassandraInFlight++
+      let ok = false
+      let result: T | undefined
+      let error: unknown
+      try {
+        result = await fn(this.#opts.client)
+        ok = true
+      } catch (err) {
+        error = err
+      } finally {
+        this.#release()
+        c.cassandraInFlight--
+      }
+      if (ok) {
+        c.cassandraUp = 1
+        return result as T
+      }
+      c.cassandraErrors++
+      c.cassandraUp = 0
+      const delay = backoffDelay(attempt, this.#opts.cassandra.retryInitialDelayMs, this.#opts.cassandra.retryMaxDelayMs)
+      this.#opts.log.limited('warn', `cassandra-${what}`,
+        `Cassandra ${what} failed; retrying (nothing is committed until it is written). If Cassandra is down, start it (npm run stack -- up) or check cassandra.contactPoints`,
+        { err: error, attempt, retryInMs: delay })
+      await this.#sleep(delay)
+    }
+  }
+
+  /** Stops retrying; requests waiting for a retry reject. */
+  close (): void {
+    this.#closed = true
+    for (const s of this.#sleeps) { clearTimeout(s.timer); s.wake() }
+    for (const wake of this.#waiting.splice(0)) wake()
+  }
+
+  async #acquire (): Promise<void> {
+    if (this.#active < this.#opts.cassandra.maxConcurrentWrites) {
+      this.#active++
+      return
+    }
+    await new Promise<void>(resolve => this.#waiting.push(resolve))
+    this.#active++
+  }
+
+  #release (): void {
+    this.#active--
+    this.#waiting.shift()?.()
+  }
+
+  async #sleep (ms: number): Promise<void> {
+    await new Promise<void>(resolve => {
+      const s = { timer: setTimeout(() => { this.#sleeps.delete(s); resolve() }, ms), wake: resolve }
+      this.#sleeps.add(s)
+    })
+  }
+}
+
+/** Writes trade rows as single-partition unlogged batches of prepared inserts. */
+export class TradeWriter {
+  readonly #exec: CassandraExecutor
+  readonly #insert: string
+  readonly #maxBytes: number
+  readonly #counters: ProcessCounters
+
+  constructor (exec: CassandraExecutor, opts: WriterOptions) {
+    this.#exec = exec
+    this.#counters = opts.counters
+    this.#maxBytes = opts.cassandra.batchMaxBytes
+    const { keyspace, tradesTable } = opts.cassandra
+    this.#insert = `INSERT INTO ${keyspace}.${tradesTable} (symbol, day, trade_ts, trade_id, price, volume, conditions, ingest_ts, process_ts) ` +
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
+  }
+
+  /** Resolves once every row is acknowledged (retrying as long as needed); rejects only when the writer is closed. */
+  async write (rows: readonly TradeRow[]): Promise<void> {
+    await Promise.all(partitionBatches(rows, this.#maxBytes).map(async batch => {
+      await this.#exec.run('trade write', async client => {
+        if (batch.length === 1) {
+          await client.execute(this.#insert, params(batch[0] as TradeRow), { prepare: true, isIdempotent: true })
+        } else {
+          await client.batch(batch.map(row => ({ query: this.#insert, params: params(row) })), { prepare: true, logged: false, isIdempotent: true })
+        }
+      })
+      this.#counters.cassandraBatches++
+      this.#counters.rowsWritten += batch.length
+    }))
+  }
+}
+
+function params (row: TradeRow): unknown[] {
+  return [row.symbol, row.day, row.trade_ts, row.trade_id, row.price, row.volume, row.conditions, row.ingest_ts, row.process_ts]
+}

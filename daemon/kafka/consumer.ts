@@ -1,0 +1,262 @@
+// The trade consumer: node-rdkafka in non-flowing mode, batches of up to
+// workers.batchSize records per consume() call (never a callback per message),
+// manual offsets. Each batch's offsets are tracked per partition; offsets are
+// committed (every kafka.commitIntervalMs, on revocation and on close) only for
+// the contiguous prefix of finished batches, as offset + 1. On revocation the
+// finished prefix is committed synchronously before the partitions go, and what
+// is still in flight for them finishes without committing (the next owner reads
+// it again; writes are idempotent). Backpressure: past workers.maxQueue batches in
+// flight the assigned partitions are paused (consume() keeps polling, so the
+// group session stays alive) and resumed once half of them have finished.
+
+import Kafka from 'node-rdkafka'
+import type { Config } from '../config/schema.js'
+import { OffsetTracker, type Span } from '../core/offsets.js'
+import { FinnhubdError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { ProcessCounters } from '../metrics/process.js'
+
+const ASSIGN = Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS
+const REVOKE = Kafka.CODES.ERRORS.ERR__REVOKE_PARTITIONS
+
+export interface ConsumedBatch {
+  messages: Kafka.Message[]
+  consumedAt: number
+  /** Call once every record of the batch is stored (or dead-lettered). */
+  done: () => void
+}
+
+export interface TradeConsumerOptions {
+  kafka: Config['kafka']
+  batchSize: number
+  maxInFlightBatches: number
+  log: Logger
+  counters: ProcessCounters
+  onBatch: (batch: ConsumedBatch) => void
+}
+
+interface PartitionStats { partition: number, consumer_lag: number }
+interface ConsumerStats { topics?: Record<string, { partitions: Record<string, PartitionStats> }> }
+
+export class TradeConsumer {
+  readonly #opts: TradeConsumerOptions
+  readonly #consumer: Kafka.KafkaConsumer
+  readonly #tracker = new OffsetTracker()
+  #running = false
+  #loop: Promise<void> | null = null
+  #paused = false
+  #inFlightBatches = 0
+  #commitTimer: NodeJS.Timeout | null = null
+  #connected = false
+
+  constructor (opts: TradeConsumerOptions) {
+    this.#opts = opts
+    const k = opts.kafka
+    this.#consumer = new Kafka.KafkaConsumer({
+      'metadata.broker.list': k.bootstrapServers.join(','),
+      'group.id': k.groupId,
+      'client.id': `${k.clientId}-consumer`,
+      'enable.auto.commit': false,
+      'enable.auto.offset.store': false,
+      'fetch.wait.max.ms': k.fetchWaitMaxMs,
+      'socket.keepalive.enable': true,
+      'statistics.interval.ms': k.statsIntervalMs,
+      offset_commit_cb: (err: Kafka.LibrdKafkaError | null) => { this.#onCommitted(err) },
+      rebalance_cb: (err: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]) => { this.#onRebalance(err, assignment) }
+    } as Kafka.ConsumerGlobalConfig, { 'auto.offset.reset': k.autoOffsetReset })
+    this.#consumer.on('event.error', err => {
+      opts.log.limited('warn', 'kafka-consumer-error', 'Kafka consumer error; librdkafka keeps retrying', { err })
+    })
+    this.#consumer.on('event.stats', event => { this.#onStats(event.message) })
+  }
+
+  get connected (): boolean { return this.#connected }
+  get paused (): boolean { return this.#paused }
+  get inFlightBatches (): number { return this.#inFlightBatches }
+
+  async connect (timeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#consumer.connect({ timeout: timeoutMs }, err => {
+        if (err !== null && err !== undefined) {
+          reject(new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
+            `cannot reach Kafka at ${this.#opts.kafka.bootstrapServers.join(',')} (${err.message}); ` +
+            'start the local stack with `npm run stack -- up` or set kafka.bootstrapServers / KAFKA_BOOTSTRAP_SERVERS', { cause: err }))
+        } else {
+          resolve()
+        }
+      })
+    })
+    this.#connected = true
+    this.#consumer.setDefaultConsumeTimeout(this.#opts.kafka.consumeTimeoutMs)
+  }
+
+  start (): void {
+    this.#consumer.subscribe([this.#opts.kafka.topic])
+    this.#running = true
+    this.#loop = this.#run()
+    this.#commitTimer = setInterval(() => { this.commit() }, this.#opts.kafka.commitIntervalMs)
+    this.#commitTimer.unref()
+  }
+
+  /** Commits the finished prefix of every partition (asynchronously). */
+  commit (): void {
+    const positions = this.#tracker.takeCommits()
+    if (positions.length === 0 || !this.#connected) return
+    this.#opts.log.debug('committing', { positions })
+    try {
+      this.#consumer.commit(positions)
+      this.#opts.counters.commits++
+    } catch (err) {
+      this.#onCommitted(err as Kafka.LibrdKafkaError)
+    }
+  }
+
+  /** Stops consuming; waits (up to drainTimeoutMs) for in-flight batches, commits what finished, leaves the group. */
+  async close (drainTimeoutMs: number): Promise<{ abandonedBatches: number }> {
+    this.#running = false
+    await this.#loop
+    if (this.#commitTimer !== null) clearInterval(this.#commitTimer)
+    const until = Date.now() + drainTimeoutMs
+    while (this.#inFlightBatches > 0 && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
+    const abandonedBatches = this.#inFlightBatches
+    this.#commitSync()
+    await new Promise<void>(resolve => { this.#consumer.disconnect(() => resolve()) })
+    this.#connected = false
+    return { abandonedBatches }
+  }
+
+  async #run (): Promise<void> {
+    while (this.#running) {
+      this.#applyBackpressure()
+      let messages: Kafka.Message[]
+      try {
+        messages = await new Promise<Kafka.Message[]>((resolve, reject) => {
+          this.#consumer.consume(this.#opts.batchSize, (err, msgs) => { err ? reject(err) : resolve(msgs) })
+        })
+      } catch (err) {
+        this.#opts.log.limited('warn', 'kafka-consume', 'consume failed; retrying', { err })
+        await new Promise(resolve => setTimeout(resolve, 200))
+        continue
+      }
+      if (messages.length > 0) this.#dispatch(messages)
+    }
+  }
+
+  #dispatch (messages: Kafka.Message[]): void {
+    const c = this.#opts.counters
+    // One span per partition: the batch's records of a partition are consecutive offsets in order.
+    const ranges = new Map<string, { topic: string, partition: number, first: number, last: number }>()
+    for (const m of messages) {
+      const k = `${m.topic}\u0000${m.partition}`
+      const r = ranges.get(k)
+      if (r === undefined) ranges.set(k, { topic: m.topic, partition: m.partition, first: m.offset, last: m.offset })
+      else r.last = m.offset
+    }
+    const spans: Span[] = []
+    for (const r of ranges.values()) {
+      const span = this.#tracker.track(r.topic, r.partition, r.first, r.last)
+      if (span !== null) spans.push(span)
+    }
+    this.#inFlightBatches++
+    c.consumed += messages.length
+    c.batches++
+    c.inFlightBatches = this.#inFlightBatches
+    c.inFlightRecords = this.#tracker.inFlight
+    let finished = false
+    this.#opts.onBatch({
+      messages,
+      consumedAt: Date.now(),
+      done: () => {
+        if (finished) return
+        finished = true
+        for (const span of spans) this.#tracker.done(span)
+        this.#inFlightBatches--
+        c.inFlightBatches = this.#inFlightBatches
+        c.inFlightRecords = this.#tracker.inFlight
+      }
+    })
+  }
+
+  #applyBackpressure (): void {
+    const high = this.#opts.maxInFlightBatches
+    if (!this.#paused && this.#inFlightBatches >= high) {
+      this.#setPaused(true)
+    } else if (this.#paused && this.#inFlightBatches <= Math.floor(high / 2)) {
+      this.#setPaused(false)
+    }
+  }
+
+  #setPaused (paused: boolean): void {
+    const partitions = this.#consumer.assignments()
+    try {
+      if (paused) this.#consumer.pause(partitions)
+      else this.#consumer.resume(partitions)
+    } catch (err) {
+      this.#opts.log.limited('warn', 'kafka-pause', `could not ${paused ? 'pause' : 'resume'} the assigned partitions`, { err })
+      return
+    }
+    this.#paused = paused
+    this.#opts.counters.paused = paused ? 1 : 0
+    this.#opts.log.debug(paused ? 'consumer paused: in-flight bound reached' : 'consumer resumed', { inFlightBatches: this.#inFlightBatches })
+  }
+
+  #onRebalance (err: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]): void {
+    try {
+      if (err.code === ASSIGN) {
+        for (const a of assignment) this.#tracker.assign(a.topic, a.partition)
+        this.#consumer.assign(assignment)
+        if (this.#paused) this.#consumer.pause(assignment)
+        this.#opts.log.info('partitions assigned', { partitions: assignment.map(a => a.partition) })
+      } else if (err.code === REVOKE) {
+        // Commit what is finished while the partitions are still ours, then let them go.
+        this.#commitSync()
+        for (const a of assignment) this.#tracker.revoke(a.topic, a.partition)
+        this.#consumer.unassign()
+        this.#opts.log.info('partitions revoked', { partitions: assignment.map(a => a.partition) })
+      } else {
+        this.#opts.log.error('rebalance error', { err })
+      }
+    } catch (e) {
+      this.#opts.log.error('rebalance handling failed', { err: e })
+    }
+  }
+
+  #commitSync (): void {
+    const positions = this.#tracker.takeCommits()
+    if (positions.length === 0 || !this.#connected) return
+    this.#opts.log.debug('committing (sync)', { positions })
+    try {
+      this.#consumer.commitSync(positions)
+      this.#opts.counters.commits++
+    } catch (err) {
+      this.#onCommitted(err as Kafka.LibrdKafkaError)
+    }
+  }
+
+  #onCommitted (err: Kafka.LibrdKafkaError | null): void {
+    // -168 (no offset to commit) is not a failure.
+    if (err === null || err === undefined || err.code === Kafka.CODES.ERRORS.ERR__NO_OFFSET) return
+    this.#opts.counters.commitErrors++
+    this.#tracker.retryCommits()
+    this.#opts.log.limited('warn', 'kafka-commit', 'offset commit failed; it is retried at the next interval (records may be read again, never lost)', { err })
+  }
+
+  #onStats (json: string): void {
+    let stats: ConsumerStats
+    try {
+      stats = JSON.parse(json) as ConsumerStats
+    } catch {
+      return
+    }
+    const partitions = stats.topics?.[this.#opts.kafka.topic]?.partitions ?? {}
+    const lag = new Map<number, number>()
+    let total = 0
+    for (const p of Object.values(partitions)) {
+      if (p.partition < 0 || p.consumer_lag < 0) continue
+      lag.set(p.partition, p.consumer_lag)
+      total += p.consumer_lag
+    }
+    this.#opts.counters.lagByPartition = lag
+    this.#opts.counters.lag = total
+  }
+}

@@ -1,0 +1,115 @@
+// The dead-letter producer: a record the workers cannot decode is copied, value and
+// key unchanged, to kafka.deadLetterTopic with headers saying why and where it came
+// from. Its batch completes (and its offset is committed past) only once the copy
+// is acknowledged, so a poison record is never lost and never stalls a partition.
+// Poison is rare, so this producer takes a delivery report per record.
+
+import Kafka from 'node-rdkafka'
+import type { Config } from '../config/schema.js'
+import type { PoisonReason } from '../core/avro-codec.js'
+import { backoffDelay } from '../core/retry.js'
+import { FinnhubdError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { ProcessCounters } from '../metrics/process.js'
+
+export interface PoisonCopy {
+  topic: string
+  partition: number
+  offset: number
+  key: Buffer | string | null | undefined
+  value: Buffer | null | undefined
+  timestamp: number | undefined
+  reason: PoisonReason
+  detail: string
+}
+
+export class DeadLetterProducer {
+  readonly #producer: Kafka.Producer
+  readonly #kafka: Config['kafka']
+  readonly #log: Logger
+  readonly #counters: ProcessCounters
+  readonly #pending = new Map<number, { resolve: () => void, reject: (err: Error) => void }>()
+  #next = 0
+  #closed = false
+
+  constructor (kafka: Config['kafka'], log: Logger, counters: ProcessCounters) {
+    this.#kafka = kafka
+    this.#log = log
+    this.#counters = counters
+    this.#producer = new Kafka.Producer({
+      'metadata.broker.list': kafka.bootstrapServers.join(','),
+      'client.id': `${kafka.clientId}-dlq`,
+      'enable.idempotence': true,
+      'linger.ms': 5,
+      dr_cb: true
+    } as Kafka.ProducerGlobalConfig, { 'request.required.acks': -1, 'message.timeout.ms': kafka.deliveryTimeoutMs })
+    this.#producer.on('delivery-report', (err, report) => {
+      const id = report.opaque as number
+      const waiter = this.#pending.get(id)
+      this.#pending.delete(id)
+      if (err !== null && err !== undefined) waiter?.reject(new Error(err.message))
+      else waiter?.resolve()
+    })
+    this.#producer.on('event.error', err => {
+      log.limited('warn', 'dlq-producer-error', 'dead-letter producer error; librdkafka keeps retrying', { err })
+    })
+  }
+
+  async connect (timeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#producer.connect({ timeout: timeoutMs }, err => {
+        if (err !== null && err !== undefined) {
+          reject(new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
+            `cannot reach Kafka at ${this.#kafka.bootstrapServers.join(',')} (${err.message}); start the local stack with \`npm run stack -- up\` or set kafka.bootstrapServers`, { cause: err }))
+        } else {
+          resolve()
+        }
+      })
+    })
+    this.#producer.setPollInterval(50)
+  }
+
+  /** Resolves once the copy is acknowledged; retries with backoff until then, or until close(). */
+  async send (copy: PoisonCopy): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE', 'dead-letter copy abandoned: the daemon is stopping')
+      try {
+        await this.#produceOnce(copy)
+        this.#counters.deadLettered++
+        return
+      } catch (err) {
+        this.#counters.deadLetterErrors++
+        const delay = backoffDelay(attempt, 200, 10_000)
+        this.#log.limited('error', 'dlq-send', `a poison record could not be copied to ${this.#kafka.deadLetterTopic}; retrying (its offset is not committed meanwhile)`,
+          { err, topic: copy.topic, partition: copy.partition, offset: copy.offset, retryInMs: delay })
+        await new Promise(resolve => setTimeout(resolve, delay))
+      }
+    }
+  }
+
+  async #produceOnce (copy: PoisonCopy): Promise<void> {
+    const id = this.#next++
+    await new Promise<void>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject })
+      try {
+        this.#producer.produce(this.#kafka.deadLetterTopic, null, copy.value ?? null, copy.key ?? null, copy.timestamp ?? Date.now(), id, [
+          { 'finnhubd-reason': copy.reason },
+          { 'finnhubd-detail': copy.detail },
+          { 'finnhubd-source-topic': copy.topic },
+          { 'finnhubd-source-partition': String(copy.partition) },
+          { 'finnhubd-source-offset': String(copy.offset) },
+          { 'finnhubd-dead-lettered-at': new Date().toISOString() }
+        ])
+      } catch (err) {
+        this.#pending.delete(id)
+        reject(err instanceof Error ? err : new Error(String(err)))
+      }
+    })
+  }
+
+  async close (flushTimeoutMs: number): Promise<void> {
+    this.#closed = true
+    await new Promise<void>(resolve => { this.#producer.flush(flushTimeoutMs, () => resolve()) })
+    await new Promise<void>(resolve => { this.#producer.disconnect(() => resolve()) })
+  }
+}

@@ -1,0 +1,161 @@
+// The process role: Kafka `finnhub.trades` → worker pool (Avro decode, transform,
+// candle pre-aggregation) → Cassandra (trades, then candles_1m). The seed's Spark
+// job as one pipeline stage of the daemon. For each consumed batch:
+//   1. its values are packed into one buffer and moved to a Piscina worker;
+//   2. poison records are copied to the dead-letter topic (acknowledged);
+//   3. the rows are written as single-partition unlogged batches;
+//   4. the candle book folds the batch and writes the minutes it touched;
+//   5. only then is the batch done, and its offsets become committable.
+// Backpressure is the consumer's in-flight bound (workers.maxQueue batches); a
+// Cassandra outage holds batches at step 3 or 4 and so pauses consumption.
+
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import type cassandra from 'cassandra-driver'
+import { Piscina } from 'piscina'
+import type { Registry } from 'prom-client'
+import type { Config } from './config/schema.js'
+import { packValues, type DecodedBatch } from './core/process-batch.js'
+import { backoffDelay } from './core/retry.js'
+import { CandleBook } from './cassandra/candles.js'
+import { connectCassandra } from './cassandra/client.js'
+import { CassandraExecutor, TradeWriter } from './cassandra/writer.js'
+import { resolveSchemaPath } from './ingest.js'
+import { ensureTopics } from './kafka/admin.js'
+import { TradeConsumer, type ConsumedBatch } from './kafka/consumer.js'
+import { DeadLetterProducer } from './kafka/dead-letter.js'
+import { registerSchema } from './kafka/schema-registry.js'
+import type { Logger } from './log.js'
+import type { StageLatency } from './metrics/latency.js'
+import { createProcessCounters, registerProcessMetrics, type ProcessCounters } from './metrics/process.js'
+import { PROJECT_ROOT } from './paths.js'
+import type { DecodeTask, DecodeWorkerData } from '../workers/decode-batch.js'
+
+export const WORKER_FILE = join(PROJECT_ROOT, 'dist', 'workers', 'decode-batch.js')
+
+export interface ProcessDeps {
+  log: Logger
+  registry: Registry
+  latency: StageLatency
+}
+
+export interface ProcessRole {
+  consumer: TradeConsumer
+  counters: ProcessCounters
+  candles: CandleBook
+  pool: Piscina
+  cassandra: cassandra.Client
+  /** Stops consuming, drains in-flight batches (up to shutdown.drainTimeoutMs), commits, closes everything. */
+  stop: () => Promise<{ abandonedBatches: number }>
+}
+
+export async function startProcess (config: Config, deps: ProcessDeps): Promise<ProcessRole> {
+  const log = deps.log.child({ component: 'process' })
+  const schemaPath = resolveSchemaPath(config.schemaPath)
+  const schemaIds = config.kafka.schemaRegistryUrl === null
+    ? []
+    : [await registerSchema({
+        registryUrl: config.kafka.schemaRegistryUrl,
+        subject: `${config.kafka.topic}-value`,
+        schema: JSON.stringify(JSON.parse(readFileSync(schemaPath, 'utf8')))
+      })]
+  const counters = createProcessCounters()
+  registerProcessMetrics(deps.registry, counters)
+  await ensureTopics(config.kafka, [config.kafka.topic, config.kafka.deadLetterTopic])
+
+  const client = await connectCassandra(config.cassandra)
+  counters.cassandraUp = 1
+  const writerOpts = { client, cassandra: config.cassandra, log: log.child({ component: 'cassandra' }), counters }
+  const exec = new CassandraExecutor(writerOpts)
+  const writer = new TradeWriter(exec, writerOpts)
+  const candles = new CandleBook({ exec, cassandra: config.cassandra, candles: config.candles, counters })
+
+  const dlq = new DeadLetterProducer(config.kafka, log.child({ component: 'dlq' }), counters)
+  await dlq.connect(config.kafka.connectTimeoutMs)
+
+  const workerData: DecodeWorkerData = { schemaPath, schemaIds }
+  const poolSize = config.workers.poolSize ?? Math.max(1, availableParallelism() - 1)
+  const pool = new Piscina({ filename: WORKER_FILE, workerData, minThreads: poolSize, maxThreads: poolSize, maxQueue: config.workers.maxQueue * 2 })
+
+  let stopping = false
+  const handle = async (batch: ConsumedBatch): Promise<void> => {
+    const decoded = await decode(batch)
+    const decodedAt = Date.now()
+    deps.latency.record('consume_to_decoded', decodedAt - batch.consumedAt, batch.messages.length)
+    for (const p of decoded.poison) counters.poison[p.reason]++
+    await Promise.all([
+      (async () => {
+        if (decoded.rows.length === 0) return
+        await writer.write(decoded.rows)
+        await candles.apply(decoded.partials, decoded.rows)
+      })(),
+      ...decoded.poison.map(async p => {
+        const m = batch.messages[p.index]
+        if (m === undefined) return
+        log.limited('warn', `poison-${p.reason}`, 'a record in the trades topic could not be decoded; it goes to the dead-letter topic',
+          { reason: p.reason, detail: p.detail, partition: m.partition, offset: m.offset, deadLetterTopic: config.kafka.deadLetterTopic })
+        await dlq.send({ topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, reason: p.reason, detail: p.detail })
+      })
+    ])
+    const writtenAt = Date.now()
+    if (decoded.rows.length > 0) {
+      deps.latency.record('decoded_to_written', writtenAt - decodedAt, decoded.rows.length)
+      for (const row of decoded.rows) deps.latency.record('end_to_end', writtenAt - row.ingest_ts)
+    }
+  }
+
+  const decode = async (batch: ConsumedBatch): Promise<DecodedBatch> => {
+    for (let attempt = 0; ; attempt++) {
+      // Packed afresh on each attempt: a moved buffer is detached on this side.
+      const packed = packValues(batch.messages.map(m => m.value))
+      try {
+        const task: DecodeTask = { packed }
+        return await pool.run(task, { transferList: [packed.buffer] }) as DecodedBatch
+      } catch (err) {
+        if (stopping) throw err
+        const delay = backoffDelay(attempt, 50, 2000)
+        log.limited('error', 'worker-task', 'a decode task failed in the worker pool; retrying the batch', { err, retryInMs: delay })
+        await new Promise(resolve => setTimeout(resolve, delay))
+      }
+    }
+  }
+
+  const consumer = new TradeConsumer({
+    kafka: config.kafka,
+    batchSize: config.workers.batchSize,
+    maxInFlightBatches: config.workers.maxQueue,
+    log: log.child({ component: 'kafka-consumer' }),
+    counters,
+    onBatch: batch => {
+      handle(batch).then(batch.done, err => {
+        // Only while stopping: the batch stays uncommitted and is read again after restart.
+        log.debug('batch abandoned', { err, records: batch.messages.length })
+      })
+    }
+  })
+  await consumer.connect(config.kafka.connectTimeoutMs)
+  consumer.start()
+  log.info('process started', { topic: config.kafka.topic, groupId: config.kafka.groupId, workers: poolSize, keyspace: config.cassandra.keyspace })
+
+  return {
+    consumer,
+    counters,
+    candles,
+    pool,
+    cassandra: client,
+    async stop () {
+      const { abandonedBatches } = await consumer.close(config.shutdown.drainTimeoutMs)
+      stopping = true
+      if (abandonedBatches > 0) {
+        log.error('stopped with batches still in flight; they were not committed and will be read again', { abandonedBatches })
+      }
+      exec.close()
+      await dlq.close(5_000)
+      await pool.destroy()
+      await client.shutdown()
+      log.info('process stopped', { consumed: counters.consumed, rowsWritten: counters.rowsWritten, candlesWritten: counters.candlesWritten, deadLettered: counters.deadLettered })
+      return { abandonedBatches }
+    }
+  }
+}

@@ -1,0 +1,30 @@
+// Stage latency: HDR quantiles over a sliding window, exported per stage and quantile.
+import t from 'tap'
+import { Registry } from 'prom-client'
+import { registerLatencyMetrics, StageLatency } from '../../daemon/metrics/latency.js'
+
+t.test('quantiles of what was recorded; old windows age out', async t => {
+  let now = 0
+  const l = new StageLatency(1000, () => now)
+  t.ok(Number.isNaN(l.quantileMs('end_to_end', 0.5)), 'no data, no number')
+  for (let i = 1; i <= 100; i++) l.record('end_to_end', i)
+  l.record('end_to_end', 500, 10)
+  t.equal(l.count('end_to_end'), 110)
+  t.ok(Math.abs(l.quantileMs('end_to_end', 0.5) - 55) < 1, 'p50')
+  t.ok(Math.abs(l.quantileMs('end_to_end', 1) - 500) < 1, 'max')
+  now = 1500
+  t.equal(l.count('end_to_end'), 110, 'the previous window still counts')
+  now = 2600
+  t.equal(l.count('end_to_end'), 0, 'two windows later it has aged out')
+  l.record('consume_to_decoded', 0.0001)
+  t.ok(l.quantileMs('consume_to_decoded', 0.5) >= 0.001, 'clamped to 1 µs')
+  now = 10_000
+  t.equal(l.count('consume_to_decoded'), 0, 'a long idle gap clears both windows')
+
+  const registry = new Registry()
+  registerLatencyMetrics(registry, l)
+  l.record('decoded_to_written', 20)
+  const text = await registry.metrics()
+  t.match(text, /finnhubd_stage_latency_seconds\{stage="decoded_to_written",quantile="0.99"\} 0.02/)
+  t.notMatch(text, /stage="end_to_end"/, 'stages without data are left out')
+})

@@ -1,0 +1,118 @@
+// End to end on real components: the simulator's ws server → the daemon (both
+// roles) → the local Kafka → the worker pool → the local Cassandra. Exactly the
+// trades sent are stored, identical fills stay apart, candles equal their
+// recomputation from the stored trades, and a replay of the whole topic changes
+// nothing. Poison records go to the dead-letter topic, the records after them are
+// stored. Long on purpose: it waits for real Kafka and Cassandra.
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { identityKey } from '../../daemon/core/frame.js'
+import { tradeId } from '../../daemon/core/transform.js'
+import { startDaemon } from '../../daemon/daemon.js'
+import { validateConfig } from '../../daemon/config/load.js'
+import { createLogger } from '../../daemon/log.js'
+import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { testEndpoints } from '../fixtures/endpoints.js'
+import { readTopic, waitFor } from '../fixtures/kafka.js'
+import {
+  candleDifferences, cassandraClient, committedOffsets, encodeTrades, pipelineConfig, produceValues,
+  readCandles, readTrades, recomputeCandles, syntheticTrades
+} from '../fixtures/pipeline.js'
+
+t.setTimeout(300_000)
+
+const { kafkaBootstrap } = testEndpoints()
+const quietLog = (): ReturnType<typeof createLogger> => createLogger({ level: 'warn', write: l => { process.stderr.write(l + '\n') } })
+const never = new Promise<string>(() => {})
+
+t.test('simulator → Kafka → workers → Cassandra: exactly the trades sent; candles recompute; a replay changes nothing', async t => {
+  const N = 6000
+  const SYMBOLS = ['BINANCE:BTCUSDT', 'BINANCE:ETHUSDT', 'AAPL', 'MSFT']
+  const sim = new FinnhubSimulator({ token: 'tok', ratePerSec: 4000, keepSent: true, maxTotalTrades: N, seed: 11, duplicateFillRatio: 0.05, zeroVolumeRatio: 0.02, nullConditionsRatio: 0.2 })
+  await sim.start()
+  t.teardown(() => sim.close())
+  const config = await pipelineConfig({ finnhub: { url: sim.url, token: 'tok', symbols: SYMBOLS } })
+  const daemon = await startDaemon({ config, roles: ['ingest', 'process'], log: quietLog(), stopSignal: never })
+  const proc = daemon.process!
+  t.ok(await waitFor(() => proc.counters.rowsWritten >= N && proc.counters.inFlightBatches === 0, 120_000), `all ${N} rows written`)
+  t.equal(sim.stats().tradesSent, N)
+  await daemon.stop('test')
+
+  const client = cassandraClient(config)
+  t.teardown(() => client.shutdown())
+  const sent = sim.sent()
+  const times = sent.map(s => s.t)
+  const stored = await readTrades(client, config, SYMBOLS, times)
+  t.equal(stored.length, N, `one row per trade sent (rows written ${proc.counters.rowsWritten}, batches ${proc.counters.cassandraBatches}, errors ${proc.counters.cassandraErrors})`)
+  t.equal(new Set(stored.map(r => r.trade_id)).size, N, 'every row has its own id')
+  const key = (x: { s: string, p: number, t: number, v: number, c: string[] | null }): string => identityKey(x)
+  t.same(stored.map(r => key({ s: r.symbol, p: r.price, t: r.trade_ts, v: r.volume, c: r.conditions })).sort(), sent.map(key).sort(),
+    'the same trades, columns renamed (s→symbol, p→price, t→trade_ts, v→volume, c→conditions)')
+  const contentCounts = new Map<string, number>()
+  for (const s of sent) contentCounts.set(key(s), (contentCounts.get(key(s)) ?? 0) + 1)
+  t.ok([...contentCounts.values()].some(n => n > 1), 'the stream held identical fills, and each is its own row')
+  t.ok(stored.every(r => r.ingest_ts >= r.trade_ts - 5000 && r.process_ts >= r.ingest_ts), 'ingest_ts and process_ts are set, in order')
+  t.ok(stored.some(r => r.conditions === null) && stored.some(r => r.volume === 0), 'null conditions and v = 0 updates are stored')
+
+  const candles = await readCandles(client, config, SYMBOLS, times)
+  t.ok(candles.length >= SYMBOLS.length, `${candles.length} candles`)
+  t.same(candleDifferences(candles, recomputeCandles(stored)), [], 'every candle equals its recomputation from trades')
+  t.same(await committedOffsets(kafkaBootstrap, config.kafka.groupId, config.kafka.topic, 3).then(o => o.reduce((a, b) => a + Math.max(0, b), 0)), N,
+    'every record committed, once stored')
+
+  // Replay the whole topic with offsets reset (a new group reads from the beginning).
+  const replay = validateConfig({ ...JSON.parse(JSON.stringify(config)), kafka: { ...config.kafka, groupId: `${config.kafka.groupId}_replay` } })
+  const again = await startDaemon({ config: replay, roles: ['process'], log: quietLog(), stopSignal: never })
+  t.ok(await waitFor(() => again.process!.counters.consumed >= N && again.process!.counters.inFlightBatches === 0, 120_000), 'the replay read everything')
+  await again.stop('test')
+  const afterReplay = await readTrades(client, config, SYMBOLS, times)
+  t.equal(afterReplay.length, N, 'the replay added no row')
+  t.same(candleDifferences(await readCandles(client, config, SYMBOLS, times), candles), [], 'and changed no candle')
+})
+
+t.test('a poison record goes to the dead-letter topic with its reason; the records after it are stored', async t => {
+  const config = await pipelineConfig()
+  const good = syntheticTrades(300)
+  const encoded = encodeTrades(good)
+  const poison = [
+    { key: 'AAPL', value: Buffer.from('{"s":"AAPL"}') },
+    { key: 'AAPL', value: Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8, 7), Buffer.from([1, 2, 3])]) },
+    { key: 'MSFT', value: (encoded[0]?.value ?? Buffer.alloc(0)).subarray(0, 14) }
+  ]
+  // Poison in the middle of each symbol's stream: what follows it must still be stored.
+  await produceValues(kafkaBootstrap, config.kafka.topic, [...encoded.slice(0, 150), ...poison, ...encoded.slice(150)])
+  const daemon = await startDaemon({ config, roles: ['process'], log: quietLog(), stopSignal: never })
+  const proc = daemon.process!
+  t.ok(await waitFor(() => proc.counters.rowsWritten >= good.length && proc.counters.deadLettered === poison.length && proc.counters.inFlightBatches === 0, 60_000),
+    'good rows written and poison dead-lettered')
+  t.same(proc.counters.poison, { empty: 0, unknown_framing: 1, truncated: 0, unknown_schema: 1, invalid_body: 1 }, 'counted by reason')
+  const metrics = await daemon.registry.metrics()
+  t.match(metrics, /finnhubd_poison_records_total\{reason="unknown_framing"\} 1/)
+  t.match(metrics, /finnhubd_dlq_produced_total 3/)
+  await daemon.stop('test')
+  const dlq = await readTopic(kafkaBootstrap, config.kafka.deadLetterTopic, { expect: poison.length, settleMs: 500 })
+  t.equal(dlq.length, poison.length, 'every poison record is in the dead-letter topic')
+  const headers = dlq.map(m => Object.assign({}, ...(m.headers ?? []).map(h => Object.fromEntries(Object.entries(h).map(([k, v]) => [k, String(v)])))) as Record<string, string>)
+  t.same(headers.map(h => h['finnhubd-reason']).sort(), ['invalid_body', 'unknown_framing', 'unknown_schema'])
+  t.ok(headers.every(h => h['finnhubd-source-topic'] === config.kafka.topic && /^\d+$/.test(h['finnhubd-source-offset'] ?? '')), 'with where it came from')
+  t.same(dlq.map(m => String(m.value)).sort(), poison.map(p => String(p.value)).sort(), 'the value unchanged')
+  const client = cassandraClient(config)
+  t.teardown(() => client.shutdown())
+  const stored = await readTrades(client, config, ['AAPL', 'MSFT', 'BINANCE:BTCUSDT'], good.map(g => g.t))
+  t.same(stored.map(r => r.trade_id).sort(), good.map(tradeId).sort(), 'every good record is stored, those after the poison too')
+  t.same(await committedOffsets(kafkaBootstrap, config.kafka.groupId, config.kafka.topic, 3).then(o => o.reduce((a, b) => a + Math.max(0, b), 0)),
+    good.length + poison.length, 'committed past the poison')
+})
+
+t.test('`finnhubd process` and `run` refuse an unreachable Cassandra clearly', async t => {
+  const { main } = await import('../../daemon/cli.js')
+  const err: string[] = []
+  const code = await main(['process'], {
+    env: { KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap, KAFKA_TOPIC: `finnhubd.unreachable.${randomUUID().slice(0, 8)}`, CASSANDRA_HOST: '127.0.0.1', CASSANDRA_PORT: '1' },
+    out: () => {},
+    err: l => err.push(l),
+    signals: async () => await never
+  })
+  t.equal(code, 1)
+  t.match(err.join('\n'), /cannot reach Cassandra at 127\.0\.0\.1:1 .*npm run stack -- up.*\[FINNHUBD_ERR_CASSANDRA_UNREACHABLE\]/)
+})

@@ -1,0 +1,34 @@
+// The demo's live line and the query verb's argument checks.
+import t from 'tap'
+import { createIngestCounters } from '../daemon/metrics/ingest.js'
+import { createProcessCounters } from '../daemon/metrics/process.js'
+import { formatStatus, sampleStatus } from '../daemon/status-line.js'
+import { parseSince, validateQuery } from '../daemon/cassandra/query.js'
+
+t.test('rates over the interval, lag, p99 and new errors', async t => {
+  const ingest = createIngestCounters()
+  const proc = createProcessCounters()
+  const a = sampleStatus(1000, ingest, proc)
+  ingest.tradesReceived = 5000
+  ingest.malformed.invalid_json = 2
+  proc.rowsWritten = 4000
+  proc.poison.unknown_framing = 1
+  const b = sampleStatus(3000, ingest, proc)
+  t.equal(formatStatus(a, b, 1234, 12.34), 'in 2,500/s  out 2,000/s  lag 1,234  p99 12.3 ms  errors +3  (stored 4,000 in all)')
+  t.match(formatStatus(b, b, 0, NaN), /p99 - /)
+  t.same(sampleStatus(0, null, null), { at: 0, received: 0, stored: 0, errors: 0 })
+})
+
+t.test('query arguments: symbol, limit and since are checked with a clear message', async t => {
+  t.same(validateQuery('BINANCE:BTCUSDT', undefined), { symbol: 'BINANCE:BTCUSDT', limit: 20 })
+  t.same(validateQuery('AAPL', '5'), { symbol: 'AAPL', limit: 5 })
+  t.throws(() => validateQuery(undefined, undefined), { code: 'FINNHUBD_ERR_USAGE', message: /needs a symbol/ })
+  t.throws(() => validateQuery('bad symbol!', undefined), { message: /got "bad symbol!"/ })
+  t.throws(() => validateQuery('AAPL', '0'), { message: /--limit 0 must be a whole number/ })
+  const now = Date.UTC(2024, 0, 2)
+  t.equal(parseSince(undefined, now), now - 3_600_000, 'the last hour by default')
+  t.equal(parseSince('15m', now), now - 900_000)
+  t.equal(parseSince('2d', now), now - 172_800_000)
+  t.equal(parseSince('2024-01-01T00:00:00Z', now), Date.UTC(2024, 0, 1))
+  t.throws(() => parseSince('yesterday', now), { code: 'FINNHUBD_ERR_USAGE', message: /--since yesterday is neither/ })
+})
