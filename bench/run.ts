@@ -1,9 +1,10 @@
 // `npm run bench [-- <stage> [options]]`: the load tests, against the local stack
-// (started if it is not running). Stages built so far: ingest (simulator → Kafka).
-// The whole-pipeline run (ceilings, sustainable rate, per-stage latency at half
-// load) joins here as the process role lands.
+// (started if it is not running). Stages built so far: ingest (simulator → Kafka)
+// and process (pre-filled topic → workers → Cassandra, against the raw Cassandra
+// write ceiling). The whole-pipeline open-loop run joins here with observability.
 
 import { runIngestBench } from './ingest.js'
+import { runProcessBench } from './process.js'
 
 const [stage = 'ingest', ...rest] = process.argv.slice(2)
 switch (stage) {
@@ -13,7 +14,18 @@ switch (stage) {
     process.stdout.write(`highest offered rate acknowledged at ≥ 95%: ${sustained.length > 0 ? Math.max(...sustained) : 'none'} trades/s\n`)
     break
   }
+  case 'process': {
+    const r = await runProcessBench(rest)
+    process.stdout.write(`raw Cassandra writes (same rows, same batching): ${r.rawRowsPerSec} rows/s (before and after the pipeline: ${r.rawRuns.join(', ')})\n`)
+    process.stdout.write(`pipeline (topic → workers → Cassandra + candles): ${r.pipelineRowsPerSec} rows/s = ${r.ratio} × raw\n`)
+    process.stdout.write(`consume → written per batch: p50 ${r.consumeToWrittenMs.p50} ms, p99 ${r.consumeToWrittenMs.p99} ms, max ${r.consumeToWrittenMs.max} ms\n`)
+    process.stdout.write(`main-thread CPU ${r.mainCpuUsPerRow} µs/row, peak RSS ${r.peakRssMiB} MiB, ${r.candlesWritten} candle writes\n`)
+    const cpu = (c: typeof r.cpuRaw): string => `node ${c.node}, kafka ${c.kafka}, cassandra ${c.cassandra}`
+    process.stdout.write(`records per consumed batch ${r.recordsPerBatch}; rows per Cassandra request: raw ${r.rowsPerRequest.raw}, pipeline ${r.rowsPerRequest.pipeline}\n`)
+    process.stdout.write(`CPU µs per row — raw writes: ${cpu(r.cpuRaw)}; pipeline: ${cpu(r.cpuPipeline)}\n`)
+    break
+  }
   default:
-    process.stderr.write(`unknown bench stage "${stage}"; stages: ingest\n`)
+    process.stderr.write(`unknown bench stage "${stage}"; stages: ingest, process\n`)
     process.exitCode = 2
 }

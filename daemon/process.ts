@@ -50,6 +50,13 @@ export interface ProcessRole {
   stop: () => Promise<{ abandonedBatches: number }>
 }
 
+async function bounded (work: Promise<unknown>, ms: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<void>(resolve => { timer = setTimeout(() => { onTimeout(); resolve() }, ms) })
+  await Promise.race([work.then(() => {}, () => {}), timeout])
+  clearTimeout(timer)
+}
+
 export async function startProcess (config: Config, deps: ProcessDeps): Promise<ProcessRole> {
   const log = deps.log.child({ component: 'process' })
   const schemaPath = resolveSchemaPath(config.schemaPath)
@@ -72,7 +79,12 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
   const candles = new CandleBook({ exec, cassandra: config.cassandra, candles: config.candles, counters })
 
   const dlq = new DeadLetterProducer(config.kafka, log.child({ component: 'dlq' }), counters)
-  await dlq.connect(config.kafka.connectTimeoutMs)
+  try {
+    await dlq.connect(config.kafka.connectTimeoutMs)
+  } catch (err) {
+    await client.shutdown().catch(() => {})
+    throw err
+  }
 
   const workerData: DecodeWorkerData = { schemaPath, schemaIds }
   const poolSize = config.workers.poolSize ?? Math.max(1, availableParallelism() - 1)
@@ -101,6 +113,7 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     const writtenAt = Date.now()
     if (decoded.rows.length > 0) {
       deps.latency.record('decoded_to_written', writtenAt - decodedAt, decoded.rows.length)
+      deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, decoded.rows.length)
       for (const row of decoded.rows) deps.latency.record('end_to_end', writtenAt - row.ingest_ts)
     }
   }
@@ -134,7 +147,14 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
       })
     }
   })
-  await consumer.connect(config.kafka.connectTimeoutMs)
+  try {
+    await consumer.connect(config.kafka.connectTimeoutMs)
+  } catch (err) {
+    await dlq.close(1_000)
+    await pool.destroy()
+    await client.shutdown().catch(() => {})
+    throw err
+  }
   consumer.start()
   log.info('process started', { topic: config.kafka.topic, groupId: config.kafka.groupId, workers: poolSize, keyspace: config.cassandra.keyspace })
 
@@ -153,7 +173,8 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
       exec.close()
       await dlq.close(5_000)
       await pool.destroy()
-      await client.shutdown()
+      // A driver whose hosts are gone may wait on reconnections: bounded, the rest is the OS's.
+      await bounded(client.shutdown(), 5_000, () => log.warn('the Cassandra client did not shut down within 5 s; leaving it'))
       log.info('process stopped', { consumed: counters.consumed, rowsWritten: counters.rowsWritten, candlesWritten: counters.candlesWritten, deadLettered: counters.deadLettered })
       return { abandonedBatches }
     }

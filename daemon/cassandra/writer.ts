@@ -8,8 +8,10 @@
 // committed, and writing resumes by itself when Cassandra returns. close() stops
 // the retrying (what is not written then stays uncommitted and is read again).
 
-import type cassandra from 'cassandra-driver'
+import cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
+
+const cassandraTypes = cassandra.types
 import { partitionBatches } from '../core/batching.js'
 import { backoffDelay } from '../core/retry.js'
 import type { TradeRow } from '../core/transform.js'
@@ -131,6 +133,19 @@ export class TradeWriter {
   }
 }
 
+// The driver parses a date string on every bind; trades come from a handful of days.
+const localDates = new Map<string, cassandra.types.LocalDate>()
+
+function localDate (day: string): cassandra.types.LocalDate {
+  let d = localDates.get(day)
+  if (d === undefined) {
+    d = cassandraTypes.LocalDate.fromString(day)
+    if (localDates.size > 1000) localDates.clear()
+    localDates.set(day, d)
+  }
+  return d
+}
+
 function params (row: TradeRow): unknown[] {
-  return [row.symbol, row.day, row.trade_ts, row.trade_id, row.price, row.volume, row.conditions, row.ingest_ts, row.process_ts]
+  return [row.symbol, localDate(row.day), row.trade_ts, row.trade_id, row.price, row.volume, row.conditions, row.ingest_ts, row.process_ts]
 }

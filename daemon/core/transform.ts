@@ -6,7 +6,7 @@
 // topic rewrites the same rows, two identical fills in one frame stay two rows, and
 // a trade Finnhub re-sends in a later frame (ordinal 0 again) collapses onto the first.
 
-import { createHash } from 'node:crypto'
+import { sha1Into } from './sha1.js'
 import type { TradeRecord } from './trade-schema.js'
 
 export interface TradeRow {
@@ -25,6 +25,11 @@ export interface TradeRow {
 /** The namespace of finnhubd trade ids (a fixed random UUID; never change it: ids would change). */
 export const TRADE_ID_NAMESPACE = 'a4b7b3e2-5d1c-4f0e-9c6a-2f8e1d3b7c90'
 const NAMESPACE_BYTES = Buffer.from(TRADE_ID_NAMESPACE.replace(/-/g, ''), 'hex')
+// namespace ‖ name, written in place (one id at a time: callers are synchronous).
+let scratch = Buffer.alloc(1024)
+NAMESPACE_BYTES.copy(scratch, 0)
+const digest = new Uint8Array(20)
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
 /**
  * The content the id is made of. Numbers use JavaScript's shortest round-trip form,
@@ -36,16 +41,36 @@ export function tradeIdName (trade: Pick<TradeRecord, 's' | 'p' | 't' | 'v' | 'c
 
 /** RFC 9562 version-5 UUID of `name` in finnhubd's namespace. */
 export function tradeId (trade: Pick<TradeRecord, 's' | 'p' | 't' | 'v' | 'c' | 'ordinal'>): string {
-  const hash = createHash('sha1').update(NAMESPACE_BYTES).update(tradeIdName(trade), 'utf8').digest()
-  hash[6] = ((hash[6] as number) & 0x0f) | 0x50
-  hash[8] = ((hash[8] as number) & 0x3f) | 0x80
-  const hex = hash.toString('hex', 0, 16)
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`
+  const name = tradeIdName(trade)
+  if (Buffer.byteLength(name) + 16 > scratch.length) {
+    scratch = Buffer.alloc((Buffer.byteLength(name) + 16) * 2)
+    NAMESPACE_BYTES.copy(scratch, 0)
+  }
+  const length = 16 + scratch.write(name, 16, 'utf8')
+  sha1Into(scratch, length, digest)
+  digest[6] = ((digest[6] as number) & 0x0f) | 0x50
+  digest[8] = ((digest[8] as number) & 0x3f) | 0x80
+  let hex = ''
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) hex += '-'
+    hex += HEX[digest[i] as number] as string
+  }
+  return hex
 }
 
-/** YYYY-MM-DD of an epoch-millisecond time, in UTC. */
+const DAY_MS = 86_400_000
+const dayNames = new Map<number, string>()
+
+/** YYYY-MM-DD of an epoch-millisecond time, in UTC (names remembered: trades come from few days). */
 export function utcDay (epochMs: number): string {
-  return new Date(epochMs).toISOString().slice(0, 10)
+  const day = Math.floor(epochMs / DAY_MS)
+  let name = dayNames.get(day)
+  if (name === undefined) {
+    name = new Date(day * DAY_MS).toISOString().slice(0, 10)
+    if (dayNames.size > 1000) dayNames.clear()
+    dayNames.set(day, name)
+  }
+  return name
 }
 
 export function toTradeRow (trade: TradeRecord, processTs: number): TradeRow {

@@ -8,7 +8,7 @@
 import * as hdr from 'hdr-histogram-js'
 import { Gauge, type Registry } from 'prom-client'
 
-export const STAGES = ['frame_to_ack', 'consume_to_decoded', 'decoded_to_written', 'end_to_end'] as const
+export const STAGES = ['frame_to_ack', 'consume_to_decoded', 'decoded_to_written', 'consume_to_written', 'end_to_end'] as const
 export type Stage = typeof STAGES[number]
 export const QUANTILES = [0.5, 0.9, 0.99, 0.999, 1] as const
 

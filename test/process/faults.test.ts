@@ -6,7 +6,8 @@
 // nothing lost, nothing counted twice in the candles. Long on purpose.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { startDaemon } from '../../daemon/daemon.js'
@@ -41,16 +42,22 @@ const sum = (offsets: number[]): number => offsets.reduce((a, b) => a + Math.max
 
 t.test('Cassandra stopped mid-stream: pause, no commit past unwritten rows, every trade stored once after it returns', async t => {
   const shared = stackOptions(process.env)
+  // A folder of our own, removed only after the instance is down (a tap testdir may
+  // be removed first, and with it the pid file that `down` needs).
+  const dir = mkdtempSync(join(tmpdir(), 'finnhubd-faults-'))
   const o = stackOptions({}, {
-    dir: t.testdir({}),
+    dir,
     cacheDir: shared.cacheDir,
     cassandraPort: await freePort(),
     cassandraStoragePort: await freePort(),
     cassandraHeapMb: 512
   })
   const cassandraOnly = selectComponents(['cassandra'])
+  t.teardown(async () => {
+    await down(o, cassandraOnly, quiet)
+    rmSync(dir, { recursive: true, force: true })
+  })
   await up(o, process.env, cassandraOnly, quiet)
-  t.teardown(() => down(o, cassandraOnly, quiet))
   const { cassandraHost, cassandraPort } = stackEndpoints(o)
   const config = await pipelineConfig({ workers: { maxQueue: 4, batchSize: 200 } }, { ...testEndpoints(), cassandraHost, cassandraPort })
 
@@ -83,12 +90,13 @@ t.test('Cassandra stopped mid-stream: pause, no commit past unwritten rows, ever
   t.ok(await waitFor(() => c.inFlightBatches === 0 && c.paused === 0 && c.consumed >= all.length, 120_000), 'writing resumed by itself and caught up')
   t.ok(await waitFor(() => c.cassandraUp === 1), 'Cassandra is up again for the writer')
   await daemon.stop('test')
+  // Shut down in the test body while Cassandra runs: a driver client whose host is gone may keep retrying.
   const client = cassandraClient(config)
-  t.teardown(() => client.shutdown())
   const stored = await readTrades(client, config, SYMBOLS, all.map(x => x.t))
   t.equal(stored.length, all.length, 'every trade stored')
   t.same(stored.map(r => r.trade_id).sort(), all.map(tradeId).sort(), 'exactly once, by deterministic id')
   t.same(candleDifferences(await readCandles(client, config, SYMBOLS, all.map(x => x.t)), recomputeCandles(stored)), [], 'candles equal the recomputation')
+  await client.shutdown()
   t.equal(sum(await committedOffsets(kafkaBootstrap, config.kafka.groupId, config.kafka.topic, 3)), all.length, 'and everything is committed')
 })
 
