@@ -159,4 +159,8 @@ if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLTo
     err: line => { process.stderr.write(line + '\n') }
   })
   process.exitCode = code
+  // The command is over: a library's stray timer (cassandra-driver leaves a reconnecting
+  // pool behind when a node restarted during the client's life) must not keep the
+  // process alive. Exit once idle, or two seconds from now at the latest (logs flushed).
+  setTimeout(() => process.exit(code), 2000).unref()
 }

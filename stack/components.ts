@@ -259,7 +259,11 @@ const cassandraComponent: Component = {
       contactPoints: ['127.0.0.1'],
       protocolOptions: { port: o.cassandraPort },
       localDataCenter: 'datacenter1',
-      socketOptions: { connectTimeout: 2000, readTimeout: 5000 }
+      socketOptions: { connectTimeout: 2000, readTimeout: 5000 },
+      // No connection pools before the first query: a connect that fails half-way
+      // (Cassandra still starting) would otherwise leave a pool behind that
+      // shutdown() does not see, reconnecting for minutes and holding the process.
+      pooling: { warmup: false }
     })
     try {
       const rs = await client.execute('SELECT bootstrapped FROM system.local')

@@ -26,7 +26,7 @@
 
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
-import { accOf, foldTrade, mergeAcc, MINUTE_MS, toCandle, type CandleAcc } from '../core/candle.js'
+import { foldTrade, mergeAcc, MINUTE_MS, toCandle, type CandleAcc } from '../core/candle.js'
 import { TradeIdSet } from '../core/id-set.js'
 import type { CandlePartial } from '../core/process-batch.js'
 import type { TradeRow } from '../core/transform.js'
@@ -122,23 +122,16 @@ export class CandleBook {
   }
 
   #fold (s: MinuteState, p: CandlePartial, rows: readonly TradeRow[]): void {
-    let seen = 0
-    for (const r of p.rows) if (s.ids.has((rows[r] as TradeRow).trade_id)) seen++
-    if (seen === 0) {
-      // The common case: nothing of this batch is in the minute yet, take the worker's fold whole.
-      for (const r of p.rows) s.ids.add((rows[r] as TradeRow).trade_id)
+    const fresh: number[] = []
+    for (const r of p.rows) if (s.ids.add((rows[r] as TradeRow).trade_id)) fresh.push(r)
+    if (fresh.length === 0) return
+    if (fresh.length === p.rows.length) {
+      // The common case: nothing of this batch was in the minute yet, take the worker's fold whole.
       s.acc = s.acc === null ? { ...p.acc } : mergeAcc(s.acc, p.acc)
-      s.version++
-      return
+    } else {
+      for (const r of fresh) s.acc = foldTrade(s.acc, rows[r] as TradeRow)
     }
-    let changed = false
-    for (const r of p.rows) {
-      const row = rows[r] as TradeRow
-      if (!s.ids.add(row.trade_id)) continue
-      s.acc = s.acc === null ? accOf(row) : mergeAcc(s.acc, accOf(row))
-      changed = true
-    }
-    if (changed) s.version++
+    s.version++
   }
 
   async #durable (s: MinuteState, version: number): Promise<void> {

@@ -78,7 +78,13 @@ export class TradeIdSet {
 }
 
 function parseHex (s: string, from: number, to: number): number {
-  const n = Number.parseInt(s.slice(from, to), 16)
-  if (Number.isNaN(n)) throw new TypeError(`not a UUID: ${s}`)
+  let n = 0
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i)
+    // 0-9, a-f, A-F
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1
+    if (d < 0) throw new TypeError(`not a UUID: ${s}`)
+    n = n * 16 + d
+  }
   return n
 }
