@@ -26,6 +26,11 @@ export interface FetchOptions {
   log: (line: string) => void
   /** Maven's own timeouts are half an hour per stalled read; a stuck fetch ends sooner. */
   timeoutMs?: number
+  /**
+   * copy-dependencies (default): the pom's dependencies with theirs; copy: the pom's
+   * artifactItems as they are (for an artifact whose own POM cannot be resolved).
+   */
+  goal?: 'copy-dependencies' | 'copy'
 }
 
 export async function fetchJars (opts: FetchOptions): Promise<FetchResult> {
@@ -49,8 +54,8 @@ async function runMaven (opts: FetchOptions, libDir: string, marker: string, pom
   mkdirSync(staging, { recursive: true })
   opts.log(`fetching ${opts.name} from Maven Central (first run only) …`)
   const started = Date.now()
-  const args = ['-B', '-q', '-f', opts.pom, 'dependency:copy-dependencies', '-DincludeScope=runtime',
-    `-DoutputDirectory=${staging}`, `-Dmaven.repo.local=${join(opts.dir, 'm2')}`]
+  const goal = opts.goal === 'copy' ? ['dependency:copy'] : ['dependency:copy-dependencies', '-DincludeScope=runtime']
+  const args = ['-B', '-q', '-f', opts.pom, ...goal, `-DoutputDirectory=${staging}`, `-Dmaven.repo.local=${join(opts.dir, 'm2')}`]
   const timeoutMs = opts.timeoutMs ?? 20 * 60_000
   const output = await new Promise<{ code: number | null, signal: NodeJS.Signals | null, text: string, spawnError: Error | null }>(resolve => {
     let text = ''
