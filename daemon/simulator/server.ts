@@ -46,6 +46,8 @@ export interface SentTrade {
   v: number
   c: string[] | null
   resent: boolean
+  /** Which frame carried it (0-based over all connections): identical trades of one frame are separate fills. */
+  frame: number
 }
 
 export interface SimulatorStats {
@@ -185,8 +187,9 @@ export class FinnhubSimulator {
       const again = conn.recent.slice(-n)
       if (again.length === 0 || conn.ws.readyState !== WebSocket.OPEN) continue
       conn.ws.send(tradeFrameText(again))
+      const frame = this.#stats.framesSent++
       this.#stats.resentTrades += again.length
-      if (this.#opts.keepSent) for (const tr of again) this.#sent.push({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, resent: true })
+      if (this.#opts.keepSent) for (const tr of again) this.#sent.push({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, resent: true, frame })
     }
   }
 
@@ -322,12 +325,12 @@ export class FinnhubSimulator {
 
   #sendTrades (conn: Connection, trades: GeneratedTrade[]): void {
     conn.ws.send(tradeFrameText(trades))
-    this.#stats.framesSent++
+    const frame = this.#stats.framesSent++
     this.#stats.tradesSent += trades.length
     const bySymbol = this.#stats.bySymbol
     for (const tr of trades) {
       bySymbol[tr.s] = (bySymbol[tr.s] ?? 0) + 1
-      if (this.#opts.keepSent) this.#sent.push({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, resent: false })
+      if (this.#opts.keepSent) this.#sent.push({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, resent: false, frame })
     }
     conn.recent.push(...trades)
     if (conn.recent.length > RECENT_KEPT * 2) conn.recent.splice(0, conn.recent.length - RECENT_KEPT)

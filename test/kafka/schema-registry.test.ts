@@ -11,8 +11,8 @@ import { registerSchema } from '../../daemon/kafka/schema-registry.js'
 import { SCHEMAS_DIR } from '../../daemon/paths.js'
 import { FinnhubSimulator } from '../../daemon/simulator/server.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
-import { readTopic, waitFor } from '../fixtures/kafka.js'
-import { cassandraClient, pipelineConfig, readTrades } from '../fixtures/pipeline.js'
+import { readTopic } from '../fixtures/kafka.js'
+import { cassandraClient, pipelineConfig, readTrades, waitCommitted } from '../fixtures/pipeline.js'
 import { startRegistry } from '../fixtures/registry.js'
 
 t.setTimeout(300_000)
@@ -28,7 +28,7 @@ t.test('Confluent wire format through a real registry, end to end; a refused sch
   const daemon = await startDaemon({ config, roles: ['ingest', 'process'], log: createLogger({ level: 'error', write: () => {} }), stopSignal: new Promise(() => {}) })
   t.equal(daemon.ingest?.framing.kind, 'confluent')
   const schemaId = daemon.ingest?.framing.kind === 'confluent' ? daemon.ingest.framing.schemaId : -1
-  t.ok(await waitFor(() => (daemon.process?.counters.rowsWritten ?? 0) >= N && daemon.process?.counters.inFlightBatches === 0, 90_000), `all ${N} trades stored`)
+  t.ok(await waitCommitted(config, N, 90_000), `all ${N} trades stored and committed`)
   await daemon.stop('test')
   t.same(daemon.process?.counters.poison, { empty: 0, unknown_framing: 0, truncated: 0, unknown_schema: 0, invalid_body: 0 }, 'nothing was poison')
 
