@@ -33,3 +33,18 @@ export async function ensureTopics (kafka: Config['kafka'], topics: readonly str
     }
   }
 }
+
+/** Connects a node-rdkafka client; rejects with a message that names the brokers and what to do. */
+export async function connectKafka (client: Pick<Kafka.Client<string>, 'connect'>, kafka: Config['kafka'], timeoutMs: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    client.connect({ timeout: timeoutMs }, err => {
+      if (err !== null && err !== undefined) {
+        reject(new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
+          `cannot reach Kafka at ${kafka.bootstrapServers.join(',')} (${err.message}); ` +
+          'start the local stack with `npm run stack -- up` or set kafka.bootstrapServers / KAFKA_BOOTSTRAP_SERVERS', { cause: err }))
+      } else {
+        resolve()
+      }
+    })
+  })
+}

@@ -11,8 +11,8 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
+import { connectKafka } from './admin.js'
 import { OffsetTracker, type Span } from '../core/offsets.js'
-import { FinnhubdError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
 
@@ -79,17 +79,7 @@ export class TradeConsumer {
   get inFlightBatches (): number { return this.#inFlightBatches }
 
   async connect (timeoutMs: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#consumer.connect({ timeout: timeoutMs }, err => {
-        if (err !== null && err !== undefined) {
-          reject(new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
-            `cannot reach Kafka at ${this.#opts.kafka.bootstrapServers.join(',')} (${err.message}); ` +
-            'start the local stack with `npm run stack -- up` or set kafka.bootstrapServers / KAFKA_BOOTSTRAP_SERVERS', { cause: err }))
-        } else {
-          resolve()
-        }
-      })
-    })
+    await connectKafka(this.#consumer, this.#opts.kafka, timeoutMs)
     this.#connected = true
     this.#consumer.setDefaultConsumeTimeout(this.#opts.kafka.consumeTimeoutMs)
   }

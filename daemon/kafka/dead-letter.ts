@@ -6,6 +6,7 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
+import { connectKafka } from './admin.js'
 import type { PoisonReason } from '../core/avro-codec.js'
 import { backoffDelay } from '../core/retry.js'
 import { FinnhubdError } from '../errors.js'
@@ -56,16 +57,7 @@ export class DeadLetterProducer {
   }
 
   async connect (timeoutMs: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#producer.connect({ timeout: timeoutMs }, err => {
-        if (err !== null && err !== undefined) {
-          reject(new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
-            `cannot reach Kafka at ${this.#kafka.bootstrapServers.join(',')} (${err.message}); start the local stack with \`npm run stack -- up\` or set kafka.bootstrapServers`, { cause: err }))
-        } else {
-          resolve()
-        }
-      })
-    })
+    await connectKafka(this.#producer, this.#kafka, timeoutMs)
     this.#producer.setPollInterval(50)
   }
 

@@ -17,8 +17,8 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
+import { connectKafka } from './admin.js'
 import { TradeEncoder } from '../core/avro-codec.js'
-import { FinnhubdError } from '../errors.js'
 import type { TradeRecord } from '../core/trade-schema.js'
 import type { Logger } from '../log.js'
 import type { IngestCounters } from '../metrics/ingest.js'
@@ -87,17 +87,7 @@ export class TradeProducer {
 
   /** Connects and fetches metadata; rejects with a clear message when Kafka cannot be reached. */
   async connect (timeoutMs: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#producer.connect({ timeout: timeoutMs }, err => {
-        if (err !== null && err !== undefined) {
-          reject(new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
-            `cannot reach Kafka at ${this.#opts.kafka.bootstrapServers.join(',')} (${err.message}); ` +
-            'start the local stack with `npm run stack -- up` or set kafka.bootstrapServers / KAFKA_BOOTSTRAP_SERVERS', { cause: err }))
-        } else {
-          resolve()
-        }
-      })
-    })
+    await connectKafka(this.#producer, this.#opts.kafka, timeoutMs)
     this.#producer.setPollInterval(this.#opts.pollIntervalMs ?? 25)
     this.#ready = true
   }

@@ -4,7 +4,6 @@
 // buffer arrives once Kafka is back. Runs on a private single-node Kafka so the
 // shared stack the other tests use is never stopped.
 import t from 'tap'
-import { createServer } from 'node:net'
 import { Registry } from 'prom-client'
 import { validateConfig } from '../../daemon/config/load.js'
 import { startIngest } from '../../daemon/ingest.js'
@@ -13,16 +12,9 @@ import { FinnhubSimulator } from '../../daemon/simulator/server.js'
 import { stackEndpoints, stackOptions } from '../../stack/options.js'
 import { down, selectComponents, up } from '../../stack/stack.js'
 import { createTopic, readTopic, waitFor } from '../fixtures/kafka.js'
+import { freePort } from '../fixtures/ports.js'
 
 t.setTimeout(300_000)
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>(resolve => server.close(() => resolve()))
-  return typeof address === 'object' && address !== null ? address.port : 0
-}
 
 t.test('Kafka stopped mid-stream: bounded buffer, counted drops, every buffered trade delivered after', async t => {
   const shared = stackOptions(process.env)

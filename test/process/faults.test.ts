@@ -8,13 +8,13 @@ import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { tradeId } from '../../daemon/core/transform.js'
 import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { stackEndpoints, stackOptions } from '../../stack/options.js'
 import { down, selectComponents, up } from '../../stack/stack.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
+import { freePort } from '../fixtures/ports.js'
 import {
   candleDifferences, cassandraClient, committedOffsets, encodeTrades, pipelineConfig, produceValues,
   readCandles, readTrades, recomputeCandles, syntheticTrades
@@ -25,14 +25,6 @@ t.setTimeout(420_000)
 const { kafkaBootstrap } = testEndpoints()
 const SYMBOLS = ['AAPL', 'MSFT', 'BINANCE:BTCUSDT']
 const quiet = (): void => {}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>(resolve => server.close(() => resolve()))
-  return typeof address === 'object' && address !== null ? address.port : 0
-}
 
 const sum = (offsets: number[]): number => offsets.reduce((a, b) => a + Math.max(0, b), 0)
 
