@@ -39,11 +39,20 @@ export interface IngestRun {
   peakRssMiB: number
 }
 
-/** CPU time of this process's main thread (its task id is the pid), in ms, from /proc. */
+/** CPU time (user + system) from a /proc stat file, in ms; NaN when it cannot be read. */
+export function procCpuMs (statFile: string): number {
+  try {
+    const fields = readFileSync(statFile, 'utf8').split(') ')[1]?.split(' ') ?? []
+    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return NaN
+  }
+}
+
+/** CPU time of this process's main thread (its task id is the pid), in ms. */
 export function mainThreadCpuMs (): number {
-  const fields = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10
+  return procCpuMs(`/proc/${process.pid}/task/${process.pid}/stat`)
 }
 
 async function startSimulatorProcess (rate: number, total: number): Promise<{ child: ChildProcess, url: string }> {

@@ -29,20 +29,13 @@ import { resolveSchemaPath } from '../daemon/ingest.js'
 import { startProcess } from '../daemon/process.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { runningPid, selectComponents, up } from '../stack/stack.js'
-import { readFileSync } from 'node:fs'
-import { mainThreadCpuMs } from './ingest.js'
+import { mainThreadCpuMs, procCpuMs } from './ingest.js'
 import { produceAll } from './produce.js'
 import { syntheticTrades } from './trades.js'
 
 /** CPU seconds (user + system, all threads) a process has used, from /proc. */
 function cpuSeconds (pid: number | null): number {
-  if (pid === null) return NaN
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return NaN
-  }
+  return pid === null ? NaN : procCpuMs(`/proc/${pid}/stat`) / 1000
 }
 
 /** Waits (at most 60 s) until a process uses under 10 % of a core for two samples in a row. */

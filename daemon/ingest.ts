@@ -2,7 +2,6 @@
 // producer connects first, so no trade is accepted before there is somewhere to
 // buffer it; stop() closes the socket (stop reading), then flushes the producer.
 
-import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { Config } from './config/schema.js'
@@ -11,7 +10,7 @@ import { loadTradeType } from './core/trade-schema.js'
 import { FinnhubClient } from './finnhub/client.js'
 import { ensureTopics } from './kafka/admin.js'
 import { TradeProducer, type ProducerStats } from './kafka/producer.js'
-import { registerSchema } from './kafka/schema-registry.js'
+import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
 import { createIngestCounters, registerIngestMetrics, type IngestCounters } from './metrics/ingest.js'
 import { PROJECT_ROOT } from './paths.js'
@@ -39,16 +38,8 @@ export function resolveSchemaPath (schemaPath: string): string {
 export async function startIngest (config: Config, deps: IngestDeps): Promise<Ingest> {
   const schemaPath = resolveSchemaPath(config.schemaPath)
   const type = loadTradeType(schemaPath)
-  const framing: Framing = config.kafka.schemaRegistryUrl === null
-    ? { kind: 'single-object' }
-    : {
-        kind: 'confluent',
-        schemaId: await registerSchema({
-          registryUrl: config.kafka.schemaRegistryUrl,
-          subject: `${config.kafka.topic}-value`,
-          schema: JSON.stringify(JSON.parse(readFileSync(schemaPath, 'utf8')))
-        })
-      }
+  const schemaId = await tradeSchemaId(config.kafka, schemaPath)
+  const framing: Framing = schemaId === null ? { kind: 'single-object' } : { kind: 'confluent', schemaId }
   const counters = createIngestCounters()
   registerIngestMetrics(deps.registry, counters)
   const producer = new TradeProducer({

@@ -11,7 +11,6 @@
 
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { readFileSync } from 'node:fs'
 import type cassandra from 'cassandra-driver'
 import { Piscina } from 'piscina'
 import type { Registry } from 'prom-client'
@@ -25,7 +24,7 @@ import { resolveSchemaPath } from './ingest.js'
 import { ensureTopics } from './kafka/admin.js'
 import { TradeConsumer, type ConsumedBatch } from './kafka/consumer.js'
 import { DeadLetterProducer } from './kafka/dead-letter.js'
-import { registerSchema } from './kafka/schema-registry.js'
+import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
 import type { StageLatency } from './metrics/latency.js'
 import { createProcessCounters, registerProcessMetrics, type ProcessCounters } from './metrics/process.js'
@@ -60,13 +59,8 @@ async function bounded (work: Promise<unknown>, ms: number, onTimeout: () => voi
 export async function startProcess (config: Config, deps: ProcessDeps): Promise<ProcessRole> {
   const log = deps.log.child({ component: 'process' })
   const schemaPath = resolveSchemaPath(config.schemaPath)
-  const schemaIds = config.kafka.schemaRegistryUrl === null
-    ? []
-    : [await registerSchema({
-        registryUrl: config.kafka.schemaRegistryUrl,
-        subject: `${config.kafka.topic}-value`,
-        schema: JSON.stringify(JSON.parse(readFileSync(schemaPath, 'utf8')))
-      })]
+  const schemaId = await tradeSchemaId(config.kafka, schemaPath)
+  const schemaIds = schemaId === null ? [] : [schemaId]
   const counters = createProcessCounters()
   registerProcessMetrics(deps.registry, counters)
   await ensureTopics(config.kafka, [config.kafka.topic, config.kafka.deadLetterTopic])

@@ -2,6 +2,7 @@
 // "<topic>-value", the TopicNameStrategy) and returns its id for the Confluent wire
 // format. Done once at start; the id is cached for the life of the process.
 
+import { readFileSync } from 'node:fs'
 import { FinnhubdError } from '../errors.js'
 
 export interface RegisterOptions {
@@ -38,4 +39,17 @@ export async function registerSchema (opts: RegisterOptions): Promise<number> {
     throw new FinnhubdError('FINNHUBD_ERR_SCHEMA_REGISTRY', `the schema registry answered without a numeric id: ${text.slice(0, 200)}`)
   }
   return body.id
+}
+
+/**
+ * The id of the Trade schema (the file at schemaPath) under "<topic>-value", for the
+ * Confluent wire format; null when no registry is configured (single-object encoding).
+ */
+export async function tradeSchemaId (kafka: { schemaRegistryUrl: string | null, topic: string }, schemaPath: string): Promise<number | null> {
+  if (kafka.schemaRegistryUrl === null) return null
+  return await registerSchema({
+    registryUrl: kafka.schemaRegistryUrl,
+    subject: `${kafka.topic}-value`,
+    schema: JSON.stringify(JSON.parse(readFileSync(schemaPath, 'utf8')))
+  })
 }
