@@ -94,15 +94,7 @@ export class TradeConsumer {
 
   /** Commits the finished prefix of every partition (asynchronously). */
   commit (): void {
-    const positions = this.#tracker.takeCommits()
-    if (positions.length === 0 || !this.#connected) return
-    this.#opts.log.debug('committing', { positions })
-    try {
-      this.#consumer.commit(positions)
-      this.#opts.counters.commits++
-    } catch (err) {
-      this.#onCommitted(err as Kafka.LibrdKafkaError)
-    }
+    this.#commit(false)
   }
 
   /** Stops consuming; waits (up to drainTimeoutMs) for in-flight batches, commits what finished, leaves the group. */
@@ -113,7 +105,7 @@ export class TradeConsumer {
     const until = Date.now() + drainTimeoutMs
     while (this.#inFlightBatches > 0 && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
     const abandonedBatches = this.#inFlightBatches
-    this.#commitSync()
+    this.#commit(true)
     await new Promise<void>(resolve => { this.#consumer.disconnect(() => resolve()) })
     this.#connected = false
     return { abandonedBatches }
@@ -203,7 +195,7 @@ export class TradeConsumer {
         this.#opts.log.info('partitions assigned', { partitions: assignment.map(a => a.partition) })
       } else if (err.code === REVOKE) {
         // Commit what is finished while the partitions are still ours, then let them go.
-        this.#commitSync()
+        this.#commit(true)
         for (const a of assignment) this.#tracker.revoke(a.topic, a.partition)
         this.#consumer.unassign()
         this.#opts.log.info('partitions revoked', { partitions: assignment.map(a => a.partition) })
@@ -215,12 +207,14 @@ export class TradeConsumer {
     }
   }
 
-  #commitSync (): void {
+  /** Commits the finished prefix; synchronously while partitions are revoked and on close. */
+  #commit (sync: boolean): void {
     const positions = this.#tracker.takeCommits()
     if (positions.length === 0 || !this.#connected) return
-    this.#opts.log.debug('committing (sync)', { positions })
+    this.#opts.log.debug(sync ? 'committing (sync)' : 'committing', { positions })
     try {
-      this.#consumer.commitSync(positions)
+      if (sync) this.#consumer.commitSync(positions)
+      else this.#consumer.commit(positions)
       this.#opts.counters.commits++
     } catch (err) {
       this.#onCommitted(err as Kafka.LibrdKafkaError)

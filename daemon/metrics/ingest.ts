@@ -2,7 +2,8 @@
 // `IngestCounters` (one add per frame or per poll, not a prom-client call per trade);
 // the registered collectors copy them into the registry when Prometheus scrapes.
 
-import { Counter, Gauge, type Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
+import { counterFrom, gaugeFrom, labelledCounterFrom } from './collectors.js'
 import { FRAME_REJECT_REASONS, TRADE_REJECT_REASONS } from '../core/frame.js'
 
 export const RECONNECT_CAUSES = ['closed', 'error', 'stale', 'unauthorized', 'rate_limited', 'handshake_failed', 'oversized'] as const
@@ -51,49 +52,21 @@ export function createIngestCounters (): IngestCounters {
 
 /** Registers the ingest metrics in `registry`, read from `counters` at scrape time. */
 export function registerIngestMetrics (registry: Registry, counters: IngestCounters): void {
-  const counter = (name: string, help: string, read: () => number): void => {
-    // eslint-disable-next-line no-new -- registered through `registers`
-    new Counter({ name, help, registers: [registry], collect () { this.reset(); this.inc(read()) } })
-  }
-  const labelled = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
-    // eslint-disable-next-line no-new -- registered through `registers`
-    new Counter({
-      name,
-      help,
-      labelNames: [label],
-      registers: [registry],
-      collect () {
-        this.reset()
-        for (const [value, n] of Object.entries(read())) this.inc({ [label]: value }, n)
-      }
-    })
-  }
-  labelled('finnhubd_ws_frames_total', 'WebSocket frames received from Finnhub, by kind', 'kind', () => ({
+  labelledCounterFrom(registry, 'finnhubd_ws_frames_total', 'WebSocket frames received from Finnhub, by kind', 'kind', () => ({
     trade: counters.framesTrade,
     ping: counters.framesPing,
     error: counters.framesError,
     other: counters.framesOther,
     malformed: Object.values(counters.malformed).reduce((a, b) => a + b, 0)
   }))
-  labelled('finnhubd_ws_malformed_frames_total', 'Frames refused whole, by reason', 'reason', () => counters.malformed)
-  counter('finnhubd_trades_received_total', 'Valid trades received from Finnhub', () => counters.tradesReceived)
-  labelled('finnhubd_trades_rejected_total', 'Trades dropped by validation, by reason', 'reason', () => counters.tradesRejected)
-  labelled('finnhubd_ws_reconnects_total', 'Finnhub connections ended and retried, by cause', 'cause', () => counters.reconnects)
-  // eslint-disable-next-line no-new -- registered through `registers`
-  new Gauge({
-    name: 'finnhubd_ws_connected',
-    help: '1 while the Finnhub WebSocket is open',
-    registers: [registry],
-    collect () { this.set(counters.connected) }
-  })
-  counter('finnhubd_kafka_produced_total', 'Trade records handed to the Kafka producer', () => counters.produced)
-  counter('finnhubd_kafka_delivered_total', 'Trade records acknowledged by Kafka (acks=all)', () => counters.delivered)
-  labelled('finnhubd_kafka_dropped_total', 'Trade records lost before Kafka acknowledged them, by reason', 'reason', () => counters.dropped)
-  // eslint-disable-next-line no-new -- registered through `registers`
-  new Gauge({
-    name: 'finnhubd_kafka_in_flight',
-    help: 'Trade records produced but not yet acknowledged or dropped',
-    registers: [registry],
-    collect () { this.set(counters.produced - counters.delivered - counters.dropped.delivery_failed) }
-  })
+  labelledCounterFrom(registry, 'finnhubd_ws_malformed_frames_total', 'Frames refused whole, by reason', 'reason', () => counters.malformed)
+  counterFrom(registry, 'finnhubd_trades_received_total', 'Valid trades received from Finnhub', () => counters.tradesReceived)
+  labelledCounterFrom(registry, 'finnhubd_trades_rejected_total', 'Trades dropped by validation, by reason', 'reason', () => counters.tradesRejected)
+  labelledCounterFrom(registry, 'finnhubd_ws_reconnects_total', 'Finnhub connections ended and retried, by cause', 'cause', () => counters.reconnects)
+  gaugeFrom(registry, 'finnhubd_ws_connected', '1 while the Finnhub WebSocket is open', () => counters.connected)
+  counterFrom(registry, 'finnhubd_kafka_produced_total', 'Trade records handed to the Kafka producer', () => counters.produced)
+  counterFrom(registry, 'finnhubd_kafka_delivered_total', 'Trade records acknowledged by Kafka (acks=all)', () => counters.delivered)
+  labelledCounterFrom(registry, 'finnhubd_kafka_dropped_total', 'Trade records lost before Kafka acknowledged them, by reason', 'reason', () => counters.dropped)
+  gaugeFrom(registry, 'finnhubd_kafka_in_flight', 'Trade records produced but not yet acknowledged or dropped',
+    () => counters.produced - counters.delivered - counters.dropped.delivery_failed)
 }
