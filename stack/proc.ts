@@ -62,7 +62,10 @@ export async function stopPid (pid: number, marker: string, graceMs: number): Pr
     await sleep(100)
   }
   try { process.kill(pid, 'SIGKILL') } catch { return 'stopped' }
-  while (isOurs(pid, marker) && !isZombie(pid)) await sleep(50)
+  // While it exits, its command line is already empty but it is not a zombie yet:
+  // wait until it is really gone (bounded, in case the pid were reused at once).
+  const killUntil = Date.now() + 10_000
+  while (isAlive(pid) && Date.now() < killUntil) await sleep(50)
   return 'killed'
 }
 

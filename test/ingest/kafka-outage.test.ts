@@ -12,17 +12,18 @@ import { FinnhubSimulator } from '../../daemon/simulator/server.js'
 import { stackEndpoints, stackOptions } from '../../stack/options.js'
 import { down, selectComponents, up } from '../../stack/stack.js'
 import { createTopic, readTopic, waitFor } from '../fixtures/kafka.js'
-import { freePort } from '../fixtures/ports.js'
+import { freePorts } from '../fixtures/ports.js'
 
 t.setTimeout(300_000)
 
 t.test('Kafka stopped mid-stream: bounded buffer, counted drops, every buffered trade delivered after', async t => {
   const shared = stackOptions(process.env)
+  const ports = await freePorts(2)
   const o = stackOptions({}, {
     dir: t.testdir({}),
     cacheDir: shared.cacheDir,
-    kafkaPort: await freePort(),
-    kafkaControllerPort: await freePort(),
+    kafkaPort: ports[0] as number,
+    kafkaControllerPort: ports[1] as number,
     kafkaHeapMb: 512
   })
   const kafka = selectComponents(['kafka'])

@@ -14,9 +14,9 @@ import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { stackEndpoints, stackOptions } from '../../stack/options.js'
 import { down, selectComponents, up } from '../../stack/stack.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
-import { freePort } from '../fixtures/ports.js'
+import { freePorts } from '../fixtures/ports.js'
 import {
-  candleDifferences, cassandraClient, committedOffsets, encodeTrades, pipelineConfig, produceValues,
+  candleDifferences, cassandraClient, committedOffsets, committedTotal, encodeTrades, pipelineConfig, produceValues,
   readCandles, readTrades, recomputeCandles, syntheticTrades
 } from '../fixtures/pipeline.js'
 
@@ -25,8 +25,6 @@ t.setTimeout(420_000)
 const { kafkaBootstrap } = testEndpoints()
 const SYMBOLS = ['AAPL', 'MSFT', 'BINANCE:BTCUSDT']
 const quiet = (): void => {}
-
-const sum = (offsets: number[]): number => offsets.reduce((a, b) => a + Math.max(0, b), 0)
 
 async function poll (check: () => Promise<boolean>, deadlineMs: number): Promise<boolean> {
   const until = Date.now() + deadlineMs
@@ -65,11 +63,12 @@ t.test('Cassandra stopped mid-stream: pause, no commit past unwritten rows, ever
   // A folder of our own, removed only after the instance is down (a tap testdir may
   // be removed first, and with it the pid file that `down` needs).
   const dir = mkdtempSync(join(tmpdir(), 'finnhubd-faults-'))
+  const ports = await freePorts(2)
   const o = stackOptions({}, {
     dir,
     cacheDir: shared.cacheDir,
-    cassandraPort: await freePort(),
-    cassandraStoragePort: await freePort(),
+    cassandraPort: ports[0] as number,
+    cassandraStoragePort: ports[1] as number,
     cassandraHeapMb: 512
   })
   const cassandraOnly = selectComponents(['cassandra'])
@@ -88,7 +87,7 @@ t.test('Cassandra stopped mid-stream: pause, no commit past unwritten rows, ever
   // The daemon runs as its own process (`finnhubd run`, as systemd would start it): the
   // driver's state after a Cassandra restart is then the daemon's own business.
   const child = startChild(t, { ...config, logLevel: 'debug' })
-  const committed = async (): Promise<number> => sum(await committedOffsets(kafkaBootstrap, config.kafka.groupId, config.kafka.topic, 3))
+  const committed = async (): Promise<number> => committedTotal(await committedOffsets(kafkaBootstrap, config.kafka.groupId, config.kafka.topic, 3))
   t.ok(await poll(async () => await committed() === first.length, 60_000), 'the first trades are stored and committed')
 
   await down(o, cassandraOnly, quiet)
@@ -148,5 +147,5 @@ t.test('SIGKILL mid-stream, start again: nothing lost, nothing counted twice', a
   }, 20_000)
   t.same(problems, [], 'candles equal the recomputation: nothing of the replayed records was counted twice')
   t.equal(await second.stop(), 0, 'SIGTERM drains and exits 0')
-  t.equal(sum(await committedOffsets(kafkaBootstrap, config.kafka.groupId, config.kafka.topic, 3)), trades.length, 'the drain committed everything')
+  t.equal(committedTotal(await committedOffsets(kafkaBootstrap, config.kafka.groupId, config.kafka.topic, 3)), trades.length, 'the drain committed everything')
 })

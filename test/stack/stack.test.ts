@@ -12,6 +12,7 @@ import { findJava, parseJavaVersion } from '../../stack/java.js'
 import { stackEndpoints, stackOptions, type StackOptions } from '../../stack/options.js'
 import { isAlive, isOurs, portFree, portOwner, stopPid, withLock } from '../../stack/proc.js'
 import { down, logs, runningPid, selectComponents, status, up, wipe } from '../../stack/stack.js'
+import { freePorts } from '../fixtures/ports.js'
 
 t.setTimeout(180_000)
 
@@ -39,16 +40,6 @@ async function listenOnFreePort (): Promise<{ server: Server, port: number }> {
   const address = server.address()
   if (address === null || typeof address === 'string') throw new Error('no port')
   return { server, port: address.port }
-}
-
-async function freePorts (count: number): Promise<number[]> {
-  const ports: number[] = []
-  for (let i = 0; i < count; i++) {
-    const { server, port } = await listenOnFreePort()
-    ports.push(port)
-    await new Promise<void>(resolve => server.close(() => resolve()))
-  }
-  return ports
 }
 
 /** Stack options in a private folder (one per test) on ports nobody uses, so the shared stack is untouched. */
