@@ -128,7 +128,7 @@ export async function runIngestAt (rate: number, seconds: number, kafkaBootstrap
     mainThreadCpuUsPerTrade: received === 0 ? 0 : Math.round((cpuMs * 1000 / received) * 100) / 100,
     peakRssMiB: Math.round(peakRss / 1048576)
   }
-  await ingest.stop(10_000)
+  await ingest.stop(Date.now() + 10_000)
   child.kill('SIGTERM')
   return run
 }

@@ -8,10 +8,11 @@ import { parseArgs } from 'node:util'
 import { FinnhubdError, isFinnhubdError } from './errors.js'
 import { loadConfig, redactConfig } from './config/load.js'
 import { runMigrate } from './cassandra/migrate-command.js'
-import { CQL_DIR } from './paths.js'
+import { CQL_DIR, VERSION } from './paths.js'
 import { createLogger, type Logger } from './log.js'
 
 const USAGE = `usage: finnhubd [--config FILE] <command>
+       finnhubd --version | --help
 
 commands:
   demo           the whole pipeline in one command: local stack, migrations, simulator
@@ -26,12 +27,27 @@ commands:
                  [--replay FILE] [--speed X]
   simulate record --symbols A,B --out FILE [--url URL] [--duration-ms N]
                  record a live session (FINNHUB_TOKEN) for --replay
+  check-config   validate the configuration (file + environment); exit 0 when valid, 1 with
+                 the key path and reason of each problem when not
   config         validate the configuration and print it (secrets redacted)
   stack ARGS     the local Kafka + Cassandra stack: up | down | status | wipe | logs
 
 options:
   --config FILE  JSON or YAML config file (default: $FINNHUBD_CONFIG, else built-in defaults)
   --help         this text
+  --version      the version of finnhubd and of Node
+
+signals (run, ingest, process):
+  SIGHUP         reload the config file: applied live when valid (symbols, log level, batch and
+                 commit settings, Finnhub URL/token), else ignored with the reason logged
+  SIGTERM/SIGINT drain within shutdown.drainTimeoutMs, then exit; a second signal exits at once
+
+exit codes:
+  0    success; the daemon drained and stopped
+  1    error: invalid configuration, a dependency unreachable at start, a failed command
+  2    usage error
+  3    the daemon stopped with work left over (the stop budget shutdown.drainTimeoutMs ran out)
+  130  a second SIGTERM/SIGINT while draining: stopped at once
 
 Environment overrides (the seed's names): FINNHUB_TOKEN, KAFKA_BOOTSTRAP_SERVERS,
 KAFKA_TOPIC, SCHEMA_PATH, CASSANDRA_HOST, CASSANDRA_PORT, CASSANDRA_USER,
@@ -43,6 +59,8 @@ export interface CliIo {
   err: (line: string) => void
   /** Resolves when a long-running command should stop; defaults to SIGTERM/SIGINT. */
   signals?: (log: Logger) => Promise<string>
+  /** Exits the process at once (a forced stop); defaults to process.exit. */
+  exit?: (code: number) => void
 }
 
 /** Runs one command and resolves to the process exit code. */
@@ -54,7 +72,7 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
   try {
     parsed = parseArgs({
       args: [...globalArgs],
-      options: { config: { type: 'string' }, help: { type: 'boolean' } },
+      options: { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } },
       strict: true
     })
   } catch (err) {
@@ -63,6 +81,10 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
   }
   const command = commandAt === -1 ? undefined : argv[commandAt]
   const rest = commandAt === -1 ? [] : argv.slice(commandAt + 1)
+  if (parsed.values.version === true) {
+    io.out(`finnhubd ${VERSION} (node ${process.version})`)
+    return 0
+  }
   if (parsed.values.help === true || command === undefined || command === 'help') {
     io.out(USAGE)
     return command === undefined && parsed.values.help !== true ? 2 : 0
@@ -76,6 +98,14 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         io.out(JSON.stringify(redactConfig(config), null, 2))
         return 0
       }
+      case 'check-config': {
+        const { config, sources, file } = loadConfig({ file: configFile, env: io.env })
+        io.out(`configuration is valid: ${file ?? 'no file (defaults)'}` +
+          `${Object.keys(sources).length > 0 ? ` with ${Object.values(sources).join(', ')} from the environment` : ''}; ` +
+          `roles ${config.roles.join('+')}, ${config.finnhub.symbols.length} symbols, Kafka ${config.kafka.bootstrapServers.join(',')}, ` +
+          `Cassandra ${config.cassandra.contactPoints.join(',')}:${config.cassandra.port}, HTTP ${config.http.enabled ? `${config.http.host}:${config.http.port}` : 'off'}`)
+        return 0
+      }
       case 'migrate': {
         const { config } = loadConfig({ file: configFile, env: io.env })
         await runMigrate(config, CQL_DIR, io.out)
@@ -85,12 +115,22 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       case 'ingest':
       case 'process': {
         const { config } = loadConfig({ file: configFile, env: io.env })
-        const { startDaemon, processSignals } = await import('./daemon.js')
+        const { startDaemon } = await import('./daemon.js')
+        const { SystemdNotifier } = await import('./systemd/notify.js')
         const log = createLogger({ level: config.logLevel })
         const roles = command === 'run' ? config.roles : [command]
-        const daemon = await startDaemon({ config, roles, log, stopSignal: io.signals?.(log) ?? processSignals(log) })
-        await daemon.stopped
-        return 0
+        const daemon = await startDaemon({
+          config,
+          roles,
+          log,
+          notifier: new SystemdNotifier({ env: io.env, log }),
+          http: true,
+          // The process's own signals unless the caller (a test) brings its stop promise.
+          ...(io.signals !== undefined ? { stopSignal: io.signals(log) } : { signals: process }),
+          ...(configFile !== undefined ? { reload: () => loadConfig({ file: configFile, env: io.env }).config } : {}),
+          ...(io.exit !== undefined ? { exit: io.exit } : {})
+        })
+        return await daemon.stopped
       }
       case 'demo': {
         const { config } = loadConfig({ file: configFile, env: io.env })

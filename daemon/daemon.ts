@@ -1,25 +1,61 @@
-// The long-running daemon: builds the logger and the metrics registry, starts the
-// requested roles, and owns shutdown: the first SIGTERM/SIGINT stops intake and
-// drains in order (close the socket, flush the producer, then stop consuming,
-// finish in-flight batches, commit, close the pool and the clients); a second
-// signal exits at once.
+// The long-running daemon: builds the metrics registry, starts the requested roles
+// and the HTTP endpoint, tells systemd where it is, and is the one owner of the
+// process's signals (worker threads never see them):
+//   SIGHUP          reload the config file: validate it in full first; on success
+//                   apply what can change live (symbols, log level, batch and commit
+//                   settings, the Finnhub endpoint) and name what needs a restart;
+//                   on failure keep running on the old config and say why.
+//   SIGTERM/SIGINT  drain in order within shutdown.drainTimeoutMs: stop reading the
+//                   socket, flush the producer, store what it produced, finish the
+//                   in-flight batches, commit, close the pool and the clients.
+//   a second one    exit at once (130), saying what was abandoned.
+// Exit codes: 0 drained; 3 the stop budget ran out and work was abandoned; 130 a
+// second signal.
 
 import { Registry, collectDefaultMetrics } from 'prom-client'
+import { describeChange, diffConfig, effectiveConfig } from './config/reload.js'
 import type { Config } from './config/schema.js'
+import { startHttp, type DaemonHttp, type Readiness } from './http.js'
 import { startIngest, type Ingest } from './ingest.js'
 import { createLogger, type Logger } from './log.js'
+import { labelledCounterFrom } from './metrics/collectors.js'
 import { registerLatencyMetrics, StageLatency } from './metrics/latency.js'
 import { startProcess, type ProcessRole } from './process.js'
+import { formatStatus, sampleStatus } from './status-line.js'
+import type { SystemdNotifier } from './systemd/notify.js'
 
 export type Role = 'ingest' | 'process'
+
+export const EXIT_OK = 0
+export const EXIT_BUDGET = 3
+export const EXIT_SECOND_SIGNAL = 130
+/** After the budget, closing the clients may take this long before the exit is forced. */
+const CLOSE_GRACE_MS = 5_000
+const STATUS_EVERY_MS = 5_000
+
+type SignalSource = Pick<NodeJS.EventEmitter, 'on' | 'off'>
 
 export interface DaemonOptions {
   config: Config
   roles: readonly Role[]
   log?: Logger
-  /** Resolves when the daemon should stop (signals in production, a promise in tests). */
+  /** Resolves when the daemon should stop (tests and the demo). */
   stopSignal?: Promise<string>
+  /** The process, in production: the daemon then owns SIGTERM, SIGINT and SIGHUP. */
+  signals?: SignalSource
+  /** Re-reads and validates the config file (SIGHUP); throws a FinnhubdError when it is invalid. */
+  reload?: () => Config
+  notifier?: SystemdNotifier
+  /** Serve /healthz, /readyz and /metrics when config.http.enabled (the CLI turns this on). */
+  http?: boolean
   exit?: (code: number) => void
+}
+
+export interface ReloadResult {
+  ok: boolean
+  applied: string[]
+  needRestart: string[]
+  error?: string
 }
 
 export interface RunningDaemon {
@@ -28,43 +64,254 @@ export interface RunningDaemon {
   latency: StageLatency
   registry: Registry
   log: Logger
-  stop: (reason: string) => Promise<void>
-  stopped: Promise<void>
+  http: DaemonHttp | null
+  /** The configuration in force (changes with each successful reload). */
+  readonly config: Config
+  readiness: () => Readiness
+  /** What SIGHUP does; reloads run one at a time, a reload asked for meanwhile runs once after. */
+  reload: () => Promise<ReloadResult>
+  stop: (reason: string) => Promise<number>
+  /** Resolves with the exit code once the daemon stopped. */
+  stopped: Promise<number>
 }
 
 export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? createLogger({ level: opts.config.logLevel })
+  const exit = opts.exit ?? ((code: number) => process.exit(code))
+  const notifier = opts.notifier ?? null
+  let current = opts.config
+  let state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting'
+  const reloads = { applied: 0, unchanged: 0, failed: 0 }
+
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'finnhubd_' })
   const latency = new StageLatency()
   registerLatencyMetrics(registry, latency)
-  // The processor first: it is ready to drain the topic before trades flow into it.
-  const processRole = opts.roles.includes('process') ? await startProcess(opts.config, { log, registry, latency }) : null
+  labelledCounterFrom(registry, 'finnhubd_config_reloads_total', 'SIGHUP reloads by result', 'result', () => reloads)
+
+  // Signals are ours from the first moment: a SIGTERM during start must not kill the
+  // process half-connected (it stops right after the start).
+  let stopRequested: string | null = null
+  let stop: (reason: string) => Promise<number> = async reason => { stopRequested ??= reason; return await stopped }
+  let reload: () => Promise<ReloadResult> = async () => ({ ok: false, applied: [], needRestart: [], error: 'the daemon is still starting' })
+  let force: (why: string, code: number) => void = (why, code) => {
+    log.error(`${why}: exiting before the daemon finished starting`, { exitCode: code })
+    exit(code)
+  }
+  let resolveStopped!: (code: number) => void
+  const stopped = new Promise<number>(resolve => { resolveStopped = resolve })
+  const onStopSignal = (signal: NodeJS.Signals): void => {
+    if (stopRequested !== null || state === 'stopping') force(`a second ${signal} while stopping`, EXIT_SECOND_SIGNAL)
+    else void stop(signal)
+  }
+  const onHup = (): void => { void reload() }
+  opts.signals?.on('SIGTERM', onStopSignal)
+  opts.signals?.on('SIGINT', onStopSignal)
+  opts.signals?.on('SIGHUP', onHup)
+  const releaseSignals = (): void => {
+    opts.signals?.off('SIGTERM', onStopSignal)
+    opts.signals?.off('SIGINT', onStopSignal)
+    opts.signals?.off('SIGHUP', onHup)
+  }
+
+  let processRole: ProcessRole | null = null
   let ingest: Ingest | null = null
+  let http: DaemonHttp | null = null
   try {
-    ingest = opts.roles.includes('ingest') ? await startIngest(opts.config, { log, registry }) : null
+    notifier?.status('connecting to Kafka and Cassandra')
+    // The processor first: it is ready to drain the topic before trades flow into it.
+    processRole = opts.roles.includes('process') ? await startProcess(current, { log, registry, latency }) : null
+    ingest = opts.roles.includes('ingest') ? await startIngest(current, { log, registry }) : null
+    if (opts.http === true && current.http.enabled) {
+      http = await startHttp({ host: current.http.host, port: current.http.port, registry, readiness: () => readiness(), log: log.child({ component: 'http' }) })
+    }
   } catch (err) {
-    await processRole?.stop()
+    releaseSignals()
+    await ingest?.stop(Date.now() + 5_000)
+    await processRole?.stop(Date.now() + 5_000)
     throw err
   }
-  let stopping: Promise<void> | null = null
-  let resolveStopped!: () => void
-  const stopped = new Promise<void>(resolve => { resolveStopped = resolve })
-  const stop = async (reason: string): Promise<void> => {
+
+  const readiness = (): Readiness => {
+    const checks: Readiness['checks'] = { daemon: { ok: state === 'running', detail: state } }
+    if (ingest !== null) {
+      checks['finnhub'] = { ok: ingest.client.connected, detail: ingest.client.state }
+      checks['kafka_producer'] = { ok: ingest.producer.connected, detail: ingest.producer.connected ? 'connected' : 'disconnected' }
+    }
+    if (processRole !== null) {
+      checks['kafka_consumer'] = { ok: processRole.consumer.connected, detail: processRole.consumer.connected ? 'connected' : 'disconnected' }
+      const up = processRole.counters.cassandraUp === 1
+      checks['cassandra'] = { ok: up, detail: up ? 'last request succeeded' : 'last request failed' }
+    }
+    return { ready: Object.values(checks).every(c => c.ok), checks }
+  }
+
+  const abandoned = (): Record<string, unknown> => ({
+    // Lost: trades accepted from Finnhub that Kafka never acknowledged.
+    unacknowledgedTrades: ingest?.producer.inFlight ?? 0,
+    // Not lost: their offsets are not committed, so they are read again after the restart.
+    batchesInFlight: processRole?.consumer.inFlightBatches ?? 0,
+    recordsInFlight: processRole?.counters.inFlightRecords ?? 0
+  })
+
+  let forced = false
+  force = (why, code) => {
+    if (forced) return
+    forced = true
+    log.error(`${why}: exiting now without finishing the drain`, { exitCode: code, phase, ...abandoned() })
+    exit(code)
+  }
+
+  let phase = 'running'
+  let stopping: Promise<number> | null = null
+  let statusTimer: NodeJS.Timeout | null = null
+  stop = async (reason: string): Promise<number> => {
     stopping ??= (async () => {
-      log.info('stopping', { reason })
-      await ingest?.stop()
-      await processRole?.stop()
-      log.info('stopped')
-      resolveStopped()
+      state = 'stopping'
+      if (statusTimer !== null) clearInterval(statusTimer)
+      const budgetMs = current.shutdown.drainTimeoutMs
+      const deadline = Date.now() + budgetMs
+      const hardStop = setTimeout(() => force(`the stop budget (shutdown.drainTimeoutMs = ${budgetMs} ms) ran out`, EXIT_BUDGET), budgetMs + CLOSE_GRACE_MS)
+      hardStop.unref()
+      notifier?.stopping(`draining (${reason}), up to ${Math.round(budgetMs / 1000)} s`)
+      log.info('stopping', { reason, budgetMs })
+      let unread = 0
+      let abandonedBatches = 0
+      phase = 'closing the Finnhub socket and flushing the producer'
+      await ingest?.stop(deadline)
+      const unflushed = ingest?.producer.inFlight ?? 0
+      if (ingest !== null && processRole !== null) {
+        phase = 'storing what the producer flushed'
+        const drain = await processRole.drainToEnd(deadline)
+        unread = drain.unread
+        if (!drain.drained) log.warn('the stop budget ran out before every produced trade was stored; the rest stays in Kafka and is stored after the restart', { unread })
+      }
+      phase = 'finishing in-flight batches, committing, closing the clients'
+      if (processRole !== null) abandonedBatches = (await processRole.stop(deadline)).abandonedBatches
+      await http?.close()
+      clearTimeout(hardStop)
+      notifier?.stopWatchdog()
+      releaseSignals()
+      state = 'stopped'
+      const code = unflushed + unread + abandonedBatches > 0 ? EXIT_BUDGET : EXIT_OK
+      if (code === EXIT_OK) log.info('stopped', { reason })
+      else log.error('stopped with work left over: the stop budget (shutdown.drainTimeoutMs) was too short', { reason, unacknowledgedTrades: unflushed, unread, abandonedBatches })
+      resolveStopped(code)
+      return code
     })()
     return await stopping
   }
-  opts.stopSignal?.then(stop).catch(err => { log.error('shutdown failed', { err }) })
-  return { ingest, process: processRole, latency, registry, log, stop, stopped }
+
+  let reloading: Promise<ReloadResult> | null = null
+  let reloadAgain = false
+  const reloadOnce = (): ReloadResult => {
+    if (opts.reload === undefined) {
+      log.warn('SIGHUP: this daemon was started without a config file to reload; nothing changes')
+      return { ok: false, applied: [], needRestart: [], error: 'no config file' }
+    }
+    let next: Config
+    try {
+      next = opts.reload()
+    } catch (err) {
+      reloads.failed++
+      log.error('reload refused: the config file is invalid; still running on the previous configuration', { reason: (err as Error).message })
+      return { ok: false, applied: [], needRestart: [], error: (err as Error).message }
+    }
+    const changes = diffConfig(current, next)
+    const applied = changes.filter(c => c.hot)
+    const needRestart = changes.filter(c => !c.hot)
+    if (changes.length === 0) {
+      reloads.unchanged++
+      log.info('reload: the configuration is unchanged')
+      return { ok: true, applied: [], needRestart: [] }
+    }
+    current = effectiveConfig(current, next, changes)
+    log.level = current.logLevel
+    const symbols = ingest?.applyConfig(current)
+    processRole?.applyConfig(current)
+    reloads.applied++
+    log.info('configuration reloaded', {
+      applied: applied.map(describeChange),
+      ...(symbols !== undefined ? { subscribed: symbols.added, unsubscribed: symbols.removed, reconnected: symbols.reconnected } : {})
+    })
+    if (needRestart.length > 0) {
+      log.warn('some changed settings take effect only after a restart (systemctl restart finnhubd); running on their old values meanwhile',
+        { needRestart: needRestart.map(describeChange) })
+    }
+    return { ok: true, applied: applied.map(c => c.path), needRestart: needRestart.map(c => c.path) }
+  }
+  reload = async (): Promise<ReloadResult> => {
+    if (state !== 'running') {
+      log.warn('SIGHUP ignored: the daemon is not running', { state })
+      return { ok: false, applied: [], needRestart: [], error: `the daemon is ${state}` }
+    }
+    if (reloading !== null) {
+      reloadAgain = true
+      return await reloading
+    }
+    reloading = (async () => {
+      let result: ReloadResult
+      do {
+        reloadAgain = false
+        notifier?.reloading('reloading the configuration')
+        // Let systemd see RELOADING=1 before READY=1 even when the reload is instant.
+        await new Promise(resolve => setImmediate(resolve))
+        result = reloadOnce()
+        notifier?.ready(result.ok ? 'configuration reloaded' : 'reload refused; running on the previous configuration')
+      } while (reloadAgain && state === 'running')
+      reloading = null
+      return result
+    })()
+    return await reloading
+  }
+
+  state = 'running'
+  opts.stopSignal?.then(s => stop(s)).catch(err => { log.error('shutdown failed', { err }) })
+  if (stopRequested !== null) {
+    void stop(stopRequested)
+  } else {
+    // Kafka and Cassandra are connected; give the first Finnhub handshake a moment so
+    // READY=1 means data can flow (a Finnhub that stays away shows in /readyz and STATUS=).
+    if (ingest !== null) await waitFor(() => ingest?.client.connected === true || state !== 'running', 15_000)
+    if (state === 'running') {
+      notifier?.ready(ingest === null || ingest.client.connected ? 'running' : 'running; waiting for Finnhub')
+      notifier?.startWatchdog(() => !forced)
+      if (notifier?.enabled === true) {
+        let prev = sampleStatus(Date.now(), ingest?.counters ?? null, processRole?.counters ?? null)
+        statusTimer = setInterval(() => {
+          const cur = sampleStatus(Date.now(), ingest?.counters ?? null, processRole?.counters ?? null)
+          notifier.status(formatStatus(prev, cur, processRole?.counters.lag ?? 0, latency.quantileMs('end_to_end', 0.99)))
+          prev = cur
+        }, STATUS_EVERY_MS)
+        statusTimer.unref()
+      }
+    }
+  }
+
+  return {
+    ingest,
+    process: processRole,
+    latency,
+    registry,
+    log,
+    http,
+    get config () { return current },
+    readiness,
+    reload: async () => await reload(),
+    stop: async reason => await stop(reason),
+    stopped
+  }
 }
 
-/** Resolves with the first SIGTERM/SIGINT; a second one exits the process at once. */
+async function waitFor (check: () => boolean, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!check() && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
+}
+
+/**
+ * For commands that run the daemon in-process behind other work (the demo): resolves
+ * with the first SIGTERM/SIGINT; a second one exits the process at once.
+ */
 export function processSignals (log: Logger, exit: (code: number) => void = code => process.exit(code),
   source: Pick<NodeJS.EventEmitter, 'on'> = process): Promise<string> {
   return new Promise(resolve => {
@@ -72,7 +319,7 @@ export function processSignals (log: Logger, exit: (code: number) => void = code
     const onSignal = (signal: NodeJS.Signals): void => {
       if (seen) {
         log.error('second signal while draining: exiting now, in-flight records may be lost', { signal })
-        exit(130)
+        exit(EXIT_SECOND_SIGNAL)
         return
       }
       seen = true

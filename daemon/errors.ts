@@ -14,6 +14,7 @@ export type FinnhubdErrorCode =
   | 'FINNHUBD_ERR_STACK_DOWNLOAD'
   | 'FINNHUBD_ERR_STACK_START'
   | 'FINNHUBD_ERR_USAGE'
+  | 'FINNHUBD_ERR_HTTP'
 
 export class FinnhubdError extends Error {
   readonly code: FinnhubdErrorCode

@@ -27,7 +27,10 @@ export interface Ingest {
   producer: TradeProducer
   counters: IngestCounters
   framing: Framing
-  stop: (flushTimeoutMs?: number) => Promise<void>
+  /** Reload: applies finnhub.symbols (as a diff on the live socket) and finnhub.url/token (reconnects). */
+  applyConfig: (next: Config) => { added: string[], removed: string[], reconnected: boolean }
+  /** Closes the socket (stop reading), then flushes the producer until the deadline (ms since epoch). */
+  stop: (deadline?: number) => Promise<void>
 }
 
 /** Relative schema paths are relative to the installation, so the daemon finds them from any cwd. */
@@ -65,8 +68,14 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     producer,
     counters,
     framing,
-    async stop (flushTimeoutMs = 10_000) {
+    applyConfig (next: Config) {
+      const { added, removed } = client.setSymbols(next.finnhub.symbols)
+      const reconnected = client.setEndpoint(next.finnhub.url, next.finnhub.token)
+      return { added, removed, reconnected }
+    },
+    async stop (deadline = Date.now() + 10_000) {
       await client.close()
+      const flushTimeoutMs = Math.max(1, deadline - Date.now())
       try {
         await producer.flush(flushTimeoutMs)
       } catch (err) {

@@ -19,3 +19,4 @@ function findRoot (start: string): string {
 export const PROJECT_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)))
 export const CQL_DIR = join(PROJECT_ROOT, 'cql')
 export const SCHEMAS_DIR = join(PROJECT_ROOT, 'schemas')
+export const VERSION = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version

@@ -45,8 +45,12 @@ export interface ProcessRole {
   candles: CandleBook
   pool: Piscina
   cassandra: cassandra.Client
-  /** Stops consuming, drains in-flight batches (up to shutdown.drainTimeoutMs), commits, closes everything. */
-  stop: () => Promise<{ abandonedBatches: number }>
+  /** Reload: applies workers.batchSize, kafka.commitIntervalMs and kafka.consumeTimeoutMs. */
+  applyConfig: (next: Config) => void
+  /** Shutdown with ingest: consumes up to the topic's end as of now, until the deadline (ms since epoch). */
+  drainToEnd: (deadline: number) => Promise<{ drained: boolean, unread: number }>
+  /** Stops consuming, drains in-flight batches (until the deadline), commits, closes everything. */
+  stop: (deadline?: number) => Promise<{ abandonedBatches: number }>
 }
 
 async function bounded (work: Promise<unknown>, ms: number, onTimeout: () => void): Promise<void> {
@@ -158,8 +162,14 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     candles,
     pool,
     cassandra: client,
-    async stop () {
-      const { abandonedBatches } = await consumer.close(config.shutdown.drainTimeoutMs)
+    applyConfig (next: Config) {
+      consumer.setBatchSize(next.workers.batchSize)
+      consumer.setCommitInterval(next.kafka.commitIntervalMs)
+      consumer.setConsumeTimeout(next.kafka.consumeTimeoutMs)
+    },
+    drainToEnd: async deadline => await consumer.drainToEnd(deadline),
+    async stop (deadline = Date.now() + config.shutdown.drainTimeoutMs) {
+      const { abandonedBatches } = await consumer.close(Math.max(0, deadline - Date.now()))
       stopping = true
       if (abandonedBatches > 0) {
         log.error('stopped with batches still in flight; they were not committed and will be read again', { abandonedBatches })

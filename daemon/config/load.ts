@@ -170,7 +170,7 @@ export function redactConfig (config: Config): Config {
   return copy as unknown as Config
 }
 
-function deepFreeze<T> (value: T): T {
+export function deepFreeze<T> (value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     for (const child of Object.values(value)) deepFreeze(child)
     Object.freeze(value)

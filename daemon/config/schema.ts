@@ -78,7 +78,9 @@ const candles = z.strictObject({
 })
 
 const shutdown = z.strictObject({
-  drainTimeoutMs: positiveInt.default(20_000)
+  // The whole stop budget on SIGTERM: flush, drain, commit, close. systemd's
+  // TimeoutStopSec (systemd/finnhubd.service) is set above it.
+  drainTimeoutMs: positiveInt.max(600_000).default(20_000)
 })
 
 const workers = z.strictObject({
@@ -88,6 +90,8 @@ const workers = z.strictObject({
 })
 
 const http = z.strictObject({
+  // /healthz, /readyz, /metrics. Loopback by default; 0 picks a free port (logged).
+  enabled: z.boolean().default(true),
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(9464)
 })

@@ -35,6 +35,7 @@ export class FinnhubClient {
   readonly #random: () => number
   readonly #now: () => number
   #symbols: Set<string>
+  #endpoint: { url: string, token: string }
   #ws: WebSocket | null = null
   #state: ClientState = 'idle'
   #attempt = 0
@@ -47,6 +48,7 @@ export class FinnhubClient {
   constructor (opts: FinnhubClientOptions) {
     this.#opts = opts
     this.#symbols = new Set(opts.finnhub.symbols)
+    this.#endpoint = { url: opts.finnhub.url, token: opts.finnhub.token }
     this.#frameOptions = { keepZeroVolume: opts.finnhub.keepZeroVolume, maxFutureSkewMs: opts.maxFutureSkewMs ?? 86_400_000 }
     this.#random = opts.random ?? Math.random
     this.#now = opts.now ?? Date.now
@@ -74,6 +76,27 @@ export class FinnhubClient {
     return { added, removed }
   }
 
+  /**
+   * Switches to another URL or token (a reload): a live or pending connection is
+   * replaced at once, so a corrected token does not wait out the 401 backoff.
+   * Returns whether anything changed.
+   */
+  setEndpoint (url: string, token: string): boolean {
+    if (url === this.#endpoint.url && token === this.#endpoint.token) return false
+    this.#endpoint = { url, token }
+    if (this.#state === 'idle' || this.#state === 'closed') return true
+    this.#attempt = 0
+    if (this.#state === 'waiting') {
+      this.#clearTimers()
+      this.#connect()
+    } else {
+      this.#endCause = 'reload'
+      this.#nextDelayMs = 0
+      this.#ws?.terminate()
+    }
+    return true
+  }
+
   /** Stops reading and reconnecting, and closes the socket. */
   async close (): Promise<void> {
     if (this.#state === 'closed') return
@@ -93,14 +116,15 @@ export class FinnhubClient {
 
   #connect (): void {
     const { finnhub, log } = this.#opts
+    const endpoint = this.#endpoint
     this.#state = 'connecting'
     this.#endCause = null
     this.#nextDelayMs = null
-    const url = new URL(finnhub.url)
-    url.searchParams.set('token', finnhub.token)
+    const url = new URL(endpoint.url)
+    url.searchParams.set('token', endpoint.token)
     const ws = new WebSocket(url, { maxPayload: finnhub.maxPayloadBytes, handshakeTimeout: 15_000, perMessageDeflate: false })
     this.#ws = ws
-    log.debug('connecting to Finnhub', { url: finnhub.url })
+    log.debug('connecting to Finnhub', { url: endpoint.url })
 
     ws.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0
@@ -109,15 +133,15 @@ export class FinnhubClient {
         this.#endCause = 'unauthorized'
         this.#nextDelayMs = this.#jittered(finnhub.unauthorizedBackoffMs)
         log.error('Finnhub refused the API token (HTTP ' + String(status) + '): check FINNHUB_TOKEN or finnhub.token; not retrying for a while',
-          { url: finnhub.url, retryInMs: this.#nextDelayMs })
+          { url: endpoint.url, retryInMs: this.#nextDelayMs })
       } else if (status === 429) {
         this.#endCause = 'rate_limited'
         this.#nextDelayMs = this.#jittered(finnhub.reconnectMaxDelayMs)
         log.warn('Finnhub answered 429 Too Many Requests: too many connections or requests for this API key; backing off',
-          { url: finnhub.url, retryInMs: this.#nextDelayMs })
+          { url: endpoint.url, retryInMs: this.#nextDelayMs })
       } else {
         this.#endCause = 'handshake_failed'
-        log.limited('warn', 'finnhub-handshake', `Finnhub handshake failed with HTTP ${status}`, { url: finnhub.url })
+        log.limited('warn', 'finnhub-handshake', `Finnhub handshake failed with HTTP ${status}`, { url: endpoint.url })
       }
       ws.terminate()
     })
@@ -126,7 +150,7 @@ export class FinnhubClient {
       this.#opts.counters.connected = 1
       this.#lastFrameAt = this.#now()
       for (const symbol of this.#symbols) this.#send({ type: 'subscribe', symbol })
-      log.info('connected to Finnhub', { url: finnhub.url, symbols: this.#symbols.size })
+      log.info('connected to Finnhub', { url: endpoint.url, symbols: this.#symbols.size })
       this.#armWatchdog()
     })
     ws.on('message', (data: Buffer, isBinary: boolean) => { this.#onMessage(data, isBinary) })
@@ -137,7 +161,7 @@ export class FinnhubClient {
         log.limited('warn', 'finnhub-oversized', `a frame larger than finnhub.maxPayloadBytes (${finnhub.maxPayloadBytes}) was refused; reconnecting`)
       } else {
         this.#endCause ??= 'error'
-        log.limited('warn', 'finnhub-socket-error', 'Finnhub socket error', { err: err.message, url: finnhub.url })
+        log.limited('warn', 'finnhub-socket-error', 'Finnhub socket error', { err: err.message, url: endpoint.url })
       }
     })
     ws.on('close', (code, reason) => {

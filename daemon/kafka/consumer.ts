@@ -48,9 +48,15 @@ export class TradeConsumer {
   #inFlightBatches = 0
   #commitTimer: NodeJS.Timeout | null = null
   #connected = false
+  #batchSize: number
+  #commitIntervalMs: number
+  /** Per partition: the next offset to read, from consumed records and partition-EOF events. */
+  readonly #positions = new Map<number, number>()
 
   constructor (opts: TradeConsumerOptions) {
     this.#opts = opts
+    this.#batchSize = opts.batchSize
+    this.#commitIntervalMs = opts.kafka.commitIntervalMs
     const k = opts.kafka
     this.#consumer = new Kafka.KafkaConsumer({
       'metadata.broker.list': k.bootstrapServers.join(','),
@@ -72,6 +78,9 @@ export class TradeConsumer {
       opts.log.limited('warn', 'kafka-consumer-error', 'Kafka consumer error; librdkafka keeps retrying', { err })
     })
     this.#consumer.on('event.stats', event => { this.#onStats(event.message) })
+    this.#consumer.on('partition.eof', eof => {
+      if (eof.topic === k.topic) this.#advance(eof.partition, eof.offset)
+    })
   }
 
   get connected (): boolean { return this.#connected }
@@ -88,8 +97,62 @@ export class TradeConsumer {
     this.#consumer.subscribe([this.#opts.kafka.topic])
     this.#running = true
     this.#loop = this.#run()
-    this.#commitTimer = setInterval(() => { this.commit() }, this.#opts.kafka.commitIntervalMs)
+    this.#armCommitTimer()
+  }
+
+  /** Reload: records per consume() call from the next batch on. */
+  setBatchSize (n: number): void { this.#batchSize = n }
+
+  /** Reload: how long consume() waits for each next record. */
+  setConsumeTimeout (ms: number): void { this.#consumer.setDefaultConsumeTimeout(ms) }
+
+  /** Reload: the periodic commit's interval. */
+  setCommitInterval (ms: number): void {
+    this.#commitIntervalMs = ms
+    if (this.#commitTimer !== null) this.#armCommitTimer()
+  }
+
+  #armCommitTimer (): void {
+    if (this.#commitTimer !== null) clearInterval(this.#commitTimer)
+    this.#commitTimer = setInterval(() => { this.commit() }, this.#commitIntervalMs)
     this.#commitTimer.unref()
+  }
+
+  /**
+   * Shutdown of a daemon that also ingests: keeps consuming until every assigned
+   * partition is read up to its high watermark as of now (the records our producer
+   * just flushed) and every batch read is finished, or until the deadline. Returns
+   * how many records were left unread (0 when drained).
+   */
+  async drainToEnd (deadline: number): Promise<{ drained: boolean, unread: number }> {
+    const topic = this.#opts.kafka.topic
+    const targets = new Map<number, number>()
+    for (const a of this.#consumer.assignments()) {
+      if (a.topic !== topic) continue
+      const left = Math.max(1, deadline - Date.now())
+      try {
+        const w = await new Promise<Kafka.WatermarkOffsets>((resolve, reject) => {
+          this.#consumer.queryWatermarkOffsets(topic, a.partition, Math.min(left, 5_000), (err, offsets) => { err ? reject(err) : resolve(offsets) })
+        })
+        targets.set(a.partition, w.highOffset)
+      } catch (err) {
+        this.#opts.log.warn('could not read a partition\'s end offset while draining; not waiting for it', { err, partition: a.partition })
+      }
+    }
+    const unread = (): number => {
+      let n = 0
+      for (const [p, high] of targets) n += Math.max(0, high - (this.#positions.get(p) ?? 0))
+      return n
+    }
+    while (Date.now() < deadline && (unread() > 0 || this.#inFlightBatches > 0)) {
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+    const left = unread()
+    return { drained: left === 0 && this.#inFlightBatches === 0, unread: left }
+  }
+
+  #advance (partition: number, next: number): void {
+    if (next > (this.#positions.get(partition) ?? -1)) this.#positions.set(partition, next)
   }
 
   /** Commits the finished prefix of every partition (asynchronously). */
@@ -117,7 +180,7 @@ export class TradeConsumer {
       let messages: Kafka.Message[]
       try {
         messages = await new Promise<Kafka.Message[]>((resolve, reject) => {
-          this.#consumer.consume(this.#opts.batchSize, (err, msgs) => { err ? reject(err) : resolve(msgs) })
+          this.#consumer.consume(this.#batchSize, (err, msgs) => { err ? reject(err) : resolve(msgs) })
         })
       } catch (err) {
         this.#opts.log.limited('warn', 'kafka-consume', 'consume failed; retrying', { err })
@@ -138,6 +201,7 @@ export class TradeConsumer {
       if (r === undefined) ranges.set(k, { topic: m.topic, partition: m.partition, first: m.offset, last: m.offset })
       else r.last = m.offset
     }
+    for (const r of ranges.values()) if (r.topic === this.#opts.kafka.topic) this.#advance(r.partition, r.last + 1)
     const spans: Span[] = []
     for (const r of ranges.values()) {
       const span = this.#tracker.track(r.topic, r.partition, r.first, r.last)
@@ -196,7 +260,10 @@ export class TradeConsumer {
       } else if (err.code === REVOKE) {
         // Commit what is finished while the partitions are still ours, then let them go.
         this.#commit(true)
-        for (const a of assignment) this.#tracker.revoke(a.topic, a.partition)
+        for (const a of assignment) {
+          this.#tracker.revoke(a.topic, a.partition)
+          if (a.topic === this.#opts.kafka.topic) this.#positions.delete(a.partition)
+        }
         this.#consumer.unassign()
         this.#opts.log.info('partitions revoked', { partitions: assignment.map(a => a.partition) })
       } else {

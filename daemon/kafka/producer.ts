@@ -92,6 +92,8 @@ export class TradeProducer {
     this.#ready = true
   }
 
+  get connected (): boolean { return this.#ready }
+
   /** Records produced and not yet known to be acknowledged or failed. */
   get inFlight (): number {
     const c = this.#opts.counters

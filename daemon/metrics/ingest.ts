@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client'
 import { counterFrom, gaugeFrom, labelledCounterFrom } from './collectors.js'
 import { FRAME_REJECT_REASONS, TRADE_REJECT_REASONS } from '../core/frame.js'
 
-export const RECONNECT_CAUSES = ['closed', 'error', 'stale', 'unauthorized', 'rate_limited', 'handshake_failed', 'oversized'] as const
+export const RECONNECT_CAUSES = ['closed', 'error', 'stale', 'unauthorized', 'rate_limited', 'handshake_failed', 'oversized', 'reload'] as const
 export type ReconnectCause = typeof RECONNECT_CAUSES[number]
 
 export const PRODUCE_DROP_REASONS = ['queue_full', 'delivery_failed', 'produce_refused', 'not_connected', 'encode_failed'] as const

@@ -45,7 +45,7 @@ async function harness (t: Test, simOpts: Partial<SimulatorOptions>, overrides: 
   const log = createLogger({ level: 'info', write: line => logs.push(JSON.parse(line) as Record<string, unknown>), limitIntervalMs: 0 })
   const ingest = await startIngest(config, { log, registry: new Registry() })
   t.teardown(async () => {
-    await ingest.stop(5_000)
+    await ingest.stop(Date.now() + 5_000)
     await sim.close()
   })
   return { sim, ingest, topic, logs }

@@ -44,7 +44,7 @@ t.test('Kafka stopped mid-stream: bounded buffer, counted drops, every buffered 
   })
   const logs: string[] = []
   const ingest = await startIngest(config, { log: createLogger({ level: 'info', write: l => logs.push(l), limitIntervalMs: 0 }), registry: new Registry() })
-  t.teardown(() => ingest.stop(5_000))
+  t.teardown(() => ingest.stop(Date.now() + 5_000))
   const c = ingest.counters
 
   t.ok(await waitFor(() => c.delivered > 1000), 'trades flow into Kafka')
