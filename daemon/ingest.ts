@@ -83,7 +83,7 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
           { err, inFlight: producer.inFlight, flushTimeoutMs })
       }
       await producer.disconnect()
-      deps.log.info('ingest stopped', { produced: counters.produced, delivered: counters.delivered, dropped: counters.dropped })
+      deps.log.info('ingest stopped', { received: counters.tradesReceived, produced: counters.produced, delivered: counters.delivered, dropped: counters.dropped })
     }
   }
 }

@@ -161,6 +161,11 @@ export class FinnhubSimulator {
 
   sent (): readonly SentTrade[] { return this.#sent }
 
+  /** The symbols each open connection is subscribed to now, sorted. */
+  subscriptions (): string[][] {
+    return [...this.#connections].map(c => [...c.symbols].sort())
+  }
+
   stall (ms: number): void { this.#stalledUntil = Date.now() + ms }
 
   dropConnections (): void {

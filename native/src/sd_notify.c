@@ -61,11 +61,11 @@ static napi_value notify(napi_env env, napi_callback_info info) {
   char path[sizeof addr.sun_path + 1];
   size_t path_len = 0;
   int rc = get_string(env, argv[0], path, sizeof path, &path_len);
+  if (rc == -2 || (rc == 0 && path_len > sizeof addr.sun_path)) return throw_errno(env, ENAMETOOLONG, "NOTIFY_SOCKET");
   if (rc == -1 || path_len < 2 || (path[0] != '/' && path[0] != '@')) {
     napi_throw_type_error(env, "EINVAL", "the socket path must be an absolute path or an abstract name starting with '@'");
     return NULL;
   }
-  if (rc == -2 || path_len > sizeof addr.sun_path) return throw_errno(env, ENAMETOOLONG, "NOTIFY_SOCKET");
   memcpy(addr.sun_path, path, path_len);
   if (path[0] == '@') addr.sun_path[0] = '\0';
   // A path socket's address includes its terminating NUL when there is room; an abstract one never does.
