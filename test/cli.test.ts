@@ -45,3 +45,30 @@ t.test('`config` validates and prints the effective config with secrets redacted
   t.equal(bad.code, 1)
   t.match(bad.err, /^finnhubd: cannot read config file .*missing\.yaml.*\[FINNHUBD_ERR_CONFIG\]/)
 })
+
+t.test('--version names finnhubd and Node; --help documents signals and exit codes', async t => {
+  const v = await run(['--version'])
+  t.equal(v.code, 0)
+  t.match(v.out, /^finnhubd \d+\.\d+\.\d+ \(node v\d+\.\d+\.\d+\)$/)
+  const help = await run(['--help'])
+  t.match(help.out, /check-config[\s\S]*SIGHUP[\s\S]*exit codes:[\s\S]*3 +the daemon stopped with work left over[\s\S]*130/)
+})
+
+t.test('`check-config` exits 0 on a valid file and 1 naming each problem', async t => {
+  const dir = t.testdir({
+    'ok.yaml': 'finnhub:\n  symbols: [AAPL]\nhttp:\n  port: 9999\n',
+    'bad.yaml': 'workers:\n  batchSize: -1\nkafka:\n  lingerMss: 3\n',
+    'broken.yaml': 'finnhub: [\n'
+  })
+  const ok = await run(['--config', join(dir, 'ok.yaml'), 'check-config'], { KAFKA_TOPIC: 'x' })
+  t.equal(ok.code, 0)
+  t.match(ok.out, /^configuration is valid: .*ok\.yaml with KAFKA_TOPIC from the environment; roles ingest\+process, 1 symbols, .*HTTP 127\.0\.0\.1:9999$/)
+  const defaults = await run(['check-config'])
+  t.match(defaults.out, /^configuration is valid: no file \(defaults\); roles/)
+  const bad = await run(['--config', join(dir, 'bad.yaml'), 'check-config'])
+  t.equal(bad.code, 1)
+  t.match(bad.err, /unknown key "kafka\.lingerMss"[\s\S]*workers\.batchSize: .*got -1/)
+  const broken = await run(['--config', join(dir, 'broken.yaml'), 'check-config'])
+  t.equal(broken.code, 1)
+  t.match(broken.err, /is not valid YAML at line \d+, column \d+/)
+})
