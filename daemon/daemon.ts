@@ -102,9 +102,9 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   const stopped = new Promise<number>(resolve => { resolveStopped = resolve })
   const onStopSignal = (signal: NodeJS.Signals): void => {
     if (stopRequested !== null || state === 'stopping') force(`a second ${signal} while stopping`, EXIT_SECOND_SIGNAL)
-    else void stop(signal)
+    else stop(signal).catch(err => { log.error('shutdown failed', { err }) })
   }
-  const onHup = (): void => { void reload() }
+  const onHup = (): void => { reload().catch(err => { log.error('reload failed', { err }) }) }
   opts.signals?.on('SIGTERM', onStopSignal)
   opts.signals?.on('SIGINT', onStopSignal)
   opts.signals?.on('SIGHUP', onHup)
@@ -202,6 +202,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     return await stopping
   }
 
+  const isRunning = (): boolean => state === 'running'
   let reloading: Promise<ReloadResult> | null = null
   let reloadAgain = false
   const reloadOnce = (): ReloadResult => {
@@ -258,7 +259,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         await new Promise(resolve => setImmediate(resolve))
         result = reloadOnce()
         notifier?.ready(result.ok ? 'configuration reloaded' : 'reload refused; running on the previous configuration')
-      } while (reloadAgain && state === 'running')
+      } while (reloadAgain && isRunning())
       reloading = null
       return result
     })()
@@ -268,7 +269,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   state = 'running'
   opts.stopSignal?.then(s => stop(s)).catch(err => { log.error('shutdown failed', { err }) })
   if (stopRequested !== null) {
-    void stop(stopRequested)
+    stop(stopRequested).catch(err => { log.error('shutdown failed', { err }) })
   } else {
     // Kafka and Cassandra are connected; give the first Finnhub handshake a moment so
     // READY=1 means data can flow (a Finnhub that stays away shows in /readyz and STATUS=).
