@@ -32,6 +32,7 @@ export const EXIT_SECOND_SIGNAL = 130
 /** After the budget, closing the clients may take this long before the exit is forced. */
 const CLOSE_GRACE_MS = 5_000
 const STATUS_EVERY_MS = 5_000
+const READY_WAIT_FOR_FINNHUB_MS = 15_000
 
 type SignalSource = Pick<NodeJS.EventEmitter, 'on' | 'off'>
 
@@ -266,27 +267,29 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     return await reloading
   }
 
+  // Kafka and Cassandra are connected; give the first Finnhub handshake a moment so
+  // READY=1 means data can flow (a Finnhub that stays away shows in /readyz and STATUS=).
+  const announceReady = async (): Promise<void> => {
+    if (ingest !== null) await waitFor(() => ingest?.client.connected === true || !isRunning(), READY_WAIT_FOR_FINNHUB_MS)
+    if (!isRunning()) return
+    notifier?.ready(ingest === null || ingest.client.connected ? 'running' : 'running; waiting for Finnhub')
+    notifier?.startWatchdog(() => !forced)
+    if (notifier?.enabled !== true) return
+    let prev = sampleStatus(Date.now(), ingest?.counters ?? null, processRole?.counters ?? null)
+    statusTimer = setInterval(() => {
+      const cur = sampleStatus(Date.now(), ingest?.counters ?? null, processRole?.counters ?? null)
+      notifier.status(formatStatus(prev, cur, processRole?.counters.lag ?? 0, latency.quantileMs('end_to_end', 0.99)))
+      prev = cur
+    }, STATUS_EVERY_MS)
+    statusTimer.unref()
+  }
+
   state = 'running'
   opts.stopSignal?.then(s => stop(s)).catch(err => { log.error('shutdown failed', { err }) })
   if (stopRequested !== null) {
     stop(stopRequested).catch(err => { log.error('shutdown failed', { err }) })
   } else {
-    // Kafka and Cassandra are connected; give the first Finnhub handshake a moment so
-    // READY=1 means data can flow (a Finnhub that stays away shows in /readyz and STATUS=).
-    if (ingest !== null) await waitFor(() => ingest?.client.connected === true || state !== 'running', 15_000)
-    if (state === 'running') {
-      notifier?.ready(ingest === null || ingest.client.connected ? 'running' : 'running; waiting for Finnhub')
-      notifier?.startWatchdog(() => !forced)
-      if (notifier?.enabled === true) {
-        let prev = sampleStatus(Date.now(), ingest?.counters ?? null, processRole?.counters ?? null)
-        statusTimer = setInterval(() => {
-          const cur = sampleStatus(Date.now(), ingest?.counters ?? null, processRole?.counters ?? null)
-          notifier.status(formatStatus(prev, cur, processRole?.counters.lag ?? 0, latency.quantileMs('end_to_end', 0.99)))
-          prev = cur
-        }, STATUS_EVERY_MS)
-        statusTimer.unref()
-      }
-    }
+    announceReady().catch(err => { log.error('could not notify systemd', { err }) })
   }
 
   return {
