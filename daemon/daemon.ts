@@ -17,6 +17,7 @@ import { describeChange, diffConfig, effectiveConfig } from './config/reload.js'
 import type { Config } from './config/schema.js'
 import { startHttp, type DaemonHttp, type Readiness } from './http.js'
 import { startIngest, type Ingest } from './ingest.js'
+import { kafkaCheck } from './kafka/admin.js'
 import { createLogger, type Logger } from './log.js'
 import { labelledCounterFrom } from './metrics/collectors.js'
 import { registerLatencyMetrics, StageLatency } from './metrics/latency.js'
@@ -137,10 +138,10 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     const checks: Readiness['checks'] = { daemon: { ok: state === 'running', detail: state } }
     if (ingest !== null) {
       checks['finnhub'] = { ok: ingest.client.connected, detail: ingest.client.state }
-      checks['kafka_producer'] = { ok: ingest.producer.connected, detail: ingest.producer.connected ? 'connected' : 'disconnected' }
+      checks['kafka_producer'] = kafkaCheck(ingest.producer.connected, ingest.producer.brokers)
     }
     if (processRole !== null) {
-      checks['kafka_consumer'] = { ok: processRole.consumer.connected, detail: processRole.consumer.connected ? 'connected' : 'disconnected' }
+      checks['kafka_consumer'] = kafkaCheck(processRole.consumer.connected, processRole.consumer.brokers)
       const up = processRole.counters.cassandraUp === 1
       checks['cassandra'] = { ok: up, detail: up ? 'last request succeeded' : 'last request failed' }
     }

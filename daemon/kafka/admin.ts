@@ -48,3 +48,27 @@ export async function connectKafka (client: Pick<Kafka.Client<string>, 'connect'
     })
   })
 }
+
+export interface BrokerHealth { up: number, known: number }
+
+/**
+ * How many of the cluster's brokers a client is connected to, from librdkafka's
+ * statistics (bootstrap entries, nodeid -1, are not brokers of the cluster).
+ */
+export function brokerHealth (brokers: Record<string, { state: string, nodeid: number }> | undefined): BrokerHealth {
+  let up = 0
+  let known = 0
+  for (const b of Object.values(brokers ?? {})) {
+    if (b.nodeid < 0) continue
+    known++
+    if (b.state === 'UP') up++
+  }
+  return { up, known }
+}
+
+/** A readiness line for a Kafka client: connected, and (once statistics came) at least one broker up. */
+export function kafkaCheck (connected: boolean, health: BrokerHealth | null): { ok: boolean, detail: string } {
+  if (!connected) return { ok: false, detail: 'disconnected' }
+  if (health === null || health.known === 0) return { ok: true, detail: 'connected' }
+  return { ok: health.up > 0, detail: `${health.up}/${health.known} brokers up` }
+}

@@ -11,7 +11,7 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
-import { connectKafka } from './admin.js'
+import { brokerHealth, connectKafka, type BrokerHealth } from './admin.js'
 import { OffsetTracker, type Span } from '../core/offsets.js'
 import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
@@ -36,7 +36,10 @@ export interface TradeConsumerOptions {
 }
 
 interface PartitionStats { partition: number, consumer_lag: number }
-interface ConsumerStats { topics?: Record<string, { partitions: Record<string, PartitionStats> }> }
+interface ConsumerStats {
+  topics?: Record<string, { partitions: Record<string, PartitionStats> }>
+  brokers?: Record<string, { state: string, nodeid: number }>
+}
 
 export class TradeConsumer {
   readonly #opts: TradeConsumerOptions
@@ -48,6 +51,7 @@ export class TradeConsumer {
   #inFlightBatches = 0
   #commitTimer: NodeJS.Timeout | null = null
   #connected = false
+  #brokers: BrokerHealth | null = null
   #batchSize: number
   #commitIntervalMs: number
   /** Per partition: the next offset to read, from consumed records and partition-EOF events. */
@@ -84,6 +88,8 @@ export class TradeConsumer {
   }
 
   get connected (): boolean { return this.#connected }
+  /** Brokers up at the last statistics event (null before the first). */
+  get brokers (): BrokerHealth | null { return this.#brokers }
   get paused (): boolean { return this.#paused }
   get inFlightBatches (): number { return this.#inFlightBatches }
 
@@ -303,6 +309,7 @@ export class TradeConsumer {
     } catch {
       return
     }
+    this.#brokers = brokerHealth(stats.brokers)
     const partitions = stats.topics?.[this.#opts.kafka.topic]?.partitions ?? {}
     const lag = new Map<number, number>()
     let total = 0

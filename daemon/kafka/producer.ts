@@ -17,7 +17,7 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
-import { connectKafka } from './admin.js'
+import { brokerHealth, connectKafka, type BrokerHealth } from './admin.js'
 import { TradeEncoder } from '../core/avro-codec.js'
 import type { TradeRecord } from '../core/trade-schema.js'
 import type { Logger } from '../log.js'
@@ -58,6 +58,7 @@ export class TradeProducer {
   readonly #keys = new Map<string, Buffer>()
   #buffered = 0
   #producedAtLastStats = 0
+  #brokers: BrokerHealth | null = null
 
   constructor (opts: TradeProducerOptions) {
     this.#opts = opts
@@ -93,6 +94,8 @@ export class TradeProducer {
   }
 
   get connected (): boolean { return this.#ready }
+  /** Brokers up at the last statistics event (null before the first). */
+  get brokers (): BrokerHealth | null { return this.#brokers }
 
   /** Records produced and not yet known to be acknowledged or failed. */
   get inFlight (): number {
@@ -184,6 +187,7 @@ export class TradeProducer {
       return
     }
     this.#buffered = stats.msg_cnt
+    this.#brokers = brokerHealth(stats.brokers)
     this.#settle(this.#producedAtLastStats, stats.msg_cnt)
     this.#producedAtLastStats = this.#opts.counters.produced
     this.#opts.onStats?.(stats)

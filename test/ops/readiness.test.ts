@@ -1,0 +1,57 @@
+// /readyz follows Kafka for real: a private broker (its own folder and ports, so the
+// shared stack the other tests use is never touched) is killed under a running
+// daemon and started again. The producer's and the consumer's checks go red while
+// no broker is up and green again after; the daemon keeps running throughout.
+import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startDaemon } from '../../daemon/daemon.js'
+import { createLogger } from '../../daemon/log.js'
+import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { stackEndpoints, stackOptions } from '../../stack/options.js'
+import { down, selectComponents, up } from '../../stack/stack.js'
+import { waitFor } from '../fixtures/kafka.js'
+import { pipelineConfig } from '../fixtures/pipeline.js'
+import { freePorts } from '../fixtures/ports.js'
+import { testEndpoints } from '../fixtures/endpoints.js'
+
+t.setTimeout(240_000)
+
+t.test('Kafka down → /readyz 503 naming both Kafka checks; back up → 200', async t => {
+  const shared = stackOptions(process.env)
+  const dir = mkdtempSync(join(tmpdir(), 'finnhubd-readiness-'))
+  const ports = await freePorts(2)
+  const o = stackOptions({}, { dir, cacheDir: shared.cacheDir, kafkaPort: ports[0] as number, kafkaControllerPort: ports[1] as number, kafkaHeapMb: 256 })
+  const kafkaOnly = selectComponents(['kafka'])
+  t.teardown(async () => {
+    await down(o, kafkaOnly, () => {})
+    rmSync(dir, { recursive: true, force: true })
+  })
+  await up(o, process.env, kafkaOnly, () => {})
+  const sim = new FinnhubSimulator({ token: 'tok', ratePerSec: 200 })
+  await sim.start()
+  t.teardown(() => sim.close())
+  const endpoints = { ...testEndpoints(), kafkaBootstrap: stackEndpoints(o).kafkaBootstrap }
+  const config = await pipelineConfig({ finnhub: { url: sim.url, token: 'tok', symbols: ['AAPL'] }, http: { port: 0 } }, endpoints)
+  const daemon = await startDaemon({ config, roles: ['ingest', 'process'], log: createLogger({ level: 'fatal' }), http: true })
+  t.teardown(() => daemon.stop('teardown'))
+  const url = daemon.http?.url as string
+  const readyz = async (): Promise<{ status: number, body: { checks: Record<string, { ok: boolean, detail: string }> } }> => {
+    const res = await fetch(`${url}/readyz`)
+    return { status: res.status, body: await res.json() as { checks: Record<string, { ok: boolean, detail: string }> } }
+  }
+  t.ok(await waitFor(() => daemon.readiness().ready && daemon.ingest?.producer.brokers?.up === 1, 30_000), 'ready, with the broker seen up')
+  t.match(await readyz(), { status: 200, body: { checks: { kafka_producer: { ok: true, detail: '1/1 brokers up' }, kafka_consumer: { ok: true } } } })
+
+  await down(o, kafkaOnly, () => {})
+  t.ok(await waitFor(() => !daemon.readiness().ready, 30_000), 'not ready once the broker is gone')
+  const red = await readyz()
+  t.equal(red.status, 503)
+  t.match(red.body.checks, { kafka_producer: { ok: false, detail: '0/1 brokers up' }, kafka_consumer: { ok: false, detail: '0/1 brokers up' }, cassandra: { ok: true } })
+
+  await up(o, process.env, kafkaOnly, () => {})
+  t.ok(await waitFor(() => daemon.readiness().ready, 60_000), 'ready again once the broker is back')
+  t.equal((await readyz()).status, 200)
+  t.equal(await daemon.stop('test'), 0, 'and it drains normally')
+})
