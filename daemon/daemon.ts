@@ -12,15 +12,15 @@
 // Exit codes: 0 drained; 3 the stop budget ran out and work was abandoned; 130 a
 // second signal.
 
-import { Registry, collectDefaultMetrics } from 'prom-client'
+import type { Registry } from 'prom-client'
 import { describeChange, diffConfig, effectiveConfig } from './config/reload.js'
 import type { Config } from './config/schema.js'
 import { startHttp, type DaemonHttp, type Readiness } from './http.js'
 import { startIngest, type Ingest } from './ingest.js'
 import { kafkaCheck } from './kafka/admin.js'
 import { createLogger, type Logger } from './log.js'
-import { labelledCounterFrom } from './metrics/collectors.js'
-import { registerLatencyMetrics, StageLatency } from './metrics/latency.js'
+import { StageLatency } from './metrics/latency.js'
+import { createRegistry } from './metrics/registry.js'
 import { startProcess, type ProcessRole } from './process.js'
 import { formatStatus, sampleStatus } from './status-line.js'
 import type { SystemdNotifier } from './systemd/notify.js'
@@ -85,11 +85,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   let state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting'
   const reloads = { applied: 0, unchanged: 0, failed: 0 }
 
-  const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'finnhubd_' })
   const latency = new StageLatency()
-  registerLatencyMetrics(registry, latency)
-  labelledCounterFrom(registry, 'finnhubd_config_reloads_total', 'SIGHUP reloads by result', 'result', () => reloads)
+  const registry = createRegistry(latency, reloads)
 
   // Signals are ours from the first moment: a SIGTERM during start must not kill the
   // process half-connected (it stops right after the start).
