@@ -96,7 +96,7 @@ t.test('every metric the kit names is exported by the daemon, with conventional 
   for (const m of metrics) {
     if (standard.has(m.name)) continue
     t.match(m.name, /^finnhubd_[a-z][a-z0-9_]*$/)
-    if (m.type === 'counter') t.match(m.name, /_total$/, `${m.name}: a counter ends in _total`)
+    if (String(m.type) === 'counter') t.match(m.name, /_total$/, `${m.name}: a counter ends in _total`)
     else t.notMatch(m.name, /_total$/, `${m.name}: only counters end in _total`)
     t.notMatch(m.name, /_(ms|milliseconds|kb|mb)$/, `${m.name}: base units`)
   }
