@@ -27,7 +27,7 @@ import { DeadLetterProducer } from './kafka/dead-letter.js'
 import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
 import type { StageLatency } from './metrics/latency.js'
-import { createProcessCounters, registerProcessMetrics, type ProcessCounters } from './metrics/process.js'
+import { createProcessCounters, registerProcessMetrics, registerWorkerPoolMetrics, type ProcessCounters } from './metrics/process.js'
 import { PROJECT_ROOT } from './paths.js'
 import type { DecodeTask, DecodeWorkerData } from '../workers/decode-batch.js'
 
@@ -87,6 +87,8 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
   const workerData: DecodeWorkerData = { schemaPath, schemaIds }
   const poolSize = config.workers.poolSize ?? Math.max(1, availableParallelism() - 1)
   const pool = new Piscina({ filename: WORKER_FILE, workerData, minThreads: poolSize, maxThreads: poolSize, maxQueue: config.workers.maxQueue * 2 })
+
+  registerWorkerPoolMetrics(deps.registry, () => ({ utilization: pool.utilization, queueSize: pool.queueSize, threads: pool.threads.length }))
 
   let stopping = false
   const handle = async (batch: ConsumedBatch): Promise<void> => {

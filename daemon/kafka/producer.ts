@@ -187,6 +187,7 @@ export class TradeProducer {
       return
     }
     this.#buffered = stats.msg_cnt
+    this.#opts.counters.producerQueue = stats.msg_cnt
     this.#brokers = brokerHealth(stats.brokers)
     this.#settle(this.#producedAtLastStats, stats.msg_cnt)
     this.#producedAtLastStats = this.#opts.counters.produced

@@ -27,6 +27,8 @@ export interface IngestCounters {
   produced: number
   delivered: number
   dropped: Reasons<ProduceDropReason>
+  /** Records librdkafka held (queued or awaiting an ack) at its last statistics event. */
+  producerQueue: number
 }
 
 function zeros<R extends string> (keys: readonly R[]): Reasons<R> {
@@ -46,7 +48,8 @@ export function createIngestCounters (): IngestCounters {
     connected: 0,
     produced: 0,
     delivered: 0,
-    dropped: zeros(PRODUCE_DROP_REASONS)
+    dropped: zeros(PRODUCE_DROP_REASONS),
+    producerQueue: 0
   }
 }
 
@@ -67,6 +70,8 @@ export function registerIngestMetrics (registry: Registry, counters: IngestCount
   counterFrom(registry, 'finnhubd_kafka_produced_total', 'Trade records handed to the Kafka producer', () => counters.produced)
   counterFrom(registry, 'finnhubd_kafka_delivered_total', 'Trade records acknowledged by Kafka (acks=all)', () => counters.delivered)
   labelledCounterFrom(registry, 'finnhubd_kafka_dropped_total', 'Trade records lost before Kafka acknowledged them, by reason', 'reason', () => counters.dropped)
+  gaugeFrom(registry, 'finnhubd_kafka_producer_queue_messages', 'Records held by librdkafka (queued or awaiting an ack), from its statistics every kafka.statsIntervalMs',
+    () => counters.producerQueue)
   gaugeFrom(registry, 'finnhubd_kafka_in_flight', 'Trade records produced but not yet acknowledged or dropped',
     () => counters.produced - counters.delivered - counters.dropped.delivery_failed)
 }

@@ -72,3 +72,12 @@ export function registerProcessMetrics (registry: Registry, c: ProcessCounters):
   labelledGaugeFrom(registry, 'finnhubd_kafka_consumer_lag', 'Records behind the committed position, per assigned partition (librdkafka statistics)', 'partition',
     () => [...c.lagByPartition].map(([partition, lag]): [string, number] => [String(partition), lag]))
 }
+
+export interface WorkerPoolState { utilization: number, queueSize: number, threads: number }
+
+/** The decode worker pool, read at scrape time from Piscina. */
+export function registerWorkerPoolMetrics (registry: Registry, read: () => WorkerPoolState): void {
+  gaugeFrom(registry, 'finnhubd_worker_pool_utilization', 'Share of the worker pool\'s capacity used since start (Piscina utilization, 0 to 1)', () => read().utilization)
+  gaugeFrom(registry, 'finnhubd_worker_queue_tasks', 'Decode tasks waiting for a free worker', () => read().queueSize)
+  gaugeFrom(registry, 'finnhubd_worker_threads', 'Worker threads in the decode pool', () => read().threads)
+}

@@ -49,6 +49,11 @@ t.test('SIGHUP reloads; SIGTERM stores every received trade and resolves 0; a se
   })
   t.ok(await waitFor(() => daemon.process !== null && daemon.process.counters.rowsWritten > 500, 60_000), 'trades flow into Cassandra')
   t.same(sim.subscriptions(), [['AAPL', 'MSFT']])
+  const metrics = await daemon.registry.metrics()
+  t.match(metrics, /^finnhubd_worker_threads 1$/m, 'the worker pool is exported')
+  t.match(metrics, /^finnhubd_worker_pool_utilization [\d.e-]+$/m)
+  t.match(metrics, /^finnhubd_kafka_producer_queue_messages \d+$/m, 'and the producer queue')
+  t.match(metrics, /^finnhubd_config_reloads_total\{result="applied"\} 0$/m)
   t.match(daemon.readiness(), { ready: true, checks: { finnhub: { ok: true }, kafka_producer: { ok: true }, kafka_consumer: { ok: true }, cassandra: { ok: true } } })
 
   // A valid change: symbols as a diff on the live socket, the log level, a batch size.
