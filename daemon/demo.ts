@@ -5,6 +5,7 @@
 // every few seconds until Ctrl-C, which shuts it all down (the stack too, when
 // this command started it).
 
+import { createServer } from 'node:net'
 import type { Config } from './config/schema.js'
 import { validateConfig } from './config/load.js'
 import { runMigrate } from './cassandra/migrate-command.js'
@@ -44,6 +45,13 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
       opts.out(`[demo] connecting to Finnhub at ${opts.config.finnhub.url}`)
     }
     const raw = JSON.parse(JSON.stringify(opts.config)) as Record<string, Record<string, unknown>>
+    // The HTTP endpoint on its configured port, or on a free one when that is taken
+    // (a developer's machine may run something else on 9464).
+    const http = raw['http'] as { enabled: boolean, host: string, port: number }
+    if (http.enabled && http.port !== 0 && !(await portFree(http.host, http.port))) {
+      opts.out(`[demo] port ${http.port} on ${http.host} is taken; serving /metrics on a free port instead`)
+      http.port = 0
+    }
     const config = validateConfig({
       ...raw,
       finnhub: { ...raw['finnhub'], ...(sim !== null ? { url: sim.url, token: 'demo' } : {}) },
@@ -51,7 +59,8 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
       cassandra: { ...raw['cassandra'], contactPoints: [endpoints.cassandraHost], port: endpoints.cassandraPort }
     })
     await runMigrate(config, CQL_DIR, line => opts.out(`[migrate] ${line}`))
-    const daemon = await startDaemon({ config, roles: ['ingest', 'process'], log: opts.log, stopSignal: opts.stopSignal })
+    const daemon = await startDaemon({ config, roles: ['ingest', 'process'], log: opts.log, stopSignal: opts.stopSignal, http: true })
+    if (daemon.http !== null) opts.out(`[demo] health and metrics: ${daemon.http.url}/healthz, /readyz, /metrics`)
     opts.out(`[demo] running: ${config.finnhub.symbols.join(', ')} → Kafka topic ${config.kafka.topic} → Cassandra table ${config.cassandra.keyspace}.${config.cassandra.tradesTable}; Ctrl-C stops`)
     opts.out(`[demo] look at the data with: npm run finnhubd -- query ${config.finnhub.symbols[0] ?? 'AAPL'} [--candles]`)
     let prev = sampleStatus(Date.now(), daemon.ingest?.counters ?? null, daemon.process?.counters ?? null)
@@ -60,9 +69,9 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
       opts.out(formatStatus(prev, cur, daemon.process?.counters.lag ?? 0, daemon.latency.quantileMs('end_to_end', 0.99)))
       prev = cur
     }, opts.statusEveryMs ?? 5000)
-    await daemon.stopped
+    const code = await daemon.stopped
     clearInterval(timer)
-    return 0
+    return code
   } finally {
     await sim?.close()
     if (startedStack.length > 0) {
@@ -70,4 +79,12 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
       await down(stack, selectComponents(startedStack), line => opts.out(`[stack] ${line}`))
     }
   }
+}
+
+async function portFree (host: string, port: number): Promise<boolean> {
+  return await new Promise(resolve => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, host, () => server.close(() => resolve(true)))
+  })
 }

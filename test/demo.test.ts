@@ -2,6 +2,7 @@
 // migrations, the simulator, both roles, the live line, and a clean stop. Long on
 // purpose: it waits for real Kafka and Cassandra.
 import t from 'tap'
+import { createServer, type AddressInfo } from 'node:net'
 import { validateConfig } from '../daemon/config/load.js'
 import { createLogger } from '../daemon/log.js'
 import { runDemo } from '../daemon/demo.js'
@@ -12,16 +13,23 @@ import { uniqueName } from './fixtures/kafka.js'
 t.setTimeout(180_000)
 
 t.test('the demo runs the whole pipeline, prints live lines, and stops cleanly', async t => {
+  const blocker = createServer()
+  await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', () => resolve()))
+  t.teardown(() => new Promise<void>(resolve => blocker.close(() => resolve())))
+  const blockedPort = (blocker.address() as AddressInfo).port
   const id = uniqueName('demo').replace(/-/g, '_')
   const config = validateConfig({
     logLevel: 'warn',
     finnhub: { symbols: ['BINANCE:BTCUSDT', 'AAPL'] },
     kafka: { topic: `finnhubd.${id}`, deadLetterTopic: `finnhubd.${id}.dlq`, groupId: id },
-    cassandra: { keyspace: `k_${id}` }
+    cassandra: { keyspace: `k_${id}` },
+    // A port this test holds: the demo moves to a free port and says so.
+    http: { port: blockedPort }
   })
   const out: string[] = []
   let stop!: (reason: string) => void
   const stopSignal = new Promise<string>(resolve => { stop = resolve })
+  t.teardown(() => { stop('teardown') })
   const lines = async (pattern: RegExp, n: number): Promise<boolean> => {
     const until = Date.now() + 90_000
     while (out.filter(l => pattern.test(l)).length < n && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 100))
@@ -33,6 +41,12 @@ t.test('the demo runs the whole pipeline, prints live lines, and stops cleanly',
   t.ok(await lines(/stored [1-9][\d,]* in all/, 1), 'trades are stored')
   t.match(out.join('\n'), /no FINNHUB_TOKEN: trades come from the simulator/)
   t.match(out.join('\n'), /\[migrate\] applied \d+ migration/)
+  const served = /\[demo\] health and metrics: (http:\/\/127\.0\.0\.1:\d+)\/healthz/.exec(out.join('\n'))
+  t.ok(served, 'the demo serves HTTP and says where')
+  t.match(out.join('\n'), new RegExp(`port ${blockedPort} on 127\\.0\\.0\\.1 is taken; serving /metrics on a free port instead`))
+  const readyz = await fetch(`${served?.[1] ?? ''}/readyz`)
+  t.equal(readyz.status, 200, 'ready')
+  t.match(await (await fetch(`${served?.[1] ?? ''}/metrics`)).text(), /^finnhubd_cassandra_rows_written_total \d+/m)
   stop('test')
   t.equal(await done, 0, 'exits 0 on the stop signal')
 
