@@ -146,8 +146,10 @@ export class TradeConsumer {
       }
     }
     const unread = (): number => {
+      // A partition revoked meanwhile is the new owner's to read.
+      const assigned = new Set(this.#consumer.assignments().filter(a => a.topic === topic).map(a => a.partition))
       let n = 0
-      for (const [p, high] of targets) n += Math.max(0, high - (this.#positions.get(p) ?? 0))
+      for (const [p, high] of targets) if (assigned.has(p)) n += Math.max(0, high - (this.#positions.get(p) ?? 0))
       return n
     }
     while (Date.now() < deadline && (unread() > 0 || this.#inFlightBatches > 0)) {
