@@ -5,7 +5,6 @@
 // every few seconds until Ctrl-C, which shuts it all down (the stack too, when
 // this command started it).
 
-import { createServer } from 'node:net'
 import type { Config } from './config/schema.js'
 import { validateConfig } from './config/load.js'
 import { runMigrate } from './cassandra/migrate-command.js'
@@ -15,6 +14,7 @@ import { FinnhubSimulator } from './simulator/server.js'
 import { formatStatus, sampleStatus } from './status-line.js'
 import { CQL_DIR } from './paths.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
+import { portFree } from '../stack/proc.js'
 import { down, selectComponents, up } from '../stack/stack.js'
 
 export interface DemoOptions {
@@ -48,7 +48,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
     // The HTTP endpoint on its configured port, or on a free one when that is taken
     // (a developer's machine may run something else on 9464).
     const http = raw['http'] as { enabled: boolean, host: string, port: number }
-    if (http.enabled && http.port !== 0 && !(await portFree(http.host, http.port))) {
+    if (http.enabled && http.port !== 0 && !(await portFree(http.port, http.host))) {
       opts.out(`[demo] port ${http.port} on ${http.host} is taken; serving /metrics on a free port instead`)
       http.port = 0
     }
@@ -79,12 +79,4 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
       await down(stack, selectComponents(startedStack), line => opts.out(`[stack] ${line}`))
     }
   }
-}
-
-async function portFree (host: string, port: number): Promise<boolean> {
-  return await new Promise(resolve => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, host, () => server.close(() => resolve(true)))
-  })
 }

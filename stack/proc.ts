@@ -82,12 +82,12 @@ function isZombie (pid: number): boolean {
   }
 }
 
-/** Resolves true when nothing listens on 127.0.0.1:port (we could bind it). */
-export function portFree (port: number): Promise<boolean> {
+/** Resolves true when nothing listens on host:port (we could bind it); loopback by default. */
+export function portFree (port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise(resolve => {
     const server = createServer()
     server.once('error', () => resolve(false))
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => { server.close(() => resolve(true)) })
+    server.listen({ port, host, exclusive: true }, () => { server.close(() => resolve(true)) })
   })
 }
 

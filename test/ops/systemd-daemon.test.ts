@@ -5,39 +5,19 @@
 // daemon; SIGTERM sends STOPPING=1, stores every received trade and exits 0; a
 // daemon that cannot connect never says READY=1. Long on purpose (child processes).
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../../daemon/config/schema.js'
-import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { spawnDaemon, type DaemonChild, type LogLine } from '../fixtures/daemon-child.js'
 import { waitFor } from '../fixtures/kafka.js'
 import { listenNotify, type NotifyListener } from '../fixtures/notify-socket.js'
 import { cassandraClient, expectedTradeIds, pipelineConfig, readTrades } from '../fixtures/pipeline.js'
 
 t.setTimeout(240_000)
 
-type Line = Record<string, unknown>
-const CLI = join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js')
-
-function startChild (t: Test, file: string, notify: NotifyListener, extraEnv: Record<string, string> = {}): { lines: Line[], pid: number, exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [CLI, '--config', file, 'run'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'] ?? '', NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '1000000', ...extraEnv }
-  })
-  const lines: Line[] = []
-  let buf = ''
-  child.stdout.on('data', (b: Buffer) => {
-    buf += b.toString()
-    const parts = buf.split('\n')
-    buf = parts.pop() ?? ''
-    for (const p of parts) { try { lines.push(JSON.parse(p) as Line) } catch { lines.push({ msg: p }) } }
-  })
-  child.stderr.on('data', (b: Buffer) => { lines.push({ stderr: b.toString() }) })
-  // 'close', not 'exit': the last log lines may still be in the pipe when the process exits.
-  const exited = new Promise<number | null>(resolve => child.once('close', code => resolve(code)))
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  return { lines, pid: child.pid as number, exited }
+function startChild (t: Test, file: string, notify: NotifyListener): DaemonChild {
+  return spawnDaemon(t, file, { PATH: process.env['PATH'] ?? '', NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '1000000' })
 }
 
 function configFile (t: Test, config: object): string {
@@ -46,7 +26,7 @@ function configFile (t: Test, config: object): string {
   return file
 }
 
-const hasLine = (lines: Line[], re: RegExp): boolean => lines.some(l => re.test(String(l['msg'])))
+const hasLine = (lines: LogLine[], re: RegExp): boolean => lines.some(l => re.test(String(l['msg'])))
 
 t.test('READY after connecting, watchdog pings, reloads framed by RELOADING/READY, STOPPING and a full drain on SIGTERM', async t => {
   const sim = new FinnhubSimulator({ token: 'tok', ratePerSec: 1200, seed: 21, keepSent: true })

@@ -5,16 +5,15 @@
 // exactly once. The daemon is killed with SIGKILL mid-stream and started again:
 // nothing lost, nothing counted twice in the candles. Long on purpose.
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { tradeId } from '../../daemon/core/transform.js'
-import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { stackEndpoints, stackOptions } from '../../stack/options.js'
 import { down, selectComponents, up } from '../../stack/stack.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import { freePorts } from '../fixtures/ports.js'
+import { spawnDaemon, type DaemonChild } from '../fixtures/daemon-child.js'
 import {
   candleDifferences, cassandraClient, committedOffsets, committedTotal, encodeTrades, pipelineConfig, produceValues,
   readCandles, readTrades, recomputeCandles, syntheticTrades
@@ -35,27 +34,11 @@ async function poll (check: () => Promise<boolean>, deadlineMs: number): Promise
   return false
 }
 
-/** `finnhubd run` with this config in a child process; its JSON log lines are kept. */
-function startChild (t: Test, config: object): { logs: () => Array<Record<string, unknown>>, stop: () => Promise<number | null>, process: ChildProcess } {
+/** `finnhubd run` with this config (the process role) in a child process. */
+function startChild (t: Test, config: object): DaemonChild {
   const file = join(mkdtempSync(join(tmpdir(), 'finnhubd-conf-')), 'finnhubd.json')
   writeFileSync(file, JSON.stringify({ ...config, roles: ['process'] }))
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', file, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const lines: Array<Record<string, unknown>> = []
-  let buf = ''
-  child.stdout?.on('data', (b: Buffer) => {
-    buf += b.toString()
-    const parts = buf.split('\n')
-    buf = parts.pop() ?? ''
-    for (const p of parts) { try { lines.push(JSON.parse(p) as Record<string, unknown>) } catch { lines.push({ msg: p }) } }
-  })
-  child.stderr?.on('data', (b: Buffer) => { lines.push({ msg: b.toString() }) })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  return {
-    logs: () => lines,
-    stop: async () => { child.kill('SIGTERM'); return await exited },
-    process: child
-  }
+  return spawnDaemon(t, file)
 }
 
 t.test('Cassandra stopped mid-stream: pause, no commit past unwritten rows, every trade stored once after it returns', async t => {
@@ -92,7 +75,7 @@ t.test('Cassandra stopped mid-stream: pause, no commit past unwritten rows, ever
 
   await down(o, cassandraOnly, quiet)
   await produceValues(kafkaBootstrap, config.kafka.topic, encodeTrades(second))
-  t.ok(await poll(async () => child.logs().some(l => l.msg === 'consumer paused: in-flight bound reached'), 60_000),
+  t.ok(await poll(async () => child.lines.some(l => l.msg === 'consumer paused: in-flight bound reached'), 60_000),
     'the consumer pauses at its in-flight bound while Cassandra is away')
   // Nothing can be written while Cassandra is down, so the committed offsets must not move.
   let most = 0
@@ -101,7 +84,7 @@ t.test('Cassandra stopped mid-stream: pause, no commit past unwritten rows, ever
     most = Math.max(most, await committed())
   }
   t.equal(most, first.length, 'no offset committed past an unwritten row')
-  t.ok(child.logs().some(l => /Cassandra trade write failed; retrying/.test(String(l.msg)) && /npm run stack -- up/.test(String(l.msg))),
+  t.ok(child.lines.some(l => /Cassandra trade write failed; retrying/.test(String(l.msg)) && /npm run stack -- up/.test(String(l.msg))),
     'the failures are logged with what to do')
 
   await up(o, process.env, cassandraOnly, quiet)
@@ -114,7 +97,7 @@ t.test('Cassandra stopped mid-stream: pause, no commit past unwritten rows, ever
   t.same(stored.map(r => r.trade_id).sort(), all.map(tradeId).sort(), 'exactly once, by deterministic id')
   t.same(candleDifferences(await readCandles(client, config, SYMBOLS, all.map(x => x.t)), recomputeCandles(stored)), [], 'candles equal the recomputation')
   await client.shutdown()
-  t.ok(child.logs().some(l => l.msg === 'consumer resumed'), 'the consumer resumed by itself')
+  t.ok(child.lines.some(l => l.msg === 'consumer resumed'), 'the consumer resumed by itself')
 })
 
 t.test('SIGKILL mid-stream, start again: nothing lost, nothing counted twice', async t => {
@@ -130,7 +113,7 @@ t.test('SIGKILL mid-stream, start again: nothing lost, nothing counted twice', a
   t.ok(await poll(async () => await count() > 0, 60_000), 'the daemon is storing')
   const feeding = produceValues(kafkaBootstrap, config.kafka.topic, records.slice(8000, 16000))
   first.process.kill('SIGKILL')
-  await new Promise(resolve => first.process.once('exit', resolve))
+  await first.exited
   await feeding
   t.ok(await count() < trades.length, 'killed mid-stream')
 
