@@ -49,6 +49,15 @@ export async function connectKafka (client: Pick<Kafka.Client<string>, 'connect'
   })
 }
 
+/** librdkafka's statistics event, parsed; null when it is not JSON (never expected, never fatal). */
+export function parseStats<T> (json: string): T | null {
+  try {
+    return JSON.parse(json) as T
+  } catch {
+    return null
+  }
+}
+
 export interface BrokerHealth { up: number, known: number }
 
 /**

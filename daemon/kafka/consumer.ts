@@ -11,7 +11,7 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
-import { brokerHealth, connectKafka, type BrokerHealth } from './admin.js'
+import { brokerHealth, connectKafka, parseStats, type BrokerHealth } from './admin.js'
 import { OffsetTracker, type Span } from '../core/offsets.js'
 import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
@@ -305,12 +305,8 @@ export class TradeConsumer {
   }
 
   #onStats (json: string): void {
-    let stats: ConsumerStats
-    try {
-      stats = JSON.parse(json) as ConsumerStats
-    } catch {
-      return
-    }
+    const stats = parseStats<ConsumerStats>(json)
+    if (stats === null) return
     this.#brokers = brokerHealth(stats.brokers)
     const partitions = stats.topics?.[this.#opts.kafka.topic]?.partitions ?? {}
     const lag = new Map<number, number>()

@@ -17,7 +17,7 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
-import { brokerHealth, connectKafka, type BrokerHealth } from './admin.js'
+import { brokerHealth, connectKafka, parseStats, type BrokerHealth } from './admin.js'
 import { TradeEncoder } from '../core/avro-codec.js'
 import type { TradeRecord } from '../core/trade-schema.js'
 import type { Logger } from '../log.js'
@@ -180,12 +180,8 @@ export class TradeProducer {
   }
 
   #onStats (json: string): void {
-    let stats: ProducerStats
-    try {
-      stats = JSON.parse(json) as ProducerStats
-    } catch {
-      return
-    }
+    const stats = parseStats<ProducerStats>(json)
+    if (stats === null) return
     this.#buffered = stats.msg_cnt
     this.#opts.counters.producerQueue = stats.msg_cnt
     this.#brokers = brokerHealth(stats.brokers)
