@@ -24,6 +24,7 @@ import { createRegistry } from './metrics/registry.js'
 import { startProcess, type ProcessRole } from './process.js'
 import { formatStatus, sampleStatus } from './status-line.js'
 import type { SystemdNotifier } from './systemd/notify.js'
+import { waitUntil } from './wait.js'
 
 export type Role = 'ingest' | 'process'
 
@@ -268,7 +269,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   // Kafka and Cassandra are connected; give the first Finnhub handshake a moment so
   // READY=1 means data can flow (a Finnhub that stays away shows in /readyz and STATUS=).
   const announceReady = async (): Promise<void> => {
-    if (ingest !== null) await waitFor(() => ingest?.client.connected === true || !isRunning(), READY_WAIT_FOR_FINNHUB_MS)
+    if (ingest !== null) await waitUntil(() => ingest?.client.connected === true || !isRunning(), Date.now() + READY_WAIT_FOR_FINNHUB_MS)
     if (!isRunning()) return
     notifier?.ready(ingest === null || ingest.client.connected ? 'running' : 'running; waiting for Finnhub')
     notifier?.startWatchdog(() => !forced)
@@ -303,11 +304,6 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     stop: async reason => await stop(reason),
     stopped
   }
-}
-
-async function waitFor (check: () => boolean, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!check() && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
 }
 
 /**

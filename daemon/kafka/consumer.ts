@@ -14,6 +14,7 @@ import type { Config } from '../config/schema.js'
 import { brokerHealth, connectKafka, parseStats, type BrokerHealth } from './admin.js'
 import { OffsetTracker, type Span } from '../core/offsets.js'
 import type { Logger } from '../log.js'
+import { waitUntil } from '../wait.js'
 import type { ProcessCounters } from '../metrics/process.js'
 
 const ASSIGN = Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS
@@ -152,9 +153,7 @@ export class TradeConsumer {
       for (const [p, high] of targets) if (assigned.has(p)) n += Math.max(0, high - (this.#positions.get(p) ?? 0))
       return n
     }
-    while (Date.now() < deadline && (unread() > 0 || this.#inFlightBatches > 0)) {
-      await new Promise(resolve => setTimeout(resolve, 10))
-    }
+    await waitUntil(() => unread() === 0 && this.#inFlightBatches === 0, deadline, 10)
     const left = unread()
     return { drained: left === 0 && this.#inFlightBatches === 0, unread: left }
   }
@@ -173,8 +172,7 @@ export class TradeConsumer {
     this.#running = false
     await this.#loop
     if (this.#commitTimer !== null) clearInterval(this.#commitTimer)
-    const until = Date.now() + drainTimeoutMs
-    while (this.#inFlightBatches > 0 && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
+    await waitUntil(() => this.#inFlightBatches === 0, Date.now() + drainTimeoutMs)
     const abandonedBatches = this.#inFlightBatches
     this.#commit(true)
     await new Promise<void>(resolve => { this.#consumer.disconnect(() => resolve()) })
@@ -209,9 +207,9 @@ export class TradeConsumer {
       if (r === undefined) ranges.set(k, { topic: m.topic, partition: m.partition, first: m.offset, last: m.offset })
       else r.last = m.offset
     }
-    for (const r of ranges.values()) if (r.topic === this.#opts.kafka.topic) this.#advance(r.partition, r.last + 1)
     const spans: Span[] = []
     for (const r of ranges.values()) {
+      if (r.topic === this.#opts.kafka.topic) this.#advance(r.partition, r.last + 1)
       const span = this.#tracker.track(r.topic, r.partition, r.first, r.last)
       if (span !== null) spans.push(span)
     }
