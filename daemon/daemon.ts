@@ -121,9 +121,9 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     notifier?.status('connecting to Kafka and Cassandra')
     // The processor first: it is ready to drain the topic before trades flow into it.
     processRole = opts.roles.includes('process') ? await startProcess(current, { log, registry, latency }) : null
-    ingest = opts.roles.includes('ingest') ? await startIngest(current, { log, registry }) : null
+    ingest = opts.roles.includes('ingest') ? await startIngest(current, { log, registry, latency }) : null
     if (opts.http === true && current.http.enabled) {
-      http = await startHttp({ host: current.http.host, port: current.http.port, registry, readiness: () => readiness(), log: log.child({ component: 'http' }) })
+      http = await startHttp({ host: current.http.host, port: current.http.port, registry, latency, readiness: () => readiness(), log: log.child({ component: 'http' }) })
     }
   } catch (err) {
     releaseSignals()

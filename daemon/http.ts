@@ -3,7 +3,11 @@
 //                 with the loop's delay so far;
 //   GET /readyz   200 when every dependency of the running roles is connected, else
 //                 503; the body names each check and its state;
-//   GET /metrics  the prom-client registry, Prometheus text format.
+//   GET /metrics  the prom-client registry, Prometheus text format;
+//   GET /latency  every stage's HDR latency histogram since the start, encoded, with
+//                 its count and its percentiles in ms: subtract two snapshots to get
+//                 exact percentiles over the interval between them (npm run bench
+//                 does; see bench/README.md).
 // Nothing here touches the hot path: every answer is read from state the pipeline
 // keeps anyway.
 
@@ -13,6 +17,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import { FinnhubdError } from './errors.js'
 import type { Logger } from './log.js'
+import { latencyBetween, type StageLatency } from './metrics/latency.js'
 
 export interface Check { ok: boolean, detail: string }
 export interface Readiness { ready: boolean, checks: Record<string, Check> }
@@ -21,6 +26,7 @@ export interface HttpOptions {
   host: string
   port: number
   registry: Registry
+  latency: StageLatency
   readiness: () => Readiness
   log: Logger
 }
@@ -66,8 +72,20 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
       case '/metrics':
         send(res, 200, opts.registry.contentType, await opts.registry.metrics())
         return
+      case '/latency': {
+        const stages = opts.latency.snapshot()
+        sendJson(res, 200, {
+          unit: 'microseconds',
+          since: new Date(opts.latency.startedAt).toISOString(),
+          stages: Object.fromEntries(Object.entries(stages).map(([stage, snap]) => {
+            const { count, ...ms } = latencyBetween(null, snap)
+            return [stage, { count, ms: count === 0 ? null : ms, histogram: snap.histogram }]
+          }))
+        })
+        return
+      }
       default:
-        send(res, 404, 'text/plain', 'not found: try /healthz, /readyz or /metrics\n')
+        send(res, 404, 'text/plain', 'not found: try /healthz, /readyz, /metrics or /latency\n')
     }
   }
 
@@ -82,7 +100,7 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
   })
   const { port } = server.address() as AddressInfo
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`
-  opts.log.info('serving HTTP', { url, endpoints: ['/healthz', '/readyz', '/metrics'] })
+  opts.log.info('serving HTTP', { url, endpoints: ['/healthz', '/readyz', '/metrics', '/latency'] })
   return {
     url,
     close: async () => {

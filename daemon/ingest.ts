@@ -12,6 +12,7 @@ import { ensureTopics } from './kafka/admin.js'
 import { TradeProducer, type ProducerStats } from './kafka/producer.js'
 import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
+import type { StageLatency } from './metrics/latency.js'
 import { createIngestCounters, registerIngestMetrics, type IngestCounters } from './metrics/ingest.js'
 import { PROJECT_ROOT } from './paths.js'
 
@@ -20,6 +21,8 @@ export interface IngestDeps {
   registry: Registry
   /** librdkafka's statistics, every kafka.statsIntervalMs (queue and broker latency windows). */
   onStats?: (stats: ProducerStats) => void
+  /** Where frame → ack times go (kafka.deliveryReports = all). */
+  latency?: StageLatency
 }
 
 export interface Ingest {
@@ -50,7 +53,8 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     encoder: new TradeEncoder(type, framing),
     log: deps.log.child({ component: 'kafka-producer' }),
     counters,
-    ...(deps.onStats !== undefined ? { onStats: deps.onStats } : {})
+    ...(deps.onStats !== undefined ? { onStats: deps.onStats } : {}),
+    ...(deps.latency !== undefined ? { latency: deps.latency } : {})
   })
   await producer.connect(config.kafka.connectTimeoutMs)
   await ensureTopics(config.kafka, [config.kafka.topic])

@@ -17,6 +17,7 @@ import type { Registry } from 'prom-client'
 import type { Config } from './config/schema.js'
 import { packValues, type DecodedBatch } from './core/process-batch.js'
 import { backoffDelay } from './core/retry.js'
+import type { TradeRow } from './core/transform.js'
 import { CandleBook } from './cassandra/candles.js'
 import { connectCassandra } from './cassandra/client.js'
 import { CassandraExecutor, TradeWriter } from './cassandra/writer.js'
@@ -60,6 +61,9 @@ async function bounded (work: Promise<unknown>, ms: number, onTimeout: () => voi
   clearTimeout(timer)
 }
 
+const ingestTs = (row: TradeRow): number => row.ingest_ts
+const tradeTs = (row: TradeRow): number => row.trade_ts
+
 export async function startProcess (config: Config, deps: ProcessDeps): Promise<ProcessRole> {
   const log = deps.log.child({ component: 'process' })
   const schemaPath = resolveSchemaPath(config.schemaPath)
@@ -95,6 +99,7 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     const decoded = await decode(batch)
     const decodedAt = Date.now()
     deps.latency.record('consume_to_decoded', decodedAt - batch.consumedAt, batch.messages.length)
+    deps.latency.record('worker_decode', decoded.decodeNs / 1e6, batch.messages.length)
     for (const p of decoded.poison) counters.poison[p.reason]++
     await Promise.all([
       (async () => {
@@ -114,7 +119,8 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     if (decoded.rows.length > 0) {
       deps.latency.record('decoded_to_written', writtenAt - decodedAt, decoded.rows.length)
       deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, decoded.rows.length)
-      for (const row of decoded.rows) deps.latency.record('end_to_end', writtenAt - row.ingest_ts)
+      deps.latency.recordSince('end_to_end', writtenAt, decoded.rows, ingestTs)
+      deps.latency.recordSince('source_to_written', writtenAt, decoded.rows, tradeTs)
     }
   }
 

@@ -43,6 +43,10 @@ const kafka = z.strictObject({
   maxBufferedMessages: positiveInt.default(200_000),
   maxBufferedKbytes: positiveInt.default(64 * 1024),
   deliveryTimeoutMs: positiveInt.default(300_000),
+  // all: a delivery report per record (exact delivered count, frame_to_ack histogram;
+  // ~4.5 µs of main-thread time per record); errors: failures only (cheaper, counts
+  // from librdkafka's statistics). See daemon/kafka/producer.ts.
+  deliveryReports: z.enum(['all', 'errors']).default('all'),
   statsIntervalMs: z.number().int().min(100).max(60_000).default(1_000),
   connectTimeoutMs: positiveInt.default(15_000),
   // Consumer side (process role): low fetch wait and consume timeout keep latency low at low rates.
