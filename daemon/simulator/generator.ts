@@ -80,6 +80,19 @@ export class TradeGenerator {
   }
 }
 
+/** One call of TradeGenerator.frames, as the simulator logs it (symbols is the list in use then, not copied). */
+export interface GenerationCall { symbols: readonly string[], count: number, t: number }
+
+/**
+ * Replays logged generation calls on a fresh generator with the same options and
+ * hands over every frame, exactly as they were sent (the generator is a pure
+ * function of its seed and its calls).
+ */
+export function regenerate (opts: GeneratorOptions, calls: Iterable<GenerationCall>, onFrame: (frame: GeneratedTrade[]) => void): void {
+  const generator = new TradeGenerator(opts)
+  for (const call of calls) for (const frame of generator.frames(call.symbols, call.count, call.t)) onFrame(frame)
+}
+
 /** The frame text Finnhub would send for these trades. */
 export function tradeFrameText (trades: readonly GeneratedTrade[]): string {
   let text = '{"type":"trade","data":['

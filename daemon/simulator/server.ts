@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, WebSocket } from 'ws'
-import { TradeGenerator, tradeFrameText, type GeneratedTrade } from './generator.js'
+import { TradeGenerator, tradeFrameText, type GeneratedTrade, type GenerationCall, type GeneratorOptions } from './generator.js'
 
 export interface SimulatorOptions {
   host?: string
@@ -34,6 +34,12 @@ export interface SimulatorOptions {
   maxTotalTrades?: number
   /** Remember every trade sent, for content checks. */
   keepSent?: boolean
+  /**
+   * Log each generation call (symbols, count, t) instead of every trade: a few
+   * bytes per tick, from which regenerate() rebuilds every frame sent, exactly
+   * (the bench's loss/duplicate accounting over millions of trades).
+   */
+  logGeneration?: boolean
   maxSymbolsPerConnection?: number
   maxBufferedBytes?: number
   tickMs?: number
@@ -85,6 +91,7 @@ export class FinnhubSimulator {
   readonly #generator: TradeGenerator
   readonly #connections = new Set<Connection>()
   readonly #sent: SentTrade[] = []
+  readonly #generation: GenerationCall[] = []
   readonly #replay: RecordedFrame[] | null
   #http: Server | null = null
   #wss: WebSocketServer | null = null
@@ -122,18 +129,13 @@ export class FinnhubSimulator {
       nullConditionsRatio: 0.1,
       replaySpeed: 1,
       keepSent: false,
+      logGeneration: false,
       maxSymbolsPerConnection: 50,
       maxBufferedBytes: 64 * 1024 * 1024,
       tickMs: 5,
       ...options
     }
-    this.#generator = new TradeGenerator({
-      seed: this.#opts.seed,
-      maxTradesPerFrame: this.#opts.maxTradesPerFrame,
-      duplicateFillRatio: this.#opts.duplicateFillRatio,
-      zeroVolumeRatio: this.#opts.zeroVolumeRatio,
-      nullConditionsRatio: this.#opts.nullConditionsRatio
-    })
+    this.#generator = new TradeGenerator(this.generatorOptions())
     this.#replay = options.replayFile === undefined ? null : loadRecording(options.replayFile)
   }
 
@@ -160,6 +162,27 @@ export class FinnhubSimulator {
   }
 
   sent (): readonly SentTrade[] { return this.#sent }
+
+  /** The generation calls so far (with logGeneration), in order: regenerate() replays them. */
+  generation (): readonly GenerationCall[] { return this.#generation }
+
+  /** The generator's settings, for regenerate(). */
+  generatorOptions (): GeneratorOptions {
+    return {
+      seed: this.#opts.seed,
+      maxTradesPerFrame: this.#opts.maxTradesPerFrame,
+      duplicateFillRatio: this.#opts.duplicateFillRatio,
+      zeroVolumeRatio: this.#opts.zeroVolumeRatio,
+      nullConditionsRatio: this.#opts.nullConditionsRatio
+    }
+  }
+
+  /** Changes the rate of every connection (and of later ones), open loop from now: no burst, no catch-up. */
+  setRate (ratePerSec: number): void {
+    if (!(ratePerSec > 0)) throw new RangeError(`rate must be > 0 trades/s (pause() stops sending), got ${ratePerSec}`)
+    this.#opts.ratePerSec = ratePerSec
+    for (const conn of this.#connections) { conn.startedAt = Date.now(); conn.scheduled = 0 }
+  }
 
   /** The symbols each open connection is subscribed to now, sorted. */
   subscriptions (): string[][] {
@@ -309,6 +332,7 @@ export class FinnhubSimulator {
     conn.scheduled += due
     if (stalled || this.#paused || conn.symbolList.length === 0 || count <= 0) return
     const t = Math.round(conn.startedAt + firstIndex * intervalMs)
+    if (this.#opts.logGeneration) this.#generation.push({ symbols: conn.symbolList, count, t })
     for (const frame of this.#generator.frames(conn.symbolList, count, t)) this.#sendTrades(conn, frame)
   }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import WebSocket from 'ws'
 import { parseFrame } from '../../daemon/core/frame.js'
 import type { TradeRecord } from '../../daemon/core/trade-schema.js'
-import { mulberry32, TradeGenerator, tradeFrameText } from '../../daemon/simulator/generator.js'
+import { mulberry32, regenerate, TradeGenerator, tradeFrameText, type GeneratedTrade } from '../../daemon/simulator/generator.js'
 import { FinnhubSimulator, loadRecording, replayedTrades, type SimulatorOptions } from '../../daemon/simulator/server.js'
 import { recordSession } from '../../daemon/simulator/record.js'
 import { runSimulateCli } from '../../daemon/simulator/cli.js'
@@ -89,6 +89,35 @@ t.test('exactly maxTotalTrades trades, only for subscribed symbols, all valid', 
   const s = sim.stats()
   t.equal((s.bySymbol['AAPL'] ?? 0) + (s.bySymbol['MSFT'] ?? 0), 3000)
   t.equal(s.subscribeCount, 2)
+})
+
+t.test('the generation log rebuilds every frame sent, exactly; setRate changes the rate open loop from now', async t => {
+  const sim = await simulator(t, { ratePerSec: 2000, logGeneration: true, duplicateFillRatio: 0.2, tickMs: 1 })
+  const client = await connect(t, sim, ['AAPL', 'MSFT', 'NVDA'])
+  t.ok(await waitFor(() => client.trades.length >= 400))
+  t.throws(() => { sim.setRate(0) }, /rate must be > 0/)
+  const slow = sim.stats().tradesSent
+  sim.setRate(200)
+  const slowStart = Date.now()
+  await new Promise(resolve => setTimeout(resolve, 500))
+  const slowRate = (sim.stats().tradesSent - slow) / ((Date.now() - slowStart) / 1000)
+  t.ok(slowRate > 100 && slowRate < 300, `about 200 trades/s after setRate(200), got ${Math.round(slowRate)}`)
+  sim.setRate(5000)
+  const fast = sim.stats().tradesSent
+  const fastStart = Date.now()
+  await new Promise(resolve => setTimeout(resolve, 500))
+  const fastRate = (sim.stats().tradesSent - fast) / ((Date.now() - fastStart) / 1000)
+  t.ok(fastRate > 3000 && fastRate < 6500, `about 5000 trades/s after setRate(5000), no catch-up burst; got ${Math.round(fastRate)}`)
+  sim.pause()
+  const sent = sim.stats().tradesSent
+  t.ok(await waitFor(() => client.trades.length >= sent))
+  await new Promise(resolve => setTimeout(resolve, 100))
+  const frames: GeneratedTrade[][] = []
+  regenerate(sim.generatorOptions(), sim.generation(), frame => frames.push(frame))
+  t.equal(frames.length, client.frames.filter(f => f.startsWith('{"type":"trade"')).length, 'as many frames as the client got')
+  t.same(frames.map(f => tradeFrameText(f)), client.frames.filter(f => f.startsWith('{"type":"trade"')), 'frame for frame, byte for byte')
+  t.equal(frames.reduce((n, f) => n + f.length, 0), sent)
+  t.ok(frames.some(f => f.length > 1 && f.some((tr, i) => i > 0 && tradeFrameText([tr]) === tradeFrameText([f[i - 1] as GeneratedTrade]))), 'identical fills are rebuilt too')
 })
 
 t.test('nothing is sent without subscriptions; unsubscribe stops a symbol; bad messages get error frames', async t => {
