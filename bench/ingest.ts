@@ -6,7 +6,6 @@
 // Run through `npm run bench -- ingest [--rates 100000,200000,300000] [--seconds 10]`.
 
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
@@ -18,6 +17,7 @@ import { PROJECT_ROOT } from '../daemon/paths.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { selectComponents, up } from '../stack/stack.js'
 import { createTopic } from '../daemon/kafka/admin.js'
+import { procCpuMs } from './ceilings.js'
 
 const TOKEN = 'bench'
 const SYMBOLS = Array.from({ length: 40 }, (_, i) => `BENCH:SYM${String(i).padStart(2, '0')}`)
@@ -37,17 +37,6 @@ export interface IngestRun {
   /** Main-thread CPU time per trade (from /proc: the main thread only, not librdkafka's threads). */
   mainThreadCpuUsPerTrade: number
   peakRssMiB: number
-}
-
-/** CPU time (user + system) from a /proc stat file, in ms; NaN when it cannot be read. */
-export function procCpuMs (statFile: string): number {
-  try {
-    const fields = readFileSync(statFile, 'utf8').split(') ')[1]?.split(' ') ?? []
-    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) * 10
-  } catch {
-    return NaN
-  }
 }
 
 /** CPU time of this process's main thread (its task id is the pid), in ms. */

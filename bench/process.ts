@@ -15,44 +15,20 @@ import { Registry } from 'prom-client'
 import { validateConfig } from '../daemon/config/load.js'
 import type { Config } from '../daemon/config/schema.js'
 import { runMigrate } from '../daemon/cassandra/migrate-command.js'
-import { connectCassandra } from '../daemon/cassandra/client.js'
-import { CassandraExecutor, TradeWriter } from '../daemon/cassandra/writer.js'
 import { TradeEncoder } from '../daemon/core/avro-codec.js'
 import { loadTradeType } from '../daemon/core/trade-schema.js'
-import { toTradeRow } from '../daemon/core/transform.js'
 import { createTopic } from '../daemon/kafka/admin.js'
 import { createLogger } from '../daemon/log.js'
 import { StageLatency } from '../daemon/metrics/latency.js'
-import { createProcessCounters } from '../daemon/metrics/process.js'
 import { CQL_DIR } from '../daemon/paths.js'
 import { resolveSchemaPath } from '../daemon/ingest.js'
 import { startProcess } from '../daemon/process.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { runningPid, selectComponents, up } from '../stack/stack.js'
-import { mainThreadCpuMs, procCpuMs } from './ingest.js'
+import { cpuSeconds, quiet, rawCassandraWrite, type CpuShare } from './ceilings.js'
+import { mainThreadCpuMs } from './ingest.js'
 import { produceAll } from './produce.js'
 import { syntheticTrades } from './trades.js'
-
-/** CPU seconds (user + system, all threads) a process has used, from /proc. */
-function cpuSeconds (pid: number | null): number {
-  return pid === null ? NaN : procCpuMs(`/proc/${pid}/stat`) / 1000
-}
-
-/** Waits (at most 60 s) until a process uses under 10 % of a core for two samples in a row. */
-async function quiet (pid: number | null): Promise<void> {
-  let calm = 0
-  const until = Date.now() + 60_000
-  let last = cpuSeconds(pid)
-  while (calm < 2 && Date.now() < until) {
-    await new Promise(resolve => setTimeout(resolve, 500))
-    const now = cpuSeconds(pid)
-    calm = now - last < 0.05 ? calm + 1 : 0
-    last = now
-  }
-}
-
-/** CPU µs per row spent by this process, Kafka and Cassandra between two snapshots. */
-interface CpuShare { node: number, kafka: number, cassandra: number }
 
 export interface ProcessRun {
   trades: number
@@ -114,28 +90,10 @@ export async function runProcessBench (args: readonly string[]): Promise<Process
   // (so flushes and compactions one phase leaves behind weigh on both sides), each
   // phase starting once Cassandra is idle again.
   const rawWrite = async (keyspace: string): Promise<{ rowsPerSec: number, cpu: CpuShare, rowsPerRequest: number }> => {
-    const cfg = config(endpoints, keyspace, topic)
-    await runMigrate(cfg, CQL_DIR, () => {})
     await quiet(pids.cassandra)
-    const client = await connectCassandra(cfg.cassandra)
-    const counters = createProcessCounters()
-    const opts = { client, cassandra: cfg.cassandra, log: createLogger({ level: 'warn' }), counters }
-    const writer = new TradeWriter(new CassandraExecutor(opts), opts)
     const cpu0 = snapshot()
-    const started = Date.now()
-    // As many chunks in flight as the pipeline allows batches in flight, rows made as they go.
-    let next = 0
-    await Promise.all(Array.from({ length: cfg.workers.maxQueue }, async () => {
-      while (next < trades.length) {
-        const from = next
-        next += cfg.workers.batchSize
-        await writer.write(trades.slice(from, from + cfg.workers.batchSize).map(tr => toTradeRow(tr, Date.now())))
-      }
-    }))
-    const rowsPerSec = Math.round(n / ((Date.now() - started) / 1000))
-    const cpu = perRow(cpu0, snapshot())
-    await client.shutdown()
-    return { rowsPerSec, cpu, rowsPerRequest: Math.round(counters.rowsWritten / Math.max(1, counters.cassandraBatches) * 10) / 10 }
+    const r = await rawCassandraWrite(config(endpoints, keyspace, topic), trades)
+    return { rowsPerSec: r.rowsPerSec, cpu: perRow(cpu0, snapshot()), rowsPerRequest: r.rowsPerRequest }
   }
   const rawBefore = await rawWrite(`bench_raw_${stamp}`)
   await quiet(pids.cassandra)

@@ -55,6 +55,7 @@ export function createProcessCounters (): ProcessCounters {
 
 export function registerProcessMetrics (registry: Registry, c: ProcessCounters): void {
   counterFrom(registry, 'finnhubd_kafka_consumed_total', 'Records consumed from the trades topic', () => c.consumed)
+  counterFrom(registry, 'finnhubd_process_batches_total', 'Batches consumed and handed to the worker pool (records per batch = consumed ÷ batches)', () => c.batches)
   counterFrom(registry, 'finnhubd_cassandra_rows_written_total', 'Trade rows acknowledged by Cassandra', () => c.rowsWritten)
   counterFrom(registry, 'finnhubd_cassandra_batches_total', 'Single-partition unlogged batches acknowledged by Cassandra', () => c.cassandraBatches)
   counterFrom(registry, 'finnhubd_cassandra_errors_total', 'Cassandra requests that failed (each is retried)', () => c.cassandraErrors)
