@@ -58,14 +58,15 @@ interface Mode {
   cassandraRows: number
   fractions: number[]
   stepSeconds: number
+  warmupSeconds: number
   latencySeconds: number
 }
 
 const MODES: Record<Mode['name'], Mode> = {
-  full: { name: 'full', kafkaRecords: 1_000_000, cassandraRows: 300_000, fractions: [0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25], stepSeconds: 20, latencySeconds: 30 },
-  quick: { name: 'quick', kafkaRecords: 200_000, cassandraRows: 60_000, fractions: [0.3, 0.6, 0.8, 0.95], stepSeconds: 5, latencySeconds: 8 },
+  full: { name: 'full', kafkaRecords: 1_000_000, cassandraRows: 300_000, fractions: [0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25], stepSeconds: 20, warmupSeconds: 10, latencySeconds: 30 },
+  quick: { name: 'quick', kafkaRecords: 200_000, cassandraRows: 60_000, fractions: [0.3, 0.6, 0.8, 0.95], stepSeconds: 5, warmupSeconds: 4, latencySeconds: 8 },
   // For the test that keeps the bench working: tiny and short, the figures mean little.
-  smoke: { name: 'smoke', kafkaRecords: 20_000, cassandraRows: 5_000, fractions: [0.05, 0.1], stepSeconds: 2, latencySeconds: 2 }
+  smoke: { name: 'smoke', kafkaRecords: 20_000, cassandraRows: 5_000, fractions: [0.05, 0.1], stepSeconds: 2, warmupSeconds: 1, latencySeconds: 2 }
 }
 
 const progress = (line: string): void => { process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
@@ -144,9 +145,10 @@ class DaemonProcess {
   exitCode: number | null = null
   readonly exited: Promise<number | null>
 
-  constructor (configFile: string, httpPort: number, logFile: string) {
+  constructor (configFile: string, httpPort: number, logFile: string, cpuProfDir: string | null) {
     const log = createWriteStream(logFile)
-    this.child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const profile = cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`]
+    this.child = spawn(process.execPath, [...profile, join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child.stdout?.pipe(log)
     this.child.stderr?.pipe(log)
     this.url = `http://127.0.0.1:${httpPort}`
@@ -224,7 +226,8 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
       cassandra: { type: 'string' },
       set: { type: 'string', multiple: true },
       out: { type: 'string' },
-      keep: { type: 'boolean' }
+      keep: { type: 'boolean' },
+      'cpu-prof': { type: 'boolean' }
     },
     strict: true
   })
@@ -299,7 +302,7 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
   await runMigrate(config, CQL_DIR, () => {})
   await createTopic(kafkaBootstrap, topic, config.kafka.topicPartitions)
   await quiet(pids.cassandra)
-  const daemon = new DaemonProcess(configFile, httpPort, `${base}.daemon.log`)
+  const daemon = new DaemonProcess(configFile, httpPort, `${base}.daemon.log`, values['cpu-prof'] === true ? `${base}.cpuprofile` : null)
   pids = { ...pids, daemon: daemon.child.pid ?? null }
   const readyBy = Date.now() + 60_000
   for (;;) {
@@ -314,15 +317,15 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
     const text = await daemon.metrics()
     return { text, rows: metricSum(text, 'finnhubd_cassandra_rows_written_total') }
   }
-  /** Waits until every trade sent is stored, or nothing moves for 10 s (at most 120 s). */
+  /** Waits until every trade sent is stored and acknowledged by Kafka, or nothing moves for 10 s (at most 120 s). */
   const drain = async (): Promise<number> => {
     const sent = (await sim.stats()).tradesSent
     const until = Date.now() + 120_000
     let last = -1
     let still = Date.now()
     for (;;) {
-      const { rows } = await written()
-      if (rows >= sent) return 0
+      const { text, rows } = await written()
+      if (rows >= sent && metricSum(text, 'finnhubd_kafka_delivered_total') >= sent) return 0
       if (rows !== last) { last = rows; still = Date.now() }
       if (Date.now() - still > 10_000 || Date.now() > until) return sent - rows
       await sleep(100)
@@ -375,6 +378,11 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
     step.sustainable = sustainable(step)
     return { step, before, after, window }
   }
+
+  // A warm-up, not counted: JIT, prepared statements, the first candle rebuilds.
+  const warmRate = Math.max(100, Math.round(mode.fractions[0] as number * lowerCeiling / 200) * 100)
+  await runAt(warmRate, mode.warmupSeconds, 'warm-up')
+  await drain()
 
   // 3. The sweep.
   const rates = values.rates !== undefined ? values.rates.split(',').map(Number) : mode.fractions.map(f => Math.max(100, Math.round(f * lowerCeiling / 100) * 100))

@@ -105,6 +105,13 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
       (async () => {
         if (decoded.rows.length === 0) return
         await writer.write(decoded.rows)
+        // The trades are stored (queryable) now; the candles follow, and the batch is
+        // committed only once they are written too.
+        const writtenAt = Date.now()
+        deps.latency.record('decoded_to_written', writtenAt - decodedAt, decoded.rows.length)
+        deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, decoded.rows.length)
+        deps.latency.recordSince('end_to_end', writtenAt, decoded.rows, ingestTs)
+        deps.latency.recordSince('source_to_written', writtenAt, decoded.rows, tradeTs)
         await candles.apply(decoded.partials, decoded.rows)
       })(),
       ...decoded.poison.map(async p => {
@@ -115,13 +122,6 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
         await dlq.send({ topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, reason: p.reason, detail: p.detail })
       })
     ])
-    const writtenAt = Date.now()
-    if (decoded.rows.length > 0) {
-      deps.latency.record('decoded_to_written', writtenAt - decodedAt, decoded.rows.length)
-      deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, decoded.rows.length)
-      deps.latency.recordSince('end_to_end', writtenAt, decoded.rows, ingestTs)
-      deps.latency.recordSince('source_to_written', writtenAt, decoded.rows, tradeTs)
-    }
   }
 
   const decode = async (batch: ConsumedBatch): Promise<DecodedBatch> => {

@@ -17,7 +17,8 @@
 //  - a rebuild that races our own writes is harmless: a trade it saw is in the set,
 //    one it missed is folded when its batch completes.
 // Every change bumps the minute's version; a batch is done only when a snapshot
-// at or past the version it produced is written (full-row upserts with strictly
+// at or past the version it produced is written (at most one write per minute per
+// candles.flushIntervalMs, which all batches meanwhile share) (full-row upserts with strictly
 // increasing write timestamps, so an older snapshot never overwrites a newer one,
 // and concurrent batches share one write). The consumer commits a batch's
 // offsets only after that, so a crash never leaves a committed trade out of its
@@ -43,6 +44,8 @@ interface MinuteState {
   version: number
   durable: number
   writing: Promise<void> | null
+  /** When the last write of this minute started (ms since epoch). */
+  writtenAt: number
   touchedAt: number
 }
 
@@ -100,6 +103,7 @@ export class CandleBook {
         version: 0,
         durable: 0,
         writing: null,
+        writtenAt: 0,
         touchedAt: now
       }
       s.ready = this.#rebuild(s)
@@ -137,7 +141,11 @@ export class CandleBook {
   async #durable (s: MinuteState, version: number): Promise<void> {
     while (s.durable < version) {
       if (s.writing === null) {
-        const w = this.#write(s).finally(() => { s.writing = null })
+        // At most one write per minute per candles.flushIntervalMs: batches arriving
+        // meanwhile share the next one (their commit waits for it, their trade rows do not).
+        const wait = s.writtenAt + this.#opts.candles.flushIntervalMs - Date.now()
+        const w = (wait > 0 ? new Promise(resolve => setTimeout(resolve, wait)).then(async () => { await this.#write(s) }) : this.#write(s))
+          .finally(() => { s.writing = null })
         s.writing = w
       }
       await s.writing
@@ -145,6 +153,7 @@ export class CandleBook {
   }
 
   async #write (s: MinuteState): Promise<void> {
+    s.writtenAt = Date.now()
     const version = s.version
     const acc = s.acc as CandleAcc
     const c = toCandle(s.minute, acc)

@@ -12,7 +12,8 @@ import cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 
 const cassandraTypes = cassandra.types
-import { partitionBatches } from '../core/batching.js'
+import { estimateRowBytes } from '../core/batching.js'
+import { PartitionQueue } from '../core/write-queue.js'
 import { backoffDelay } from '../core/retry.js'
 import type { TradeRow } from '../core/transform.js'
 import { FinnhubdError } from '../errors.js'
@@ -101,35 +102,70 @@ export class CassandraExecutor {
   }
 }
 
-/** Writes trade rows as single-partition unlogged batches of prepared inserts. */
+/**
+ * Writes trade rows as single-partition unlogged batches of prepared inserts, cut
+ * from a per-partition queue when a request slot frees (core/write-queue.ts): at
+ * most cassandra.maxConcurrentWrites trade requests in flight, and while all are
+ * busy, the rows of later writes join the ones waiting for their partition, so
+ * requests grow with the load instead of multiplying.
+ */
 export class TradeWriter {
   readonly #exec: CassandraExecutor
   readonly #insert: string
-  readonly #maxBytes: number
   readonly #counters: ProcessCounters
+  readonly #queue: PartitionQueue<TradeRow>
+  readonly #limit: number
+  #active = 0
 
   constructor (exec: CassandraExecutor, opts: WriterOptions) {
     this.#exec = exec
     this.#counters = opts.counters
-    this.#maxBytes = opts.cassandra.batchMaxBytes
+    this.#limit = opts.cassandra.maxConcurrentWrites
+    this.#queue = new PartitionQueue<TradeRow>(row => `${row.symbol}\u0000${row.day}`, estimateRowBytes, opts.cassandra.batchMaxBytes)
     const { keyspace, tradesTable } = opts.cassandra
     this.#insert = `INSERT INTO ${keyspace}.${tradesTable} (symbol, day, trade_ts, trade_id, price, volume, conditions, ingest_ts, process_ts) ` +
       'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
   }
 
+  /** Rows queued for a request slot. */
+  get pending (): number { return this.#queue.pending }
+
   /** Resolves once every row is acknowledged (retrying as long as needed); rejects only when the writer is closed. */
   async write (rows: readonly TradeRow[]): Promise<void> {
-    await Promise.all(partitionBatches(rows, this.#maxBytes).map(async batch => {
-      await this.#exec.run('trade write', async client => {
-        if (batch.length === 1) {
-          await client.execute(this.#insert, params(batch[0] as TradeRow), { prepare: true, isIdempotent: true })
-        } else {
-          await client.batch(batch.map(row => ({ query: this.#insert, params: params(row) })), { prepare: true, logged: false, isIdempotent: true })
-        }
+    await new Promise<void>((resolve, reject) => {
+      this.#queue.push(rows, resolve, reject)
+      this.#pump()
+    })
+  }
+
+  #pump (): void {
+    while (this.#active < this.#limit) {
+      const request = this.#queue.take()
+      if (request === null) return
+      this.#active++
+      this.#send(request.rows).then(() => {
+        this.#counters.cassandraBatches++
+        this.#counters.rowsWritten += request.rows.length
+        this.#queue.complete(request)
+      }, err => {
+        // Only when the executor is closed: nothing more will be written.
+        this.#queue.fail(request, err)
+        this.#queue.failAll(err)
+      }).finally(() => {
+        this.#active--
+        this.#pump()
       })
-      this.#counters.cassandraBatches++
-      this.#counters.rowsWritten += batch.length
-    }))
+    }
+  }
+
+  async #send (batch: readonly TradeRow[]): Promise<void> {
+    await this.#exec.run('trade write', async client => {
+      if (batch.length === 1) {
+        await client.execute(this.#insert, params(batch[0] as TradeRow), { prepare: true, isIdempotent: true })
+      } else {
+        await client.batch(batch.map(row => ({ query: this.#insert, params: params(row) })), { prepare: true, logged: false, isIdempotent: true })
+      }
+    })
   }
 }
 

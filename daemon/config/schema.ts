@@ -77,6 +77,9 @@ const cassandra = z.strictObject({
 })
 
 const candles = z.strictObject({
+  // A minute's candle is written at most this often; batches meanwhile share the write
+  // (their offsets commit after it). Fewer Cassandra requests under load.
+  flushIntervalMs: nonNegativeInt.max(60_000).default(250),
   idleEvictMs: positiveInt.default(20_000),
   rebuildFetchSize: positiveInt.max(100_000).default(5_000)
 })
