@@ -42,68 +42,34 @@ import type { SimulatorStats } from '../daemon/simulator/server.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { runningPid, selectComponents, up } from '../stack/stack.js'
 import { cpuSeconds, quiet, rawCassandraWrite, rawKafkaProduce, round } from './ceilings.js'
-import { renderMarkdown, type BenchReport, type StepResult } from './report.js'
+import { BACKLOG_BOUND_S, metricSum, P99_BOUND_MS, renderMarkdown, setPath, sustainable, type BenchReport, type StepResult } from './report.js'
 import type { SimCommand, SimWorkerData } from './sim-worker.js'
 import { syntheticTrades } from './trades.js'
 
 const TOKEN = 'bench'
 const SYMBOLS = Array.from({ length: 40 }, (_, i) => `BENCH:SYM${String(i).padStart(2, '0')}`)
-/** A step passes when its backlog at the end is under this much of the offered rate, and its p99 under P99_BOUND_MS. */
-const BACKLOG_BOUND_S = 1
-const P99_BOUND_MS = 1000
 
 interface Mode {
   name: 'quick' | 'full' | 'smoke'
   kafkaRecords: number
   cassandraRows: number
   fractions: number[]
+  /** Steps halving the gap between the last passing and the first failing rate. */
+  bisections: number
   stepSeconds: number
   warmupSeconds: number
   latencySeconds: number
 }
 
 const MODES: Record<Mode['name'], Mode> = {
-  full: { name: 'full', kafkaRecords: 1_000_000, cassandraRows: 300_000, fractions: [0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25], stepSeconds: 20, warmupSeconds: 10, latencySeconds: 30 },
-  quick: { name: 'quick', kafkaRecords: 200_000, cassandraRows: 60_000, fractions: [0.3, 0.6, 0.8, 0.95], stepSeconds: 5, warmupSeconds: 4, latencySeconds: 8 },
+  full: { name: 'full', kafkaRecords: 1_000_000, cassandraRows: 300_000, fractions: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25], bisections: 2, stepSeconds: 30, warmupSeconds: 10, latencySeconds: 30 },
+  quick: { name: 'quick', kafkaRecords: 200_000, cassandraRows: 60_000, fractions: [0.15, 0.3, 0.45, 0.6, 0.8, 1], bisections: 1, stepSeconds: 5, warmupSeconds: 4, latencySeconds: 8 },
   // For the test that keeps the bench working: tiny and short, the figures mean little.
-  smoke: { name: 'smoke', kafkaRecords: 20_000, cassandraRows: 5_000, fractions: [0.05, 0.1], stepSeconds: 2, warmupSeconds: 1, latencySeconds: 2 }
+  smoke: { name: 'smoke', kafkaRecords: 20_000, cassandraRows: 5_000, fractions: [0.05, 0.1], bisections: 0, stepSeconds: 2, warmupSeconds: 1, latencySeconds: 2 }
 }
 
 const progress = (line: string): void => { process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-/** The sum of every series of `name` in a Prometheus text exposition (NaN when absent). */
-export function metricSum (text: string, name: string): number {
-  let sum = NaN
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue
-    const value = Number(line.slice(line.lastIndexOf(' ') + 1))
-    sum = Number.isNaN(sum) ? value : sum + value
-  }
-  return sum
-}
-
-/** Sets `a.b.c=value` in a plain object (value parsed as JSON when it parses, else kept as text). */
-export function setPath (target: Record<string, unknown>, assignment: string): void {
-  const eq = assignment.indexOf('=')
-  if (eq <= 0) throw new Error(`--set takes key.path=value, got "${assignment}"`)
-  const path = assignment.slice(0, eq).split('.')
-  const raw = assignment.slice(eq + 1)
-  let value: unknown
-  try { value = JSON.parse(raw) } catch { value = raw }
-  let obj = target
-  for (const key of path.slice(0, -1)) {
-    const next = obj[key]
-    if (next === null || typeof next !== 'object') obj[key] = {}
-    obj = obj[key] as Record<string, unknown>
-  }
-  obj[path[path.length - 1] as string] = value
-}
-
-/** A step passes when the backlog left at its end is under one second of the offered rate and its p99 is bounded. */
-export function sustainable (s: Pick<StepResult, 'offeredPerSec' | 'backlogAtEnd' | 'latencyMs'>): boolean {
-  return s.backlogAtEnd <= s.offeredPerSec * BACKLOG_BOUND_S && s.latencyMs.p99 <= P99_BOUND_MS
-}
 
 class Sim {
   readonly #worker: Worker
@@ -387,13 +353,26 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
   // 3. The sweep.
   const rates = values.rates !== undefined ? values.rates.split(',').map(Number) : mode.fractions.map(f => Math.max(100, Math.round(f * lowerCeiling / 100) * 100))
   const steps: StepResult[] = []
-  for (const [i, rate] of rates.entries()) {
-    const { step } = await runAt(rate, mode.stepSeconds, `sweep ${i + 1}/${rates.length}`)
+  const sweepStep = async (rate: number, label: string): Promise<boolean> => {
+    const { step } = await runAt(rate, mode.stepSeconds, label)
     steps.push(step)
     progress(`${rate}/s → stored ${step.storedPerSec}/s, backlog at end ${step.backlogAtEnd}, p99 ${step.latencyMs.p99} ms: ${step.sustainable ? 'sustainable' : 'NOT sustainable'}`)
     const left = await drain()
     if (left > 0) progress(`after the step ${left} trades were still not stored`)
-    if (!step.sustainable) break
+    return step.sustainable
+  }
+  let lastPass = 0
+  let firstFail = 0
+  for (const [i, rate] of rates.entries()) {
+    if (!await sweepStep(rate, `sweep ${i + 1}/${rates.length}`)) { firstFail = rate; break }
+    lastPass = rate
+  }
+  // Narrow the gap between the last passing and the first failing rate.
+  for (let b = 0; b < mode.bisections && firstFail > 0 && lastPass > 0; b++) {
+    const mid = Math.round((lastPass + firstFail) / 200) * 100
+    if (mid <= lastPass || mid >= firstFail) break
+    if (await sweepStep(mid, `bisect ${b + 1}/${mode.bisections}`)) lastPass = mid
+    else firstFail = mid
   }
   const passing = steps.filter(s => s.sustainable)
   const sustainableRate = passing.length === 0 ? 0 : Math.max(...passing.map(s => s.offeredPerSec))

@@ -1,7 +1,44 @@
-// The pipeline bench's report: its shape (written as JSON) and its Markdown
-// rendering (also printed at the end of a run).
+// The pipeline bench's report: its shape (written as JSON), its Markdown rendering
+// (also printed at the end of a run), and the bench's pure helpers.
 
 import type { IntervalLatency, Stage } from '../daemon/metrics/latency.js'
+
+/** A step passes when its backlog at the end is under this much of the offered rate, and its p99 under P99_BOUND_MS. */
+export const BACKLOG_BOUND_S = 1
+export const P99_BOUND_MS = 1000
+
+/** The sum of every series of `name` in a Prometheus text exposition (NaN when absent). */
+export function metricSum (text: string, name: string): number {
+  let sum = NaN
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1))
+    sum = Number.isNaN(sum) ? value : sum + value
+  }
+  return sum
+}
+
+/** Sets `a.b.c=value` in a plain object (value parsed as JSON when it parses, else kept as text). */
+export function setPath (target: Record<string, unknown>, assignment: string): void {
+  const eq = assignment.indexOf('=')
+  if (eq <= 0) throw new Error(`--set takes key.path=value, got "${assignment}"`)
+  const path = assignment.slice(0, eq).split('.')
+  const raw = assignment.slice(eq + 1)
+  let value: unknown
+  try { value = JSON.parse(raw) } catch { value = raw }
+  let obj = target
+  for (const key of path.slice(0, -1)) {
+    const next = obj[key]
+    if (next === null || typeof next !== 'object') obj[key] = {}
+    obj = obj[key] as Record<string, unknown>
+  }
+  obj[path[path.length - 1] as string] = value
+}
+
+/** A step passes when the backlog left at its end is under one second of the offered rate and its p99 is bounded. */
+export function sustainable (s: Pick<StepResult, 'offeredPerSec' | 'backlogAtEnd' | 'latencyMs'>): boolean {
+  return s.backlogAtEnd <= s.offeredPerSec * BACKLOG_BOUND_S && s.latencyMs.p99 <= P99_BOUND_MS
+}
 
 export interface StepResult {
   offeredPerSec: number

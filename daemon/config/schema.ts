@@ -52,6 +52,9 @@ const kafka = z.strictObject({
   // Consumer side (process role): low fetch wait and consume timeout keep latency low at low rates.
   fetchWaitMaxMs: nonNegativeInt.max(10_000).default(10),
   consumeTimeoutMs: positiveInt.max(10_000).default(20),
+  // librdkafka's prefetch buffer per consumer (queued.max.messages.kbytes; its own
+  // default, 64 MiB, is most of the daemon's memory under a backlog).
+  fetchQueueMaxKbytes: positiveInt.max(2_097_151).default(16_384),
   commitIntervalMs: positiveInt.max(600_000).default(1_000),
   autoOffsetReset: z.enum(['earliest', 'latest']).default('earliest'),
   // Topics are created at start when missing (an existing topic is left as it is).
@@ -79,7 +82,7 @@ const cassandra = z.strictObject({
 const candles = z.strictObject({
   // A minute's candle is written at most this often; batches meanwhile share the write
   // (their offsets commit after it). Fewer Cassandra requests under load.
-  flushIntervalMs: nonNegativeInt.max(60_000).default(250),
+  flushIntervalMs: nonNegativeInt.max(60_000).default(100),
   idleEvictMs: positiveInt.default(20_000),
   rebuildFetchSize: positiveInt.max(100_000).default(5_000)
 })
@@ -93,7 +96,7 @@ const shutdown = z.strictObject({
 const workers = z.strictObject({
   poolSize: positiveInt.max(64).nullable().default(null),
   batchSize: positiveInt.max(100_000).default(2_000),
-  maxQueue: positiveInt.default(32)
+  maxQueue: positiveInt.default(64)
 })
 
 const http = z.strictObject({

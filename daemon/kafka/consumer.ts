@@ -70,6 +70,7 @@ export class TradeConsumer {
       'enable.auto.commit': false,
       'enable.auto.offset.store': false,
       'fetch.wait.max.ms': k.fetchWaitMaxMs,
+      'queued.max.messages.kbytes': k.fetchQueueMaxKbytes,
       // consume(n) waits kafka.consumeTimeoutMs for *each* next message, so at a steady
       // moderate rate a batch would only return when full (2000 trades at 500/s: 4 s).
       // With partition EOF events, node-rdkafka returns what it has once it caught up.

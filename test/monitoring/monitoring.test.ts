@@ -88,12 +88,18 @@ t.test('every metric the kit names is exported by the daemon, with conventional 
   const named = new Set(texts.flatMap(x => x.match(/finnhubd_[a-z0-9_]+/g) ?? []))
   t.ok(named.size >= 20, `${named.size} metrics named`)
   for (const name of named) t.ok(exported.has(name), `${name} is exported`)
+  // README's Metrics table documents exactly the metrics of our own.
+  const readme = readFileSync(join(DIR, '..', 'README.md'), 'utf8')
+  const table = readme.slice(readme.indexOf('### Metrics'), readme.indexOf('## Data'))
+  const documented = new Set([...table.matchAll(/^\| `(finnhubd_[a-z0-9_]+)` \|/gm)].map(m => m[1] as string))
   // prom-client's process and Node metrics keep their usual names (nodejs_active_handles_total
   // is a gauge there); the conventions are checked on ours.
   const defaults = new Registry()
   collectDefaultMetrics({ register: defaults, prefix: 'finnhubd_' })
   const standard = new Set((await defaults.getMetricsAsJSON()).map(m => m.name))
   t.ok(metrics.length - standard.size >= 25, 'metrics of our own')
+  const own = metrics.filter(m => !standard.has(m.name)).map(m => m.name)
+  t.same([...documented].sort(), [...own].sort(), 'README documents every metric of our own, and no other')
   for (const m of metrics) {
     if (standard.has(m.name)) continue
     t.match(m.name, /^finnhubd_[a-z][a-z0-9_]*$/)

@@ -8,6 +8,7 @@ import t, { type Test } from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../../daemon/config/schema.js'
+import { STAGES } from '../../daemon/metrics/latency.js'
 import { FinnhubSimulator } from '../../daemon/simulator/server.js'
 import { spawnDaemon, type DaemonChild, type LogLine } from '../fixtures/daemon-child.js'
 import { waitFor } from '../fixtures/kafka.js'
@@ -61,6 +62,12 @@ t.test('READY after connecting, watchdog pings, reloads framed by RELOADING/READ
   await new Promise(resolve => setTimeout(resolve, 2_100))
   const pings = notify.messages.filter(m => m.text === 'WATCHDOG=1' && m.at >= (firstPing as { at: number }).at)
   t.ok(pings.length >= 4 && pings.length <= 7, `about one ping per 500 ms over 2.1 s (got ${pings.length})`)
+
+  // The hot path's histograms, live after a few seconds of trades: every stage is exported and served.
+  const metricsText = await (await fetch(`${url}/metrics`)).text()
+  for (const stage of STAGES) t.match(metricsText, new RegExp(`^finnhubd_stage_latency_seconds\\{stage="${stage}",quantile="0\\.99"\\} \\d`, 'm'), `${stage} p99 exported`)
+  const latency = await (await fetch(`${url}/latency`)).json() as { stages: Record<string, { count: number }> }
+  for (const stage of STAGES) t.ok((latency.stages[stage]?.count ?? 0) > 0, `${stage}: GET /latency has its histogram`)
 
   const reloadWith = async (content: string): Promise<{ reloading: number, readyAfter: boolean }> => {
     writeFileSync(file, content)
