@@ -96,7 +96,7 @@ const shutdown = z.strictObject({
 const workers = z.strictObject({
   poolSize: positiveInt.max(64).nullable().default(null),
   batchSize: positiveInt.max(100_000).default(2_000),
-  maxQueue: positiveInt.default(64)
+  maxQueue: positiveInt.default(32)
 })
 
 const http = z.strictObject({
