@@ -367,6 +367,12 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
     if (!await sweepStep(rate, `sweep ${i + 1}/${rates.length}`)) { firstFail = rate; break }
     lastPass = rate
   }
+  // Even the first step failed (a cold stack, a busy machine): halve until one passes.
+  for (let h = 0; h < 3 && lastPass === 0 && firstFail > 100; h++) {
+    const lower = Math.max(100, Math.round(firstFail / 200) * 100)
+    if (await sweepStep(lower, `lower ${h + 1}/3`)) lastPass = lower
+    else firstFail = lower
+  }
   // Narrow the gap between the last passing and the first failing rate.
   for (let b = 0; b < mode.bisections && firstFail > 0 && lastPass > 0; b++) {
     const mid = Math.round((lastPass + firstFail) / 200) * 100
