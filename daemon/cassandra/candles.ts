@@ -17,10 +17,10 @@
 //  - a rebuild that races our own writes is harmless: a trade it saw is in the set,
 //    one it missed is folded when its batch completes.
 // Every change bumps the minute's version; a batch is done only when a snapshot
-// at or past the version it produced is written (at most one write per minute per
-// candles.flushIntervalMs, which all batches meanwhile share) (full-row upserts with strictly
+// at or past the version it produced is written (full-row upserts with strictly
 // increasing write timestamps, so an older snapshot never overwrites a newer one,
-// and concurrent batches share one write). The consumer commits a batch's
+// and concurrent batches share one write: a minute is written at most once per
+// candles.flushIntervalMs). The consumer commits a batch's
 // offsets only after that, so a crash never leaves a committed trade out of its
 // candle. Minutes untouched for candles.idleEvictMs are forgotten (their id sets
 // are the memory cost: 12–24 bytes per trade of the minutes held).

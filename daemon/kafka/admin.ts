@@ -75,9 +75,14 @@ export function brokerHealth (brokers: Record<string, { state: string, nodeid: n
   return { up, known }
 }
 
-/** A readiness line for a Kafka client: connected, and (once statistics came) at least one broker up. */
+/**
+ * A readiness line for a Kafka client: connected, and (once statistics came) at
+ * least one broker of the cluster up. Statistics that list no broker of the
+ * cluster at all (seen once the only broker went away) are not ready either.
+ */
 export function kafkaCheck (connected: boolean, health: BrokerHealth | null): { ok: boolean, detail: string } {
   if (!connected) return { ok: false, detail: 'disconnected' }
-  if (health === null || health.known === 0) return { ok: true, detail: 'connected' }
+  if (health === null) return { ok: true, detail: 'connected' }
+  if (health.known === 0) return { ok: false, detail: 'no broker known' }
   return { ok: health.up > 0, detail: `${health.up}/${health.known} brokers up` }
 }
