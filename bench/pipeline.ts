@@ -35,11 +35,12 @@ import { loadTradeType, type TradeRecord } from '../daemon/core/trade-schema.js'
 import { tradeId, utcDay } from '../daemon/core/transform.js'
 import { createTopic } from '../daemon/kafka/admin.js'
 import { latencyBetween, STAGES, type IntervalLatency, type Stage, type StageSnapshot } from '../daemon/metrics/latency.js'
-import { CQL_DIR, PROJECT_ROOT } from '../daemon/paths.js'
+import { CQL_DIR, PROJECT_ROOT, VERSION } from '../daemon/paths.js'
 import { resolveSchemaPath } from '../daemon/ingest.js'
 import { regenerate, type GenerationCall, type GeneratorOptions } from '../daemon/simulator/generator.js'
 import type { SimulatorStats } from '../daemon/simulator/server.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
+import { sleep, statusBytes } from '../stack/proc.js'
 import { runningPid, selectComponents, up } from '../stack/stack.js'
 import { cpuSeconds, quiet, rawCassandraWrite, rawKafkaProduce, round } from './ceilings.js'
 import { BACKLOG_BOUND_S, metricSum, P99_BOUND_MS, renderMarkdown, setPath, sustainable, type BenchReport, type StepResult } from './report.js'
@@ -69,7 +70,6 @@ const MODES: Record<Mode['name'], Mode> = {
 }
 
 const progress = (line: string): void => { process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 class Sim {
   readonly #worker: Worker
@@ -133,9 +133,8 @@ class DaemonProcess {
 
   /** Peak and current resident memory of the daemon, from /proc (MiB). */
   memory (): { peakMiB: number, rssMiB: number } {
-    const status = readFileSync(`/proc/${this.child.pid ?? 0}/status`, 'utf8')
-    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
-    return { peakMiB: Math.round(kb('VmHWM') / 1024), rssMiB: Math.round(kb('VmRSS') / 1024) }
+    const mib = (field: string): number => Math.round((statusBytes(this.child.pid ?? 0, field) ?? NaN) / 1048576)
+    return { peakMiB: mib('VmHWM'), rssMiB: mib('VmRSS') }
   }
 }
 
@@ -406,7 +405,7 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: machineInfo(),
     versions: {
-      finnhubd: (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+      finnhubd: VERSION,
       node: process.version,
       librdkafka: Kafka.librdkafkaVersion,
       'node-rdkafka': versionOf('node-rdkafka'),
@@ -417,7 +416,7 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
       kafka: remote ? 'remote' : pomVersion('kafka'),
       cassandra: remote ? 'remote' : pomVersion('cassandra')
     },
-    stack: remote ? `remote: Kafka ${kafkaBootstrap}, Cassandra ${cassandraHost}:${cassandraPort}` : `local (${stackOptions(process.env).dir}), Kafka heap ${options.kafkaHeapMb} MiB, Cassandra heap ${options.cassandraHeapMb} MiB${options.fastUnsafe ? ', Cassandra without fsync' : ''}`,
+    stack: remote ? `remote: Kafka ${kafkaBootstrap}, Cassandra ${cassandraHost}:${cassandraPort}` : `local (${options.dir}), Kafka heap ${options.kafkaHeapMb} MiB, Cassandra heap ${options.cassandraHeapMb} MiB${options.fastUnsafe ? ', Cassandra without fsync' : ''}`,
     config: {
       overrides: values.set ?? [],
       workers: config.workers,

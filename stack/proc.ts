@@ -41,13 +41,18 @@ export function isOurs (pid: number | null, marker: string): pid is number {
   return cmd !== null && cmd.includes(marker)
 }
 
-export function rssBytes (pid: number): number | null {
+/** A kB field of /proc/<pid>/status (VmRSS, VmHWM, …) in bytes; null when the process or the field is not there. */
+export function statusBytes (pid: number, field: string): number | null {
   try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return match === null ? null : Number(match[1]) * 1024
   } catch {
     return null
   }
+}
+
+export function rssBytes (pid: number): number | null {
+  return statusBytes(pid, 'VmRSS')
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))

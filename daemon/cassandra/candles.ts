@@ -143,13 +143,17 @@ export class CandleBook {
       if (s.writing === null) {
         // At most one write per minute per candles.flushIntervalMs: batches arriving
         // meanwhile share the next one (their commit waits for it, their trade rows do not).
-        const wait = s.writtenAt + this.#opts.candles.flushIntervalMs - Date.now()
-        const w = (wait > 0 ? new Promise(resolve => setTimeout(resolve, wait)).then(async () => { await this.#write(s) }) : this.#write(s))
-          .finally(() => { s.writing = null })
+        const w = this.#writeWhenDue(s).finally(() => { s.writing = null })
         s.writing = w
       }
       await s.writing
     }
+  }
+
+  async #writeWhenDue (s: MinuteState): Promise<void> {
+    const wait = s.writtenAt + this.#opts.candles.flushIntervalMs - Date.now()
+    if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
+    await this.#write(s)
   }
 
   async #write (s: MinuteState): Promise<void> {

@@ -127,9 +127,6 @@ export class TradeWriter {
       'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
   }
 
-  /** Rows queued for a request slot. */
-  get pending (): number { return this.#queue.pending }
-
   /** Resolves once every row is acknowledged (retrying as long as needed); rejects only when the writer is closed. */
   async write (rows: readonly TradeRow[]): Promise<void> {
     await new Promise<void>((resolve, reject) => {

@@ -39,7 +39,7 @@ export const QUANTILES = [0.5, 0.9, 0.99, 0.999, 1] as const
 
 const MAX_US = 3_600_000_000
 
-export function buildHistogram (): hdr.Histogram {
+function buildHistogram (): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_US, numberOfSignificantValueDigits: 3, useWebAssembly: true })
 }
 
@@ -107,13 +107,18 @@ export class StageLatency {
 
   /** The q-quantile (0..1) of the window in milliseconds; NaN with no data. */
   quantileMs (stage: Stage, q: number): number {
+    return this.quantilesMs(stage, [q])[0] as number
+  }
+
+  /** Several quantiles of the window in milliseconds, from one merge of its two halves; NaN with no data. */
+  quantilesMs (stage: Stage, qs: readonly number[]): number[] {
     this.#rotate()
     const merged = buildHistogram()
     merged.add(this.#previous.get(stage) as hdr.Histogram)
     merged.add(this.#current.get(stage) as hdr.Histogram)
-    const value = merged.totalCount === 0 ? NaN : valueAt(merged, q) / 1000
+    const values = qs.map(q => merged.totalCount === 0 ? NaN : valueAt(merged, q) / 1000)
     merged.destroy()
-    return value
+    return values
   }
 
   count (stage: Stage): number {
@@ -185,7 +190,7 @@ export function registerLatencyMetrics (registry: Registry, latency: StageLatenc
       this.reset()
       for (const stage of STAGES) {
         if (latency.count(stage) === 0) continue
-        for (const q of QUANTILES) this.set({ stage, quantile: String(q) }, latency.quantileMs(stage, q) / 1000)
+        latency.quantilesMs(stage, QUANTILES).forEach((ms, i) => { this.set({ stage, quantile: String(QUANTILES[i]) }, ms / 1000) })
       }
     }
   })

@@ -181,7 +181,7 @@ export class FinnhubSimulator {
   setRate (ratePerSec: number): void {
     if (!(ratePerSec > 0)) throw new RangeError(`rate must be > 0 trades/s (pause() stops sending), got ${ratePerSec}`)
     this.#opts.ratePerSec = ratePerSec
-    for (const conn of this.#connections) { conn.startedAt = Date.now(); conn.scheduled = 0 }
+    this.#restartClocks()
   }
 
   /** The symbols each open connection is subscribed to now, sorted. */
@@ -231,6 +231,11 @@ export class FinnhubSimulator {
     if (!this.#paused) return
     this.#paused = false
     // Open loop restarts from now: no burst for the paused time.
+    this.#restartClocks()
+  }
+
+  /** Every connection schedules from now on, as if it had just opened. */
+  #restartClocks (): void {
     for (const conn of this.#connections) { conn.startedAt = Date.now(); conn.scheduled = 0 }
   }
 
