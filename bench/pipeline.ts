@@ -17,9 +17,7 @@
 //     compared with the ids stored in Cassandra: lost, duplicated, stored;
 //  5. a JSON and a Markdown report under bench/results/.
 
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, freemem, hostname, release, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -40,8 +38,9 @@ import { resolveSchemaPath } from '../daemon/ingest.js'
 import { regenerate, type GenerationCall, type GeneratorOptions } from '../daemon/simulator/generator.js'
 import type { SimulatorStats } from '../daemon/simulator/server.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
-import { sleep, statusBytes } from '../stack/proc.js'
+import { sleep } from '../stack/proc.js'
 import { runningPid, selectComponents, up } from '../stack/stack.js'
+import { DaemonProcess, freePort } from './daemon-process.js'
 import { cpuSeconds, quiet, rawCassandraWrite, rawKafkaProduce, round } from './ceilings.js'
 import { BACKLOG_BOUND_S, metricSum, P99_BOUND_MS, renderMarkdown, setPath, sustainable, type BenchReport, type StepResult } from './report.js'
 import type { SimCommand, SimWorkerData } from './sim-worker.js'
@@ -103,47 +102,6 @@ class Sim {
   }
 
   async stats (): Promise<SimulatorStats> { return (await this.call('stats'))['stats'] as SimulatorStats }
-}
-
-class DaemonProcess {
-  readonly child: ChildProcess
-  readonly url: string
-  exitCode: number | null = null
-  readonly exited: Promise<number | null>
-
-  constructor (configFile: string, httpPort: number, logFile: string, cpuProfDir: string | null) {
-    const log = createWriteStream(logFile)
-    const profile = cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`]
-    this.child = spawn(process.execPath, [...profile, join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
-    this.child.stdout?.pipe(log)
-    this.child.stderr?.pipe(log)
-    this.url = `http://127.0.0.1:${httpPort}`
-    this.exited = new Promise(resolve => { this.child.once('close', code => { this.exitCode = code; resolve(code) }) })
-  }
-
-  async get (path: string): Promise<string> {
-    const res = await fetch(this.url + path)
-    return await res.text()
-  }
-
-  async metrics (): Promise<string> { return await this.get('/metrics') }
-  async latency (): Promise<Record<Stage, StageSnapshot>> {
-    return (JSON.parse(await this.get('/latency')) as { stages: Record<Stage, StageSnapshot> }).stages
-  }
-
-  /** Peak and current resident memory of the daemon, from /proc (MiB). */
-  memory (): { peakMiB: number, rssMiB: number } {
-    const mib = (field: string): number => Math.round((statusBytes(this.child.pid ?? 0, field) ?? NaN) / 1048576)
-    return { peakMiB: mib('VmHWM'), rssMiB: mib('VmRSS') }
-  }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>(resolve => server.close(() => resolve()))
-  return port
 }
 
 function versionOf (pkg: string): string {

@@ -40,11 +40,13 @@ export function kafkaProperties (o: StackOptions): string {
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${o.kafkaControllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort},CONTROLLER://127.0.0.1:${o.kafkaControllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort}`,
+    // VIA_PROXY: for the fault suite's TCP proxy (bench/chaos): it listens on
+    // kafkaProxyPort, which this listener advertises, and forwards to kafkaProxiedPort.
+    `listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort},CONTROLLER://127.0.0.1:${o.kafkaControllerPort},VIA_PROXY://127.0.0.1:${o.kafkaProxiedPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort},VIA_PROXY://127.0.0.1:${o.kafkaProxyPort}`,
     'inter.broker.listener.name=PLAINTEXT',
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,VIA_PROXY:PLAINTEXT',
     `log.dirs=${join(home, 'data')}`,
     'num.partitions=3',
     'auto.create.topics.enable=true',
@@ -94,7 +96,11 @@ const kafka: Component = {
   pom: join(PROJECT_ROOT, 'stack', 'kafka', 'pom.xml'),
   home: o => join(o.dir, 'kafka'),
   marker: o => join(o.dir, 'kafka', 'server.properties'),
-  ports: o => [{ port: o.kafkaPort, what: 'Kafka client listener' }, { port: o.kafkaControllerPort, what: 'Kafka controller listener' }],
+  ports: o => [
+    { port: o.kafkaPort, what: 'Kafka client listener' },
+    { port: o.kafkaControllerPort, what: 'Kafka controller listener' },
+    { port: o.kafkaProxiedPort, what: 'Kafka listener behind the fault-test proxy' }
+  ],
   readyTimeoutMs: o => o.kafkaReadyTimeoutMs,
   prepare (o, java, libDir) {
     const home = join(o.dir, 'kafka')

@@ -13,6 +13,13 @@ export interface StackOptions {
   cacheDir: string
   kafkaPort: number
   kafkaControllerPort: number
+  /**
+   * A second client listener for fault tests: clients that bootstrap through a proxy
+   * on kafkaProxyPort are told to reach the broker there too (advertised), and the
+   * proxy forwards to this port. Nothing listens on kafkaProxyPort unless a test does.
+   */
+  kafkaProxiedPort: number
+  kafkaProxyPort: number
   cassandraPort: number
   cassandraStoragePort: number
   kafkaHeapMb: number
@@ -64,6 +71,8 @@ export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = 
     cacheDir: env['FINNHUBD_STACK_CACHE_DIR'] ?? dir,
     kafkaPort: intFromEnv(env, 'FINNHUBD_KAFKA_PORT', 19092, 1, 65535),
     kafkaControllerPort: intFromEnv(env, 'FINNHUBD_KAFKA_CONTROLLER_PORT', 19093, 1, 65535),
+    kafkaProxiedPort: intFromEnv(env, 'FINNHUBD_KAFKA_PROXIED_PORT', 19094, 1, 65535),
+    kafkaProxyPort: intFromEnv(env, 'FINNHUBD_KAFKA_PROXY_PORT', 19095, 1, 65535),
     cassandraPort: intFromEnv(env, 'FINNHUBD_CASSANDRA_PORT', 19042, 1, 65535),
     cassandraStoragePort: intFromEnv(env, 'FINNHUBD_CASSANDRA_STORAGE_PORT', 17000, 1, 65535),
     kafkaHeapMb: intFromEnv(env, 'FINNHUBD_KAFKA_HEAP_MB', 1024, 256, 65536),
@@ -75,9 +84,9 @@ export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = 
     fastUnsafe: flagFromEnv(env, 'FINNHUBD_STACK_FAST_UNSAFE'),
     ...overrides
   }
-  const ports = [options.kafkaPort, options.kafkaControllerPort, options.cassandraPort, options.cassandraStoragePort]
+  const ports = [options.kafkaPort, options.kafkaControllerPort, options.kafkaProxiedPort, options.kafkaProxyPort, options.cassandraPort, options.cassandraStoragePort]
   if (new Set(ports).size !== ports.length) {
-    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `the stack's four ports must differ, got ${ports.join(', ')}`)
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `the stack's six ports must differ, got ${ports.join(', ')}`)
   }
   return options
 }

@@ -18,12 +18,14 @@ t.setTimeout(300_000)
 
 t.test('Kafka stopped mid-stream: bounded buffer, counted drops, every buffered trade delivered after', async t => {
   const shared = stackOptions(process.env)
-  const ports = await freePorts(2)
+  const ports = await freePorts(4)
   const o = stackOptions({}, {
     dir: t.testdir({}),
     cacheDir: shared.cacheDir,
     kafkaPort: ports[0] as number,
     kafkaControllerPort: ports[1] as number,
+    kafkaProxiedPort: ports[2] as number,
+    kafkaProxyPort: ports[3] as number,
     kafkaHeapMb: 512
   })
   const kafka = selectComponents(['kafka'])

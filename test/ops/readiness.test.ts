@@ -21,8 +21,16 @@ t.setTimeout(240_000)
 t.test('Kafka down → /readyz 503 naming both Kafka checks; back up → 200', async t => {
   const shared = stackOptions(process.env)
   const dir = mkdtempSync(join(tmpdir(), 'finnhubd-readiness-'))
-  const ports = await freePorts(2)
-  const o = stackOptions({}, { dir, cacheDir: shared.cacheDir, kafkaPort: ports[0] as number, kafkaControllerPort: ports[1] as number, kafkaHeapMb: 256 })
+  const ports = await freePorts(4)
+  const o = stackOptions({}, {
+    dir,
+    cacheDir: shared.cacheDir,
+    kafkaPort: ports[0] as number,
+    kafkaControllerPort: ports[1] as number,
+    kafkaProxiedPort: ports[2] as number,
+    kafkaProxyPort: ports[3] as number,
+    kafkaHeapMb: 256
+  })
   const kafkaOnly = selectComponents(['kafka'])
   t.teardown(async () => {
     await down(o, kafkaOnly, () => {})

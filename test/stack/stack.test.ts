@@ -44,11 +44,13 @@ async function listenOnFreePort (): Promise<{ server: Server, port: number }> {
 
 /** Stack options in a private folder (one per test) on ports nobody uses, so the shared stack is untouched. */
 async function privateOptions (t: Test, overrides: Partial<StackOptions> = {}): Promise<StackOptions> {
-  const ports = await freePorts(4)
+  const ports = await freePorts(6)
   return stackOptions({}, {
     dir: t.testdir({}),
     kafkaPort: ports[0] as number,
     kafkaControllerPort: ports[1] as number,
+    kafkaProxiedPort: ports[4] as number,
+    kafkaProxyPort: ports[5] as number,
     cassandraPort: ports[2] as number,
     cassandraStoragePort: ports[3] as number,
     kafkaReadyTimeoutMs: 20_000,
@@ -59,7 +61,7 @@ async function privateOptions (t: Test, overrides: Partial<StackOptions> = {}): 
 
 t.test('options: defaults stay off the standard ports; env moves them; bad values are named', async t => {
   const o = stackOptions({})
-  t.same([o.kafkaPort, o.kafkaControllerPort, o.cassandraPort, o.cassandraStoragePort], [19092, 19093, 19042, 17000])
+  t.same([o.kafkaPort, o.kafkaControllerPort, o.kafkaProxiedPort, o.kafkaProxyPort, o.cassandraPort, o.cassandraStoragePort], [19092, 19093, 19094, 19095, 19042, 17000])
   t.match(o.dir, /\.stack$/)
   const moved = stackOptions({ FINNHUBD_KAFKA_PORT: '29092', FINNHUBD_CASSANDRA_PORT: '29042', FINNHUBD_STACK_DIR: '/tmp/x', FINNHUBD_JAVA_HOME: '/opt/jdk' })
   t.same(stackEndpoints(moved), { kafkaBootstrap: '127.0.0.1:29092', cassandraHost: '127.0.0.1', cassandraPort: 29042, cassandraContactPoint: '127.0.0.1:29042' })
@@ -72,15 +74,16 @@ t.test('options: defaults stay off the standard ports; env moves them; bad value
   t.throws(() => stackOptions({ FINNHUBD_STACK_FAST_UNSAFE: 'yes please' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_STACK_FAST_UNSAFE=yes please must be 1 or 0/ })
   t.throws(() => stackOptions({ FINNHUBD_KAFKA_PORT: 'abc' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_KAFKA_PORT=abc is not a whole number from 1 to 65535/ })
   t.throws(() => stackOptions({ FINNHUBD_CASSANDRA_HEAP_MB: '100' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_CASSANDRA_HEAP_MB=100/ })
-  t.throws(() => stackOptions({ FINNHUBD_KAFKA_PORT: '17000' }), { code: 'FINNHUBD_ERR_USAGE', message: /four ports must differ/ })
+  t.throws(() => stackOptions({ FINNHUBD_KAFKA_PORT: '17000' }), { code: 'FINNHUBD_ERR_USAGE', message: /six ports must differ/ })
 })
 
 t.test('generated configs carry the ports, folders and single-node settings', async t => {
-  const o = stackOptions({}, { dir: '/data/stack', kafkaPort: 1111, kafkaControllerPort: 2222, cassandraPort: 3333, cassandraStoragePort: 4444 })
+  const o = stackOptions({}, { dir: '/data/stack', kafkaPort: 1111, kafkaControllerPort: 2222, kafkaProxiedPort: 5555, kafkaProxyPort: 6666, cassandraPort: 3333, cassandraStoragePort: 4444 })
   const props = kafkaProperties(o)
   t.match(props, /^process\.roles=broker,controller$/m)
   t.match(props, /^controller\.quorum\.voters=1@127\.0\.0\.1:2222$/m)
-  t.match(props, /^listeners=PLAINTEXT:\/\/127\.0\.0\.1:1111,CONTROLLER:\/\/127\.0\.0\.1:2222$/m)
+  t.match(props, /^listeners=PLAINTEXT:\/\/127\.0\.0\.1:1111,CONTROLLER:\/\/127\.0\.0\.1:2222,VIA_PROXY:\/\/127\.0\.0\.1:5555$/m)
+  t.match(props, /^advertised\.listeners=PLAINTEXT:\/\/127\.0\.0\.1:1111,VIA_PROXY:\/\/127\.0\.0\.1:6666$/m)
   t.match(props, /^log\.dirs=\/data\/stack\/kafka\/data$/m)
   t.match(props, /^offsets\.topic\.replication\.factor=1$/m)
   t.match(props, /^group\.initial\.rebalance\.delay\.ms=0$/m)

@@ -1,0 +1,304 @@
+// The fault suite's scenarios (BRIEF.md, Delivery guarantees and Bad input). Each
+// runs while trades flow at a steady rate; the harness accounts for every trade after
+// it (bench/chaos/harness.ts). A scenario checks what is particular to it: the drop
+// counter beyond the buffer bound, the malformed-frame count, the dead-letter records.
+
+import { writeFileSync } from 'node:fs'
+import Kafka from 'node-rdkafka'
+import { BAD_FRAMES } from '../../daemon/simulator/bad-input.js'
+import { singleObjectFingerprint, TradeEncoder } from '../../daemon/core/avro-codec.js'
+import { loadTradeType } from '../../daemon/core/trade-schema.js'
+import { resolveSchemaPath } from '../../daemon/ingest.js'
+import { sleep } from '../../stack/proc.js'
+import { metricSum } from '../report.js'
+import { readTopicIds } from '../verify.js'
+import { metricByLabel, SYMBOLS, type Run, type Scenario } from './harness.js'
+import type { ProxyMode } from './proxy.js'
+
+async function daemonKills (r: Run, times: number): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    r.fault('kill -9 the daemon mid-stream')
+    await r.killDaemon()
+    r.recoveryMs.push(await r.startDaemon())
+    await r.flow(3000)
+  }
+}
+
+async function kafkaKill (r: Run, outageMs: number, beyondBound: boolean): Promise<void> {
+  r.fault(`kill -9 the Kafka broker, restarted after ${outageMs / 1000} s`)
+  await r.killStack('kafka')
+  await r.flow(outageMs)
+  await r.startStack('kafka')
+  await r.recovered()
+  const dropped = metricByLabel(await r.metrics(), 'finnhubd_kafka_dropped_total')
+  if (beyondBound) r.check('beyond the buffer bound: trades were dropped as queue_full', (dropped['queue_full'] ?? 0) > 0, JSON.stringify(dropped))
+  else r.check('within the buffer bound: nothing dropped', Object.values(dropped).every(v => v === 0), JSON.stringify(dropped))
+}
+
+async function cassandraPause (r: Run, ms: number): Promise<void> {
+  r.fault(`SIGSTOP Cassandra for ${ms / 1000} s`)
+  r.signalStack('cassandra', 'SIGSTOP')
+  try {
+    await r.flow(ms)
+  } finally {
+    r.signalStack('cassandra', 'SIGCONT')
+  }
+  await r.recovered()
+}
+
+async function cassandraKill (r: Run): Promise<void> {
+  r.fault('kill -9 Cassandra, then start it again')
+  await r.killStack('cassandra')
+  await r.flow(3000)
+  await r.startStack('cassandra')
+  await r.recovered()
+}
+
+/** The network to one side, through the suite's proxy: each mode for a while, then back to pass. */
+async function network (r: Run, side: 'kafka' | 'cassandra', steps: ReadonlyArray<{ mode: ProxyMode, ms: number, delayMs?: number }>): Promise<void> {
+  const proxy = side === 'kafka' ? r.kafkaProxy : r.cassandraProxy
+  if (proxy === null) throw new Error(`no ${side} proxy: the scenario must set viaProxy`)
+  for (const step of steps) {
+    r.fault(`${side} network: ${step.mode}${step.delayMs !== undefined ? ` ${step.delayMs} ms` : ''} for ${step.ms / 1000} s`)
+    proxy.setMode(step.mode, step.delayMs)
+    await r.flow(step.ms)
+    proxy.setMode('pass')
+    await r.recovered()
+    await r.flow(2000)
+  }
+}
+
+/** Ends the simulator's connections with nothing in flight on them (what the network loses is not the daemon's to count). */
+async function dropFinnhub (r: Run): Promise<void> {
+  r.sim.pause()
+  await sleep(300)
+  r.fault('Finnhub drops the connection')
+  r.sim.dropConnections()
+  r.sim.resume()
+  await r.recovered()
+  await r.flow(2000)
+}
+
+async function malformedFlood (r: Run, rounds: number): Promise<void> {
+  const before = metricSum(await r.metrics(), 'finnhubd_ws_malformed_frames_total') || 0
+  r.fault(`a flood of malformed frames between good ones (${rounds} rounds of ${BAD_FRAMES.length * 10})`)
+  let sent = 0
+  for (let i = 0; i < rounds; i++) {
+    const frames = Array.from({ length: 10 }, () => BAD_FRAMES.map(f => f.data)).flat()
+    r.sim.sendMalformed(frames)
+    sent += frames.length
+    await sleep(50)
+  }
+  r.badInputs += sent
+  await sleep(1000)
+  const counted = (metricSum(await r.metrics(), 'finnhubd_ws_malformed_frames_total') || 0) - before
+  r.check('every malformed frame is counted in finnhubd_ws_malformed_frames_total', counted === sent, `sent ${sent}, counted ${counted}`)
+  r.check('the Finnhub socket stayed open through the flood', metricSum(await r.metrics(), 'finnhubd_ws_connected') === 1)
+}
+
+/** Poison records written straight into the topic between the daemon's own. */
+async function poison (r: Run, perKind: number): Promise<void> {
+  const config = r.config as { kafka: { topic: string, deadLetterTopic: string }, schemaPath?: string }
+  const type = loadTradeType(resolveSchemaPath(config.schemaPath ?? 'schemas/trade.avsc'))
+  const good = new TradeEncoder(type, { kind: 'single-object' }).encode({ s: 'CHAOS:AAA', p: 1.5, t: Date.now(), v: 2, c: null, ingest_ts: Date.now(), ordinal: 0 })
+  const fingerprint = singleObjectFingerprint(type)
+  const kinds: Record<string, () => Buffer> = {
+    wrong_magic: () => Buffer.concat([Buffer.from([0x42, 0x42]), good.subarray(2)]),
+    unknown_fingerprint: () => Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8, 0x5a), good.subarray(10)]),
+    truncated: () => good.subarray(0, good.length - 9),
+    huge: () => Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprint, Buffer.alloc(900 * 1024, 0xff)])
+  }
+  const producer = new Kafka.Producer({ 'metadata.broker.list': r.env.kafkaBootstrap, dr_cb: true, 'message.max.bytes': 2_000_000 })
+  await new Promise<void>((resolve, reject) => { producer.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
+  producer.setPollInterval(10)
+  const reports = { delivered: 0, failed: 0 }
+  producer.on('delivery-report', err => { if (err) reports.failed++; else reports.delivered++ })
+  r.fault(`poison records written into ${config.kafka.topic}: ${Object.keys(kinds).join(', ')} × ${perKind}`)
+  let sent = 0
+  for (let i = 0; i < perKind; i++) {
+    for (const make of Object.values(kinds)) {
+      producer.produce(config.kafka.topic, null, make(), SYMBOLS[sent % SYMBOLS.length] as string)
+      sent++
+    }
+    await sleep(20)
+  }
+  await new Promise<void>((resolve, reject) => { producer.flush(10_000, err => { err ? reject(err) : resolve() }) })
+  for (let waited = 0; reports.delivered + reports.failed < sent && waited < 10_000; waited += 10) await sleep(10)
+  await new Promise<void>(resolve => { producer.disconnect(() => resolve()) })
+  r.badInputs += sent
+  r.check('the poison records reached the topic', reports.delivered === sent, `${reports.delivered} of ${sent} acknowledged`)
+  await r.flow(2000)
+  const deadline = Date.now() + 30_000
+  let dlq = { records: 0 }
+  while (Date.now() < deadline) {
+    dlq = await readTopicIds(r.env.kafkaBootstrap, config.kafka.deadLetterTopic, config.schemaPath ?? 'schemas/trade.avsc')
+    if (dlq.records >= sent) break
+    await sleep(1000)
+  }
+  r.check('every poison record is in the dead-letter topic, once', dlq.records === sent, `${dlq.records} dead-lettered of ${sent}`)
+  const counted = metricSum(await r.metrics(), 'finnhubd_poison_records_total')
+  r.check('every poison record is counted in finnhubd_poison_records_total', counted === sent, `counted ${counted} of ${sent}`)
+}
+
+async function reloads (r: Run): Promise<void> {
+  const reloadsBy = async (): Promise<Record<string, number>> => metricByLabel(await r.metrics(), 'finnhubd_config_reloads_total')
+  const good = JSON.stringify(r.config, null, 2)
+  const bad = ['{ "kafka": ', JSON.stringify({ ...r.config, kafka: { ...(r.config['kafka'] as object), lingerMs: -1 } }), JSON.stringify({ ...r.config, nonsense: true })]
+  for (const text of bad) {
+    const before = (await reloadsBy())['failed'] ?? 0
+    r.fault('an invalid config file, then SIGHUP')
+    writeFileSync(r.configFile, text)
+    r.reload()
+    r.badInputs++
+    const deadline = Date.now() + 5000
+    while (((await reloadsBy())['failed'] ?? 0) === before && Date.now() < deadline) await sleep(100)
+    r.check('an invalid config on reload is refused and counted', ((await reloadsBy())['failed'] ?? 0) === before + 1)
+    r.check('the daemon keeps running on its old config', await r.daemon.ready())
+  }
+  writeFileSync(r.configFile, good)
+  r.fault('a reload storm: 50 SIGHUPs 20 ms apart under load, the batch size changing')
+  const before = Object.values(await reloadsBy()).reduce((a, b) => a + b, 0)
+  for (let i = 0; i < 50; i++) {
+    r.writeConfig({ workers: { batchSize: i % 2 === 0 ? 1000 : 2000 } })
+    r.reload()
+    await sleep(20)
+  }
+  await sleep(2000)
+  const after = await reloadsBy()
+  r.check('the storm ends with the daemon ready and no reload failed', await r.daemon.ready() && (after['failed'] ?? 0) === bad.length, JSON.stringify(after))
+  r.check('the storm ran at least one reload', Object.values(after).reduce((a, b) => a + b, 0) > before, JSON.stringify(after))
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'daemon-kill',
+    title: 'daemon kill -9 mid-stream, restarted, three times in a row',
+    needsStack: false,
+    run: r => daemonKills(r, 3)
+  },
+  {
+    name: 'kafka-kill-5s',
+    title: 'Kafka broker kill -9, restarted after 5 s (within the buffer bound)',
+    needsStack: true,
+    run: r => kafkaKill(r, 5000, false)
+  },
+  {
+    name: 'kafka-kill-60s',
+    title: 'Kafka broker kill -9, restarted after 60 s, beyond the buffer bound (kafka.maxBufferedMessages = 5000)',
+    needsStack: true,
+    config: { kafka: { maxBufferedMessages: 5000 } },
+    run: r => kafkaKill(r, 60_000, true)
+  },
+  {
+    name: 'cassandra-pause',
+    title: 'Cassandra paused (SIGSTOP) for 15 s, resumed',
+    needsStack: true,
+    run: r => cassandraPause(r, 15_000)
+  },
+  {
+    name: 'cassandra-kill',
+    title: 'Cassandra kill -9, restarted',
+    needsStack: true,
+    run: r => cassandraKill(r)
+  },
+  {
+    name: 'finnhub-drops',
+    title: 'Finnhub side: connection dropped three times, a stalled socket, a server restart',
+    run: async r => {
+      for (let i = 0; i < 3; i++) await dropFinnhub(r)
+      const stale = (): Promise<number> => r.metrics().then(text => metricByLabel(text, 'finnhubd_ws_reconnects_total')['stale'] ?? 0)
+      const staleBefore = await stale()
+      r.fault('Finnhub stalls: the socket stays open, nothing comes for 6 s')
+      r.sim.stall(6000)
+      await r.flow(6500)
+      await r.recovered()
+      r.check('the stall was detected and the socket replaced (reconnects{cause="stale"})', await stale() > staleBefore)
+      r.fault('the Finnhub server restarts')
+      await r.stopSimulator()
+      await sleep(2000)
+      await r.startSimulator()
+      await r.recovered()
+    }
+  },
+  {
+    name: 'finnhub-bad-input',
+    title: 'Finnhub side: 401 on a bad token, then a good token on reload; error frames; a flood of malformed frames mixed with good ones',
+    subset: false,
+    run: async r => {
+      r.sim.pause()
+      await sleep(300)
+      r.fault('the token turns bad (reload): every handshake answers 401')
+      r.writeConfig({ finnhub: { token: 'not-the-token' } })
+      r.reload()
+      r.sim.resume()
+      await r.flow(4000)
+      r.check('the simulator refused the bad token', r.sim.stats().unauthorized > 0, `${r.sim.stats().unauthorized} handshakes refused`)
+      r.check('not ready while the token is refused', !await r.daemon.ready())
+      r.writeConfig({ finnhub: { token: 'chaos' } })
+      r.reload()
+      await r.recovered()
+      const before = metricByLabel(await r.metrics(), 'finnhubd_ws_frames_total')['error'] ?? 0
+      r.fault('20 error frames')
+      for (let i = 0; i < 20; i++) r.sim.sendError(`chaos error ${i}`)
+      r.badInputs += 20
+      await sleep(1000)
+      const errors = (metricByLabel(await r.metrics(), 'finnhubd_ws_frames_total')['error'] ?? 0) - before
+      r.check('every error frame is counted', errors === 20, `${errors} of 20`)
+      await malformedFlood(r, 20)
+    }
+  },
+  {
+    name: 'poison',
+    title: 'poison records in the topic: wrong magic byte, unknown fingerprint, truncated Avro, a 900 KiB record',
+    run: r => poison(r, 25)
+  },
+  {
+    name: 'reload',
+    title: 'invalid config on reload (three kinds), then a reload storm under load',
+    run: r => reloads(r)
+  },
+  {
+    name: 'sigterm-under-load',
+    title: 'SIGTERM at ten times the rate, then start again',
+    run: async r => {
+      r.sim.setRate(r.env.ratePerSec * 10)
+      await r.flow(3000)
+      r.fault('SIGTERM under full load')
+      await r.stopDaemon()
+      r.recoveryMs.push(await r.startDaemon())
+      r.sim.setRate(r.env.ratePerSec)
+    }
+  },
+  {
+    name: 'network-kafka',
+    title: 'the network to Kafka (TCP proxy): cut 5 s, 300 ms delay 5 s, half-open 15 s',
+    viaProxy: 'kafka',
+    needsStack: true,
+    run: r => network(r, 'kafka', [{ mode: 'cut', ms: 5000 }, { mode: 'delay', ms: 5000, delayMs: 300 }, { mode: 'blackhole', ms: 15_000 }])
+  },
+  {
+    name: 'network-cassandra',
+    title: 'the network to Cassandra (TCP proxy): cut 5 s, 300 ms delay 5 s, half-open 15 s, frozen 10 s',
+    viaProxy: 'cassandra',
+    run: r => network(r, 'cassandra', [{ mode: 'cut', ms: 5000 }, { mode: 'delay', ms: 5000, delayMs: 300 }, { mode: 'blackhole', ms: 15_000 }, { mode: 'freeze', ms: 10_000 }])
+  }
+]
+
+/**
+ * The fast subset inside `npm test`: one daemon kill, one Cassandra pause, one poison
+ * batch, one malformed flood. The pause freezes the daemon's Cassandra connections in
+ * the proxy (what a SIGSTOPped Cassandra looks like from the daemon) instead of
+ * stopping the Cassandra the other test files share.
+ */
+export const SUBSET: Scenario[] = [
+  { name: 'daemon-kill-once', title: 'daemon kill -9 mid-stream, restarted', subset: true, run: r => daemonKills(r, 1) },
+  {
+    name: 'cassandra-freeze',
+    title: 'Cassandra unresponsive for 8 s (its connections frozen in the proxy)',
+    subset: true,
+    viaProxy: 'cassandra',
+    run: r => network(r, 'cassandra', [{ mode: 'freeze', ms: 8000 }])
+  },
+  { name: 'poison-batch', title: 'a batch of poison records in the topic', subset: true, run: r => poison(r, 5) },
+  { name: 'malformed-flood', title: 'a flood of malformed frames mixed with good ones', subset: true, run: r => malformedFlood(r, 5) }
+]

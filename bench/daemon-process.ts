@@ -1,0 +1,75 @@
+// The real daemon (`finnhubd --config FILE run`, the compiled dist/ tree, as systemd
+// runs it) as a child process of the bench and the fault suite: its log to a file,
+// its HTTP endpoints, its memory from /proc, and whether it exited on its own.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import type { Stage, StageSnapshot } from '../daemon/metrics/latency.js'
+import { PROJECT_ROOT } from '../daemon/paths.js'
+import { statusBytes } from '../stack/proc.js'
+
+export class DaemonProcess {
+  readonly child: ChildProcess
+  readonly url: string
+  exitCode: number | null = null
+  /** The signal that ended it (null while running or after a normal exit). */
+  exitSignal: NodeJS.Signals | null = null
+  readonly exited: Promise<number | null>
+  /** Signals this side sent, so an exit nobody asked for can be told apart. */
+  readonly signalsSent: NodeJS.Signals[] = []
+
+  constructor (configFile: string, httpPort: number, logFile: string, cpuProfDir: string | null = null) {
+    const log = createWriteStream(logFile, { flags: 'a' })
+    const profile = cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`]
+    this.child = spawn(process.execPath, [...profile, join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child.stdout?.pipe(log)
+    this.child.stderr?.pipe(log)
+    this.url = `http://127.0.0.1:${httpPort}`
+    this.exited = new Promise(resolve => {
+      this.child.once('close', (code, signal) => { this.exitCode = code; this.exitSignal = signal; resolve(code) })
+    })
+  }
+
+  get pid (): number { return this.child.pid ?? 0 }
+  get running (): boolean { return this.child.exitCode === null && this.child.signalCode === null }
+
+  signal (sig: NodeJS.Signals): void {
+    this.signalsSent.push(sig)
+    this.child.kill(sig)
+  }
+
+  async get (path: string): Promise<string> {
+    const res = await fetch(this.url + path)
+    return await res.text()
+  }
+
+  async metrics (): Promise<string> { return await this.get('/metrics') }
+  async latency (): Promise<Record<Stage, StageSnapshot>> {
+    return (JSON.parse(await this.get('/latency')) as { stages: Record<Stage, StageSnapshot> }).stages
+  }
+
+  /** GET /readyz answered 200 (false while starting, not ready, or gone). */
+  async ready (): Promise<boolean> {
+    try {
+      return (await fetch(this.url + '/readyz', { signal: AbortSignal.timeout(2000) })).status === 200
+    } catch {
+      return false
+    }
+  }
+
+  /** Peak and current resident memory of the daemon, from /proc (MiB). */
+  memory (): { peakMiB: number, rssMiB: number } {
+    const mib = (field: string): number => Math.round((statusBytes(this.pid, field) ?? NaN) / 1048576)
+    return { peakMiB: mib('VmHWM'), rssMiB: mib('VmRSS') }
+  }
+}
+
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>(resolve => server.close(() => resolve()))
+  return port
+}

@@ -1,0 +1,183 @@
+// Checking what the pipeline stored against what was sent, trade by trade: the ids
+// every trade sent must be stored under (rebuilt from the simulator's generation
+// log), the ids that reached the Kafka topic (read back and decoded), the ids and
+// rows in Cassandra, and the one-minute candles recomputed from the stored trades.
+// Used by the bench, the fault suite (bench/chaos) and the end-to-end tests.
+
+import type cassandra from 'cassandra-driver'
+import Kafka from 'node-rdkafka'
+import { aggregateCandle, minuteOf, type Candle } from '../daemon/core/candle.js'
+import { singleObjectFingerprint, TradeDecoder } from '../daemon/core/avro-codec.js'
+import { assignOrdinals } from '../daemon/core/frame.js'
+import { writerSchemasFor } from '../daemon/core/process-batch.js'
+import { loadTradeType, type TradeRecord } from '../daemon/core/trade-schema.js'
+import { tradeId, utcDay } from '../daemon/core/transform.js'
+import type { Config } from '../daemon/config/schema.js'
+import { regenerate, type GenerationCall, type GeneratorOptions } from '../daemon/simulator/generator.js'
+import { resolveSchemaPath } from '../daemon/ingest.js'
+
+export interface StoredTrade { symbol: string, day: string, trade_ts: number, trade_id: string, price: number, volume: number, conditions: string[] | null, ingest_ts: number, process_ts: number }
+
+/** What one simulator sent: its generator's settings and its generation log. */
+export interface SentLog { options: GeneratorOptions, calls: readonly GenerationCall[] }
+
+export interface Expected {
+  /** Trades sent (identical re-sends included). */
+  sent: number
+  /** The id each trade must be stored under → its trade time `t` (the intended send time). */
+  ids: Map<string, number>
+  symbols: Set<string>
+  days: Set<string>
+}
+
+/** Rebuilds every frame the simulators sent and works out each trade's id as the ingest role does. */
+export function expectedTrades (logs: readonly SentLog[]): Expected {
+  const out: Expected = { sent: 0, ids: new Map(), symbols: new Set(), days: new Set() }
+  for (const { options, calls } of logs) {
+    regenerate(options, calls, frame => {
+      const records: TradeRecord[] = frame.map(tr => ({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, ingest_ts: 0, ordinal: 0 }))
+      assignOrdinals(records)
+      for (const r of records) {
+        out.ids.set(tradeId(r), r.t)
+        out.symbols.add(r.s)
+        out.days.add(utcDay(r.t))
+      }
+      out.sent += frame.length
+    })
+  }
+  return out
+}
+
+export interface TopicContents {
+  records: number
+  /** Decoded trades' ids → how many records carry each. */
+  ids: Map<string, number>
+  /** Records that did not decode (poison). */
+  undecodable: number
+}
+
+/** Reads every partition of a topic from offset 0 to its high watermark and decodes each record. */
+export async function readTopicIds (bootstrap: string, topic: string, schemaPath: string, timeoutMs = 60_000): Promise<TopicContents> {
+  const type = loadTradeType(resolveSchemaPath(schemaPath))
+  const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), []))
+  const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': `finnhubd-verify-${process.pid}-${Date.now()}`, 'enable.auto.commit': false }, {})
+  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 15_000 }, err => { err ? reject(err) : resolve() }) })
+  const out: TopicContents = { records: 0, ids: new Map(), undecodable: 0 }
+  try {
+    const meta = await new Promise<Kafka.Metadata>((resolve, reject) => { consumer.getMetadata({ topic, timeout: 10_000 }, (err, m) => { err ? reject(err) : resolve(m) }) })
+    const partitions = meta.topics.find(x => x.name === topic)?.partitions.map(p => p.id) ?? []
+    const high = new Map<number, number>()
+    for (const partition of partitions) {
+      const w = await new Promise<Kafka.WatermarkOffsets>((resolve, reject) => { consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => { err ? reject(err) : resolve(o) }) })
+      if (w.highOffset > w.lowOffset) high.set(partition, w.highOffset)
+    }
+    consumer.assign([...high.keys()].map(partition => ({ topic, partition, offset: 0 })))
+    const deadline = Date.now() + timeoutMs
+    while (high.size > 0) {
+      if (Date.now() > deadline) throw new Error(`reading ${topic}: partitions ${[...high.keys()].join(', ')} not read to their end within ${timeoutMs} ms`)
+      const batch = await new Promise<Kafka.Message[]>((resolve, reject) => { consumer.consume(5000, (err, m) => { err ? reject(err) : resolve(m) }) })
+      for (const m of batch) {
+        out.records++
+        const d = decoder.decode(m.value)
+        if (d.ok) {
+          const id = tradeId(d.trade)
+          out.ids.set(id, (out.ids.get(id) ?? 0) + 1)
+        } else {
+          out.undecodable++
+        }
+        if (m.offset + 1 >= (high.get(m.partition) ?? Infinity)) high.delete(m.partition)
+      }
+    }
+  } finally {
+    await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
+  }
+  return out
+}
+
+/** Every stored trade of these symbols on the days around `times`. */
+export async function readTrades (client: cassandra.Client, config: Config, symbols: readonly string[], times: readonly number[]): Promise<StoredTrade[]> {
+  const days = [...new Set(times.map(utcDay))]
+  const out: StoredTrade[] = []
+  for (const symbol of symbols) {
+    for (const day of days) {
+      const rs = await client.execute(`SELECT * FROM ${config.cassandra.keyspace}.${config.cassandra.tradesTable} WHERE symbol = ? AND day = ?`, [symbol, day], { prepare: true, fetchSize: 100_000 })
+      for (const r of rs.rows) {
+        out.push({
+          symbol: r['symbol'] as string,
+          day: String(r['day']),
+          trade_ts: (r['trade_ts'] as Date).getTime(),
+          trade_id: String(r['trade_id']),
+          price: r['price'] as number,
+          volume: r['volume'] as number,
+          conditions: (r['conditions'] as string[] | null) ?? null,
+          ingest_ts: (r['ingest_ts'] as Date).getTime(),
+          process_ts: (r['process_ts'] as Date).getTime()
+        })
+      }
+    }
+  }
+  return out
+}
+
+export type StoredCandle = Candle & { symbol: string }
+
+export async function readCandles (client: cassandra.Client, config: Config, symbols: readonly string[], times: readonly number[]): Promise<StoredCandle[]> {
+  const days = [...new Set(times.map(utcDay))]
+  const out: StoredCandle[] = []
+  for (const symbol of symbols) {
+    for (const day of days) {
+      const rs = await client.execute(`SELECT * FROM ${config.cassandra.keyspace}.candles_1m WHERE symbol = ? AND day = ?`, [symbol, day], { prepare: true })
+      for (const r of rs.rows) {
+        out.push({
+          symbol,
+          minute: (r['minute'] as Date).getTime(),
+          open: r['open'] as number,
+          high: r['high'] as number,
+          low: r['low'] as number,
+          close: r['close'] as number,
+          volume: r['volume'] as number,
+          notional: r['notional'] as number,
+          vwap: (r['vwap'] as number | null) ?? null,
+          trade_count: r['trade_count'] as number,
+          open_ts: (r['open_ts'] as Date).getTime(),
+          close_ts: (r['close_ts'] as Date).getTime()
+        })
+      }
+    }
+  }
+  return out.sort((a, b) => a.symbol.localeCompare(b.symbol) || a.minute - b.minute)
+}
+
+/** The candles as they should be: recomputed from the stored trades. */
+export function recomputeCandles (trades: readonly StoredTrade[]): StoredCandle[] {
+  const groups = new Map<string, StoredTrade[]>()
+  for (const tr of trades) {
+    const key = `${tr.symbol}\u0000${minuteOf(tr.trade_ts)}`
+    const g = groups.get(key)
+    if (g === undefined) groups.set(key, [tr])
+    else g.push(tr)
+  }
+  return [...groups.values()].map(g => ({ symbol: (g[0] as StoredTrade).symbol, ...aggregateCandle(g) as Candle }))
+    .sort((a, b) => a.symbol.localeCompare(b.symbol) || a.minute - b.minute)
+}
+
+/** Differences between stored and recomputed candles: exact for prices, times and counts, 1e-9 relative for sums. */
+export function candleDifferences (stored: readonly StoredCandle[], expected: readonly StoredCandle[]): string[] {
+  const problems: string[] = []
+  const byKey = new Map(stored.map(c => [`${c.symbol}@${c.minute}`, c]))
+  for (const e of expected) {
+    const s = byKey.get(`${e.symbol}@${e.minute}`)
+    byKey.delete(`${e.symbol}@${e.minute}`)
+    if (s === undefined) { problems.push(`missing candle ${e.symbol}@${new Date(e.minute).toISOString()}`); continue }
+    for (const k of ['open', 'high', 'low', 'close', 'trade_count', 'open_ts', 'close_ts'] as const) {
+      if (s[k] !== e[k]) problems.push(`${e.symbol}@${new Date(e.minute).toISOString()} ${k}: stored ${s[k]}, recomputed ${e[k]}`)
+    }
+    for (const k of ['volume', 'notional', 'vwap'] as const) {
+      const a = s[k] ?? 0
+      const b = e[k] ?? 0
+      if (Math.abs(a - b) > 1e-9 * Math.max(1, Math.abs(b)) || (s[k] === null) !== (e[k] === null)) problems.push(`${e.symbol}@${new Date(e.minute).toISOString()} ${k}: stored ${s[k]}, recomputed ${e[k]}`)
+    }
+  }
+  for (const extra of byKey.values()) problems.push(`extra candle ${extra.symbol}@${new Date(extra.minute).toISOString()}`)
+  return problems
+}
