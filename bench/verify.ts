@@ -48,6 +48,36 @@ export function expectedTrades (logs: readonly SentLog[]): Expected {
   return out
 }
 
+/** The group's committed offsets per partition (-1001 when none), read without joining the group. */
+export async function committedOffsets (bootstrap: string, groupId: string, topic: string, partitions: number): Promise<number[]> {
+  const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': groupId, 'enable.auto.commit': false }, {})
+  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
+  try {
+    const toppars = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }))
+    const result = await new Promise<Kafka.TopicPartitionOffset[]>((resolve, reject) => {
+      consumer.committed(toppars, 10_000, (err, tps) => { err ? reject(err) : resolve(tps) })
+    })
+    return result.sort((a, b) => a.partition - b.partition).map(tp => tp.offset ?? -1001)
+  } finally {
+    await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
+  }
+}
+
+/** Every partition's high watermark (the next offset to be written), by partition. */
+export async function highWatermarks (bootstrap: string, topic: string, partitions: number): Promise<number[]> {
+  const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': `finnhubd-verify-${process.pid}`, 'enable.auto.commit': false }, {})
+  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
+  try {
+    const out: number[] = []
+    for (let partition = 0; partition < partitions; partition++) {
+      out.push(await new Promise<number>((resolve, reject) => { consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => { err ? reject(err) : resolve(o.highOffset) }) }))
+    }
+    return out
+  } finally {
+    await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
+  }
+}
+
 export interface TopicContents {
   records: number
   /** Decoded trades' ids → how many records carry each. */

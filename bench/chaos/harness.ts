@@ -35,7 +35,7 @@ import { isAlive, sleep } from '../../stack/proc.js'
 import { runningPid, selectComponents, up } from '../../stack/stack.js'
 import { DaemonProcess, freePort } from '../daemon-process.js'
 import { metricSum } from '../report.js'
-import { candleDifferences, expectedTrades, readCandles, readTopicIds, readTrades, recomputeCandles, type SentLog } from '../verify.js'
+import { candleDifferences, committedOffsets, expectedTrades, highWatermarks, readCandles, readTopicIds, readTrades, recomputeCandles, type SentLog } from '../verify.js'
 import { TcpProxy } from './proxy.js'
 
 export const SYMBOLS = ['CHAOS:AAA', 'CHAOS:BBB', 'CHAOS:CCC', 'CHAOS:DDD', 'CHAOS:EEE', 'CHAOS:FFF']
@@ -363,17 +363,26 @@ export class Run {
     return await this.#account(started)
   }
 
+  /**
+   * Settled: the producer holds nothing, and the group has committed every partition
+   * up to its high watermark, so every record in the topic is stored (the consumer
+   * commits only what is written). Gauges alone would not do: a consumer waiting for
+   * its partitions after a restart reports no lag at all.
+   */
   async #settle (timeoutMs: number): Promise<boolean> {
+    const config = this.#directConfig()
+    const partitions = 3
     const deadline = Date.now() + timeoutMs
-    let previous = ''
     while (Date.now() < deadline) {
       await sleep(1000)
       let text: string
       try { text = await this.metrics() } catch { continue }
-      const held = metricSum(text, 'finnhubd_kafka_in_flight') + metricSum(text, 'finnhubd_process_in_flight_records') + Math.max(0, metricSum(text, 'finnhubd_kafka_consumer_lag') || 0)
-      const progress = `${metricSum(text, 'finnhubd_kafka_delivered_total')}/${metricSum(text, 'finnhubd_cassandra_rows_written_total')}/${metricSum(text, 'finnhubd_kafka_commits_total')}`
-      if (held === 0 && progress === previous) return true
-      previous = progress
+      if (metricSum(text, 'finnhubd_kafka_in_flight') !== 0) continue
+      const [committed, high] = await Promise.all([
+        committedOffsets(this.env.kafkaBootstrap, config.kafka.groupId, config.kafka.topic, partitions),
+        highWatermarks(this.env.kafkaBootstrap, config.kafka.topic, partitions)
+      ])
+      if (high.every((h, i) => h === 0 || committed[i] === h)) return true
     }
     return false
   }

@@ -35,6 +35,14 @@ const kafka = z.strictObject({
   deadLetterTopic: z.string().min(1).max(249).default('finnhub.trades.dlq'),
   clientId: z.string().min(1).default('finnhubd'),
   groupId: z.string().min(1).default('finnhubd'),
+  // How long the group waits for a member that stopped heartbeating (a crashed or
+  // killed daemon) before its partitions move: a restarted daemon waits this long for
+  // them. librdkafka's own default is 45 s.
+  sessionTimeoutMs: z.number().int().min(3000).max(300_000).default(10_000),
+  // Static membership (KIP-345): a daemon restarted with the same id takes its
+  // partitions back at once, without waiting for the session timeout. Must be unique
+  // per daemon in the group (a second daemon with the same id fences the first).
+  groupInstanceId: z.string().min(1).max(249).nullable().default(null),
   schemaRegistryUrl: z.string().regex(/^https?:\/\/\S+$/, 'expected an http(s):// URL').nullable().default(null),
   // lz4 is built into librdkafka, so it needs no system library at install time.
   compression: z.enum(['none', 'gzip', 'snappy', 'lz4']).default('lz4'),

@@ -66,6 +66,8 @@ export class TradeConsumer {
     this.#consumer = new Kafka.KafkaConsumer({
       'metadata.broker.list': k.bootstrapServers.join(','),
       'group.id': k.groupId,
+      'session.timeout.ms': k.sessionTimeoutMs,
+      ...(k.groupInstanceId !== null ? { 'group.instance.id': k.groupInstanceId } : {}),
       'client.id': `${k.clientId}-consumer`,
       'enable.auto.commit': false,
       'enable.auto.offset.store': false,
