@@ -58,10 +58,17 @@ async function cassandraKill (r: Run): Promise<void> {
 async function network (r: Run, side: 'kafka' | 'cassandra', steps: ReadonlyArray<{ mode: ProxyMode, ms: number, delayMs?: number }>): Promise<void> {
   const proxy = side === 'kafka' ? r.kafkaProxy : r.cassandraProxy
   if (proxy === null) throw new Error(`no ${side} proxy: the scenario must set viaProxy`)
+  // The counter that stops while the network is down, proving the fault took effect.
+  const progress = async (): Promise<number> => metricSum(await r.metrics(), side === 'kafka' ? 'finnhubd_kafka_delivered_total' : 'finnhubd_cassandra_rows_written_total')
   for (const step of steps) {
     r.fault(`${side} network: ${step.mode}${step.delayMs !== undefined ? ` ${step.delayMs} ms` : ''} for ${step.ms / 1000} s`)
     proxy.setMode(step.mode, step.delayMs)
-    await r.flow(step.ms)
+    // Requests already answered finish arriving first.
+    await r.flow(1000)
+    const before = await progress()
+    await r.flow(step.ms - 1000)
+    const during = await progress() - before
+    if (step.mode !== 'delay') r.check(`${side} ${step.mode}: nothing got through while it lasted`, during === 0, `${during} acknowledged meanwhile`)
     proxy.setMode('pass')
     await r.recovered()
     await r.flow(2000)

@@ -1,0 +1,37 @@
+// The fault suite's fast subset (bench/chaos/scenarios.ts SUBSET), inside `npm test`:
+// one daemon kill -9, one Cassandra pause (its connections frozen in the suite's
+// proxy), one poison batch, one malformed flood — each against the real simulator,
+// the real daemon process and the shared stack, accounted for trade by trade. The
+// whole suite is `npm run chaos`.
+import t from 'tap'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { runChaos } from '../../bench/chaos.js'
+import { SUBSET } from '../../bench/chaos/scenarios.js'
+
+// Four scenarios of ~20 s each, plus set-up: far past tap's 30 s default, on purpose.
+t.setTimeout(420_000)
+
+t.test('the fast subset: nothing lost, nothing duplicated, every bad input counted', async t => {
+  const outDir = mkdtempSync(join(tmpdir(), 'finnhubd-chaos-'))
+  t.teardown(() => { rmSync(outDir, { recursive: true, force: true }) })
+  const lines: string[] = []
+  const { report, files } = await runChaos({ scenarios: SUBSET, ratePerSec: 300, outDir, log: line => { lines.push(line) } })
+  for (const s of report.scenarios) {
+    t.test(s.name, async t => {
+      for (const c of s.checks) t.ok(c.ok, c.what, { detail: c.detail })
+      t.equal(s.lost, 0, 'lost')
+      t.equal(s.duplicated, 0, 'duplicated')
+      t.ok(s.sent > 1000, `trades flowed (${s.sent} sent)`)
+      t.equal(s.stored + s.inFlightAtEdges, s.sent, 'every trade sent is stored or was in flight at a kill')
+      t.ok(s.faults >= 1, 'a fault was injected')
+    })
+  }
+  t.equal(report.totals.scenarios, SUBSET.length)
+  t.equal(report.totals.passed, SUBSET.length, lines.filter(l => l.includes('CHECK FAILED')).join('\n'))
+  t.equal(report.totals.badInputs, 20 + 700, 'the poison batch (4 kinds × 5) and the flood (5 rounds of 140) were tried')
+  const md = readFileSync(files[0] as string, 'utf8')
+  t.match(md, /\| scenario \| result \| faults \|/)
+  for (const s of SUBSET) t.match(md, new RegExp(`\\| ${s.name} \\| pass \\|`))
+})
