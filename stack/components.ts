@@ -176,8 +176,7 @@ commitlog_directory: ${join(home, 'data', 'commitlog')}
 saved_caches_directory: ${join(home, 'data', 'saved_caches')}
 hints_directory: ${join(home, 'data', 'hints')}
 cdc_raw_directory: ${join(home, 'data', 'cdc_raw')}
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
+${o.cassandraCommitlogSync === 'group' ? 'commitlog_sync: group\ncommitlog_sync_group_window: 10ms' : 'commitlog_sync: periodic\ncommitlog_sync_period: 10000ms'}
 commitlog_segment_size: 32MiB
 auto_snapshot: false
 memtable_allocation_type: heap_buffers

@@ -35,6 +35,14 @@ export interface StackOptions {
    * data, never for the bench's numbers, so it is off unless asked for.
    */
   fastUnsafe: boolean
+  /**
+   * Cassandra's commit log sync. `periodic` (Cassandra's default) acknowledges a write
+   * before the commit log is synced, and a kill -9 loses what was written since the
+   * last sync (the fault suite saw it lose acknowledged rows); `group` acknowledges
+   * only after the sync, batched over a 10 ms window: acknowledged writes survive a
+   * crash of the process or the machine.
+   */
+  cassandraCommitlogSync: 'periodic' | 'group'
 }
 
 export interface Endpoints {
@@ -64,6 +72,13 @@ function flagFromEnv (env: Env, name: string): boolean {
   throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${name}=${raw} must be 1 or 0 (true or false)`)
 }
 
+function commitlogSyncFromEnv (env: Env): StackOptions['cassandraCommitlogSync'] {
+  const raw = env['FINNHUBD_CASSANDRA_COMMITLOG_SYNC']
+  if (raw === undefined || raw === '' || raw === 'periodic') return 'periodic'
+  if (raw === 'group') return 'group'
+  throw new FinnhubdError('FINNHUBD_ERR_USAGE', `FINNHUBD_CASSANDRA_COMMITLOG_SYNC=${raw} must be periodic or group`)
+}
+
 export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = {}): StackOptions {
   const dir = overrides.dir ?? env['FINNHUBD_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack')
   const options: StackOptions = {
@@ -82,6 +97,7 @@ export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = 
     javaHome: env['FINNHUBD_JAVA_HOME'] ?? null,
     mvn: env['FINNHUBD_MVN'] ?? 'mvn',
     fastUnsafe: flagFromEnv(env, 'FINNHUBD_STACK_FAST_UNSAFE'),
+    cassandraCommitlogSync: commitlogSyncFromEnv(env),
     ...overrides
   }
   const ports = [options.kafkaPort, options.kafkaControllerPort, options.kafkaProxiedPort, options.kafkaProxyPort, options.cassandraPort, options.cassandraStoragePort]

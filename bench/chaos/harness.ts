@@ -32,7 +32,7 @@ import { CQL_DIR } from '../../daemon/paths.js'
 import { FinnhubSimulator, type SimulatorOptions } from '../../daemon/simulator/server.js'
 import type { StackOptions } from '../../stack/options.js'
 import { isAlive, sleep } from '../../stack/proc.js'
-import { runningPid, selectComponents, up } from '../../stack/stack.js'
+import { down, runningPid, selectComponents, up } from '../../stack/stack.js'
 import { DaemonProcess, freePort } from '../daemon-process.js'
 import { metricSum } from '../report.js'
 import { candleDifferences, committedOffsets, expectedTrades, highWatermarks, readCandles, readTopicIds, readTrades, recomputeCandles, type SentLog } from '../verify.js'
@@ -68,7 +68,11 @@ export interface Scenario {
   viaProxy?: 'kafka' | 'cassandra'
   /** Config changes for this scenario (deep-merged over the suite's). */
   config?: Record<string, Record<string, unknown>>
+  /** How long the daemon may take to store everything once the faults are over (default 180 s). */
+  settleTimeoutMs?: number
   run: (r: Run) => Promise<void>
+  /** Runs after the account (puts the stack back as it was). */
+  after?: (r: Run) => Promise<void>
 }
 
 export interface Check { what: string, ok: boolean, detail: string }
@@ -293,9 +297,17 @@ export class Run {
     while (isAlive(pid)) await sleep(50)
   }
 
-  async startStack (name: 'kafka' | 'cassandra'): Promise<void> {
+  /** Starts a stack component (the suite's stack options, with `overrides`). */
+  async startStack (name: 'kafka' | 'cassandra', overrides: Partial<StackOptions> = {}): Promise<void> {
     if (this.env.stack === null) throw new Error(`${this.scenario.name} needs the local stack`)
-    await up(this.env.stack, process.env, selectComponents([name]), line => this.log(line))
+    await up({ ...this.env.stack, ...overrides }, process.env, selectComponents([name]), line => this.log(line))
+  }
+
+  /** Stops a stack component cleanly and starts it again with `overrides`. */
+  async restartStack (name: 'kafka' | 'cassandra', overrides: Partial<StackOptions> = {}): Promise<void> {
+    if (this.env.stack === null) throw new Error(`${this.scenario.name} needs the local stack`)
+    await down(this.env.stack, selectComponents([name]), line => this.log(line))
+    await this.startStack(name, overrides)
   }
 
   /** Lets trades flow for a while. */
@@ -352,7 +364,7 @@ export class Run {
     this.cassandraProxy?.setMode('pass')
     this.sim.pause()
     if (this.daemon.running) {
-      const settled = await this.#settle(180_000)
+      const settled = await this.#settle(this.scenario.settleTimeoutMs ?? 180_000)
       this.check('the daemon settles (nothing in flight, no lag)', settled)
       await this.stopDaemon()
     }
@@ -487,5 +499,6 @@ export async function runScenario (env: ChaosEnv, scenario: Scenario, id: string
   }
   const result = await run.finish(started)
   if (result.ok) await run.cleanUp()
+  await scenario.after?.(run)
   return result
 }

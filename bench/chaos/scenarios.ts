@@ -15,7 +15,7 @@ import { readTopicIds } from '../verify.js'
 import { metricByLabel, SYMBOLS, type Run, type Scenario } from './harness.js'
 import type { ProxyMode } from './proxy.js'
 
-async function daemonKills (r: Run, times: number): Promise<void> {
+export async function daemonKills (r: Run, times: number): Promise<void> {
   for (let i = 0; i < times; i++) {
     r.fault('kill -9 the daemon mid-stream')
     await r.killDaemon()
@@ -46,11 +46,22 @@ async function cassandraPause (r: Run, ms: number): Promise<void> {
   await r.recovered()
 }
 
+/**
+ * A Cassandra that acknowledges writes before its commit log is synced (periodic, its
+ * default) loses the last acknowledged rows to a kill -9: the suite's first run saw 8
+ * rows the daemon had been told were written vanish, and the candles still counting
+ * them. No client can mend that, so the kill runs against a Cassandra that syncs
+ * before it acknowledges (commitlog_sync: group), restarted into that mode first.
+ */
 async function cassandraKill (r: Run): Promise<void> {
+  r.fault('Cassandra stopped cleanly and started again with commitlog_sync: group')
+  await r.restartStack('cassandra', { cassandraCommitlogSync: 'group' })
+  await r.recovered()
+  await r.flow(3000)
   r.fault('kill -9 Cassandra, then start it again')
   await r.killStack('cassandra')
   await r.flow(3000)
-  await r.startStack('cassandra')
+  await r.startStack('cassandra', { cassandraCommitlogSync: 'group' })
   await r.recovered()
 }
 
@@ -204,9 +215,11 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'cassandra-kill',
-    title: 'Cassandra kill -9, restarted',
+    title: 'Cassandra stopped and restarted into commitlog_sync: group; then kill -9, restarted',
     needsStack: true,
-    run: r => cassandraKill(r)
+    run: r => cassandraKill(r),
+    // Back to the stack's own settings (a clean restart).
+    after: r => r.restartStack('cassandra')
   },
   {
     name: 'finnhub-drops',

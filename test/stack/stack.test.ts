@@ -93,6 +93,14 @@ t.test('generated configs carry the ports, folders and single-node settings', as
   t.match(yaml, /seeds: "127\.0\.0\.1:4444"/)
   t.match(yaml, /commitlog_directory: \/data\/stack\/cassandra\/data\/commitlog/)
   t.match(yaml, /batch_size_warn_threshold: 5KiB/)
+  t.match(yaml, /^commitlog_sync: periodic\ncommitlog_sync_period: 10000ms$/m, "Cassandra's own default unless asked")
+  // Regression (fault suite): periodic sync acknowledges before the commit log is
+  // synced, and a kill -9 lost acknowledged rows; group syncs before it acknowledges.
+  const group = cassandraYaml({ ...o, cassandraCommitlogSync: 'group' })
+  t.match(group, /^commitlog_sync: group\ncommitlog_sync_group_window: 10ms$/m)
+  t.notMatch(group, /commitlog_sync_period/, 'Cassandra refuses a period beside group sync')
+  t.equal(stackOptions({ FINNHUBD_CASSANDRA_COMMITLOG_SYNC: 'group' }).cassandraCommitlogSync, 'group')
+  t.throws(() => stackOptions({ FINNHUBD_CASSANDRA_COMMITLOG_SYNC: 'batch' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_CASSANDRA_COMMITLOG_SYNC=batch must be periodic or group/ })
   for (let i = 0; i < 50; i++) t.match(clusterId(), /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/)
   const cassandra = COMPONENTS.find(c => c.name === 'cassandra')
   const args = cassandra?.args(o, t.testdir({ 'jamm-0.4.0.jar': '' })) ?? []
