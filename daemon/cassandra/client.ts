@@ -21,6 +21,7 @@ export function createCassandraClient (config: Config['cassandra'], options: Cli
     ...(options.useKeyspace === true ? { keyspace: config.keyspace } : {}),
     ...(authProvider !== undefined ? { authProvider } : {}),
     socketOptions: { readTimeout: config.requestTimeoutMs, connectTimeout: 5_000 },
+    policies: { reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(Math.min(500, config.reconnectMaxDelayMs), config.reconnectMaxDelayMs, false) },
     queryOptions: { consistency: cassandra.types.consistencies.localQuorum }
   })
 }

@@ -84,7 +84,11 @@ const cassandra = z.strictObject({
   // Below Cassandra's batch_size_warn_threshold (5 KiB by default).
   batchMaxBytes: positiveInt.max(1_000_000).default(4096),
   retryInitialDelayMs: positiveInt.default(100),
-  retryMaxDelayMs: positiveInt.default(5_000)
+  retryMaxDelayMs: positiveInt.default(5_000),
+  // The driver's reconnection to a host it lost: exponential up to this delay. The
+  // driver's own ceiling is 10 minutes, so after an outage of a minute the daemon
+  // could wait half a minute more before trying again (the fault suite measured 18 s).
+  reconnectMaxDelayMs: z.number().int().min(100).max(600_000).default(2_000)
 })
 
 const candles = z.strictObject({

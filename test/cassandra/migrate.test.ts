@@ -101,3 +101,18 @@ t.test('an unreachable Cassandra is a clear error, not a stack trace', async t =
   t.equal(code, 1)
   t.match(out.join('\n'), /cannot reach Cassandra at 127\.0\.0\.1:1 .*npm run stack -- up.*\[FINNHUBD_ERR_CASSANDRA_UNREACHABLE\]/)
 })
+
+// Regression (fault suite): after Cassandra came back from a kill -9 the daemon took
+// 18 s more to be ready, waiting out the driver's reconnection backoff (ceiling 10 min).
+t.test('the driver reconnects with backoff capped at cassandra.reconnectMaxDelayMs', async t => {
+  const { config } = loadConfig({ env: {} })
+  t.equal(config.cassandra.reconnectMaxDelayMs, 2000)
+  const client = createCassandraClient({ ...config.cassandra, reconnectMaxDelayMs: 1500 })
+  // The driver keeps its resolved options on the client (not in its typings).
+  const { policies } = (client as unknown as { options: cassandra.ClientOptions }).options
+  const policy = policies?.reconnection as cassandra.policies.reconnection.ExponentialReconnectionPolicy & { maxDelay: number, baseDelay: number }
+  t.equal(policy.maxDelay, 1500)
+  t.equal(policy.baseDelay, 500)
+  t.ok(policies?.loadBalancing !== undefined && policies.retry !== undefined, 'the other policies keep their defaults')
+  await client.shutdown()
+})
