@@ -91,7 +91,7 @@ async function upUnlocked (o: StackOptions, env: Env, components: readonly Compo
         const owner = portOwner(port)
         throw new FinnhubdError('FINNHUBD_ERR_STACK_PORT',
           `port ${port} (${what}) is already in use${owner !== null ? ` by ${owner}` : ''}; stop that process, ` +
-          'or move the stack with FINNHUBD_KAFKA_PORT / FINNHUBD_KAFKA_CONTROLLER_PORT / FINNHUBD_CASSANDRA_PORT / FINNHUBD_CASSANDRA_STORAGE_PORT')
+          'or move the stack with FINNHUBD_KAFKA_PORT / FINNHUBD_KAFKA_CONTROLLER_PORT / FINNHUBD_KAFKA_PROXIED_PORT / FINNHUBD_CASSANDRA_PORT / FINNHUBD_CASSANDRA_STORAGE_PORT')
       }
     }
     java ??= findJava(env, o.javaHome).bin

@@ -16,6 +16,9 @@ import type { TradeRecord } from '../core/trade-schema.js'
 import type { Logger } from '../log.js'
 import type { IngestCounters, ReconnectCause } from '../metrics/ingest.js'
 
+/** A watchdog timer this late means the main thread was stalled, not the socket silent. */
+const STALL_MS = 250
+
 export interface FinnhubClientOptions {
   finnhub: Config['finnhub']
   log: Logger
@@ -221,9 +224,22 @@ export class FinnhubClient {
 
   #armWatchdog (): void {
     const staleAfter = this.#opts.finnhub.staleAfterMs
+    let due = Date.now() + staleAfter
+    let deferred = false
     const check = (): void => {
       const silentFor = this.#now() - this.#lastFrameAt
       if (this.#state !== 'open') return
+      // Fired late: the main thread was busy (a long GC, a blocking call), and frames
+      // that came meanwhile may still wait in the socket, unread. Let the event loop
+      // read them before calling the connection stale: terminating it now would throw
+      // them away uncounted (the fault suite lost 1,613 trades that way).
+      const late = Date.now() - due
+      if (silentFor >= staleAfter && late > STALL_MS && !deferred) {
+        deferred = true
+        due = Date.now() + STALL_MS
+        this.#watchdog = setTimeout(check, STALL_MS)
+        return
+      }
       if (silentFor >= staleAfter) {
         this.#endCause = 'stale'
         this.#opts.log.warn('no frame from Finnhub for too long; the connection looks stalled, reconnecting',
@@ -231,7 +247,10 @@ export class FinnhubClient {
         this.#ws?.terminate()
         return
       }
-      this.#watchdog = setTimeout(check, Math.max(50, staleAfter - silentFor))
+      const delay = Math.max(50, staleAfter - silentFor)
+      deferred = false
+      due = Date.now() + delay
+      this.#watchdog = setTimeout(check, delay)
     }
     this.#watchdog = setTimeout(check, staleAfter)
   }

@@ -267,8 +267,13 @@ export class TradeConsumer {
         if (this.#paused) this.#consumer.pause(assignment)
         this.#opts.log.info('partitions assigned', { partitions: assignment.map(a => a.partition) })
       } else if (err.code === REVOKE) {
-        // Commit what is finished while the partitions are still ours, then let them go.
-        this.#commit(true)
+        // Commit what is finished while the partitions are still ours, then let them
+        // go. Asynchronously: a synchronous commit blocks the main thread until the
+        // coordinator answers, and when the rebalance comes from a lost session over a
+        // slow network that took 5 s in the fault suite, long enough for the Finnhub
+        // watchdog to call the silent socket stale. A commit that fails here costs a
+        // re-read of finished records (idempotent writes), never a loss.
+        this.#commit(false)
         for (const a of assignment) {
           this.#tracker.revoke(a.topic, a.partition)
           if (a.topic === this.#opts.kafka.topic) this.#positions.delete(a.partition)
@@ -283,7 +288,7 @@ export class TradeConsumer {
     }
   }
 
-  /** Commits the finished prefix; synchronously while partitions are revoked and on close. */
+  /** Commits the finished prefix; synchronously on close. */
   #commit (sync: boolean): void {
     const positions = this.#tracker.takeCommits()
     if (positions.length === 0 || !this.#connected) return

@@ -9,25 +9,15 @@ import { validateConfig } from '../../daemon/config/load.js'
 import { startIngest } from '../../daemon/ingest.js'
 import { createLogger } from '../../daemon/log.js'
 import { FinnhubSimulator } from '../../daemon/simulator/server.js'
-import { stackEndpoints, stackOptions } from '../../stack/options.js'
+import { stackEndpoints } from '../../stack/options.js'
 import { down, selectComponents, up } from '../../stack/stack.js'
 import { createTopic, readTopic, waitFor } from '../fixtures/kafka.js'
-import { freePorts } from '../fixtures/ports.js'
+import { privateStackOptions } from '../fixtures/ports.js'
 
 t.setTimeout(300_000)
 
 t.test('Kafka stopped mid-stream: bounded buffer, counted drops, every buffered trade delivered after', async t => {
-  const shared = stackOptions(process.env)
-  const ports = await freePorts(4)
-  const o = stackOptions({}, {
-    dir: t.testdir({}),
-    cacheDir: shared.cacheDir,
-    kafkaPort: ports[0] as number,
-    kafkaControllerPort: ports[1] as number,
-    kafkaProxiedPort: ports[2] as number,
-    kafkaProxyPort: ports[3] as number,
-    kafkaHeapMb: 512
-  })
+  const o = await privateStackOptions(t.testdir({}), { kafkaHeapMb: 512 })
   const kafka = selectComponents(['kafka'])
   const quiet = (): void => {}
   await up(o, process.env, kafka, quiet)

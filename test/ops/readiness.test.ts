@@ -9,28 +9,18 @@ import { join } from 'node:path'
 import { startDaemon } from '../../daemon/daemon.js'
 import { createLogger } from '../../daemon/log.js'
 import { FinnhubSimulator } from '../../daemon/simulator/server.js'
-import { stackEndpoints, stackOptions } from '../../stack/options.js'
+import { stackEndpoints } from '../../stack/options.js'
 import { down, selectComponents, up } from '../../stack/stack.js'
 import { waitFor } from '../fixtures/kafka.js'
 import { pipelineConfig } from '../fixtures/pipeline.js'
-import { freePorts } from '../fixtures/ports.js'
+import { privateStackOptions } from '../fixtures/ports.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 
 t.setTimeout(240_000)
 
 t.test('Kafka down → /readyz 503 naming both Kafka checks; back up → 200', async t => {
-  const shared = stackOptions(process.env)
   const dir = mkdtempSync(join(tmpdir(), 'finnhubd-readiness-'))
-  const ports = await freePorts(4)
-  const o = stackOptions({}, {
-    dir,
-    cacheDir: shared.cacheDir,
-    kafkaPort: ports[0] as number,
-    kafkaControllerPort: ports[1] as number,
-    kafkaProxiedPort: ports[2] as number,
-    kafkaProxyPort: ports[3] as number,
-    kafkaHeapMb: 256
-  })
+  const o = await privateStackOptions(dir, { kafkaHeapMb: 256 })
   const kafkaOnly = selectComponents(['kafka'])
   t.teardown(async () => {
     await down(o, kafkaOnly, () => {})

@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { tradeId } from '../../daemon/core/transform.js'
-import { stackEndpoints, stackOptions } from '../../stack/options.js'
+import { stackEndpoints } from '../../stack/options.js'
 import { down, selectComponents, up } from '../../stack/stack.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
-import { freePorts } from '../fixtures/ports.js'
+import { privateStackOptions } from '../fixtures/ports.js'
 import { spawnDaemon, type DaemonChild } from '../fixtures/daemon-child.js'
 import {
   candleDifferences, cassandraClient, committedOffsets, committedTotal, encodeTrades, pipelineConfig, produceValues,
@@ -42,18 +42,10 @@ function startChild (t: Test, config: object): DaemonChild {
 }
 
 t.test('Cassandra stopped mid-stream: pause, no commit past unwritten rows, every trade stored once after it returns', async t => {
-  const shared = stackOptions(process.env)
   // A folder of our own, removed only after the instance is down (a tap testdir may
   // be removed first, and with it the pid file that `down` needs).
   const dir = mkdtempSync(join(tmpdir(), 'finnhubd-faults-'))
-  const ports = await freePorts(2)
-  const o = stackOptions({}, {
-    dir,
-    cacheDir: shared.cacheDir,
-    cassandraPort: ports[0] as number,
-    cassandraStoragePort: ports[1] as number,
-    cassandraHeapMb: 512
-  })
+  const o = await privateStackOptions(dir, { cassandraHeapMb: 512 })
   const cassandraOnly = selectComponents(['cassandra'])
   t.teardown(async () => {
     await down(o, cassandraOnly, quiet)

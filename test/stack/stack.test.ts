@@ -12,7 +12,7 @@ import { findJava, parseJavaVersion } from '../../stack/java.js'
 import { stackEndpoints, stackOptions, type StackOptions } from '../../stack/options.js'
 import { isAlive, isOurs, portFree, portOwner, stopPid, withLock } from '../../stack/proc.js'
 import { down, logs, runningPid, selectComponents, status, up, wipe } from '../../stack/stack.js'
-import { freePorts } from '../fixtures/ports.js'
+import { freePorts, privateStackOptions } from '../fixtures/ports.js'
 
 t.setTimeout(180_000)
 
@@ -44,19 +44,8 @@ async function listenOnFreePort (): Promise<{ server: Server, port: number }> {
 
 /** Stack options in a private folder (one per test) on ports nobody uses, so the shared stack is untouched. */
 async function privateOptions (t: Test, overrides: Partial<StackOptions> = {}): Promise<StackOptions> {
-  const ports = await freePorts(6)
-  return stackOptions({}, {
-    dir: t.testdir({}),
-    kafkaPort: ports[0] as number,
-    kafkaControllerPort: ports[1] as number,
-    kafkaProxiedPort: ports[4] as number,
-    kafkaProxyPort: ports[5] as number,
-    cassandraPort: ports[2] as number,
-    cassandraStoragePort: ports[3] as number,
-    kafkaReadyTimeoutMs: 20_000,
-    cassandraReadyTimeoutMs: 20_000,
-    ...overrides
-  })
+  const dir = t.testdir({})
+  return await privateStackOptions(dir, { cacheDir: dir, kafkaReadyTimeoutMs: 20_000, cassandraReadyTimeoutMs: 20_000, ...overrides })
 }
 
 t.test('options: defaults stay off the standard ports; env moves them; bad values are named', async t => {
