@@ -44,6 +44,8 @@ const TOKEN = 'chaos'
 const EDGE_BEFORE_MS = 3000
 /** The daemon's resident memory must stay under this in every scenario (it holds ~150–250 MiB here). */
 export const RSS_BOUND_MIB = 512
+/** The daemon's main thread must never be blocked this long (it reads the Finnhub socket). */
+export const STALL_BOUND_S = 2
 
 export interface ChaosEnv {
   kafkaBootstrap: string
@@ -97,6 +99,8 @@ export interface ScenarioResult {
   recoveryMs: number[]
   peakRssMiB: number
   maxProducerQueue: number
+  /** The longest event-loop delay seen (finnhubd_nodejs_eventloop_lag_max_seconds, per 0.5 s scrape). */
+  maxStallS: number
   unexpectedExits: string[]
   checks: Check[]
 }
@@ -142,6 +146,7 @@ export class Run {
   badInputs = 0
   peakRssMiB = 0
   maxProducerQueue = 0
+  maxStallS = 0
   readonly dropped: Record<string, number> = {}
   readonly #sentLogs: SentLog[] = []
   #simPort = 0
@@ -265,6 +270,7 @@ export class Run {
     if (!this.daemon.running) return
     this.metrics().then(text => {
       this.maxProducerQueue = Math.max(this.maxProducerQueue, metricSum(text, 'finnhubd_kafka_producer_queue_messages') || 0)
+      this.maxStallS = Math.max(this.maxStallS, metricSum(text, 'finnhubd_nodejs_eventloop_lag_max_seconds') || 0)
     }, () => {})
     const mem = this.daemon.memory()
     if (Number.isFinite(mem.peakMiB)) this.peakRssMiB = Math.max(this.peakRssMiB, mem.peakMiB)
@@ -443,6 +449,7 @@ export class Run {
     this.check('candles equal their recomputation from the stored trades', candleProblems.length === 0, candleProblems.slice(0, 3).join('; '))
     this.check('the daemon never exited unless killed or stopped', this.unexpectedExits.length === 0, this.unexpectedExits.join('; '))
     this.check(`peak RSS under ${RSS_BOUND_MIB} MiB`, this.peakRssMiB > 0 && this.peakRssMiB < RSS_BOUND_MIB, `${this.peakRssMiB} MiB`)
+    this.check(`the main thread never blocked ${STALL_BOUND_S} s or more`, this.maxStallS < STALL_BOUND_S, `longest event-loop delay ${this.maxStallS.toFixed(3)} s`)
     const bound = (config.kafka.maxBufferedMessages)
     this.check('producer queue within kafka.maxBufferedMessages', this.maxProducerQueue <= bound, `max ${this.maxProducerQueue}, bound ${bound}`)
     return {
@@ -465,6 +472,7 @@ export class Run {
       recoveryMs: this.recoveryMs,
       peakRssMiB: this.peakRssMiB,
       maxProducerQueue: this.maxProducerQueue,
+      maxStallS: Math.round(this.maxStallS * 1000) / 1000,
       unexpectedExits: this.unexpectedExits,
       checks: this.checks
     }

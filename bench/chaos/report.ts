@@ -38,12 +38,12 @@ export function renderChaosMarkdown (r: ChaosReport): string {
       `**${n(t.faults)} faults injected, ${n(t.badInputs)} bad inputs tried**; ${n(t.sent)} trades sent, ${n(t.stored)} stored, ` +
       `**${n(t.lost)} lost, ${n(t.duplicated)} duplicated**, ${n(t.dropped)} dropped with a counted reason.`,
     '',
-    '| scenario | result | faults | bad inputs | sent | in Kafka | stored | lost | dup | dropped (reason) | in flight at kill/stop | candles | recovery ms | peak RSS MiB |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|---|--:|'
+    '| scenario | result | faults | bad inputs | sent | in Kafka | stored | lost | dup | dropped (reason) | in flight at kill/stop | candles | recovery ms | peak RSS MiB | longest stall ms |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|---|--:|--:|'
   ]
   for (const s of r.scenarios) {
     const dropped = Object.entries(s.dropped).filter(([, v]) => v > 0).map(([k, v]) => `${n(v)} ${k}`).join(', ') || '0'
-    lines.push(`| ${s.name} | ${s.ok ? 'pass' : '**FAIL**'} | ${s.faults} | ${n(s.badInputs)} | ${n(s.sent)} | ${n(s.inKafka)} | ${n(s.stored)} | ${n(s.lost)} | ${n(s.duplicated)} | ${dropped} | ${n(s.inFlightAtEdges)} | ${s.candleProblems.length === 0 ? `${s.candles} ok` : `**${s.candleProblems.length} wrong**`} | ${s.recoveryMs.join(', ') || '–'} | ${s.peakRssMiB} |`)
+    lines.push(`| ${s.name} | ${s.ok ? 'pass' : '**FAIL**'} | ${s.faults} | ${n(s.badInputs)} | ${n(s.sent)} | ${n(s.inKafka)} | ${n(s.stored)} | ${n(s.lost)} | ${n(s.duplicated)} | ${dropped} | ${n(s.inFlightAtEdges)} | ${s.candleProblems.length === 0 ? `${s.candles} ok` : `**${s.candleProblems.length} wrong**`} | ${s.recoveryMs.join(', ') || '–'} | ${s.peakRssMiB} | ${Math.round(s.maxStallS * 1000)} |`)
   }
   lines.push('', '## Scenarios', '')
   for (const s of r.scenarios) {
@@ -53,6 +53,7 @@ export function renderChaosMarkdown (r: ChaosReport): string {
   lines.push('', 'Columns: *lost* = in Kafka and not stored, plus trades missing from Kafka beyond the counted drops; ' +
     '*dup* = Kafka records beyond one per trade plus stored rows for no trade sent; *in flight at kill/stop* = trades sent in the 3 s ' +
     'before a kill -9 or SIGTERM of the daemon (up to its exit) that never reached Kafka: held in its socket buffer or memory when it ' +
-    'died or stopped reading (Finnhub has no replay), so never accepted; *recovery* = from the fault healed to GET /readyz 200.', '')
+    'died or stopped reading (Finnhub has no replay), so never accepted; *recovery* = from the fault healed to GET /readyz 200; ' +
+    '*longest stall* = the longest event-loop delay of the daemon (per 0.5 s scrape).', '')
   return lines.join('\n')
 }

@@ -297,6 +297,13 @@ export const SCENARIOS: Scenario[] = [
     run: r => network(r, 'kafka', [{ mode: 'cut', ms: 5000 }, { mode: 'delay', ms: 5000, delayMs: 300 }, { mode: 'blackhole', ms: 15_000 }])
   },
   {
+    name: 'kafka-session-lost',
+    title: 'the network to Kafka cut 12 s (past kafka.sessionTimeoutMs: the group drops the daemon), then 300 ms slow while it rejoins',
+    viaProxy: 'kafka',
+    needsStack: true,
+    run: r => network(r, 'kafka', [{ mode: 'cut', ms: 12_000 }, { mode: 'delay', ms: 8000, delayMs: 300 }])
+  },
+  {
     name: 'network-cassandra',
     title: 'the network to Cassandra (TCP proxy): cut 5 s, 300 ms delay 5 s, half-open 15 s, frozen 10 s',
     viaProxy: 'cassandra',
