@@ -3,7 +3,7 @@
 // it (bench/chaos/harness.ts). A scenario checks what is particular to it: the drop
 // counter beyond the buffer bound, the malformed-frame count, the dead-letter records.
 
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import Kafka from 'node-rdkafka'
 import { BAD_FRAMES } from '../../daemon/simulator/bad-input.js'
 import { singleObjectFingerprint, TradeEncoder } from '../../daemon/core/avro-codec.js'
@@ -95,6 +95,39 @@ async function dropFinnhub (r: Run): Promise<void> {
   r.sim.resume()
   await r.recovered()
   await r.flow(2000)
+}
+
+/**
+ * A rebalance while the network to Kafka is slow: the daemon's partitions are revoked
+ * and it commits what it finished. That commit once ran synchronously on the main
+ * thread and blocked it for the round trip (5 s in the second full run, long enough
+ * for the Finnhub watchdog to drop a socket full of unread frames); the harness's
+ * stall bound (STALL_BOUND_S) catches it coming back.
+ */
+export async function rebalanceOnSlowNetwork (r: Run): Promise<void> {
+  const proxy = r.kafkaProxy
+  if (proxy === null) throw new Error('no kafka proxy: the scenario must set viaProxy')
+  const { topic, groupId } = (r.config as { kafka: { topic: string, groupId: string } }).kafka
+  const revokedBefore = readFileSync(r.logFile, 'utf8').split('"partitions revoked"').length
+  r.fault('the network to Kafka turns slow: 1.5 s each way')
+  proxy.setMode('delay', 1500)
+  await r.flow(1000)
+  // Three times: a member that reads and never commits joins, then leaves (what it
+  // was given is read again by the daemon). Each join and each leave revokes.
+  for (let i = 0; i < 3; i++) {
+    r.fault('a second member joins the daemon\'s group over the slow network, then leaves: two rebalances')
+    const other = new Kafka.KafkaConsumer({ 'metadata.broker.list': r.env.kafkaBootstrap, 'group.id': groupId, 'enable.auto.commit': false }, {})
+    await new Promise<void>((resolve, reject) => { other.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
+    other.subscribe([topic])
+    other.consume()
+    await r.flow(6000)
+    await new Promise<void>(resolve => { other.disconnect(() => resolve()) })
+    await r.flow(4000)
+  }
+  proxy.setMode('pass')
+  await r.recovered()
+  const revoked = readFileSync(r.logFile, 'utf8').split('"partitions revoked"').length - revokedBefore
+  r.check('the daemon\'s partitions were revoked meanwhile', revoked > 0, `${revoked} revocations`)
 }
 
 async function malformedFlood (r: Run, rounds: number): Promise<void> {
@@ -302,6 +335,13 @@ export const SCENARIOS: Scenario[] = [
     viaProxy: 'kafka',
     needsStack: true,
     run: r => network(r, 'kafka', [{ mode: 'cut', ms: 12_000 }, { mode: 'delay', ms: 8000, delayMs: 300 }])
+  },
+  {
+    name: 'rebalance-slow-network',
+    title: 'six rebalances (a second member joins the group and leaves, three times) while the network to Kafka is 1.5 s slow each way',
+    viaProxy: 'kafka',
+    needsStack: true,
+    run: r => rebalanceOnSlowNetwork(r)
   },
   {
     name: 'network-cassandra',

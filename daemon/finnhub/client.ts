@@ -16,9 +16,6 @@ import type { TradeRecord } from '../core/trade-schema.js'
 import type { Logger } from '../log.js'
 import type { IngestCounters, ReconnectCause } from '../metrics/ingest.js'
 
-/** A watchdog timer this late means the main thread was stalled, not the socket silent. */
-const STALL_MS = 250
-
 export interface FinnhubClientOptions {
   finnhub: Config['finnhub']
   log: Logger
@@ -224,20 +221,18 @@ export class FinnhubClient {
 
   #armWatchdog (): void {
     const staleAfter = this.#opts.finnhub.staleAfterMs
-    let due = Date.now() + staleAfter
     let deferred = false
     const check = (): void => {
       const silentFor = this.#now() - this.#lastFrameAt
       if (this.#state !== 'open') return
-      // Fired late: the main thread was busy (a long GC, a blocking call), and frames
-      // that came meanwhile may still wait in the socket, unread. Let the event loop
-      // read them before calling the connection stale: terminating it now would throw
-      // them away uncounted (the fault suite lost 1,613 trades that way).
-      const late = Date.now() - due
-      if (silentFor >= staleAfter && late > STALL_MS && !deferred) {
+      if (silentFor >= staleAfter && !deferred) {
+        // Before calling the socket stale, let the event loop read it once: after the
+        // main thread was blocked (a long GC, a blocking call), frames that came
+        // meanwhile still wait in it, unread, and terminating it now would throw them
+        // away uncounted (the fault suite lost 1,613 trades that way). A timer set from
+        // a timer runs only after the loop's next poll for I/O.
         deferred = true
-        due = Date.now() + STALL_MS
-        this.#watchdog = setTimeout(check, STALL_MS)
+        this.#watchdog = setTimeout(check, 1)
         return
       }
       if (silentFor >= staleAfter) {
@@ -247,10 +242,8 @@ export class FinnhubClient {
         this.#ws?.terminate()
         return
       }
-      const delay = Math.max(50, staleAfter - silentFor)
       deferred = false
-      due = Date.now() + delay
-      this.#watchdog = setTimeout(check, delay)
+      this.#watchdog = setTimeout(check, Math.max(50, staleAfter - silentFor))
     }
     this.#watchdog = setTimeout(check, staleAfter)
   }
