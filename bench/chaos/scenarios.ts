@@ -98,11 +98,12 @@ async function dropFinnhub (r: Run): Promise<void> {
 }
 
 /**
- * A rebalance while the network to Kafka is slow: the daemon's partitions are revoked
+ * Rebalances while the network to Kafka is slow: the daemon's partitions are revoked
  * and it commits what it finished. That commit once ran synchronously on the main
  * thread and blocked it for the round trip (5 s in the second full run, long enough
- * for the Finnhub watchdog to drop a socket full of unread frames); the harness's
- * stall bound (STALL_BOUND_S) catches it coming back.
+ * for the Finnhub watchdog to drop a socket full of unread frames). The harness's
+ * stall bound (STALL_BOUND_S) is what shows it when the timing lines up: with the
+ * synchronous commit put back, 1 run of this scenario in 7 stalled (3.0 s).
  */
 export async function rebalanceOnSlowNetwork (r: Run): Promise<void> {
   const proxy = r.kafkaProxy
