@@ -28,14 +28,12 @@ import type { Config } from '../daemon/config/schema.js'
 import { runMigrate } from '../daemon/cassandra/migrate-command.js'
 import { connectCassandra } from '../daemon/cassandra/client.js'
 import { TradeEncoder } from '../daemon/core/avro-codec.js'
-import { assignOrdinals } from '../daemon/core/frame.js'
-import { loadTradeType, type TradeRecord } from '../daemon/core/trade-schema.js'
-import { tradeId, utcDay } from '../daemon/core/transform.js'
+import { loadTradeType } from '../daemon/core/trade-schema.js'
 import { createTopic } from '../daemon/kafka/admin.js'
 import { latencyBetween, STAGES, type IntervalLatency, type Stage, type StageSnapshot } from '../daemon/metrics/latency.js'
 import { CQL_DIR, PROJECT_ROOT, VERSION } from '../daemon/paths.js'
 import { resolveSchemaPath } from '../daemon/ingest.js'
-import { regenerate, type GenerationCall, type GeneratorOptions } from '../daemon/simulator/generator.js'
+import type { GenerationCall, GeneratorOptions } from '../daemon/simulator/generator.js'
 import type { SimulatorStats } from '../daemon/simulator/server.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { sleep } from '../stack/proc.js'
@@ -45,6 +43,7 @@ import { cpuSeconds, quiet, rawCassandraWrite, rawKafkaProduce, round } from './
 import { BACKLOG_BOUND_S, metricSum, P99_BOUND_MS, renderMarkdown, setPath, sustainable, type BenchReport, type StepResult } from './report.js'
 import type { SimCommand, SimWorkerData } from './sim-worker.js'
 import { syntheticTrades } from './trades.js'
+import { dropRunData, expectedTrades } from './verify.js'
 
 const TOKEN = 'bench'
 const SYMBOLS = Array.from({ length: 40 }, (_, i) => `BENCH:SYM${String(i).padStart(2, '0')}`)
@@ -416,61 +415,36 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
   writeFileSync(`${base}.json`, JSON.stringify(report, null, 2) + '\n')
   writeFileSync(`${base}.md`, renderMarkdown(report))
   progress(`report: ${base}.md and ${base}.json`)
-  if (values.keep !== true) await cleanUp(config, [`${id}_raw`], [topic, `${topic}.dlq`, `${topic}.ceiling`])
+  if (values.keep !== true) await dropRunData(config, [`${id}_raw`], [topic, `${topic}.dlq`, `${topic}.ceiling`])
   return report
 }
 
 /** Rebuilds every trade sent, works out its id as the daemon should, and compares with the ids stored. */
 async function accountFor (config: Config, options: GeneratorOptions, calls: readonly GenerationCall[]): Promise<Omit<BenchReport['counts'], 'notStoredAtEnd'>> {
-  const expected = new Map<string, Set<string>>()
-  const days = new Set<string>()
-  let sent = 0
-  regenerate(options, calls, frame => {
-    const records: TradeRecord[] = frame.map(tr => ({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, ingest_ts: 0, ordinal: 0 }))
-    assignOrdinals(records)
-    for (const r of records) {
-      let set = expected.get(r.s)
-      if (set === undefined) expected.set(r.s, set = new Set())
-      set.add(tradeId(r))
-      days.add(utcDay(r.t))
-    }
-    sent += frame.length
-  })
+  const expected = expectedTrades([{ options, calls }])
   const client = await connectCassandra(config.cassandra)
   let stored = 0
-  let lost = 0
   let duplicated = 0
+  const seen = new Set<string>()
   try {
-    for (const [symbol, ids] of expected) {
-      const seen = new Set<string>()
-      for (const day of days) {
+    for (const symbol of expected.symbols) {
+      for (const day of expected.days) {
         const rs = await client.execute(`SELECT trade_id FROM ${config.cassandra.keyspace}.${config.cassandra.tradesTable} WHERE symbol = ? AND day = ?`,
           [symbol, day], { prepare: true, fetchSize: 5000 })
         // The result set fetches the following pages as it is iterated.
         for await (const row of rs) {
           const tid = String(row.get('trade_id'))
           stored++
-          if (!ids.has(tid) || seen.has(tid)) duplicated++
-          seen.add(tid)
+          // A row for no trade sent, under another trade's symbol, or twice.
+          if (expected.ids.get(tid)?.symbol !== symbol || seen.has(tid)) duplicated++
+          else seen.add(tid)
         }
       }
-      for (const tid of ids) if (!seen.has(tid)) lost++
     }
   } finally {
     await client.shutdown()
   }
-  const distinct = [...expected.values()].reduce((n, s) => n + s.size, 0)
-  return { sent, distinctTrades: distinct, identicalResends: sent - distinct, stored, lost, duplicated }
-}
-
-async function cleanUp (config: Config, extraKeyspaces: readonly string[], topics: readonly string[]): Promise<void> {
-  const client = await connectCassandra(config.cassandra)
-  try {
-    for (const ks of [config.cassandra.keyspace, ...extraKeyspaces]) await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`)
-  } finally {
-    await client.shutdown()
-  }
-  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': config.kafka.bootstrapServers.join(',') })
-  for (const t of topics) await new Promise<void>(resolve => { admin.deleteTopic(t, 10_000, () => resolve()) })
-  admin.disconnect()
+  let lost = 0
+  for (const tid of expected.ids.keys()) if (!seen.has(tid)) lost++
+  return { sent: expected.sent, distinctTrades: expected.ids.size, identicalResends: expected.sent - expected.ids.size, stored, lost, duplicated }
 }

@@ -13,6 +13,7 @@ import { writerSchemasFor } from '../daemon/core/process-batch.js'
 import { loadTradeType, type TradeRecord } from '../daemon/core/trade-schema.js'
 import { tradeId, utcDay } from '../daemon/core/transform.js'
 import type { Config } from '../daemon/config/schema.js'
+import { connectCassandra } from '../daemon/cassandra/client.js'
 import { regenerate, type GenerationCall, type GeneratorOptions } from '../daemon/simulator/generator.js'
 import { resolveSchemaPath } from '../daemon/ingest.js'
 
@@ -24,8 +25,8 @@ export interface SentLog { options: GeneratorOptions, calls: readonly Generation
 export interface Expected {
   /** Trades sent (identical re-sends included). */
   sent: number
-  /** The id each trade must be stored under → its trade time `t` (the intended send time). */
-  ids: Map<string, number>
+  /** The id each trade must be stored under → its symbol and trade time `t` (the intended send time). */
+  ids: Map<string, { symbol: string, t: number }>
   symbols: Set<string>
   days: Set<string>
 }
@@ -38,7 +39,7 @@ export function expectedTrades (logs: readonly SentLog[]): Expected {
       const records: TradeRecord[] = frame.map(tr => ({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, ingest_ts: 0, ordinal: 0 }))
       assignOrdinals(records)
       for (const r of records) {
-        out.ids.set(tradeId(r), r.t)
+        out.ids.set(tradeId(r), { symbol: r.s, t: r.t })
         out.symbols.add(r.s)
         out.days.add(utcDay(r.t))
       }
@@ -48,34 +49,47 @@ export function expectedTrades (logs: readonly SentLog[]): Expected {
   return out
 }
 
-/** The group's committed offsets per partition (-1001 when none), read without joining the group. */
-export async function committedOffsets (bootstrap: string, groupId: string, topic: string, partitions: number): Promise<number[]> {
+/** A connected consumer that never joins its group (reads by assignment, queries only), disconnected after `fn`. */
+async function withConsumer<T> (bootstrap: string, groupId: string, fn: (consumer: Kafka.KafkaConsumer) => Promise<T>): Promise<T> {
   const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': groupId, 'enable.auto.commit': false }, {})
-  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
+  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 15_000 }, err => { err ? reject(err) : resolve() }) })
   try {
-    const toppars = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }))
-    const result = await new Promise<Kafka.TopicPartitionOffset[]>((resolve, reject) => {
-      consumer.committed(toppars, 10_000, (err, tps) => { err ? reject(err) : resolve(tps) })
-    })
-    return result.sort((a, b) => a.partition - b.partition).map(tp => tp.offset ?? -1001)
+    return await fn(consumer)
   } finally {
     await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
   }
 }
 
-/** Every partition's high watermark (the next offset to be written), by partition. */
-export async function highWatermarks (bootstrap: string, topic: string, partitions: number): Promise<number[]> {
-  const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': `finnhubd-verify-${process.pid}`, 'enable.auto.commit': false }, {})
-  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
-  try {
-    const out: number[] = []
+function watermarks (consumer: Kafka.KafkaConsumer, topic: string, partition: number): Promise<Kafka.WatermarkOffsets> {
+  return new Promise((resolve, reject) => { consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => { err ? reject(err) : resolve(o) }) })
+}
+
+async function committedOf (consumer: Kafka.KafkaConsumer, topic: string, partitions: number): Promise<number[]> {
+  const toppars = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }))
+  const result = await new Promise<Kafka.TopicPartitionOffset[]>((resolve, reject) => {
+    consumer.committed(toppars, 10_000, (err, tps) => { err ? reject(err) : resolve(tps) })
+  })
+  return result.sort((a, b) => a.partition - b.partition).map(tp => tp.offset ?? -1001)
+}
+
+/** The group's committed offsets per partition (-1001 when none), read without joining the group. */
+export async function committedOffsets (bootstrap: string, groupId: string, topic: string, partitions: number): Promise<number[]> {
+  return await withConsumer(bootstrap, groupId, consumer => committedOf(consumer, topic, partitions))
+}
+
+/**
+ * Whether the group has committed every partition of the topic up to its high
+ * watermark (the next offset to be written): every record in it was processed.
+ */
+export async function groupCaughtUp (bootstrap: string, groupId: string, topic: string, partitions: number): Promise<boolean> {
+  return await withConsumer(bootstrap, groupId, async consumer => {
+    const committed = await committedOf(consumer, topic, partitions)
     for (let partition = 0; partition < partitions; partition++) {
-      out.push(await new Promise<number>((resolve, reject) => { consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => { err ? reject(err) : resolve(o.highOffset) }) }))
+      const { highOffset } = await watermarks(consumer, topic, partition)
+      if (highOffset !== 0 && committed[partition] !== highOffset) return false
     }
-    return out
-  } finally {
-    await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
-  }
+    return true
+  })
 }
 
 export interface TopicContents {
@@ -90,15 +104,13 @@ export interface TopicContents {
 export async function readTopicIds (bootstrap: string, topic: string, schemaPath: string, timeoutMs = 60_000): Promise<TopicContents> {
   const type = loadTradeType(resolveSchemaPath(schemaPath))
   const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), []))
-  const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': `finnhubd-verify-${process.pid}-${Date.now()}`, 'enable.auto.commit': false }, {})
-  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 15_000 }, err => { err ? reject(err) : resolve() }) })
   const out: TopicContents = { records: 0, ids: new Map(), undecodable: 0 }
-  try {
+  await withConsumer(bootstrap, `finnhubd-verify-${process.pid}-${Date.now()}`, async consumer => {
     const meta = await new Promise<Kafka.Metadata>((resolve, reject) => { consumer.getMetadata({ topic, timeout: 10_000 }, (err, m) => { err ? reject(err) : resolve(m) }) })
     const partitions = meta.topics.find(x => x.name === topic)?.partitions.map(p => p.id) ?? []
     const high = new Map<number, number>()
     for (const partition of partitions) {
-      const w = await new Promise<Kafka.WatermarkOffsets>((resolve, reject) => { consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => { err ? reject(err) : resolve(o) }) })
+      const w = await watermarks(consumer, topic, partition)
       if (w.highOffset > w.lowOffset) high.set(partition, w.highOffset)
     }
     consumer.assign([...high.keys()].map(partition => ({ topic, partition, offset: 0 })))
@@ -118,9 +130,7 @@ export async function readTopicIds (bootstrap: string, topic: string, schemaPath
         if (m.offset + 1 >= (high.get(m.partition) ?? Infinity)) high.delete(m.partition)
       }
     }
-  } finally {
-    await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
-  }
+  })
   return out
 }
 
@@ -210,4 +220,17 @@ export function candleDifferences (stored: readonly StoredCandle[], expected: re
   }
   for (const extra of byKey.values()) problems.push(`extra candle ${extra.symbol}@${new Date(extra.minute).toISOString()}`)
   return problems
+}
+
+/** Drops a run's keyspaces (the config's and `extraKeyspaces`) and deletes its topics. */
+export async function dropRunData (config: Config, extraKeyspaces: readonly string[], topics: readonly string[]): Promise<void> {
+  const client = await connectCassandra(config.cassandra)
+  try {
+    for (const ks of [config.cassandra.keyspace, ...extraKeyspaces]) await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`)
+  } finally {
+    await client.shutdown()
+  }
+  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': config.kafka.bootstrapServers.join(',') })
+  for (const t of topics) await new Promise<void>(resolve => { admin.deleteTopic(t, 10_000, () => resolve()) })
+  admin.disconnect()
 }

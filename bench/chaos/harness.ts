@@ -22,10 +22,9 @@
 
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import Kafka from 'node-rdkafka'
-import cassandra from 'cassandra-driver'
 import { validateConfig } from '../../daemon/config/load.js'
 import type { Config } from '../../daemon/config/schema.js'
+import { connectCassandra } from '../../daemon/cassandra/client.js'
 import { runMigrate } from '../../daemon/cassandra/migrate-command.js'
 import { createTopic } from '../../daemon/kafka/admin.js'
 import { CQL_DIR } from '../../daemon/paths.js'
@@ -35,7 +34,7 @@ import { isAlive, sleep } from '../../stack/proc.js'
 import { down, runningPid, selectComponents, up } from '../../stack/stack.js'
 import { DaemonProcess, freePort } from '../daemon-process.js'
 import { metricSum } from '../report.js'
-import { candleDifferences, committedOffsets, expectedTrades, highWatermarks, readCandles, readTopicIds, readTrades, recomputeCandles, type SentLog } from '../verify.js'
+import { candleDifferences, dropRunData, expectedTrades, groupCaughtUp, readCandles, readTopicIds, readTrades, recomputeCandles, type SentLog } from '../verify.js'
 import { TcpProxy } from './proxy.js'
 
 export const SYMBOLS = ['CHAOS:AAA', 'CHAOS:BBB', 'CHAOS:CCC', 'CHAOS:DDD', 'CHAOS:EEE', 'CHAOS:FFF']
@@ -396,11 +395,7 @@ export class Run {
       let text: string
       try { text = await this.metrics() } catch { continue }
       if (metricSum(text, 'finnhubd_kafka_in_flight') !== 0) continue
-      const [committed, high] = await Promise.all([
-        committedOffsets(this.env.kafkaBootstrap, config.kafka.groupId, config.kafka.topic, partitions),
-        highWatermarks(this.env.kafkaBootstrap, config.kafka.topic, partitions)
-      ])
-      if (high.every((h, i) => h === 0 || committed[i] === h)) return true
+      if (await groupCaughtUp(this.env.kafkaBootstrap, config.kafka.groupId, config.kafka.topic, partitions)) return true
     }
     return false
   }
@@ -409,7 +404,7 @@ export class Run {
     const config = this.#directConfig()
     const expected = expectedTrades(this.#sentLogs)
     const topic = await readTopicIds(this.env.kafkaBootstrap, config.kafka.topic, config.schemaPath)
-    const client = new cassandra.Client({ contactPoints: [`${this.env.cassandraHost}:${this.env.cassandraPort}`], localDataCenter: config.cassandra.localDataCenter })
+    const client = await connectCassandra(config.cassandra)
     let stored: Awaited<ReturnType<typeof readTrades>>
     let candleProblems: string[]
     let candles = 0
@@ -433,7 +428,7 @@ export class Run {
     }
     let inFlightAtEdges = 0
     let missingOutsideEdges = 0
-    for (const [id, t] of expected.ids) {
+    for (const [id, { t }] of expected.ids) {
       if (topic.ids.has(id)) continue
       if (this.edges.some(e => t >= e.from && t <= e.to)) inFlightAtEdges++
       else missingOutsideEdges++
@@ -478,18 +473,10 @@ export class Run {
     }
   }
 
-  /** Drops the scenario's keyspace and topics (kept with --keep). */
+  /** Drops the scenario's keyspace and topics (a failed scenario keeps them, to look at). */
   async cleanUp (): Promise<void> {
     const config = this.#directConfig()
-    const client = new cassandra.Client({ contactPoints: [`${this.env.cassandraHost}:${this.env.cassandraPort}`], localDataCenter: config.cassandra.localDataCenter })
-    try {
-      await client.execute(`DROP KEYSPACE IF EXISTS ${config.cassandra.keyspace}`)
-    } finally {
-      await client.shutdown()
-    }
-    const admin = Kafka.AdminClient.create({ 'metadata.broker.list': this.env.kafkaBootstrap })
-    for (const t of [config.kafka.topic, config.kafka.deadLetterTopic]) await new Promise<void>(resolve => { admin.deleteTopic(t, 10_000, () => resolve()) })
-    admin.disconnect()
+    await dropRunData(config, [], [config.kafka.topic, config.kafka.deadLetterTopic])
   }
 }
 
