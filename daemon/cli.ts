@@ -6,12 +6,13 @@ import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { FinnhubdError, isFinnhubdError } from './errors.js'
-import { loadConfig, redactConfig } from './config/load.js'
+import { ENV_OVERRIDE_NAMES, loadConfig, redactConfig, type LoadedConfig } from './config/load.js'
+import { mergeEnv, readEnvFile } from './config/env-file.js'
 import { runMigrate } from './cassandra/migrate-command.js'
 import { CQL_DIR, VERSION } from './paths.js'
 import { createLogger, type Logger } from './log.js'
 
-const USAGE = `usage: finnhubd [--config FILE] <command>
+const USAGE = `usage: finnhubd [--config FILE] [--env-file FILE] <command>
        finnhubd --version | --help
 
 commands:
@@ -24,7 +25,7 @@ commands:
   migrate        apply pending Cassandra schema migrations (cql/), idempotently
   simulate       a Finnhub-protocol WebSocket server on loopback: [--port N] [--token T]
                  [--rate TRADES_PER_S] [--max-trades-per-frame N] [--seed N] [--max-total N]
-                 [--replay FILE] [--speed X]
+                 [--replay FILE] [--speed X] [--rest-requests-per-minute N]
   simulate record --symbols A,B --out FILE [--url URL] [--duration-ms N]
                  record a live session (FINNHUB_TOKEN) for --replay
   check-config   validate the configuration (file + environment); exit 0 when valid, 1 with
@@ -34,6 +35,10 @@ commands:
 
 options:
   --config FILE  JSON or YAML config file (default: $FINNHUBD_CONFIG, else built-in defaults)
+  --env-file FILE
+                 a seed-style .env file of the variables below (the process's environment
+                 wins over it); unknown names are an error, seed names with no meaning here
+                 (CASSANDRA_BROADCAST_ADDRESS, GRAFANA_*, …) a warning; re-read on SIGHUP
   --help         this text
   --version      the version of finnhubd and of Node
 
@@ -66,13 +71,13 @@ export interface CliIo {
 /** Runs one command and resolves to the process exit code. */
 export async function main (argv: readonly string[], io: CliIo): Promise<number> {
   // Global options stand before the command; everything after it belongs to the command.
-  const commandAt = argv.findIndex((arg, i) => !arg.startsWith('-') && argv[i - 1] !== '--config')
+  const commandAt = argv.findIndex((arg, i) => !arg.startsWith('-') && argv[i - 1] !== '--config' && argv[i - 1] !== '--env-file')
   const globalArgs = commandAt === -1 ? argv : argv.slice(0, commandAt)
   let parsed
   try {
     parsed = parseArgs({
       args: [...globalArgs],
-      options: { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } },
+      options: { config: { type: 'string' }, 'env-file': { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } },
       strict: true
     })
   } catch (err) {
@@ -89,35 +94,51 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
     io.out(USAGE)
     return command === undefined && parsed.values.help !== true ? 2 : 0
   }
-  const configFile = parsed.values.config ?? io.env['FINNHUBD_CONFIG']
+  const envFile = parsed.values['env-file']
   try {
+    // The env file may name the config file (FINNHUBD_CONFIG); the commands below see its variables too.
+    const env = envFile === undefined ? io.env : mergeEnv(readEnvFile(envFile, ENV_OVERRIDE_NAMES), io.env)
+    const configFile = parsed.values.config ?? env['FINNHUBD_CONFIG']
+    const load = (): LoadedConfig => loadConfig({ file: configFile, env: io.env, envFile })
+    const warn = (loaded: LoadedConfig): void => { for (const w of loaded.warnings) io.err(`finnhubd: warning: ${w}`) }
     switch (command) {
       case 'config': {
-        const { config, sources, file } = loadConfig({ file: configFile, env: io.env })
+        const loaded = load()
+        const { config, sources, file } = loaded
+        warn(loaded)
         io.out(`# configuration is valid (file: ${file ?? 'none, defaults'}; overrides: ${Object.entries(sources).map(([k, v]) => `${k}←${v}`).join(', ') || 'none'})`)
         io.out(JSON.stringify(redactConfig(config), null, 2))
         return 0
       }
       case 'check-config': {
-        const { config, sources, file } = loadConfig({ file: configFile, env: io.env })
+        const loaded = load()
+        const { config, sources, file } = loaded
+        warn(loaded)
+        // The schema file too: a seed .env's SCHEMA_PATH names the seed's own.
+        const { loadTradeType } = await import('./core/trade-schema.js')
+        const { resolveSchemaPath } = await import('./ingest.js')
+        loadTradeType(resolveSchemaPath(config.schemaPath))
         io.out(`configuration is valid: ${file ?? 'no file (defaults)'}` +
           `${Object.keys(sources).length > 0 ? ` with ${Object.values(sources).join(', ')} from the environment` : ''}; ` +
-          `roles ${config.roles.join('+')}, ${config.finnhub.symbols.length} symbols, Kafka ${config.kafka.bootstrapServers.join(',')}, ` +
+          `roles ${config.roles.join('+')}, ${config.finnhub.symbols.length} symbols${config.finnhub.discovery.enabled ? ` + discovery (up to ${config.finnhub.discovery.maxSymbols} in all)` : ''}, Kafka ${config.kafka.bootstrapServers.join(',')}, ` +
           `Cassandra ${config.cassandra.contactPoints.join(',')}:${config.cassandra.port}, HTTP ${config.http.enabled ? `${config.http.host}:${config.http.port}` : 'off'}`)
         return 0
       }
       case 'migrate': {
-        const { config } = loadConfig({ file: configFile, env: io.env })
+        const loaded = load()
+        warn(loaded)
+        const { config } = loaded
         await runMigrate(config, CQL_DIR, io.out)
         return 0
       }
       case 'run':
       case 'ingest':
       case 'process': {
-        const { config } = loadConfig({ file: configFile, env: io.env })
+        const { config, warnings } = load()
         const { startDaemon } = await import('./daemon.js')
         const { SystemdNotifier } = await import('./systemd/notify.js')
         const log = createLogger({ level: config.logLevel })
+        for (const w of warnings) log.warn(w)
         const roles = command === 'run' ? config.roles : [command]
         const daemon = await startDaemon({
           config,
@@ -127,20 +148,22 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
           http: true,
           // The process's own signals unless the caller (a test) brings its stop promise.
           ...(io.signals !== undefined ? { stopSignal: io.signals(log) } : { signals: process }),
-          ...(configFile !== undefined ? { reload: () => loadConfig({ file: configFile, env: io.env }).config } : {}),
+          ...(configFile !== undefined || envFile !== undefined ? { reload: () => load().config } : {}),
           ...(io.exit !== undefined ? { exit: io.exit } : {})
         })
         return await daemon.stopped
       }
       case 'demo': {
-        const { config } = loadConfig({ file: configFile, env: io.env })
+        const loaded = load()
+        warn(loaded)
+        const { config } = loaded
         const { processSignals } = await import('./daemon.js')
         const { runDemo } = await import('./demo.js')
         const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })
-        return await runDemo({ env: io.env, config, out: io.out, log, stopSignal: io.signals?.(log) ?? processSignals(log) })
+        return await runDemo({ env, config, out: io.out, log, stopSignal: io.signals?.(log) ?? processSignals(log) })
       }
       case 'query': {
-        const { config } = loadConfig({ file: configFile, env: io.env })
+        const { config } = load()
         const q = parseArgs({
           args: [...rest],
           options: { candles: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
@@ -167,11 +190,11 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         const controller = new AbortController()
         const log = createLogger({ level: 'info' })
         ;(io.signals?.(log) ?? processSignalsOnce()).then(() => controller.abort(), () => controller.abort())
-        return await runSimulateCli(rest, { env: io.env, out: io.out, err: io.err, signal: controller.signal })
+        return await runSimulateCli(rest, { env, out: io.out, err: io.err, signal: controller.signal })
       }
       case 'stack': {
         const { runStackCli } = await import('../stack/cli.js')
-        return await runStackCli(rest, io)
+        return await runStackCli(rest, { ...io, env })
       }
       default:
         throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown command "${command}"; run \`finnhubd --help\` for the list`)

@@ -223,6 +223,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     const needRestart = changes.filter(c => !c.hot)
     if (changes.length === 0) {
       reloads.unchanged++
+      // SIGHUP also asks symbol discovery to run again.
+      ingest?.discovery?.reconfigure(current.finnhub)
       log.info('reload: the configuration is unchanged')
       return { ok: true, applied: [], needRestart: [] }
     }

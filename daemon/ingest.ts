@@ -7,7 +7,9 @@ import type { Registry } from 'prom-client'
 import type { Config } from './config/schema.js'
 import { TradeEncoder, type Framing } from './core/avro-codec.js'
 import { loadTradeType } from './core/trade-schema.js'
+import { subscriptionSet } from './core/symbols.js'
 import { FinnhubClient } from './finnhub/client.js'
+import { SymbolDiscovery } from './finnhub/discovery.js'
 import { ensureTopics } from './kafka/admin.js'
 import { TradeProducer, type ProducerStats } from './kafka/producer.js'
 import { tradeSchemaId } from './kafka/schema-registry.js'
@@ -15,6 +17,11 @@ import type { Logger } from './log.js'
 import type { StageLatency } from './metrics/latency.js'
 import { createIngestCounters, registerIngestMetrics, type IngestCounters } from './metrics/ingest.js'
 import { PROJECT_ROOT } from './paths.js'
+
+/** The state directory: stateDir, else .state under the installation. */
+export function resolveStateDir (config: Config): string {
+  return config.stateDir === null ? resolve(PROJECT_ROOT, '.state') : resolve(PROJECT_ROOT, config.stateDir)
+}
 
 export interface IngestDeps {
   log: Logger
@@ -30,7 +37,12 @@ export interface Ingest {
   producer: TradeProducer
   counters: IngestCounters
   framing: Framing
-  /** Reload: applies finnhub.symbols (as a diff on the live socket) and finnhub.url/token (reconnects). */
+  /** Symbol discovery, when finnhub.discovery.enabled. */
+  readonly discovery: SymbolDiscovery | null
+  /**
+   * Reload: applies finnhub.symbols and discovery's settings (as a diff on the live
+   * socket; discovery runs again) and finnhub.url/token (reconnects).
+   */
   applyConfig: (next: Config) => { added: string[], removed: string[], reconnected: boolean }
   /** Closes the socket (stop reading), then flushes the producer until the deadline (ms since epoch). */
   stop: (deadline?: number) => Promise<void>
@@ -64,20 +76,66 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     counters,
     onTrades: trades => { producer.send(trades) }
   })
+  counters.subscribedSymbols = client.symbols.length
+
+  // What the socket subscribes to: the static symbols, then discovered ones under the cap.
+  let current = config
+  let discovery: SymbolDiscovery | null = null
+  const subscribe = (): { added: string[], removed: string[] } => {
+    const f = current.finnhub
+    const symbols = f.discovery.enabled ? subscriptionSet(f.symbols, discovery?.symbols ?? [], f.discovery.maxSymbols) : [...f.symbols]
+    const diff = client.setSymbols(symbols)
+    counters.subscribedSymbols = symbols.length
+    return diff
+  }
+  const startDiscovery = (): SymbolDiscovery => {
+    const d = new SymbolDiscovery({
+      finnhub: current.finnhub,
+      stateDir: resolveStateDir(current),
+      log: deps.log.child({ component: 'discovery' }),
+      counters: counters.discovery,
+      onResult: () => {
+        const { added, removed } = subscribe()
+        if (added.length + removed.length > 0) deps.log.info('subscriptions changed by symbol discovery', { subscribed: added, unsubscribed: removed })
+      }
+    })
+    if (current.finnhub.symbols.length >= current.finnhub.discovery.maxSymbols) {
+      deps.log.warn('finnhub.symbols already fill finnhub.discovery.maxSymbols: discovery adds nothing until the cap is raised',
+        { symbols: current.finnhub.symbols.length, maxSymbols: current.finnhub.discovery.maxSymbols })
+    }
+    return d
+  }
+  if (config.finnhub.discovery.enabled) {
+    discovery = startDiscovery()
+    discovery.start()
+  }
   client.start()
-  deps.log.info('ingest started', { topic: config.kafka.topic, framing: framing.kind, symbols: config.finnhub.symbols.length })
+  deps.log.info('ingest started', { topic: config.kafka.topic, framing: framing.kind, symbols: client.symbols.length, discovery: config.finnhub.discovery.enabled })
 
   return {
     client,
     producer,
     counters,
     framing,
+    get discovery () { return discovery },
     applyConfig (next: Config) {
-      const { added, removed } = client.setSymbols(next.finnhub.symbols)
+      current = next
+      if (next.finnhub.discovery.enabled && discovery === null) {
+        discovery = startDiscovery()
+        discovery.start()
+      } else if (!next.finnhub.discovery.enabled && discovery !== null) {
+        const old = discovery
+        discovery = null
+        old.stop().catch(err => { deps.log.error('stopping symbol discovery failed', { err }) })
+      } else {
+        discovery?.reconfigure(next.finnhub)
+      }
+      const { added, removed } = subscribe()
       const reconnected = client.setEndpoint(next.finnhub.url, next.finnhub.token)
       return { added, removed, reconnected }
     },
     async stop (deadline = Date.now() + 10_000) {
+      await discovery?.stop()
       await client.close()
       const flushTimeoutMs = Math.max(1, deadline - Date.now())
       try {

@@ -13,7 +13,7 @@ function run (argv: string[], env: CliIo['env'] = {}): Promise<{ code: number, o
 t.test('--help prints usage and exits 0; no command exits 2', async t => {
   const help = await run(['--help'])
   t.equal(help.code, 0)
-  t.match(help.out, /usage: finnhubd \[--config FILE\] <command>[\s\S]*migrate[\s\S]*stack/)
+  t.match(help.out, /usage: finnhubd \[--config FILE\] \[--env-file FILE\] <command>[\s\S]*migrate[\s\S]*stack/)
   const none = await run([])
   t.equal(none.code, 2)
   t.match(none.out, /usage:/)

@@ -8,15 +8,18 @@ import { extname } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import type { z } from 'zod'
 import { FinnhubdError } from '../errors.js'
+import { mergeEnv, readEnvFile, seedVariableWarnings } from './env-file.js'
 import { configSchema, type Config } from './schema.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 type Json = Record<string, unknown>
 
 // The seed's .env names (and a few of ours), each mapped to one key path.
-const ENV_OVERRIDES: ReadonlyArray<{ name: string, path: readonly string[], kind: 'string' | 'list' | 'port' | 'url-or-null' }> = [
+// A later entry wins over an earlier one for the same key.
+const ENV_OVERRIDES: ReadonlyArray<{ name: string, path: readonly string[], kind: 'string' | 'list' | 'port' | 'url-or-null' | 'first-path' }> = [
   { name: 'FINNHUB_TOKEN', path: ['finnhub', 'token'], kind: 'string' },
   { name: 'FINNHUB_URL', path: ['finnhub', 'url'], kind: 'string' },
+  { name: 'FINNHUB_REST_URL', path: ['finnhub', 'rest', 'url'], kind: 'string' },
   { name: 'FINNHUB_SYMBOLS', path: ['finnhub', 'symbols'], kind: 'list' },
   { name: 'KAFKA_BOOTSTRAP_SERVERS', path: ['kafka', 'bootstrapServers'], kind: 'list' },
   { name: 'KAFKA_TOPIC', path: ['kafka', 'topic'], kind: 'string' },
@@ -29,7 +32,10 @@ const ENV_OVERRIDES: ReadonlyArray<{ name: string, path: readonly string[], kind
   { name: 'CASSANDRA_KEYSPACE', path: ['cassandra', 'keyspace'], kind: 'string' },
   { name: 'CASSANDRA_TABLE', path: ['cassandra', 'tradesTable'], kind: 'string' },
   { name: 'CASSANDRA_DC', path: ['cassandra', 'localDataCenter'], kind: 'string' },
-  { name: 'FINNHUBD_LOG_LEVEL', path: ['logLevel'], kind: 'string' }
+  { name: 'FINNHUBD_LOG_LEVEL', path: ['logLevel'], kind: 'string' },
+  // systemd's StateDirectory= (a colon-separated list when there are several: the first is ours).
+  { name: 'STATE_DIRECTORY', path: ['stateDir'], kind: 'first-path' },
+  { name: 'FINNHUBD_STATE_DIR', path: ['stateDir'], kind: 'string' }
 ]
 
 export const ENV_OVERRIDE_NAMES: readonly string[] = ENV_OVERRIDES.map(o => o.name)
@@ -42,6 +48,8 @@ export interface LoadOptions {
   file?: string | undefined
   /** The environment to read overrides from; pass process.env at the entry point only. */
   env?: Env
+  /** A seed-style .env file (--env-file): its variables, under those of `env`. */
+  envFile?: string | undefined
 }
 
 export interface LoadedConfig {
@@ -49,14 +57,25 @@ export interface LoadedConfig {
   /** Where each overridden value came from, e.g. { 'kafka.topic': 'KAFKA_TOPIC' }. */
   sources: Readonly<Record<string, string>>
   file: string | null
+  envFile: string | null
+  /** Variables set that finnhubd has no use for, each with what replaces it (seed .env names). */
+  warnings: readonly string[]
 }
 
 export function loadConfig (options: LoadOptions = {}): LoadedConfig {
+  const envFile = options.envFile === undefined ? null : readEnvFile(options.envFile, ENV_OVERRIDE_NAMES)
+  const env = mergeEnv(envFile, options.env ?? {})
   const raw = options.file === undefined ? {} : readConfigFile(options.file)
   const sources: Record<string, string> = {}
-  applyEnv(raw, options.env ?? {}, sources)
+  applyEnv(raw, env, sources, envFile)
   const config = validateConfig(raw, options.file ?? 'defaults', sources)
-  return { config, sources: Object.freeze(sources), file: options.file ?? null }
+  return {
+    config,
+    sources: Object.freeze(sources),
+    file: options.file ?? null,
+    envFile: envFile?.file ?? null,
+    warnings: Object.freeze(seedVariableWarnings(options.env ?? {}, envFile))
+  }
 }
 
 /** Validates a plain object (a parsed file plus overrides) and returns it frozen. */
@@ -99,7 +118,7 @@ export function readConfigFile (file: string): Json {
   return parsed as Json
 }
 
-function applyEnv (raw: Json, env: Env, sources: Record<string, string>): void {
+function applyEnv (raw: Json, env: Env, sources: Record<string, string>, envFile: { file: string, values: Record<string, string> } | null): void {
   for (const { name, path, kind } of ENV_OVERRIDES) {
     const value = env[name]
     if (value === undefined || value === '') continue
@@ -109,9 +128,10 @@ function applyEnv (raw: Json, env: Env, sources: Record<string, string>): void {
       case 'list': converted = value.split(',').map(s => s.trim()).filter(s => s !== ''); break
       case 'url-or-null': converted = value.toLowerCase() === 'none' ? null : value; break
       case 'port': converted = /^\d+$/.test(value) ? Number(value) : value; break
+      case 'first-path': converted = value.split(':')[0]; break
     }
     setPath(raw, path, converted)
-    sources[path.join('.')] = name
+    sources[path.join('.')] = envFile !== null && envFile.values[name] === value ? `${name} in ${envFile.file}` : name
   }
 }
 

@@ -14,6 +14,22 @@ export const HOT_KEYS: readonly string[] = [
   'finnhub.symbols', // subscribe/unsubscribe diff on the live socket
   'finnhub.url', // reconnect to the new endpoint
   'finnhub.token', // reconnect with the new token (e.g. after a 401)
+  // Symbol discovery runs again with these (a subscription diff follows).
+  'finnhub.rest.url',
+  'finnhub.rest.requestsPerWindow',
+  'finnhub.rest.windowMs',
+  'finnhub.rest.requestTimeoutMs',
+  'finnhub.rest.maxAttempts',
+  'finnhub.rest.retryInitialDelayMs',
+  'finnhub.rest.retryMaxDelayMs',
+  'finnhub.discovery.enabled',
+  'finnhub.discovery.exchanges',
+  'finnhub.discovery.include',
+  'finnhub.discovery.exclude',
+  'finnhub.discovery.quoteCheck',
+  'finnhub.discovery.maxSymbols',
+  'finnhub.discovery.intervalMs',
+  'finnhub.discovery.failureRetryMs',
   'workers.batchSize',
   'kafka.commitIntervalMs',
   'kafka.consumeTimeoutMs',

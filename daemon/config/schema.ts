@@ -15,6 +15,53 @@ const hostPort = z.string().regex(/^[^\s,:]+:\d{1,5}$/, 'expected host:port')
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
 
+const regexPattern = z.string().min(1).refine(pattern => {
+  try {
+    // eslint-disable-next-line no-new -- compiling is the check
+    new RegExp(pattern)
+    return true
+  } catch {
+    return false
+  }
+}, 'expected a valid regular expression, e.g. "^BINANCE:.*USDT$"')
+
+export const DISCOVERY_MARKETS = ['crypto', 'forex', 'stock'] as const
+
+// Finnhub's REST API (symbol discovery). One client-side rate limiter serves every
+// request; 429s wait for Retry-After, 5xx and network errors back off.
+const rest = z.strictObject({
+  url: z.string().regex(/^https?:\/\/\S+$/, 'expected an http:// or https:// URL').default('https://finnhub.io/api/v1'),
+  // The free tier allows 30 calls a second and 60 a minute; 30 a minute leaves room
+  // for anything else using the same key.
+  requestsPerWindow: positiveInt.max(100_000).default(30),
+  windowMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  requestTimeoutMs: positiveInt.max(120_000).default(10_000),
+  // Per request, for 5xx answers and network errors (a 429 waits and does not count).
+  maxAttempts: positiveInt.max(100).default(5),
+  retryInitialDelayMs: positiveInt.default(1_000),
+  retryMaxDelayMs: positiveInt.default(60_000)
+})
+
+// Symbols found through the REST API, subscribed beside finnhub.symbols.
+const discovery = z.strictObject({
+  enabled: z.boolean().default(false),
+  exchanges: z.array(z.strictObject({
+    market: z.enum(DISCOVERY_MARKETS),
+    exchange: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/, 'expected an exchange code such as BINANCE, OANDA or US')
+  })).min(1).max(20).default([{ market: 'crypto', exchange: 'BINANCE' }]),
+  // Regular expressions on the full symbol (e.g. "BINANCE:BTCUSDT"): a symbol is kept
+  // when it matches some include (or none is given) and no exclude.
+  include: z.array(regexPattern).max(100).default([]),
+  exclude: z.array(regexPattern).max(100).default([]),
+  // Keep only symbols whose quote shows a current price > 0 (one request each).
+  quoteCheck: z.boolean().default(true),
+  // Cap on all subscribed symbols (static + discovered): the free tier's 50.
+  maxSymbols: positiveInt.max(500).default(50),
+  intervalMs: z.number().int().min(1_000).max(7 * 86_400_000).default(3_600_000),
+  // After a failed run (the API down), the next try; the last good result stays in use.
+  failureRetryMs: z.number().int().min(1_000).max(86_400_000).default(300_000)
+})
+
 const finnhub = z.strictObject({
   url: z.string().regex(/^wss?:\/\/\S+$/, 'expected a ws:// or wss:// URL').default('wss://ws.finnhub.io'),
   token: z.string().default(''),
@@ -26,7 +73,9 @@ const finnhub = z.strictObject({
   reconnectMaxDelayMs: positiveInt.default(60_000),
   unauthorizedBackoffMs: positiveInt.default(300_000),
   maxPayloadBytes: positiveInt.default(4 * 1024 * 1024),
-  keepZeroVolume: z.boolean().default(true)
+  keepZeroVolume: z.boolean().default(true),
+  rest: rest.prefault({}),
+  discovery: discovery.prefault({})
 })
 
 const kafka = z.strictObject({
@@ -122,6 +171,9 @@ export const configSchema = z.strictObject({
   roles: z.array(z.enum(['ingest', 'process'])).min(1).default(['ingest', 'process']),
   schemaPath: z.string().min(1).default('schemas/trade.avsc'),
   logLevel: z.enum(LOG_LEVELS).default('info'),
+  // Where the daemon keeps state between runs (the last discovery result); null: .state
+  // under the installation. systemd's StateDirectory= sets it (STATE_DIRECTORY).
+  stateDir: z.string().min(1).nullable().default(null),
   finnhub: finnhub.prefault({}),
   kafka: kafka.prefault({}),
   cassandra: cassandra.prefault({}),
@@ -135,6 +187,16 @@ export const configSchema = z.strictObject({
       code: 'custom',
       path: ['finnhub', 'reconnectMaxDelayMs'],
       message: `must be ≥ finnhub.reconnectInitialDelayMs (${cfg.finnhub.reconnectInitialDelayMs})`
+    })
+  }
+  if (cfg.roles.includes('ingest') && cfg.finnhub.symbols.length === 0 && !cfg.finnhub.discovery.enabled) {
+    ctx.addIssue({ code: 'custom', path: ['finnhub', 'symbols'], message: 'nothing to subscribe to: list symbols here, or turn on finnhub.discovery.enabled' })
+  }
+  if (cfg.finnhub.rest.retryMaxDelayMs < cfg.finnhub.rest.retryInitialDelayMs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['finnhub', 'rest', 'retryMaxDelayMs'],
+      message: `must be ≥ finnhub.rest.retryInitialDelayMs (${cfg.finnhub.rest.retryInitialDelayMs})`
     })
   }
   if (cfg.kafka.topic === cfg.kafka.deadLetterTopic) {

@@ -5,6 +5,8 @@
 import type { Registry } from 'prom-client'
 import { counterFrom, gaugeFrom, labelledCounterFrom } from './collectors.js'
 import { FRAME_REJECT_REASONS, TRADE_REJECT_REASONS } from '../core/frame.js'
+import { DISCOVERY_RUN_RESULTS, type DiscoveryCounters } from '../finnhub/discovery.js'
+import { REST_RESULTS } from '../finnhub/rest.js'
 
 export const RECONNECT_CAUSES = ['closed', 'error', 'stale', 'unauthorized', 'rate_limited', 'handshake_failed', 'oversized', 'reload'] as const
 export type ReconnectCause = typeof RECONNECT_CAUSES[number]
@@ -29,6 +31,9 @@ export interface IngestCounters {
   dropped: Reasons<ProduceDropReason>
   /** Records librdkafka held (queued or awaiting an ack) at its last statistics event. */
   producerQueue: number
+  /** Symbols the socket is (to be) subscribed to: static plus discovered. */
+  subscribedSymbols: number
+  discovery: DiscoveryCounters
 }
 
 function zeros<R extends string> (keys: readonly R[]): Reasons<R> {
@@ -49,7 +54,9 @@ export function createIngestCounters (): IngestCounters {
     produced: 0,
     delivered: 0,
     dropped: zeros(PRODUCE_DROP_REASONS),
-    producerQueue: 0
+    producerQueue: 0,
+    subscribedSymbols: 0,
+    discovery: { restRequests: zeros(REST_RESULTS), runs: zeros(DISCOVERY_RUN_RESULTS), symbols: 0, lastSuccessSeconds: 0, cacheErrors: 0 }
   }
 }
 
@@ -72,6 +79,13 @@ export function registerIngestMetrics (registry: Registry, counters: IngestCount
   labelledCounterFrom(registry, 'finnhubd_kafka_dropped_total', 'Trade records lost before Kafka acknowledged them, by reason', 'reason', () => counters.dropped)
   gaugeFrom(registry, 'finnhubd_kafka_producer_queue_messages', 'Records held by librdkafka (queued or awaiting an ack), from its statistics every kafka.statsIntervalMs',
     () => counters.producerQueue)
+  gaugeFrom(registry, 'finnhubd_subscribed_symbols', 'Symbols subscribed on the Finnhub socket (finnhub.symbols plus discovered ones)', () => counters.subscribedSymbols)
+  const d = counters.discovery
+  labelledCounterFrom(registry, 'finnhubd_rest_requests_total', 'Requests to Finnhub\'s REST API (symbol discovery), by result', 'result', () => d.restRequests)
+  labelledCounterFrom(registry, 'finnhubd_discovery_runs_total', 'Symbol discovery runs by result (cached: a saved result used at start without asking)', 'result', () => d.runs)
+  gaugeFrom(registry, 'finnhubd_discovery_symbols', 'Symbols in the last good discovery result', () => d.symbols)
+  gaugeFrom(registry, 'finnhubd_discovery_last_success_timestamp_seconds', 'Unix time of the last good discovery run (0: none yet)', () => d.lastSuccessSeconds)
+  counterFrom(registry, 'finnhubd_discovery_state_errors_total', 'Saved discovery results that could not be written or read', () => d.cacheErrors)
   gaugeFrom(registry, 'finnhubd_kafka_in_flight', 'Trade records produced but not yet acknowledged or dropped',
     () => counters.produced - counters.delivered - counters.dropped.delivery_failed)
 }
