@@ -1,5 +1,6 @@
 // `finnhubd simulate [options]` runs the simulator until SIGINT/SIGTERM, printing a
-// stats line every few seconds; `finnhubd simulate record …` records a session.
+// stats line every few seconds; `finnhubd simulate record …` records a session. The
+// REST API (symbol discovery) is on the same port, rate-limited like Finnhub's.
 
 import { parseArgs } from 'node:util'
 import { FinnhubdError } from '../errors.js'
@@ -37,13 +38,16 @@ export async function runSimulateCli (args: readonly string[], io: SimulateIo): 
         seed: { type: 'string' },
         replay: { type: 'string' },
         speed: { type: 'string' },
-        'max-total': { type: 'string' }
+        'max-total': { type: 'string' },
+        'rest-requests-per-minute': { type: 'string' }
       },
       strict: true
     }).values
   } catch (err) {
     throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${(err as Error).message}; see \`finnhubd --help\``)
   }
+  const restPerMinute = number('rest-requests-per-minute', values['rest-requests-per-minute'], 30, 1)
+  if (!Number.isInteger(restPerMinute)) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `--rest-requests-per-minute takes a whole number, got "${values['rest-requests-per-minute'] ?? ''}"`)
   const sim = new FinnhubSimulator({
     host: values.host ?? '127.0.0.1',
     port: number('port', values.port, 8765, 0),
@@ -53,13 +57,14 @@ export async function runSimulateCli (args: readonly string[], io: SimulateIo): 
     seed: number('seed', values.seed, 1, 0),
     ...(values.replay !== undefined ? { replayFile: values.replay } : {}),
     replaySpeed: number('speed', values.speed, 1, 0.001),
-    ...(values['max-total'] !== undefined ? { maxTotalTrades: number('max-total', values['max-total'], 0, 0) } : {})
+    ...(values['max-total'] !== undefined ? { maxTotalTrades: number('max-total', values['max-total'], 0, 0) } : {}),
+    rest: { rateLimit: { requests: restPerMinute, perMs: 60_000 } }
   })
   await sim.start()
-  io.out(`finnhubd simulate: listening on ${sim.url} (token required in ?token=)`)
+  io.out(`finnhubd simulate: listening on ${sim.url} (token required in ?token=), REST on ${sim.restUrl} (?token= or X-Finnhub-Token)`)
   const timer = setInterval(() => {
     const s = sim.stats()
-    io.out(`connections ${s.connections.current}  trades sent ${s.tradesSent}  frames ${s.framesSent}  401s ${s.unauthorized}  slow-consumer drops ${s.slowConsumerDrops}`)
+    io.out(`connections ${s.connections.current}  trades sent ${s.tradesSent}  frames ${s.framesSent}  401s ${s.unauthorized}  slow-consumer drops ${s.slowConsumerDrops}  REST requests ${s.restRequests} (429s ${s.rest429})`)
   }, io.statsEveryMs ?? 5000)
   await new Promise<void>(resolve => {
     if (io.signal === undefined) return

@@ -7,13 +7,18 @@
 // would), so the simulator's memory stays bounded. Fault switches: stall (silence
 // with the socket open; trades due meanwhile are never sent, like a stalled
 // upstream), drop connections, error and malformed frames, re-sent trades, and
-// 401/429 on the next handshakes. Every trade sent is counted exactly.
+// 401/429 on the next handshakes. Every trade sent is counted exactly. The same
+// HTTP server answers Finnhub's REST API under /api/v1 (rest.ts), for symbol discovery.
 
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, WebSocket } from 'ws'
 import { TradeGenerator, tradeFrameText, type GeneratedTrade, type GenerationCall, type GeneratorOptions } from './generator.js'
+import { REST_BASE_PATH, RestApi, type ListedSymbol, type RestFaultStatus, type RestMarket, type RestOptions, type RestRequest } from './rest.js'
+
+export { DEFAULT_LISTINGS, DEFAULT_RATE_LIMIT } from './rest.js'
+export type { ListedSymbol, RestFaultStatus, RestListings, RestMarket, RestOptions, RestRateLimit, RestRequest } from './rest.js'
 
 export interface SimulatorOptions {
   host?: string
@@ -43,6 +48,8 @@ export interface SimulatorOptions {
   maxSymbolsPerConnection?: number
   maxBufferedBytes?: number
   tickMs?: number
+  /** The REST API: listings (default DEFAULT_LISTINGS) and rate limit (default 30 a minute). */
+  rest?: RestOptions
 }
 
 export interface SentTrade {
@@ -70,6 +77,9 @@ export interface SimulatorStats {
   malformedFramesSent: number
   pingsSent: number
   slowConsumerDrops: number
+  restRequests: number
+  /** REST 429s: the rate limit's and forced ones. */
+  rest429: number
 }
 
 interface RecordedFrame { at: number, frame: string }
@@ -87,7 +97,8 @@ interface Connection {
 const RECENT_KEPT = 1000
 
 export class FinnhubSimulator {
-  readonly #opts: Required<Omit<SimulatorOptions, 'replayFile' | 'maxTotalTrades'>> & Pick<SimulatorOptions, 'replayFile' | 'maxTotalTrades'>
+  readonly #opts: Required<Omit<SimulatorOptions, 'replayFile' | 'maxTotalTrades' | 'rest'>> & Pick<SimulatorOptions, 'replayFile' | 'maxTotalTrades'>
+  readonly #rest: RestApi
   readonly #generator: TradeGenerator
   readonly #connections = new Set<Connection>()
   readonly #sent: SentTrade[] = []
@@ -114,7 +125,9 @@ export class FinnhubSimulator {
     errorFramesSent: 0,
     malformedFramesSent: 0,
     pingsSent: 0,
-    slowConsumerDrops: 0
+    slowConsumerDrops: 0,
+    restRequests: 0,
+    rest429: 0
   }
 
   constructor (options: SimulatorOptions) {
@@ -137,13 +150,18 @@ export class FinnhubSimulator {
     }
     this.#generator = new TradeGenerator(this.generatorOptions())
     this.#replay = options.replayFile === undefined ? null : loadRecording(options.replayFile)
+    this.#rest = new RestApi(options.token, options.rest ?? {}, this.#stats)
   }
 
   get url (): string { return `ws://${this.#opts.host}:${this.#port}` }
 
+  get restUrl (): string { return `http://${this.#opts.host}:${this.#port}${REST_BASE_PATH}` }
+
   async start (): Promise<void> {
     const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false })
-    const http = createServer((_req, res) => { res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n') })
+    const http = createServer((req, res) => {
+      if (!this.#rest.handle(req, res)) res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n')
+    })
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handshake(wss, req, socket, head) })
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject)
@@ -224,6 +242,20 @@ export class FinnhubSimulator {
   rejectNextHandshakes (status: 401 | 429, count: number): void {
     for (let i = 0; i < count; i++) this.#rejectNext.push(status)
   }
+
+  /** The next `count` REST requests get `status` whatever their token; they spend no rate quota. */
+  failRest (status: RestFaultStatus, count: number, retryAfterSec = 1): void { this.#rest.failRest(status, count, retryAfterSec) }
+
+  /** Every REST request arriving in the next `ms` gets `status` (a 429 storm, an outage). */
+  failRestFor (status: RestFaultStatus, ms: number, retryAfterSec = 1): void { this.#rest.failRestFor(status, ms, retryAfterSec) }
+
+  /** Every REST request so far, in arrival order; paths never carry the token. */
+  restRequests (): ReadonlyArray<RestRequest> { return this.#rest.requests() }
+
+  setListing (market: RestMarket, exchange: string, symbols: ReadonlyArray<ListedSymbol>): void { this.#rest.setListing(market, exchange, symbols) }
+
+  /** Sets a symbol's price; 0 makes its quote all zeros, as for a dead symbol. */
+  setQuote (symbol: string, price: number): void { this.#rest.setQuote(symbol, price) }
 
   pause (): void { this.#paused = true }
 
