@@ -4,7 +4,7 @@
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { FinnhubdError, isFinnhubdError } from '../daemon/errors.js'
-import { stackOptions } from './options.js'
+import { STACK_CASSANDRA_CREDENTIALS, stackOptions } from './options.js'
 import { down, logs, selectComponents, status, up, wipe } from './stack.js'
 
 export interface StackIo {
@@ -17,11 +17,15 @@ const USAGE = `usage: npm run stack -- <up|down|status|wipe|logs> [kafka|cassand
 
   up       fetch (first run), start, and wait until each answers a real request
   down     stop what the stack started (recorded pids only)
-  status   what runs where: pid, endpoint, ready, memory (RSS); exit 1 when not all are ready
+  status   what runs where: pid, endpoint, ready, memory (RSS), fsync off, password auth;
+           exit 1 when not all are ready
   wipe     down, then delete data and logs (downloaded jars are kept)
   logs     the last lines of each log (--lines N, default 40)`
 
 const mib = (bytes: number | null): string => bytes === null ? '-' : `${Math.round(bytes / 1048576)} MiB`
+
+// The user name, never the password (it is in the README).
+const authNote = `password auth, user ${STACK_CASSANDRA_CREDENTIALS.username}`
 
 export async function runStackCli (args: readonly string[], io: StackIo): Promise<number> {
   const [verb, ...rest] = args
@@ -42,7 +46,7 @@ export async function runStackCli (args: readonly string[], io: StackIo): Promis
     switch (verb) {
       case 'up': {
         const results = await up(options, io.env, components, io.out)
-        io.out(`stack up: ${results.map(r => `${r.name} ${r.endpoint}`).join(', ')} (data in ${options.dir})`)
+        io.out(`stack up: ${results.map(r => `${r.name} ${r.endpoint}${r.passwordAuth ? ` (${authNote})` : ''}`).join(', ')} (data in ${options.dir})`)
         return 0
       }
       case 'down':
@@ -52,7 +56,8 @@ export async function runStackCli (args: readonly string[], io: StackIo): Promis
         const rows = await status(options, components)
         for (const r of rows) {
           io.out(`${r.name.padEnd(10)} ${r.running ? `running  pid ${String(r.pid).padEnd(8)}` : 'stopped              '} ${r.endpoint.padEnd(16)} ` +
-            `${r.ready ? 'ready    ' : 'not ready'} rss ${mib(r.rssBytes)}${r.fastUnsafe ? '  NO FSYNC (FINNHUBD_STACK_FAST_UNSAFE)' : ''}`)
+            `${r.ready ? 'ready    ' : 'not ready'} rss ${mib(r.rssBytes)}${r.fastUnsafe ? '  NO FSYNC (FINNHUBD_STACK_FAST_UNSAFE)' : ''}` +
+            `${r.passwordAuth ? `  PASSWORD AUTH (user ${STACK_CASSANDRA_CREDENTIALS.username})` : ''}`)
         }
         return rows.every(r => r.ready) ? 0 : 1
       }

@@ -1,8 +1,9 @@
 // The two components of the local stack: how each is configured, started and
 // probed. Kafka runs as a single KRaft node (broker + controller in one process,
 // storage formatted once, replication factors 1, no group-rebalance delay);
-// Cassandra as a single node with a capped heap and fast-start settings. Both are
-// ready only when a real client request succeeds, never after a sleep.
+// Cassandra as a single node with a capped heap and fast-start settings, open or
+// behind a password (FINNHUBD_CASSANDRA_AUTH). Both are ready only when a real
+// client request succeeds, never after a sleep.
 
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -12,7 +13,7 @@ import cassandra from 'cassandra-driver'
 import Kafka from 'node-rdkafka'
 import { FinnhubdError } from '../daemon/errors.js'
 import { PROJECT_ROOT } from '../daemon/paths.js'
-import type { StackOptions } from './options.js'
+import { STACK_CASSANDRA_CREDENTIALS, type StackOptions } from './options.js'
 
 export type ComponentName = 'kafka' | 'cassandra'
 
@@ -185,7 +186,7 @@ concurrent_writes: 32
 batch_size_warn_threshold: 5KiB
 batch_size_fail_threshold: 50KiB
 unlogged_batch_across_partitions_warn_threshold: 10
-authenticator: AllowAllAuthenticator
+authenticator: ${o.cassandraAuth === 'password' ? 'PasswordAuthenticator' : 'AllowAllAuthenticator'}
 authorizer: AllowAllAuthorizer
 `
 }
@@ -202,6 +203,13 @@ const CASSANDRA_LOGBACK = `<configuration scan="false">
 
 /** In a running Cassandra's command line when it was started without fsync. */
 export const SKIP_SYNC_FLAG = '-Dcassandra.skip_sync=true'
+
+/**
+ * With password auth: Cassandra creates its default superuser at once instead of
+ * 10 s after start, so the node is ready as soon as that login works. Passed only in
+ * that mode, it also tells `up` and `status` how a running node was started.
+ */
+export const PASSWORD_AUTH_FLAG = '-Dcassandra.superuser_setup_delay_ms=0'
 
 // Java 17 module flags from Cassandra's conf/jvm17-server.options.
 const JAVA17_FLAGS = [
@@ -255,6 +263,7 @@ const cassandraComponent: Component = {
       '-Dcassandra.initial_token=0',
       '-Dcassandra.native.epoll.enabled=true',
       ...(o.fastUnsafe ? [SKIP_SYNC_FLAG] : []),
+      ...(o.cassandraAuth === 'password' ? [PASSWORD_AUTH_FLAG] : []),
       '-cp', `${libDir}/*`,
       'org.apache.cassandra.service.CassandraDaemon'
     ]
@@ -264,6 +273,10 @@ const cassandraComponent: Component = {
       contactPoints: ['127.0.0.1'],
       protocolOptions: { port: o.cassandraPort },
       localDataCenter: 'datacenter1',
+      // Always offered, whatever the options say: the driver answers only when the
+      // server asks (AllowAllAuthenticator never does), so one probe reads a node
+      // started in either mode as ready, and `up` never stops it for the mode.
+      authProvider: new cassandra.auth.PlainTextAuthProvider(STACK_CASSANDRA_CREDENTIALS.username, STACK_CASSANDRA_CREDENTIALS.password),
       socketOptions: { connectTimeout: 2000, readTimeout: 5000 },
       // No connection pools before the first query: a connect that fails half-way
       // (Cassandra still starting) would otherwise leave a pool behind that

@@ -43,7 +43,20 @@ export interface StackOptions {
    * crash of the process or the machine.
    */
   cassandraCommitlogSync: 'periodic' | 'group'
+  /**
+   * How Cassandra checks clients. `none` lets anyone in (AllowAllAuthenticator);
+   * `password` (PasswordAuthenticator) asks for a login, the default superuser
+   * STACK_CASSANDRA_CREDENTIALS, so the daemon's auth path can be run locally.
+   */
+  cassandraAuth: 'none' | 'password'
 }
+
+/**
+ * The login of the stack's Cassandra with cassandraAuth `password`: the superuser
+ * Cassandra creates on first start. Public (Cassandra's documented default, and the
+ * seed project's .env values), so nothing secret is given away here.
+ */
+export const STACK_CASSANDRA_CREDENTIALS: Readonly<{ username: string, password: string }> = Object.freeze({ username: 'cassandra', password: 'cassandra' })
 
 export interface Endpoints {
   kafkaBootstrap: string
@@ -79,6 +92,13 @@ function commitlogSyncFromEnv (env: Env): StackOptions['cassandraCommitlogSync']
   throw new FinnhubdError('FINNHUBD_ERR_USAGE', `FINNHUBD_CASSANDRA_COMMITLOG_SYNC=${raw} must be periodic or group`)
 }
 
+function cassandraAuthFromEnv (env: Env): StackOptions['cassandraAuth'] {
+  const raw = env['FINNHUBD_CASSANDRA_AUTH']
+  if (raw === undefined || raw === '' || raw === 'none') return 'none'
+  if (raw === 'password') return 'password'
+  throw new FinnhubdError('FINNHUBD_ERR_USAGE', `FINNHUBD_CASSANDRA_AUTH=${raw} must be none or password`)
+}
+
 export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = {}): StackOptions {
   const dir = overrides.dir ?? env['FINNHUBD_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack')
   const options: StackOptions = {
@@ -98,6 +118,7 @@ export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = 
     mvn: env['FINNHUBD_MVN'] ?? 'mvn',
     fastUnsafe: flagFromEnv(env, 'FINNHUBD_STACK_FAST_UNSAFE'),
     cassandraCommitlogSync: commitlogSyncFromEnv(env),
+    cassandraAuth: cassandraAuthFromEnv(env),
     ...overrides
   }
   const ports = [options.kafkaPort, options.kafkaControllerPort, options.kafkaProxiedPort, options.kafkaProxyPort, options.cassandraPort, options.cassandraStoragePort]

@@ -9,10 +9,10 @@ import { openSync, closeSync, rmSync, mkdirSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { FinnhubdError } from '../daemon/errors.js'
-import { COMPONENTS, SKIP_SYNC_FLAG, type Component, type ComponentName } from './components.js'
+import { COMPONENTS, PASSWORD_AUTH_FLAG, SKIP_SYNC_FLAG, type Component, type ComponentName } from './components.js'
 import { fetchJars } from './fetch.js'
 import { findJava } from './java.js'
-import type { StackOptions } from './options.js'
+import { STACK_CASSANDRA_CREDENTIALS, type StackOptions } from './options.js'
 import { commandLine, isOurs, portFree, portOwner, readPid, removePid, rssBytes, sleep, stopPid, tail, withLock, writePid } from './proc.js'
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -26,6 +26,8 @@ export interface ComponentStatus {
   rssBytes: number | null
   /** Running without fsync (FINNHUBD_STACK_FAST_UNSAFE): fine for tests, not for measurements. */
   fastUnsafe: boolean
+  /** Cassandra started with FINNHUBD_CASSANDRA_AUTH=password: clients log in as STACK_CASSANDRA_CREDENTIALS. */
+  passwordAuth: boolean
 }
 
 export interface UpResult {
@@ -35,6 +37,8 @@ export interface UpResult {
   endpoint: string
   fetchMs: number
   readyMs: number
+  /** As in ComponentStatus: how the running process was started, whatever the options ask now. */
+  passwordAuth: boolean
 }
 
 const pidFile = (c: Component, o: StackOptions): string => join(c.home(o), `${c.name}.pid`)
@@ -64,6 +68,26 @@ function noteUnsafe (c: Component, pid: number, log: (line: string) => void): vo
   if (isFastUnsafe(pid)) log(`${c.name}: ${unsafeNote}`)
 }
 
+// Read from the process, not the options: a node keeps the mode it was started in.
+function hasPasswordAuth (pid: number): boolean {
+  return commandLine(pid)?.includes(PASSWORD_AUTH_FLAG) ?? false
+}
+
+// The user name only: the password is in the docs, not in logs.
+const passwordAuthNote = `password authentication is on: log in as user ${STACK_CASSANDRA_CREDENTIALS.username} (CASSANDRA_USER / CASSANDRA_PASSWORD)`
+
+function noteAuth (c: Component, o: StackOptions, pid: number, log: (line: string) => void): boolean {
+  if (c.name !== 'cassandra') return false
+  const on = hasPasswordAuth(pid)
+  if (on) log(`${c.name}: ${passwordAuthNote}`)
+  // A node started in the other mode is kept (it answers either way), but said so.
+  if (on !== (o.cassandraAuth === 'password')) {
+    log(`${c.name}: was started ${on ? 'with' : 'without'} password authentication and keeps it (FINNHUBD_CASSANDRA_AUTH=${o.cassandraAuth} now); ` +
+      '`npm run stack -- down cassandra` and `up` again to switch')
+  }
+  return on
+}
+
 function locked<T> (o: StackOptions, log: (line: string) => void, fn: () => Promise<T>): Promise<T> {
   return withLock(join(o.dir, 'stack.lock'), pid => log(`waiting for another stack command (pid ${pid}) to finish …`), fn)
 }
@@ -80,9 +104,10 @@ async function upUnlocked (o: StackOptions, env: Env, components: readonly Compo
     if (existing !== null) {
       // Started by an earlier `up` that may not have seen it ready: wait for that too.
       await waitReady(c, o, existing)
-      results.push({ name: c.name, action: 'already-running', pid: existing, endpoint: c.endpoint(o), fetchMs: 0, readyMs: 0 })
       log(`${c.name}: already running (pid ${existing}) on ${c.endpoint(o)}`)
       noteUnsafe(c, existing, log)
+      const passwordAuth = noteAuth(c, o, existing, log)
+      results.push({ name: c.name, action: 'already-running', pid: existing, endpoint: c.endpoint(o), fetchMs: 0, readyMs: 0, passwordAuth })
       continue
     }
     removePid(pidFile(c, o))
@@ -105,7 +130,8 @@ async function upUnlocked (o: StackOptions, env: Env, components: readonly Compo
     const readyMs = Date.now() - started
     log(`${c.name}: ready on ${c.endpoint(o)} after ${(readyMs / 1000).toFixed(1)} s (log: ${logFile(c, o)})`)
     noteUnsafe(c, pid, log)
-    results.push({ name: c.name, action: 'started', pid, endpoint: c.endpoint(o), fetchMs: fetched.ms, readyMs })
+    const passwordAuth = noteAuth(c, o, pid, log)
+    results.push({ name: c.name, action: 'started', pid, endpoint: c.endpoint(o), fetchMs: fetched.ms, readyMs, passwordAuth })
   }
   return results
 }
@@ -169,7 +195,8 @@ export async function status (o: StackOptions, components: readonly Component[])
       endpoint: c.endpoint(o),
       ready: pid !== null && await c.probe(o),
       rssBytes: pid === null ? null : rssBytes(pid),
-      fastUnsafe: pid !== null && isFastUnsafe(pid)
+      fastUnsafe: pid !== null && isFastUnsafe(pid),
+      passwordAuth: pid !== null && hasPasswordAuth(pid)
     }
   }))
 }

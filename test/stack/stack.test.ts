@@ -6,10 +6,10 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { runStackCli } from '../../stack/cli.js'
-import { clusterId, COMPONENTS, cassandraYaml, kafkaProperties, SKIP_SYNC_FLAG } from '../../stack/components.js'
+import { clusterId, COMPONENTS, cassandraYaml, kafkaProperties, PASSWORD_AUTH_FLAG, SKIP_SYNC_FLAG } from '../../stack/components.js'
 import { fetchJars } from '../../stack/fetch.js'
 import { findJava, parseJavaVersion } from '../../stack/java.js'
-import { stackEndpoints, stackOptions, type StackOptions } from '../../stack/options.js'
+import { STACK_CASSANDRA_CREDENTIALS, stackEndpoints, stackOptions, type StackOptions } from '../../stack/options.js'
 import { isAlive, isOurs, portFree, portOwner, stopPid, withLock } from '../../stack/proc.js'
 import { down, logs, runningPid, selectComponents, status, up, wipe } from '../../stack/stack.js'
 import { freePorts, privateStackOptions } from '../fixtures/ports.js'
@@ -64,6 +64,13 @@ t.test('options: defaults stay off the standard ports; env moves them; bad value
   t.throws(() => stackOptions({ FINNHUBD_KAFKA_PORT: 'abc' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_KAFKA_PORT=abc is not a whole number from 1 to 65535/ })
   t.throws(() => stackOptions({ FINNHUBD_CASSANDRA_HEAP_MB: '100' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_CASSANDRA_HEAP_MB=100/ })
   t.throws(() => stackOptions({ FINNHUBD_KAFKA_PORT: '17000' }), { code: 'FINNHUBD_ERR_USAGE', message: /six ports must differ/ })
+  t.equal(o.cassandraAuth, 'none', 'no login unless asked')
+  t.equal(stackOptions({ FINNHUBD_CASSANDRA_AUTH: 'password' }).cassandraAuth, 'password')
+  t.equal(stackOptions({ FINNHUBD_CASSANDRA_AUTH: 'none' }).cassandraAuth, 'none')
+  t.throws(() => stackOptions({ FINNHUBD_CASSANDRA_AUTH: 'ldap' }), { code: 'FINNHUBD_ERR_USAGE', message: /^FINNHUBD_CASSANDRA_AUTH=ldap must be none or password$/ })
+  t.throws(() => stackOptions({ FINNHUBD_CASSANDRA_AUTH: 'Password' }), { code: 'FINNHUBD_ERR_USAGE' }, 'spelled exactly')
+  // Cassandra's default superuser, and the seed project's .env values.
+  t.same(STACK_CASSANDRA_CREDENTIALS, { username: 'cassandra', password: 'cassandra' })
 })
 
 t.test('generated configs carry the ports, folders and single-node settings', async t => {
@@ -90,6 +97,11 @@ t.test('generated configs carry the ports, folders and single-node settings', as
   t.notMatch(group, /commitlog_sync_period/, 'Cassandra refuses a period beside group sync')
   t.equal(stackOptions({ FINNHUBD_CASSANDRA_COMMITLOG_SYNC: 'group' }).cassandraCommitlogSync, 'group')
   t.throws(() => stackOptions({ FINNHUBD_CASSANDRA_COMMITLOG_SYNC: 'batch' }), { code: 'FINNHUBD_ERR_USAGE', message: /FINNHUBD_CASSANDRA_COMMITLOG_SYNC=batch must be periodic or group/ })
+  t.match(yaml, /^authenticator: AllowAllAuthenticator$/m, 'open by default')
+  const password = cassandraYaml({ ...o, cassandraAuth: 'password' })
+  t.match(password, /^authenticator: PasswordAuthenticator$/m)
+  t.equal(password.match(/^authenticator:/gm)?.length, 1, 'one authenticator key (Cassandra refuses a duplicate)')
+  t.match(password, /^authorizer: AllowAllAuthorizer$/m, 'a login, but no permissions to manage')
   for (let i = 0; i < 50; i++) t.match(clusterId(), /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/)
   const cassandra = COMPONENTS.find(c => c.name === 'cassandra')
   const args = cassandra?.args(o, t.testdir({ 'jamm-0.4.0.jar': '' })) ?? []
@@ -97,6 +109,8 @@ t.test('generated configs carry the ports, folders and single-node settings', as
   t.ok(args.includes('-Xmx1024m') && args.includes('--add-opens=java.base/java.lang=ALL-UNNAMED'))
   t.notOk(args.includes(SKIP_SYNC_FLAG), 'durable by default')
   t.ok(cassandra?.args({ ...o, fastUnsafe: true }, t.testdir({})).includes(SKIP_SYNC_FLAG), 'no fsync only when asked')
+  t.notOk(args.includes(PASSWORD_AUTH_FLAG), 'no superuser setup flag without auth')
+  t.ok(cassandra?.args({ ...o, cassandraAuth: 'password' }, t.testdir({})).includes('-Dcassandra.superuser_setup_delay_ms=0'), 'the superuser exists at once with auth')
 })
 
 t.test('Java: versions are parsed; a missing Java 17 says what to install', async t => {
@@ -244,23 +258,24 @@ t.test('a running component is known by its command line, fsync-off is reported,
   // A stand-in process that carries a private stack's marker; the shared Cassandra answers for it.
   const o = await privateOptions(t, { cassandraPort: shared.cassandraPort })
   mkdirSync(c.home(o), { recursive: true })
-  const pid = await spawnMarked([c.marker(o), SKIP_SYNC_FLAG])
+  const pid = await spawnMarked([c.marker(o), SKIP_SYNC_FLAG, PASSWORD_AUTH_FLAG])
   t.teardown(() => stopPid(pid, c.marker(o), 1000))
   writeFileSync(join(c.home(o), 'cassandra.pid'), `${pid}\n`)
   const [row] = await status(o, cassandra)
-  t.match(row, { name: 'cassandra', running: true, pid, ready: true, fastUnsafe: true })
+  t.match(row, { name: 'cassandra', running: true, pid, ready: true, fastUnsafe: true, passwordAuth: true })
   t.ok((row?.rssBytes ?? 0) > 0, 'memory is read from /proc')
   const lines: string[] = []
   const [again] = await up(o, {}, cassandra, l => lines.push(l))
-  t.match(again, { action: 'already-running', pid })
+  t.match(again, { action: 'already-running', pid, passwordAuth: true })
   t.match(lines.join('\n'), /cassandra: fsync is off \(FINNHUBD_STACK_FAST_UNSAFE\)/)
+  t.match(lines.join('\n'), /cassandra: was started with password authentication and keeps it \(FINNHUBD_CASSANDRA_AUTH=none now\)/)
   const out: string[] = []
   await runStackCli(['status', 'cassandra'], {
     env: { FINNHUBD_STACK_DIR: o.dir, FINNHUBD_CASSANDRA_PORT: String(o.cassandraPort), FINNHUBD_CASSANDRA_STORAGE_PORT: String(o.cassandraStoragePort) },
     out: l => out.push(l),
     err: quiet
   })
-  t.match(out.join('\n'), /^cassandra +running +pid \d+ .* ready +rss \d+ MiB {2}NO FSYNC \(FINNHUBD_STACK_FAST_UNSAFE\)$/m)
+  t.match(out.join('\n'), /^cassandra +running +pid \d+ .* ready +rss \d+ MiB {2}NO FSYNC \(FINNHUBD_STACK_FAST_UNSAFE\) {2}PASSWORD AUTH \(user cassandra\)$/m)
 
   // The same process where nothing answers: `up` waits its timeout, then stops it.
   const silent = { ...o, cassandraPort: (await freePorts(1))[0] as number, cassandraReadyTimeoutMs: 1000 }
@@ -270,6 +285,27 @@ t.test('a running component is known by its command line, fsync-off is reported,
   })
   t.equal(isAlive(pid), false, 'the unanswering process was stopped')
   t.equal(existsSync(join(c.home(o), 'cassandra.pid')), false, 'and its pid file removed')
+})
+
+// The probe always offers the stack's login: a server without auth never asks for it,
+// so a node started in either mode is ready whatever FINNHUBD_CASSANDRA_AUTH says now.
+t.test('a node started without auth is ready, and kept, for options that ask for password auth', async t => {
+  const shared = stackOptions(process.env)
+  const cassandra = selectComponents(['cassandra'])
+  const c = cassandra[0] as (typeof COMPONENTS)[number]
+  const [sharedRow] = await status(shared, cassandra)
+  t.match(sharedRow, { ready: true, passwordAuth: false }, 'the shared Cassandra runs without auth (AllowAllAuthenticator)')
+  const o = await privateOptions(t, { cassandraPort: shared.cassandraPort, cassandraAuth: 'password', cassandraReadyTimeoutMs: 5000 })
+  mkdirSync(c.home(o), { recursive: true })
+  const pid = await spawnMarked([c.marker(o)])
+  t.teardown(() => stopPid(pid, c.marker(o), 1000))
+  writeFileSync(join(c.home(o), 'cassandra.pid'), `${pid}\n`)
+  t.match(await status(o, cassandra), [{ running: true, pid, ready: true, passwordAuth: false }])
+  const lines: string[] = []
+  t.match(await up(o, {}, cassandra, l => lines.push(l)), [{ action: 'already-running', pid, passwordAuth: false }])
+  t.match(lines.join('\n'), /cassandra: was started without password authentication and keeps it \(FINNHUBD_CASSANDRA_AUTH=password now\); `npm run stack -- down cassandra` and `up` again/)
+  t.notMatch(lines.join('\n'), /password authentication is on/)
+  t.equal(isAlive(pid), true, 'not stopped for the mode')
 })
 
 t.test('the running stack: up again is a no-op, status reports both ready', async t => {
