@@ -1,8 +1,10 @@
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig, readConfigFile, redactConfig, validateConfig, ENV_OVERRIDE_NAMES } from '../../daemon/config/load.js'
 import { FinnhubdError, isFinnhubdError } from '../../daemon/errors.js'
+import { PROJECT_ROOT } from '../../daemon/paths.js'
+import { parse as parseYaml } from 'yaml'
 
 function configError (fn: () => unknown): FinnhubdError {
   try {
@@ -179,4 +181,27 @@ t.test('the printed config is itself a valid config file', async t => {
   const file = join(dir, 'full.json')
   writeFileSync(file, JSON.stringify(redactConfig(loadConfig().config)))
   t.equal(loadConfig({ file }).config.kafka.topic, 'finnhub.trades', 'the printed config is itself a valid config file')
+})
+
+t.test('README\'s configuration example is valid and shows the defaults', async t => {
+  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('## Configuration'))
+  const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
+  t.ok(block.length > 1000, 'the example is there')
+  const fromReadme = validateConfig(parseYaml(block))
+  t.same(fromReadme, loadConfig().config, 'every value in the example is the default')
+})
+
+t.test('discovery settings: patterns must compile, an empty symbol list needs discovery, REST delays are ordered', async t => {
+  const bad = configError(() => validateConfig({ finnhub: { discovery: { enabled: true, include: ['USDT$', '(unclosed'] } } }))
+  t.match(bad.message, /finnhub\.discovery\.include\.1: expected a valid regular expression, e\.g\. "\^BINANCE:\.\*USDT\$", got "\(unclosed"/)
+  const none = configError(() => validateConfig({ finnhub: { symbols: [] } }))
+  t.match(none.message, /finnhub\.symbols: nothing to subscribe to: list symbols here, or turn on finnhub\.discovery\.enabled/)
+  t.same(validateConfig({ finnhub: { symbols: [], discovery: { enabled: true } } }).finnhub.symbols, [], 'discovery alone is fine')
+  t.same(validateConfig({ roles: ['process'], finnhub: { symbols: [] } }).finnhub.symbols, [], 'and a process-only daemon subscribes to nothing')
+  const market = configError(() => validateConfig({ finnhub: { discovery: { exchanges: [{ market: 'bonds', exchange: 'X' }] } } }))
+  t.match(market.message, /finnhub\.discovery\.exchanges\.0\.market: /)
+  const delays = configError(() => validateConfig({ finnhub: { rest: { retryInitialDelayMs: 5000, retryMaxDelayMs: 100 } } }))
+  t.match(delays.message, /finnhub\.rest\.retryMaxDelayMs: must be ≥ finnhub\.rest\.retryInitialDelayMs \(5000\)/)
+  t.equal(loadConfig({ env: { FINNHUB_REST_URL: 'http://127.0.0.1:1/api/v1' } }).config.finnhub.rest.url, 'http://127.0.0.1:1/api/v1')
 })
