@@ -3,17 +3,7 @@
 import t from 'tap'
 import { SlidingWindowLimiter, parseRetryAfter } from '../../daemon/core/rate-limit.js'
 import { mulberry32 } from '../../daemon/simulator/generator.js'
-
-/** The most sends any window [x, x + windowMs) holds, over all x. */
-function maxInWindow (sent: readonly number[], windowMs: number): number {
-  let best = 0
-  let start = 0
-  for (let end = 0; end < sent.length; end++) {
-    while ((sent[end] as number) - (sent[start] as number) >= windowMs) start++
-    best = Math.max(best, end - start + 1)
-  }
-  return best
-}
+import { maxInWindow } from '../fixtures/windows.js'
 
 /** Drives the limiter with a virtual clock: callers arrive at `arrivals`, each sends as soon as allowed, in order. */
 function drive (limiter: SlidingWindowLimiter, arrivals: readonly number[]): number[] {

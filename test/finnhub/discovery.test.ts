@@ -12,6 +12,7 @@ import { createLogger } from '../../daemon/log.js'
 import { createIngestCounters } from '../../daemon/metrics/ingest.js'
 import { FinnhubSimulator, type SimulatorOptions } from '../../daemon/simulator/server.js'
 import { waitFor } from '../fixtures/kafka.js'
+import { maxInWindow } from '../fixtures/windows.js'
 
 t.setTimeout(120_000)
 
@@ -58,17 +59,6 @@ function harness (t: Test, finnhub: Config['finnhub'], stateDir = t.testdir({}))
   const discovery = new SymbolDiscovery({ finnhub, stateDir, log, counters, onResult: symbols => results.push([...symbols]) })
   t.teardown(() => discovery.stop())
   return { discovery, counters, results, logs, stateDir }
-}
-
-/** The most requests any window [x, x + windowMs) of the server's arrival times holds. */
-function maxInWindow (times: readonly number[], windowMs: number): number {
-  let best = 0
-  let start = 0
-  for (let end = 0; end < times.length; end++) {
-    while ((times[end] as number) - (times[start] as number) >= windowMs) start++
-    best = Math.max(best, end - start + 1)
-  }
-  return best
 }
 
 t.test('lists, filters, quote-checks and caps; the result is saved', async t => {
