@@ -38,6 +38,7 @@ import type { SimulatorStats } from '../daemon/simulator/server.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { sleep } from '../stack/proc.js'
 import { runningPid, selectComponents, up } from '../stack/stack.js'
+import { ConsoleViewer, type ViewerCounts } from './console-viewer.js'
 import { DaemonProcess, freePort } from './daemon-process.js'
 import { cpuSeconds, quiet, rawCassandraWrite, rawKafkaProduce, round } from './ceilings.js'
 import { BACKLOG_BOUND_S, metricSum, P99_BOUND_MS, renderMarkdown, setPath, sustainable, type BenchReport, type StepResult } from './report.js'
@@ -149,7 +150,8 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
       set: { type: 'string', multiple: true },
       out: { type: 'string' },
       keep: { type: 'boolean' },
-      'cpu-prof': { type: 'boolean' }
+      'cpu-prof': { type: 'boolean' },
+      console: { type: 'boolean' }
     },
     strict: true
   })
@@ -234,6 +236,11 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
     await sleep(200)
   }
   progress(`daemon ready (pid ${String(daemon.child.pid)}, ${daemon.url}); log: ${base}.daemon.log`)
+  const viewer = values.console === true ? new ConsoleViewer(daemon.url, SYMBOLS[0] as string) : null
+  if (viewer !== null) {
+    viewer.start()
+    progress(`console open: following ${daemon.url}/api/stream, polling topic, trades and candles every second`)
+  }
 
   const written = async (): Promise<{ text: string, rows: number }> => {
     const text = await daemon.metrics()
@@ -346,6 +353,9 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
   const leftAtEnd = await drain()
   const memory = daemon.memory()
 
+  const watched: ViewerCounts | null = viewer === null ? null : await viewer.stop()
+  if (watched !== null) progress(`console: ${watched.streamEvents} stream events, ${watched.requests} API requests, ${watched.failures} failed`)
+
   // 5. Stop the daemon as systemd would and account for every trade.
   daemon.child.kill('SIGTERM')
   const exitCode = await daemon.exited
@@ -380,7 +390,8 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
       kafka: { compression: config.kafka.compression, lingerMs: config.kafka.lingerMs, deliveryReports: config.kafka.deliveryReports, topicPartitions: config.kafka.topicPartitions },
       cassandra: { maxConcurrentWrites: config.cassandra.maxConcurrentWrites, batchMaxBytes: config.cassandra.batchMaxBytes },
       symbols: SYMBOLS.length,
-      simulator: { maxTradesPerFrame: 40, tickMs: 1 }
+      simulator: { maxTradesPerFrame: 40, tickMs: 1 },
+      console: watched === null ? 'closed' : { open: 'followed /api/stream; polled /api/topic, /api/trades and /api/candles every second', ...watched }
     },
     ceilings: { kafkaProducePerSec: kafkaCeiling.recordsPerSec, kafkaRecords: kafkaCeiling.records, cassandraWritePerSec: cassandraCeiling.rowsPerSec, cassandraRows: cassandraCeiling.rows, cassandraRowsPerRequest: cassandraCeiling.rowsPerRequest, lower: lowerCeiling },
     criteria: { backlogBoundSeconds: BACKLOG_BOUND_S, p99BoundMs: P99_BOUND_MS },

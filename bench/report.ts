@@ -105,6 +105,10 @@ export function renderMarkdown (r: BenchReport): string {
   lines.push(`# finnhubd bench (${r.mode}), ${r.startedAt}`, '')
   lines.push(`${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, Linux ${r.machine.kernel}, Node ${r.machine.node}; ` +
     `took ${r.durationSeconds} s. Stack: ${r.stack}.`, '')
+  const watched = r.config['console'] as { streamEvents: number, requests: number, failures: number } | 'closed' | undefined
+  if (watched !== undefined && watched !== 'closed') {
+    lines.push(`The web console was open throughout (\`--console\`): ${n(watched.streamEvents)} stream events, ${n(watched.requests)} API requests, ${n(watched.failures)} failed.`, '')
+  }
   lines.push('Versions: ' + Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ') + '.', '')
   lines.push('## Goals', '')
   row('goal', 'target', 'measured', 'met')

@@ -22,6 +22,8 @@ commands:
   ingest         run the ingest role only: Finnhub WebSocket → Kafka
   process        run the process role only: Kafka → worker pool → Cassandra
   query SYMBOL   stored trades of a symbol, newest first: [--candles] [--since 15m|ISO] [--limit N]
+  tail           print the trades topic live, decoded, one line a record: [--dlq] (the
+                 dead-letter topic) [--symbol S] [--from-beginning] [--max N]
   migrate        apply pending Cassandra schema migrations (cql/), idempotently
   simulate       a Finnhub-protocol WebSocket server on loopback: [--port N] [--token T]
                  [--rate TRADES_PER_S] [--max-trades-per-frame N] [--seed N] [--max-total N]
@@ -184,6 +186,23 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
           await client.shutdown()
         }
         return 0
+      }
+      case 'tail': {
+        const { config } = load()
+        let values
+        try {
+          values = parseArgs({
+            args: [...rest],
+            options: { dlq: { type: 'boolean' }, symbol: { type: 'string' }, 'from-beginning': { type: 'boolean' }, max: { type: 'string' } },
+            strict: true
+          }).values
+        } catch (err) {
+          throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${(err as Error).message}; see \`finnhubd --help\``)
+        }
+        const { runTail, tailOptions } = await import('./tail.js')
+        const opts = tailOptions(values)
+        const log = createLogger({ level: 'warn' })
+        return await runTail(config, opts, io.out, io.err, io.signals?.(log) ?? processSignalsOnce())
       }
       case 'simulate': {
         const { runSimulateCli } = await import('./simulator/cli.js')

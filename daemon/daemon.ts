@@ -86,6 +86,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   let state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting'
   const reloads = { applied: 0, unchanged: 0, failed: 0 }
 
+  const startedAt = Date.now()
   const latency = new StageLatency()
   const registry = createRegistry(latency, reloads)
 
@@ -123,7 +124,23 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     processRole = opts.roles.includes('process') ? await startProcess(current, { log, registry, latency }) : null
     ingest = opts.roles.includes('ingest') ? await startIngest(current, { log, registry, latency }) : null
     if (opts.http === true && current.http.enabled) {
-      http = await startHttp({ host: current.http.host, port: current.http.port, registry, latency, readiness: () => readiness(), log: log.child({ component: 'http' }) })
+      const { WebConsole } = await import('./console/console.js')
+      const started = ingest
+      const proc = processRole
+      const webConsole = current.http.console.enabled
+        ? new WebConsole({
+          config: () => current,
+          token: current.http.console.token,
+          startedAt,
+          roles: opts.roles,
+          ingest: started === null ? null : { counters: started.counters, symbols: () => started.client.symbols },
+          process: proc === null ? null : { counters: proc.counters, cassandra: proc.cassandra },
+          latency,
+          readiness: () => readiness(),
+          log: log.child({ component: 'console' })
+        })
+        : null
+      http = await startHttp({ host: current.http.host, port: current.http.port, registry, latency, readiness: () => readiness(), log: log.child({ component: 'http' }), console: webConsole })
     }
   } catch (err) {
     releaseSignals()

@@ -8,6 +8,8 @@
 //                 its count and its percentiles in ms: subtract two snapshots to get
 //                 exact percentiles over the interval between them (npm run bench
 //                 does; see bench/README.md).
+//   GET /, /api/… the web console and its JSON API (daemon/console/console.ts), when
+//                 http.console.enabled.
 // Nothing here touches the hot path: every answer is read from state the pipeline
 // keeps anyway.
 
@@ -15,6 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
+import type { WebConsole } from './console/console.js'
 import { FinnhubdError } from './errors.js'
 import type { Logger } from './log.js'
 import { latencyBetween, type StageLatency } from './metrics/latency.js'
@@ -29,6 +32,7 @@ export interface HttpOptions {
   latency: StageLatency
   readiness: () => Readiness
   log: Logger
+  console?: WebConsole | null
 }
 
 export interface DaemonHttp {
@@ -50,10 +54,15 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
   server.keepAliveTimeout = 5_000
 
   async function route (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const path = url.pathname
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
       send(res, 405, 'text/plain', 'only GET and HEAD\n')
+      return
+    }
+    if (opts.console?.handles(path) === true) {
+      await opts.console.handle(req, res, url)
       return
     }
     switch (path) {
@@ -85,7 +94,7 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
         return
       }
       default:
-        send(res, 404, 'text/plain', 'not found: try /healthz, /readyz, /metrics or /latency\n')
+        send(res, 404, 'text/plain', `not found: try /healthz, /readyz, /metrics or /latency${opts.console != null ? ', or the console at /' : ''}\n`)
     }
   }
 
@@ -100,10 +109,11 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
   })
   const { port } = server.address() as AddressInfo
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`
-  opts.log.info('serving HTTP', { url, endpoints: ['/healthz', '/readyz', '/metrics', '/latency'] })
+  opts.log.info('serving HTTP', { url, endpoints: ['/healthz', '/readyz', '/metrics', '/latency', ...(opts.console != null ? ['/ (console)', '/api'] : [])] })
   return {
     url,
     close: async () => {
+      await opts.console?.close()
       loopDelay.disable()
       await new Promise<void>(resolve => {
         server.close(() => resolve())

@@ -37,24 +37,84 @@ export function validateQuery (symbol: string | undefined, limit: string | undef
   return { symbol, limit: n }
 }
 
-export async function queryRows (client: cassandra.Client, config: Config['cassandra'], q: QueryOptions, now: number): Promise<string[]> {
-  const { keyspace, tradesTable } = config
-  const out: string[] = []
-  const firstDay = Math.max(q.sinceMs, now - MAX_DAYS * DAY_MS)
-  for (let day = now; day >= firstDay - DAY_MS && out.length < q.limit; day -= DAY_MS) {
-    const d = utcDay(day)
-    if (d < utcDay(firstDay)) break
-    const rs = q.candles
-      ? await client.execute(`SELECT minute, open, high, low, close, volume, vwap, trade_count FROM ${keyspace}.candles_1m WHERE symbol = ? AND day = ? AND minute >= ? LIMIT ?`,
-        [q.symbol, d, q.sinceMs, q.limit - out.length], { prepare: true })
-      : await client.execute(`SELECT trade_ts, trade_id, price, volume, conditions, ingest_ts, process_ts FROM ${keyspace}.${tradesTable} WHERE symbol = ? AND day = ? AND trade_ts >= ? LIMIT ?`,
-        [q.symbol, d, q.sinceMs, q.limit - out.length], { prepare: true })
-    for (const r of rs.rows) {
-      out.push(q.candles
-        ? `${(r['minute'] as Date).toISOString()}  O ${r['open']} H ${r['high']} L ${r['low']} C ${r['close']}  vol ${r['volume']}  vwap ${r['vwap'] ?? '-'}  trades ${r['trade_count']}`
-        : `${(r['trade_ts'] as Date).toISOString()}  ${r['price']} × ${r['volume']}  c=${JSON.stringify(r['conditions'] ?? null)}  id ${String(r['trade_id'])}  ` +
-          `lag ${(r['process_ts'] as Date).getTime() - (r['trade_ts'] as Date).getTime()} ms`)
-    }
+export interface StoredTradeRow {
+  tradeTs: number
+  tradeId: string
+  price: number
+  volume: number
+  conditions: string[] | null
+  ingestTs: number
+  processTs: number
+}
+
+export interface StoredCandleRow {
+  minute: number
+  open: number
+  high: number
+  low: number
+  close: number
+  volume: number
+  vwap: number | null
+  tradeCount: number
+}
+
+/**
+ * A symbol's trades from `sinceMs` (and before `untilMs`) on, newest first, at most
+ * `limit`: one (symbol, day) partition at a time, from the newest day back.
+ */
+export async function storedTrades (client: cassandra.Client, config: Config['cassandra'], symbol: string, sinceMs: number, limit: number, untilMs: number): Promise<StoredTradeRow[]> {
+  const cql = `SELECT trade_ts, trade_id, price, volume, conditions, ingest_ts, process_ts FROM ${config.keyspace}.${config.tradesTable} WHERE symbol = ? AND day = ? AND trade_ts >= ? AND trade_ts < ? LIMIT ?`
+  return await byDay(sinceMs, untilMs, limit, async (day, left) => {
+    const rs = await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true })
+    return rs.rows.map(r => ({
+      tradeTs: (r['trade_ts'] as Date).getTime(),
+      tradeId: String(r['trade_id']),
+      price: r['price'] as number,
+      volume: r['volume'] as number,
+      conditions: (r['conditions'] as string[] | null) ?? null,
+      ingestTs: (r['ingest_ts'] as Date).getTime(),
+      processTs: (r['process_ts'] as Date).getTime()
+    }))
+  })
+}
+
+/** A symbol's one-minute candles with minutes in [sinceMs, untilMs), newest first, at most `limit`. */
+export async function storedCandles (client: cassandra.Client, config: Config['cassandra'], symbol: string, sinceMs: number, limit: number, untilMs: number): Promise<StoredCandleRow[]> {
+  const cql = `SELECT minute, open, high, low, close, volume, vwap, trade_count FROM ${config.keyspace}.candles_1m WHERE symbol = ? AND day = ? AND minute >= ? AND minute < ? LIMIT ?`
+  const rows = await byDay(sinceMs, untilMs, limit, async (day, left) => {
+    const rs = await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true })
+    return rs.rows.map(r => ({
+      minute: (r['minute'] as Date).getTime(),
+      open: r['open'] as number,
+      high: r['high'] as number,
+      low: r['low'] as number,
+      close: r['close'] as number,
+      volume: r['volume'] as number,
+      vwap: (r['vwap'] as number | null) ?? null,
+      tradeCount: r['trade_count'] as number
+    }))
+  })
+  return rows.sort((a, b) => b.minute - a.minute)
+}
+
+/** Reads day partitions from the one holding untilMs back to the one holding sinceMs (31 at most). */
+async function byDay<T> (sinceMs: number, untilMs: number, limit: number, read: (day: string, left: number) => Promise<T[]>): Promise<T[]> {
+  const out: T[] = []
+  const first = utcDay(Math.max(sinceMs, untilMs - MAX_DAYS * DAY_MS))
+  for (let at = untilMs - 1; out.length < limit; at -= DAY_MS) {
+    const day = utcDay(at)
+    if (day < first) break
+    out.push(...await read(day, limit - out.length))
   }
   return out
+}
+
+export async function queryRows (client: cassandra.Client, config: Config['cassandra'], q: QueryOptions, now: number): Promise<string[]> {
+  const until = now + DAY_MS
+  if (q.candles) {
+    return (await storedCandles(client, config, q.symbol, q.sinceMs, q.limit, until)).map(c =>
+      `${new Date(c.minute).toISOString()}  O ${c.open} H ${c.high} L ${c.low} C ${c.close}  vol ${c.volume}  vwap ${c.vwap ?? '-'}  trades ${c.tradeCount}`)
+  }
+  return (await storedTrades(client, config, q.symbol, q.sinceMs, q.limit, until)).map(r =>
+    `${new Date(r.tradeTs).toISOString()}  ${r.price} × ${r.volume}  c=${JSON.stringify(r.conditions)}  id ${r.tradeId}  lag ${r.processTs - r.tradeTs} ms`)
 }

@@ -33,6 +33,7 @@ const ENV_OVERRIDES: ReadonlyArray<{ name: string, path: readonly string[], kind
   { name: 'CASSANDRA_TABLE', path: ['cassandra', 'tradesTable'], kind: 'string' },
   { name: 'CASSANDRA_DC', path: ['cassandra', 'localDataCenter'], kind: 'string' },
   { name: 'FINNHUBD_LOG_LEVEL', path: ['logLevel'], kind: 'string' },
+  { name: 'FINNHUBD_CONSOLE_TOKEN', path: ['http', 'console', 'token'], kind: 'string' },
   // systemd's StateDirectory= (a colon-separated list when there are several: the first is ours).
   { name: 'STATE_DIRECTORY', path: ['stateDir'], kind: 'first-path' },
   { name: 'FINNHUBD_STATE_DIR', path: ['stateDir'], kind: 'string' }
@@ -40,7 +41,7 @@ const ENV_OVERRIDES: ReadonlyArray<{ name: string, path: readonly string[], kind
 
 export const ENV_OVERRIDE_NAMES: readonly string[] = ENV_OVERRIDES.map(o => o.name)
 
-const SECRET_PATHS: ReadonlyArray<readonly string[]> = [['finnhub', 'token'], ['cassandra', 'password']]
+const SECRET_PATHS: ReadonlyArray<readonly string[]> = [['finnhub', 'token'], ['cassandra', 'password'], ['http', 'console', 'token']]
 const REDACTED = '[redacted]'
 
 export interface LoadOptions {

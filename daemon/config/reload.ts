@@ -36,7 +36,7 @@ export const HOT_KEYS: readonly string[] = [
   'shutdown.drainTimeoutMs'
 ]
 
-const SECRET_KEYS = new Set(['finnhub.token', 'cassandra.password'])
+const SECRET_KEYS = new Set(['finnhub.token', 'cassandra.password', 'http.console.token'])
 
 export interface ConfigChange {
   path: string

@@ -160,12 +160,27 @@ const workers = z.strictObject({
   maxQueue: positiveInt.default(32)
 })
 
+// The web console at / and its JSON API under /api (read-only).
+const consoleSettings = z.strictObject({
+  enabled: z.boolean().default(true),
+  // Required when http.host is not a loopback address; then every console request
+  // must carry it (Authorization: Bearer, or ?token= once, which sets a cookie).
+  token: z.string().min(16, 'use at least 16 characters').nullable().default(null)
+})
+
 const http = z.strictObject({
   // /healthz, /readyz, /metrics. Loopback by default; 0 picks a free port (logged).
   enabled: z.boolean().default(true),
   host: z.string().min(1).default('127.0.0.1'),
-  port: z.number().int().min(0).max(65535).default(9464)
+  port: z.number().int().min(0).max(65535).default(9464),
+  console: consoleSettings.prefault({})
 })
+
+/** 127.0.0.0/8, ::1 and localhost: the addresses only this machine reaches. */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
+}
 
 export const configSchema = z.strictObject({
   roles: z.array(z.enum(['ingest', 'process'])).min(1).default(['ingest', 'process']),
@@ -201,6 +216,13 @@ export const configSchema = z.strictObject({
   }
   if (cfg.kafka.topic === cfg.kafka.deadLetterTopic) {
     ctx.addIssue({ code: 'custom', path: ['kafka', 'deadLetterTopic'], message: 'must differ from kafka.topic' })
+  }
+  if (cfg.http.enabled && cfg.http.console.enabled && cfg.http.console.token === null && !isLoopbackHost(cfg.http.host)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['http', 'console', 'token'],
+      message: `the web console would be served on ${cfg.http.host}, beyond this machine: set an access token here (or FINNHUBD_CONSOLE_TOKEN), or turn the console off with http.console.enabled: false`
+    })
   }
   if ((cfg.cassandra.username === null) !== (cfg.cassandra.password === null)) {
     ctx.addIssue({ code: 'custom', path: ['cassandra', 'password'], message: 'cassandra.username and cassandra.password go together: set both or neither' })

@@ -1,0 +1,308 @@
+// The web console (the seed's Kafka UI, Cassandra Web and Grafana views, built in),
+// served by the daemon's HTTP server beside /metrics. Read-only:
+//   GET /                 the page (three views: Pipeline, Topic, Trades and candles)
+//   GET /static/…         its script, style sheet and the charting library, built by
+//                         `npm run build` into dist/console (no CDN: nothing leaves
+//                         the machine)
+//   GET /api              the endpoints below, described
+//   GET /api/pipeline     one snapshot of the counters the metrics export
+//   GET /api/stream       the same snapshot once a second (Server-Sent Events); one
+//                         timer builds it for every open page, and only while one is open
+//   GET /api/symbols      the symbols subscribed now
+//   GET /api/topic        the latest records of the trades or the dead-letter topic, decoded
+//   GET /api/trades       a symbol's latest stored trades (Cassandra)
+//   GET /api/candles      a symbol's one-minute candles (Cassandra)
+// With http.console.token set (required off loopback), every request must carry it:
+// `Authorization: Bearer …`, or the `finnhubd_console` cookie that opening
+// /?token=… once sets; anything else gets 401.
+
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { join } from 'node:path'
+import type cassandra from 'cassandra-driver'
+import type { Config } from '../config/schema.js'
+import { singleObjectFingerprint, TradeDecoder } from '../core/avro-codec.js'
+import { writerSchemasFor } from '../core/process-batch.js'
+import { loadTradeType } from '../core/trade-schema.js'
+import { storedCandles, storedTrades } from '../cassandra/query.js'
+import type { Readiness } from '../http.js'
+import { resolveSchemaPath } from '../ingest.js'
+import { tradeSchemaId } from '../kafka/schema-registry.js'
+import { TopicReader } from '../kafka/topic-reader.js'
+import type { Logger } from '../log.js'
+import type { IngestCounters } from '../metrics/ingest.js'
+import { STAGES, type StageLatency } from '../metrics/latency.js'
+import type { ProcessCounters } from '../metrics/process.js'
+import { PROJECT_ROOT } from '../paths.js'
+import { ApiError, checkParams, choiceParam, intParam, rangeParam, symbolParam } from './params.js'
+import { takeSnapshot, type PipelineSnapshot } from './snapshot.js'
+
+/** Where `npm run build` puts the page's files (see daemon/console/build.ts). */
+export const CONSOLE_DIR = join(PROJECT_ROOT, 'dist', 'console')
+
+const STATIC: Readonly<Record<string, { file: string, type: string }>> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/static/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/static/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+  '/static/lightweight-charts.js': { file: 'lightweight-charts.js', type: 'text/javascript; charset=utf-8' }
+}
+
+const COOKIE = 'finnhubd_console'
+const STREAM_EVERY_MS = 1_000
+/** A page that reads this far behind is dropped rather than buffered without bound. */
+const STREAM_MAX_BUFFERED_BYTES = 1_000_000
+
+export const API_ENDPOINTS: Readonly<Record<string, string>> = {
+  '/api/pipeline': 'one snapshot: totals, rates per second, per-stage p50/p99 (ms), lag, producer queue, errors and drops by reason, reconnects, connections',
+  '/api/stream': 'the pipeline snapshot about once a second, as Server-Sent Events (event: pipeline)',
+  '/api/symbols': 'the symbols subscribed now',
+  '/api/topic?topic=trades|dlq&limit=1..200': 'the latest records of the trades or dead-letter topic, decoded, newest first: partition, offset, key, timestamp, trade or why it does not decode, headers',
+  '/api/trades?symbol=S&limit=1..1000[&minutes=N | &from=T&to=T]': 'a symbol\'s latest stored trades, newest first (default: the last 60 minutes)',
+  '/api/candles?symbol=S[&minutes=N | &from=T&to=T]': 'a symbol\'s one-minute candles, oldest first (default: the last 120 minutes; at most 2 days)'
+}
+
+export interface ConsoleDeps {
+  /** The configuration in force (it changes with reloads). */
+  config: () => Config
+  token: string | null
+  startedAt: number
+  roles: readonly string[]
+  ingest: { counters: IngestCounters, symbols: () => readonly string[] } | null
+  process: { counters: ProcessCounters, cassandra: cassandra.Client } | null
+  latency: StageLatency
+  readiness: () => Readiness
+  log: Logger
+  now?: () => number
+}
+
+export class WebConsole {
+  readonly #deps: ConsoleDeps
+  readonly #now: () => number
+  readonly #tokenHash: Buffer | null
+  readonly #files = new Map<string, Buffer>()
+  readonly #streams = new Set<ServerResponse>()
+  #timer: NodeJS.Timeout | null = null
+  #last: PipelineSnapshot | null = null
+  #reader: Promise<TopicReader> | null = null
+  #closed = false
+
+  constructor (deps: ConsoleDeps) {
+    this.#deps = deps
+    this.#now = deps.now ?? Date.now
+    this.#tokenHash = deps.token === null ? null : sha256(deps.token)
+  }
+
+  /** The paths the console answers. */
+  handles (path: string): boolean {
+    return STATIC[path] !== undefined || path === '/index.html' || path === '/api' || path.startsWith('/api/')
+  }
+
+  /** Pages open on /api/stream. */
+  get streams (): number { return this.#streams.size }
+
+  async handle (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname === '/index.html' ? '/' : url.pathname
+    if (!this.#authorized(req, url)) {
+      sendJson(res, 401, { error: 'this console needs its access token (http.console.token): send Authorization: Bearer <token>, or open /?token=<token> once in the browser' },
+        { 'www-authenticate': 'Bearer realm="finnhubd console"' })
+      return
+    }
+    try {
+      if (path === '/' && url.searchParams.has('token')) {
+        // Trade the token in the address for a cookie, and take it out of the address bar.
+        res.writeHead(303, {
+          location: '/',
+          'set-cookie': `${COOKIE}=${encodeURIComponent(url.searchParams.get('token') ?? '')}; HttpOnly; SameSite=Strict; Path=/`,
+          'cache-control': 'no-store'
+        }).end()
+        return
+      }
+      const asset = STATIC[path]
+      if (asset !== undefined) {
+        // The page reads its own parameters (?symbol= picks the Trades view's symbol).
+        await this.#sendFile(res, asset.file, asset.type)
+        return
+      }
+      await this.#api(req, res, path, url.searchParams)
+    } catch (err) {
+      if (err instanceof ApiError) sendJson(res, err.status, { error: err.message })
+      else throw err
+    }
+  }
+
+  async #api (req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
+    const config = this.#deps.config()
+    switch (path) {
+      case '/api':
+        checkParams(q, [])
+        sendJson(res, 200, { endpoints: API_ENDPOINTS })
+        return
+      case '/api/pipeline':
+        checkParams(q, [])
+        // While pages stream, the timer owns the rates' reference point: a poll here must not shorten their interval.
+        sendJson(res, 200, this.#snapshot(this.#timer === null))
+        return
+      case '/api/stream':
+        checkParams(q, [])
+        this.#openStream(req, res)
+        return
+      case '/api/symbols': {
+        checkParams(q, [])
+        const symbols = this.#deps.ingest?.symbols() ?? config.finnhub.symbols
+        sendJson(res, 200, { symbols: [...symbols].sort() })
+        return
+      }
+      case '/api/topic': {
+        checkParams(q, ['topic', 'limit'])
+        const which = choiceParam(q, 'topic', ['trades', 'dlq'] as const, 'trades')
+        const limit = intParam(q, 'limit', 50, 1, 200)
+        const topic = which === 'dlq' ? config.kafka.deadLetterTopic : config.kafka.topic
+        const records = await (await this.#topicReader()).latest(topic, limit)
+        sendJson(res, 200, { topic, kind: which, records })
+        return
+      }
+      case '/api/trades': {
+        checkParams(q, ['symbol', 'limit', 'minutes', 'from', 'to'])
+        const symbol = symbolParam(q)
+        const limit = intParam(q, 'limit', 100, 1, 1000)
+        const { from, to } = rangeParam(q, this.#now(), 60)
+        const trades = await storedTrades(this.#cassandra(), config.cassandra, symbol, from, limit, to)
+        sendJson(res, 200, { symbol, from: iso(from), to: iso(to), trades })
+        return
+      }
+      case '/api/candles': {
+        checkParams(q, ['symbol', 'minutes', 'from', 'to'])
+        const symbol = symbolParam(q)
+        const { from, to } = rangeParam(q, this.#now(), 120)
+        const candles = await storedCandles(this.#cassandra(), config.cassandra, symbol, from, 3000, to)
+        sendJson(res, 200, { symbol, from: iso(from), to: iso(to), candles: candles.reverse() })
+        return
+      }
+      default:
+        throw new ApiError(404, `no such endpoint ${path}; GET /api lists them`)
+    }
+  }
+
+  /** Ends every stream and closes the topic reader (the daemon is stopping). */
+  async close (): Promise<void> {
+    this.#closed = true
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    for (const res of this.#streams) res.end()
+    this.#streams.clear()
+    const reader = await this.#reader?.catch(() => null)
+    await reader?.close()
+  }
+
+  #snapshot (keep = true): PipelineSnapshot {
+    const d = this.#deps
+    const snap = takeSnapshot({
+      startedAt: d.startedAt,
+      roles: d.roles,
+      ingest: d.ingest?.counters ?? null,
+      process: d.process?.counters ?? null,
+      quantiles: stage => d.latency.quantilesMs(stage, [0.5, 0.99]),
+      stages: STAGES,
+      readiness: d.readiness
+    }, this.#now(), this.#last)
+    if (keep) this.#last = snap
+    return snap
+  }
+
+  #openStream (req: IncomingMessage, res: ServerResponse): void {
+    if (this.#closed) throw new ApiError(503, 'the daemon is stopping')
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' })
+    res.write(`retry: ${STREAM_EVERY_MS * 3}\n\n`)
+    this.#streams.add(res)
+    const drop = (): void => {
+      this.#streams.delete(res)
+      if (this.#streams.size === 0 && this.#timer !== null) {
+        clearInterval(this.#timer)
+        this.#timer = null
+      }
+    }
+    req.on('close', drop)
+    res.on('error', drop)
+    writeEvent(res, this.#last ?? this.#snapshot())
+    this.#timer ??= setInterval(() => {
+      const snap = this.#snapshot()
+      for (const s of this.#streams) {
+        if (s.writableLength > STREAM_MAX_BUFFERED_BYTES) {
+          this.#deps.log.limited('warn', 'console-slow-page', 'a console page reads its stream too slowly; it is disconnected (it reconnects by itself)')
+          s.destroy()
+          continue
+        }
+        writeEvent(s, snap)
+      }
+    }, STREAM_EVERY_MS)
+    this.#timer.unref()
+  }
+
+  #cassandra (): cassandra.Client {
+    const p = this.#deps.process
+    if (p === null) {
+      throw new ApiError(503, `trades and candles are read from Cassandra, which this daemon does not use (its roles: ${this.#deps.roles.join(', ')}); open the console of a daemon with the process role`)
+    }
+    return p.cassandra
+  }
+
+  async #topicReader (): Promise<TopicReader> {
+    this.#reader ??= (async () => {
+      const config = this.#deps.config()
+      const schemaPath = resolveSchemaPath(config.schemaPath)
+      const type = loadTradeType(schemaPath)
+      const schemaId = await tradeSchemaId(config.kafka, schemaPath)
+      const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), schemaId === null ? [] : [schemaId]))
+      return new TopicReader({ kafka: config.kafka, decoder, purpose: 'console' })
+    })()
+    try {
+      return await this.#reader
+    } catch (err) {
+      this.#reader = null
+      throw new ApiError(503, `cannot read the topic: ${(err as Error).message}`)
+    }
+  }
+
+  #authorized (req: IncomingMessage, url: URL): boolean {
+    if (this.#tokenHash === null) return true
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
+    const cookie = (req.headers.cookie ?? '').split(';').map(c => c.trim().split('=')).find(([k]) => k === COOKIE)?.[1]
+    const candidates = [bearer, cookie === undefined ? undefined : safeDecode(cookie), url.searchParams.get('token') ?? undefined]
+    return candidates.some(c => c !== undefined && timingSafeEqual(sha256(c), this.#tokenHash as Buffer))
+  }
+
+  async #sendFile (res: ServerResponse, file: string, type: string): Promise<void> {
+    let body = this.#files.get(file)
+    if (body === undefined) {
+      try {
+        body = await readFile(join(CONSOLE_DIR, file))
+      } catch {
+        throw new ApiError(500, `the console's ${file} is missing from ${CONSOLE_DIR}: run \`npm run build\``)
+      }
+      this.#files.set(file, body)
+    }
+    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
+    res.end(res.req.method === 'HEAD' ? undefined : body)
+  }
+}
+
+function writeEvent (res: ServerResponse, snap: PipelineSnapshot): void {
+  res.write(`event: pipeline\ndata: ${JSON.stringify(snap)}\n\n`)
+}
+
+function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers })
+  res.end(res.req.method === 'HEAD' ? undefined : JSON.stringify(body) + '\n')
+}
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest()
+const iso = (ms: number): string => new Date(ms).toISOString()
+
+function safeDecode (text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}

@@ -1,0 +1,240 @@
+// The finnhubd console's page: three views over the daemon's JSON API (GET /api).
+// Pipeline follows /api/stream (one snapshot a second, pushed); Topic and Trades
+// poll while they are open. Every value from the server is written as text, never
+// as HTML. LightweightCharts is the bundled charting library (dist/console).
+'use strict'
+
+const $ = id => document.getElementById(id)
+const fmt = n => typeof n === 'number' ? n.toLocaleString('en-US') : '–'
+// Prices and volumes as sent, without binary floating-point noise (52.025999999999996 → 52.026).
+const dec = x => typeof x === 'number' ? String(Number(x.toPrecision(12))) : '–'
+const RATE_POINTS = 300
+
+function cell (row, text, cls) {
+  const td = document.createElement('td')
+  td.textContent = text
+  if (cls) td.className = cls
+  row.appendChild(td)
+  return td
+}
+
+function fillTable (id, rows, render) {
+  const body = $(id).querySelector('tbody')
+  body.replaceChildren(...rows.map(r => {
+    const tr = document.createElement('tr')
+    render(tr, r)
+    return tr
+  }))
+}
+
+async function getJson (path) {
+  const res = await fetch(path, { headers: { accept: 'application/json' } })
+  const body = await res.json().catch(() => ({}))
+  if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`)
+  return body
+}
+
+function duration (s) {
+  if (s < 120) return `${s} s`
+  if (s < 7200) return `${Math.round(s / 60)} min`
+  return `${(s / 3600).toFixed(1)} h`
+}
+
+// ---- views ----------------------------------------------------------------------
+
+const views = ['pipeline', 'topic', 'trades']
+let current = null
+
+function show (view) {
+  if (!views.includes(view)) view = 'pipeline'
+  current = view
+  for (const v of views) $(`view-${v}`).hidden = v !== view
+  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === view)
+  if (view === 'topic') refreshTopic()
+  if (view === 'trades') loadSymbols().then(refreshTrades)
+  if (view === 'pipeline') rateChart.resize()
+}
+
+window.addEventListener('hashchange', () => show(location.hash.slice(1)))
+
+// ---- pipeline -------------------------------------------------------------------
+
+const chartOptions = {
+  layout: { background: { color: '#171d24' }, textColor: '#8793a1' },
+  grid: { vertLines: { color: '#27303a' }, horzLines: { color: '#27303a' } },
+  timeScale: { timeVisible: true, secondsVisible: true },
+  autoSize: true
+}
+
+const rateChart = (() => {
+  const chart = LightweightCharts.createChart($('rate-chart'), chartOptions)
+  const inSeries = chart.addSeries(LightweightCharts.LineSeries, { color: '#58a6ff', lineWidth: 2, title: 'in' })
+  const outSeries = chart.addSeries(LightweightCharts.LineSeries, { color: '#3fb950', lineWidth: 2, title: 'stored' })
+  const points = { in: [], out: [] }
+  let seen = 0
+  return {
+    add (snap) {
+      // The first snapshot a page gets has no rates yet (nothing to compare it with).
+      if (seen++ === 0) return
+      const time = Math.floor(snap.at / 1000)
+      for (const [key, series, value] of [['in', inSeries, snap.rates.received], ['out', outSeries, snap.rates.written]]) {
+        const list = points[key]
+        if (list.length > 0 && list[list.length - 1].time >= time) continue
+        list.push({ time, value })
+        if (list.length > RATE_POINTS) list.shift()
+        series.update({ time, value })
+      }
+    },
+    resize () { chart.timeScale().fitContent() }
+  }
+})()
+
+function renderPipeline (snap) {
+  for (const k of ['received', 'delivered', 'consumed', 'written']) {
+    $(`rate-${k}`).textContent = fmt(snap.rates[k])
+    $(`total-${k}`).textContent = fmt(snap.totals[k])
+  }
+  $('lag').textContent = fmt(snap.lag)
+  $('producer-queue').textContent = fmt(snap.producerQueue)
+  $('in-flight').textContent = fmt(snap.inFlightRecords)
+  $('subscribed').textContent = fmt(snap.subscribedSymbols)
+  $('uptime').textContent = duration(snap.uptimeSeconds)
+  fillTable('latency', Object.entries(snap.latency), (tr, [stage, q]) => {
+    cell(tr, stage)
+    cell(tr, q === null ? '–' : q.p50.toFixed(2), 'num')
+    cell(tr, q === null ? '–' : q.p99.toFixed(2), 'num')
+  })
+  const errors = Object.entries(snap.errors).flatMap(([kind, reasons]) => Object.entries(reasons).map(([reason, n]) => ({ kind, reason, n })))
+  fillTable('errors', errors, (tr, e) => {
+    if (e.n > 0) tr.className = 'nonzero'
+    cell(tr, e.kind)
+    cell(tr, e.reason)
+    cell(tr, fmt(e.n), 'num')
+  })
+  fillTable('reconnects', Object.entries(snap.reconnects), (tr, [cause, n]) => {
+    if (n > 0) tr.className = 'nonzero'
+    cell(tr, cause)
+    cell(tr, fmt(n), 'num')
+  })
+  const conns = $('connections')
+  conns.replaceChildren(...Object.entries(snap.connections).filter(([name]) => name !== 'daemon').map(([name, c]) => {
+    const span = document.createElement('span')
+    span.className = `conn${c.ok ? ' ok' : ''}`
+    span.dataset.name = name
+    span.title = c.detail
+    span.textContent = name.replace('_', ' ')
+    return span
+  }))
+  rateChart.add(snap)
+}
+
+function follow () {
+  const source = new EventSource('/api/stream')
+  source.addEventListener('open', () => { $('stream-state').textContent = 'live' })
+  source.addEventListener('error', () => { $('stream-state').textContent = 'reconnecting…' })
+  source.addEventListener('pipeline', ev => renderPipeline(JSON.parse(ev.data)))
+}
+
+// ---- topic ----------------------------------------------------------------------
+
+let topicTimer = null
+
+async function refreshTopic () {
+  clearTimeout(topicTimer)
+  if (current !== 'topic') return
+  const kind = $('topic-kind').value
+  const limit = $('topic-limit').value
+  try {
+    const body = await getJson(`/api/topic?topic=${encodeURIComponent(kind)}&limit=${encodeURIComponent(limit)}`)
+    $('topic-error').hidden = true
+    $('topic-name').textContent = `${body.topic}: ${body.records.length} records`
+    fillTable('topic-records', body.records, (tr, r) => {
+      cell(tr, String(r.partition), 'num')
+      cell(tr, String(r.offset), 'num')
+      cell(tr, r.timestamp === null ? '–' : new Date(r.timestamp).toISOString())
+      cell(tr, r.key ?? '–')
+      cell(tr, r.trade ? dec(r.trade.p) : '–', 'num')
+      cell(tr, r.trade ? dec(r.trade.v) : '–', 'num')
+      cell(tr, r.trade ? JSON.stringify(r.trade.c) : '–')
+      const why = r.headers['finnhubd-reason'] ? `${r.headers['finnhubd-reason']}: ${r.headers['finnhubd-detail'] ?? ''}` : (r.undecodable ? `${r.undecodable.reason}: ${r.undecodable.detail}` : '')
+      cell(tr, why)
+    })
+  } catch (err) {
+    $('topic-error').hidden = false
+    $('topic-error').textContent = String(err.message)
+  }
+  if ($('topic-auto').checked) topicTimer = setTimeout(refreshTopic, 3000)
+}
+
+for (const id of ['topic-kind', 'topic-limit', 'topic-auto']) $(id).addEventListener('change', refreshTopic)
+$('topic-refresh').addEventListener('click', refreshTopic)
+
+// ---- trades and candles ---------------------------------------------------------
+
+const candleChart = (() => {
+  const chart = LightweightCharts.createChart($('candle-chart'), { ...chartOptions, timeScale: { timeVisible: true, secondsVisible: false } })
+  const series = chart.addSeries(LightweightCharts.CandlestickSeries, { upColor: '#3fb950', downColor: '#f85149', borderVisible: false, wickUpColor: '#3fb950', wickDownColor: '#f85149' })
+  return {
+    set (candles) {
+      series.setData(candles.map(c => ({ time: Math.floor(c.minute / 1000), open: c.open, high: c.high, low: c.low, close: c.close })))
+      chart.timeScale().fitContent()
+    }
+  }
+})()
+
+let tradesTimer = null
+let symbolsLoaded = false
+
+async function loadSymbols () {
+  if (symbolsLoaded) return
+  try {
+    const { symbols } = await getJson('/api/symbols')
+    const select = $('symbol')
+    const wanted = new URLSearchParams(location.search).get('symbol')
+    select.replaceChildren(...symbols.map(s => {
+      const o = document.createElement('option')
+      o.value = s
+      o.textContent = s
+      return o
+    }))
+    if (wanted && symbols.includes(wanted)) select.value = wanted
+    symbolsLoaded = true
+  } catch (err) {
+    $('trades-error').hidden = false
+    $('trades-error').textContent = String(err.message)
+  }
+}
+
+async function refreshTrades () {
+  clearTimeout(tradesTimer)
+  if (current !== 'trades') return
+  const symbol = $('symbol').value
+  if (!symbol) return
+  const minutes = $('minutes').value
+  const q = `symbol=${encodeURIComponent(symbol)}&minutes=${encodeURIComponent(minutes)}`
+  try {
+    const [candles, trades] = await Promise.all([getJson(`/api/candles?${q}`), getJson(`/api/trades?${q}&limit=50`)])
+    $('trades-error').hidden = true
+    candleChart.set(candles.candles)
+    $('candle-count').textContent = `${candles.candles.length} candles, ${trades.trades.length} latest trades`
+    $('candle-chart').dataset.candles = String(candles.candles.length)
+    fillTable('trades', trades.trades, (tr, t) => {
+      cell(tr, new Date(t.tradeTs).toISOString())
+      cell(tr, dec(t.price), 'num')
+      cell(tr, dec(t.volume), 'num')
+      cell(tr, JSON.stringify(t.conditions))
+      cell(tr, `${t.processTs - t.tradeTs} ms`, 'num')
+      cell(tr, t.tradeId)
+    })
+  } catch (err) {
+    $('trades-error').hidden = false
+    $('trades-error').textContent = String(err.message)
+  }
+  tradesTimer = setTimeout(refreshTrades, 5000)
+}
+
+for (const id of ['symbol', 'minutes']) $(id).addEventListener('change', refreshTrades)
+$('trades-refresh').addEventListener('click', refreshTrades)
+
+follow()
+show(location.hash.slice(1))

@@ -1,0 +1,171 @@
+// Reading a topic for people, not for the pipeline: the latest records of each
+// partition (the console's Topic view) and a live follow from the end or the start
+// (`finnhubd tail`). Its own consumer, assigned by hand, never joins the daemon's
+// group and never commits, so looking cannot move or delay the pipeline's offsets.
+// Records are decoded with the same TradeDecoder the workers use; a record that does
+// not decode (the dead-letter topic holds only those) is shown with the reason.
+
+import Kafka from 'node-rdkafka'
+import type { Config } from '../config/schema.js'
+import type { TradeDecoder } from '../core/avro-codec.js'
+import type { TradeRecord } from '../core/trade-schema.js'
+import { connectKafka } from './admin.js'
+
+export interface ShownRecord {
+  topic: string
+  partition: number
+  offset: number
+  /** The record's Kafka timestamp, ms (when its trade frame arrived). */
+  timestamp: number | null
+  key: string | null
+  size: number
+  trade: TradeRecord | null
+  /** Why the value does not decode as a Trade, when it does not. */
+  undecodable: { reason: string, detail: string } | null
+  headers: Record<string, string>
+}
+
+export interface TopicReaderOptions {
+  kafka: Config['kafka']
+  decoder: TradeDecoder
+  /** Distinguishes this reader's client in broker logs. */
+  purpose: string
+}
+
+export class TopicReader {
+  readonly #opts: TopicReaderOptions
+  #consumer: Kafka.KafkaConsumer | null = null
+  #connecting: Promise<Kafka.KafkaConsumer> | null = null
+  /** One read at a time: the consumer's assignment is the read's state. */
+  #turn: Promise<unknown> = Promise.resolve()
+  #closed = false
+
+  constructor (opts: TopicReaderOptions) {
+    this.#opts = opts
+  }
+
+  /** The newest `limit` records of the topic over all partitions, newest first. */
+  async latest (topic: string, limit: number, timeoutMs = 5_000): Promise<ShownRecord[]> {
+    return await this.#exclusive(async consumer => {
+      const partitions = await partitionsOf(consumer, topic)
+      const ranges = new Map<number, { from: number, to: number }>()
+      for (const partition of partitions) {
+        const w = await watermarks(consumer, topic, partition)
+        if (w.highOffset > w.lowOffset) ranges.set(partition, { from: Math.max(w.lowOffset, w.highOffset - limit), to: w.highOffset })
+      }
+      const out: ShownRecord[] = []
+      if (ranges.size === 0) return out
+      consumer.assign([...ranges].map(([partition, r]) => ({ topic, partition, offset: r.from })))
+      try {
+        const deadline = Date.now() + timeoutMs
+        while (ranges.size > 0 && Date.now() < deadline) {
+          for (const m of await consume(consumer, 500, 200)) {
+            const r = ranges.get(m.partition)
+            if (r === undefined || m.offset >= r.to) continue
+            out.push(this.show(m))
+            if (m.offset + 1 >= r.to) ranges.delete(m.partition)
+          }
+        }
+      } finally {
+        consumer.unassign()
+      }
+      return out.sort((a, b) => (b.timestamp ?? 0) - (a.timestamp ?? 0) || b.offset - a.offset).slice(0, limit)
+    })
+  }
+
+  /**
+   * Every record from the end (or the beginning) of each partition on, until the
+   * signal aborts; partitions are those the topic has when following starts.
+   */
+  async follow (topic: string, fromBeginning: boolean, onRecord: (r: ShownRecord) => void, signal: AbortSignal): Promise<void> {
+    await this.#exclusive(async consumer => {
+      const partitions = await partitionsOf(consumer, topic)
+      const starts = await Promise.all(partitions.map(async partition => {
+        const w = await watermarks(consumer, topic, partition)
+        return { topic, partition, offset: fromBeginning ? w.lowOffset : w.highOffset }
+      }))
+      consumer.assign(starts)
+      try {
+        while (!signal.aborted) {
+          for (const m of await consume(consumer, 500, 200)) onRecord(this.show(m))
+        }
+      } finally {
+        consumer.unassign()
+      }
+    })
+  }
+
+  /** A consumed record as people read it. */
+  show (m: Kafka.Message): ShownRecord {
+    const decoded = this.#opts.decoder.decode(m.value)
+    const headers: Record<string, string> = {}
+    for (const h of m.headers ?? []) {
+      for (const [k, v] of Object.entries(h)) headers[k] = Buffer.isBuffer(v) ? v.toString('utf8') : String(v)
+    }
+    return {
+      topic: m.topic,
+      partition: m.partition,
+      offset: m.offset,
+      timestamp: m.timestamp ?? null,
+      key: m.key === undefined || m.key === null ? null : String(m.key),
+      size: m.size,
+      trade: decoded.ok ? decoded.trade : null,
+      undecodable: decoded.ok ? null : { reason: decoded.reason, detail: decoded.detail },
+      headers
+    }
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    const consumer = this.#consumer ?? await this.#connecting?.catch(() => null) ?? null
+    this.#consumer = null
+    if (consumer !== null) await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
+  }
+
+  async #exclusive<T> (fn: (consumer: Kafka.KafkaConsumer) => Promise<T>): Promise<T> {
+    const run = this.#turn.then(async () => await fn(await this.#connect()))
+    this.#turn = run.catch(() => {})
+    return await run
+  }
+
+  async #connect (): Promise<Kafka.KafkaConsumer> {
+    if (this.#closed) throw new Error('the topic reader is closed')
+    if (this.#consumer !== null) return this.#consumer
+    this.#connecting ??= (async () => {
+      const { kafka, purpose } = this.#opts
+      const consumer = new Kafka.KafkaConsumer({
+        'metadata.broker.list': kafka.bootstrapServers.join(','),
+        'client.id': `${kafka.clientId}-${purpose}`,
+        // Required by librdkafka, never used: the reader assigns partitions itself and never commits.
+        'group.id': `${kafka.groupId}-${purpose}-${process.pid}`,
+        'enable.auto.commit': false,
+        'fetch.wait.max.ms': 100
+      }, { 'auto.offset.reset': 'latest' })
+      try {
+        await connectKafka(consumer, kafka, kafka.connectTimeoutMs)
+      } catch (err) {
+        this.#connecting = null
+        throw err
+      }
+      this.#consumer = consumer
+      return consumer
+    })()
+    return await this.#connecting
+  }
+}
+
+async function partitionsOf (consumer: Kafka.KafkaConsumer, topic: string): Promise<number[]> {
+  const meta = await new Promise<Kafka.Metadata>((resolve, reject) => {
+    consumer.getMetadata({ topic, timeout: 10_000 }, (err, m) => { err ? reject(err) : resolve(m) })
+  })
+  return (meta.topics.find(t => t.name === topic)?.partitions ?? []).map(p => p.id).sort((a, b) => a - b)
+}
+
+function watermarks (consumer: Kafka.KafkaConsumer, topic: string, partition: number): Promise<Kafka.WatermarkOffsets> {
+  return new Promise((resolve, reject) => { consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => { err ? reject(err) : resolve(o) }) })
+}
+
+function consume (consumer: Kafka.KafkaConsumer, max: number, timeoutMs: number): Promise<Kafka.Message[]> {
+  consumer.setDefaultConsumeTimeout(timeoutMs)
+  return new Promise((resolve, reject) => { consumer.consume(max, (err, msgs) => { err ? reject(err) : resolve(msgs) }) })
+}

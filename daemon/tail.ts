@@ -1,0 +1,75 @@
+// `finnhubd tail [--dlq] [--symbol S] [--from-beginning] [--max N]`: the trades topic
+// (or the dead-letter topic) decoded, one line a record, live, for operators on a
+// terminal. It reads with its own consumer (daemon/kafka/topic-reader.ts), outside
+// the daemon's group: tailing never moves or delays the pipeline's offsets.
+
+import type { Config } from './config/schema.js'
+import { SYMBOL_PATTERN } from './config/schema.js'
+import { singleObjectFingerprint, TradeDecoder } from './core/avro-codec.js'
+import { writerSchemasFor } from './core/process-batch.js'
+import { loadTradeType } from './core/trade-schema.js'
+import { FinnhubdError } from './errors.js'
+import { resolveSchemaPath } from './ingest.js'
+import { tradeSchemaId } from './kafka/schema-registry.js'
+import { TopicReader, type ShownRecord } from './kafka/topic-reader.js'
+
+export interface TailOptions {
+  dlq: boolean
+  symbol: string | null
+  fromBeginning: boolean
+  /** Stop after this many lines (null: until stopped). */
+  max: number | null
+}
+
+export function tailOptions (values: { dlq?: boolean, symbol?: string, 'from-beginning'?: boolean, max?: string }): TailOptions {
+  const symbol = values.symbol ?? null
+  if (symbol !== null && !SYMBOL_PATTERN.test(symbol)) {
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `--symbol ${symbol} is not a Finnhub symbol such as AAPL or BINANCE:BTCUSDT`)
+  }
+  let max: number | null = null
+  if (values.max !== undefined) {
+    max = /^\d+$/.test(values.max) ? Number(values.max) : NaN
+    if (!Number.isInteger(max) || max < 1) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `--max takes a whole number ≥ 1, got "${values.max}"`)
+  }
+  return { dlq: values.dlq === true, symbol, fromBeginning: values['from-beginning'] === true, max }
+}
+
+/** One record as a line. */
+export function formatRecord (r: ShownRecord): string {
+  const at = r.timestamp === null ? '-' : new Date(r.timestamp).toISOString()
+  const where = `p${r.partition}@${r.offset}`
+  if (r.trade !== null) {
+    const t = r.trade
+    return `${at}  ${where}  ${t.s}  ${t.p} × ${t.v}  c=${JSON.stringify(t.c)}  t=${new Date(t.t).toISOString()}${t.ordinal > 0 ? `  fill #${t.ordinal + 1}` : ''}`
+  }
+  const reason = r.headers['finnhubd-reason']
+  const why = reason !== undefined
+    ? `${reason}: ${r.headers['finnhubd-detail'] ?? ''}  (from ${r.headers['finnhubd-source-topic'] ?? '?'} p${r.headers['finnhubd-source-partition'] ?? '?'}@${r.headers['finnhubd-source-offset'] ?? '?'})`
+    : `${r.undecodable?.reason ?? 'undecodable'}: ${r.undecodable?.detail ?? ''}`
+  return `${at}  ${where}  key=${r.key ?? '-'}  ${r.size} bytes  ${why}`
+}
+
+export async function runTail (config: Config, opts: TailOptions, out: (line: string) => void, err: (line: string) => void, stop: Promise<unknown>): Promise<number> {
+  const schemaPath = resolveSchemaPath(config.schemaPath)
+  const type = loadTradeType(schemaPath)
+  const schemaId = await tradeSchemaId(config.kafka, schemaPath)
+  const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), schemaId === null ? [] : [schemaId]))
+  const reader = new TopicReader({ kafka: config.kafka, decoder, purpose: 'tail' })
+  const topic = opts.dlq ? config.kafka.deadLetterTopic : config.kafka.topic
+  const controller = new AbortController()
+  stop.then(() => controller.abort(), () => controller.abort())
+  let printed = 0
+  err(`finnhubd tail: ${topic} from the ${opts.fromBeginning ? 'beginning' : 'end'}${opts.symbol !== null ? `, ${opts.symbol} only` : ''} (Ctrl-C stops)`)
+  try {
+    await reader.follow(topic, opts.fromBeginning, r => {
+      if (controller.signal.aborted) return
+      if (opts.symbol !== null && (r.trade?.s ?? r.key) !== opts.symbol) return
+      out(formatRecord(r))
+      printed++
+      if (opts.max !== null && printed >= opts.max) controller.abort()
+    }, controller.signal)
+  } finally {
+    await reader.close()
+  }
+  return 0
+}

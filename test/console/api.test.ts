@@ -1,0 +1,242 @@
+// The console's JSON API against the daemon on the real stack, with the simulator
+// sending: each endpoint's shape, the pushed stream, the topic and dead-letter views
+// (poison written straight into the topic), trades and candles from Cassandra, the
+// 400s for bad parameters, and the access token off loopback.
+import t, { type Test } from 'tap'
+import { Registry } from 'prom-client'
+import { validateConfig } from '../../daemon/config/load.js'
+import type { Config } from '../../daemon/config/schema.js'
+import { WebConsole } from '../../daemon/console/console.js'
+import { startDaemon, type RunningDaemon } from '../../daemon/daemon.js'
+import { startHttp } from '../../daemon/http.js'
+import { createLogger } from '../../daemon/log.js'
+import { createIngestCounters } from '../../daemon/metrics/ingest.js'
+import { StageLatency } from '../../daemon/metrics/latency.js'
+import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { waitFor } from '../fixtures/kafka.js'
+import { encodeTrades, pipelineConfig, produceValues, syntheticTrades } from '../fixtures/pipeline.js'
+
+t.setTimeout(240_000)
+
+const SYMBOLS = ['AAPL', 'BINANCE:BTCUSDT']
+
+interface Running { daemon: RunningDaemon, url: string, config: Config, sim: FinnhubSimulator }
+
+async function running (t: Test, roles: Array<'ingest' | 'process'> = ['ingest', 'process']): Promise<Running> {
+  const sim = new FinnhubSimulator({ token: 'tok', ratePerSec: 300, seed: 21 })
+  await sim.start()
+  const config = await pipelineConfig({
+    finnhub: { url: sim.url, token: 'tok', symbols: SYMBOLS },
+    http: { port: 0 },
+    candles: { flushIntervalMs: 50 }
+  })
+  let stop!: (why: string) => void
+  const daemon = await startDaemon({
+    config, roles, http: true, log: createLogger({ level: 'error' }), stopSignal: new Promise(resolve => { stop = resolve })
+  })
+  t.teardown(async () => {
+    stop('test over')
+    await daemon.stopped
+    await sim.close()
+  })
+  return { daemon, url: daemon.http?.url ?? '', config, sim }
+}
+
+async function get (url: string, init: RequestInit = {}): Promise<{ status: number, body: Record<string, unknown>, headers: Headers }> {
+  const res = await fetch(url, init)
+  const text = await res.text()
+  let body: Record<string, unknown>
+  try { body = JSON.parse(text) as Record<string, unknown> } catch { body = { text } }
+  return { status: res.status, body, headers: res.headers }
+}
+
+/** The first `n` events of the SSE stream, parsed. */
+async function streamEvents (url: string, n: number): Promise<Array<Record<string, unknown>>> {
+  const controller = new AbortController()
+  const res = await fetch(`${url}/api/stream`, { signal: controller.signal })
+  const events: Array<Record<string, unknown>> = []
+  const decoder = new TextDecoder()
+  let buf = ''
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true })
+    let end
+    while ((end = buf.indexOf('\n\n')) !== -1) {
+      const block = buf.slice(0, end)
+      buf = buf.slice(end + 2)
+      const data = /^event: pipeline\ndata: (.*)$/m.exec(block)
+      if (data?.[1] !== undefined) events.push(JSON.parse(data[1]) as Record<string, unknown>)
+    }
+    if (events.length >= n) break
+  }
+  controller.abort()
+  return events
+}
+
+t.test('the endpoints, their JSON shapes, and the stream that moves', async t => {
+  const { daemon, url, config } = await running(t)
+  t.ok(await waitFor(() => (daemon.process?.counters.rowsWritten ?? 0) > 300, 60_000), 'trades are stored')
+
+  const index = await get(`${url}/api`)
+  t.equal(index.status, 200)
+  t.same(Object.keys(index.body['endpoints'] as object).map(k => k.split('?')[0]), ['/api/pipeline', '/api/stream', '/api/symbols', '/api/topic', '/api/trades', '/api/candles'])
+
+  const page = await fetch(`${url}/`)
+  t.equal(page.status, 200)
+  t.match(page.headers.get('content-type'), /^text\/html/)
+  t.match(await page.text(), /<title>finnhubd console<\/title>[\s\S]*\/static\/lightweight-charts\.js/)
+  const lib = await fetch(`${url}/static/lightweight-charts.js`)
+  t.match(await lib.text(), /TradingView Lightweight Charts/, 'the charting library is served from this machine')
+  t.equal((await fetch(`${url}/static/app.js`)).status, 200)
+
+  const snap = await get(`${url}/api/pipeline`)
+  t.equal(snap.status, 200)
+  t.match(snap.body, {
+    roles: ['ingest', 'process'],
+    totals: { received: Number, delivered: Number, consumed: Number, written: Number },
+    rates: Object,
+    latency: { end_to_end: { p50: Number, p99: Number } },
+    lag: Number,
+    producerQueue: Number,
+    subscribedSymbols: 2,
+    errors: { malformed_frames: Object, kafka_dropped: { queue_full: 0 }, poison_records: Object },
+    reconnects: { stale: 0 },
+    connections: { finnhub: { ok: true }, kafka_producer: { ok: true }, kafka_consumer: { ok: true }, cassandra: { ok: true } },
+    ready: true
+  })
+
+  const events = await streamEvents(url, 3)
+  t.equal(events.length, 3)
+  const first = events[0] as { at: number, totals: { received: number, written: number } }
+  const last = events[2] as { at: number, totals: { received: number, written: number }, rates: { received: number } }
+  t.ok(last.at - first.at >= 1500, `one event a second (${last.at - first.at} ms for two)`)
+  t.ok(last.totals.received > first.totals.received, 'received grows between events')
+  t.ok(last.totals.written > first.totals.written, 'stored grows between events')
+  t.ok(last.rates.received > 0, 'and the rate is shown')
+
+  t.same((await get(`${url}/api/symbols`)).body, { symbols: [...SYMBOLS].sort() })
+
+  const topic = await get(`${url}/api/topic?topic=trades&limit=7`)
+  t.equal(topic.status, 200)
+  t.equal(topic.body['topic'], config.kafka.topic)
+  const records = topic.body['records'] as Array<{ partition: number, offset: number, key: string, trade: { s: string, p: number } | null, timestamp: number }>
+  t.equal(records.length, 7)
+  for (const r of records) {
+    t.ok(SYMBOLS.includes(r.key), `key ${r.key} is a symbol sent`)
+    t.equal(r.trade?.s, r.key, 'decoded, keyed by its symbol')
+    t.ok(Number.isInteger(r.partition) && Number.isInteger(r.offset) && r.timestamp > 0)
+  }
+  t.ok(records.every((r, i) => i === 0 || (records[i - 1] as { timestamp: number }).timestamp >= r.timestamp), 'newest first')
+
+  const trades = await get(`${url}/api/trades?symbol=AAPL&limit=5`)
+  t.equal(trades.status, 200)
+  const rows = trades.body['trades'] as Array<{ tradeTs: number, price: number, tradeId: string, processTs: number }>
+  t.equal(rows.length, 5)
+  t.ok(rows.every(r => r.price > 0 && /^[0-9a-f-]{36}$/.test(r.tradeId) && r.processTs >= r.tradeTs))
+  const candles = await get(`${url}/api/candles?symbol=AAPL&minutes=30`)
+  const bars = candles.body['candles'] as Array<{ minute: number, open: number, high: number, low: number, close: number, tradeCount: number }>
+  t.ok(bars.length >= 1, `${bars.length} candles`)
+  t.ok(bars.every(b => b.low <= b.open && b.open <= b.high && b.low <= b.close && b.close <= b.high && b.tradeCount > 0), 'OHLC in order')
+  t.ok(bars.every((b, i) => i === 0 || (bars[i - 1] as { minute: number }).minute < b.minute), 'oldest first')
+})
+
+t.test('poison written straight into the topic shows in the dead-letter view with its reasons', async t => {
+  const { daemon, url, config } = await running(t)
+  const good = encodeTrades(syntheticTrades(3, ['AAPL'], Date.now()))
+  await produceValues(config.kafka.bootstrapServers.join(','), config.kafka.topic, [
+    { key: 'AAPL', value: Buffer.from('not avro at all') },
+    ...good,
+    { key: 'MSFT', value: (good[0] as { value: Buffer }).value.subarray(0, 12) }
+  ])
+  t.ok(await waitFor(() => (daemon.process?.counters.deadLettered ?? 0) >= 2, 60_000), 'both dead-lettered')
+  const dlq = await get(`${url}/api/topic?topic=dlq&limit=10`)
+  t.equal(dlq.body['topic'], config.kafka.deadLetterTopic)
+  const records = dlq.body['records'] as Array<{ key: string, headers: Record<string, string>, undecodable: { reason: string } | null }>
+  t.same(records.map(r => r.headers['finnhubd-reason']).sort(), ['invalid_body', 'unknown_framing'])
+  t.ok(records.every(r => r.headers['finnhubd-source-topic'] === config.kafka.topic && /^\d+$/.test(r.headers['finnhubd-source-offset'] ?? '')))
+  t.ok(records.every(r => r.undecodable !== null), 'and why they do not decode')
+})
+
+t.test('bad parameters are 400s that say what is wrong; unknown paths 404; only GET', async t => {
+  const { url } = await running(t)
+  const cases: Array<[string, RegExp]> = [
+    ['/api/trades', /symbol is required/],
+    ['/api/trades?symbol=not%20a%20symbol!', /symbol "not a symbol!" is not a Finnhub symbol/],
+    ['/api/trades?symbol=AAPL&limit=0', /limit must be a whole number from 1 to 1000, got "0"/],
+    ['/api/trades?symbol=AAPL&limit=ten', /limit must be a whole number from 1 to 1000, got "ten"/],
+    ['/api/candles?symbol=AAPL&minutes=0', /minutes must be a whole number from 1 to 2880/],
+    ['/api/candles?symbol=AAPL&from=2026-12-01T12:00:00Z&to=2026-12-01T11:00:00Z', /from \(2026-12-01T12:00:00\.000Z\) must be before to/],
+    ['/api/candles?symbol=AAPL&from=2026-12-01T12:00:00Z', /to is missing: a range needs both from and to/],
+    ['/api/candles?symbol=AAPL&from=2026-11-01T00:00:00Z&to=2026-11-05T00:00:00Z', /the range is 96 h; at most 48 h at a time/],
+    ['/api/candles?symbol=AAPL&from=yesterday&to=today', /from "yesterday" is neither an ISO time/],
+    ['/api/candles?symbol=AAPL&minutes=5&from=1&to=2', /give either minutes, or from and to, not both/],
+    ['/api/trades?symbol=AAPL&sybmol=X', /unknown parameter sybmol; this endpoint takes symbol, limit, minutes, from, to/],
+    ['/api/trades?symbol=AAPL&symbol=MSFT', /symbol is given more than once/],
+    ['/api/topic?topic=orders', /topic must be one of trades, dlq, got "orders"/],
+    ['/api/topic?limit=500', /limit must be a whole number from 1 to 200/],
+    ['/api/pipeline?x=1', /unknown parameter x; this endpoint takes none/]
+  ]
+  for (const [path, message] of cases) {
+    const r = await get(`${url}${path}`)
+    t.equal(r.status, 400, path)
+    t.match(r.body['error'], message, path)
+  }
+  const missing = await get(`${url}/api/orders`)
+  t.equal(missing.status, 404)
+  t.match(missing.body['error'], /no such endpoint \/api\/orders; GET \/api lists them/)
+  t.equal((await fetch(`${url}/api/pipeline`, { method: 'POST' })).status, 405, 'read-only')
+  const range = await get(`${url}/api/candles?symbol=AAPL&from=${Date.now() - 3_600_000}&to=${Date.now()}`)
+  t.equal(range.status, 200, 'epoch milliseconds are a range too')
+})
+
+t.test('an ingest-only daemon says trades and candles need the process role', async t => {
+  const { url } = await running(t, ['ingest'])
+  const r = await get(`${url}/api/trades?symbol=AAPL`)
+  t.equal(r.status, 503)
+  t.match(r.body['error'], /trades and candles are read from Cassandra, which this daemon does not use \(its roles: ingest\)/)
+  t.match((await get(`${url}/api/pipeline`)).body, { roles: ['ingest'], connections: { finnhub: Object } })
+})
+
+t.test('off loopback the console needs its token: 401 without it, a cookie from ?token=, Bearer works', async t => {
+  t.throws(() => validateConfig({ http: { host: '0.0.0.0' } }),
+    /http\.console\.token: the web console would be served on 0\.0\.0\.0, beyond this machine: set an access token here \(or FINNHUBD_CONSOLE_TOKEN\), or turn the console off/)
+  t.doesNotThrow(() => validateConfig({ http: { host: '0.0.0.0', console: { enabled: false } } }), 'without the console, metrics alone may be served anywhere')
+  t.doesNotThrow(() => validateConfig({ http: { host: '127.0.0.2' } }), '127/8 is loopback')
+  const token = 'a-long-console-token-123'
+  const config = validateConfig({ http: { host: '0.0.0.0', port: 0, console: { token } } })
+  t.equal(config.http.console.token, token)
+  const registry = new Registry()
+  const latency = new StageLatency()
+  const counters = createIngestCounters()
+  const webConsole = new WebConsole({
+    config: () => config,
+    token: config.http.console.token,
+    startedAt: Date.now(),
+    roles: ['ingest'],
+    ingest: { counters, symbols: () => ['AAPL'] },
+    process: null,
+    latency,
+    readiness: () => ({ ready: false, checks: { finnhub: { ok: false, detail: 'connecting' } } }),
+    log: createLogger({ level: 'fatal' })
+  })
+  const http = await startHttp({ host: '0.0.0.0', port: 0, registry, latency, readiness: () => ({ ready: false, checks: {} }), log: createLogger({ level: 'fatal' }), console: webConsole })
+  t.teardown(() => http.close())
+  // Bound to every address; asked on loopback (tests never leave this machine).
+  const base = http.url.replace('0.0.0.0', '127.0.0.1')
+  const none = await get(`${base}/api/pipeline`)
+  t.equal(none.status, 401)
+  t.match(none.body['error'], /this console needs its access token \(http\.console\.token\)/)
+  t.equal(none.headers.get('www-authenticate'), 'Bearer realm="finnhubd console"')
+  t.equal((await fetch(`${base}/`)).status, 401, 'the page too')
+  t.equal((await fetch(`${base}/static/app.js`)).status, 401, 'and its files')
+  t.equal((await get(`${base}/api/pipeline`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status, 401)
+  const bearer = await get(`${base}/api/symbols`, { headers: { authorization: `Bearer ${token}` } })
+  t.same(bearer.body, { symbols: ['AAPL'] })
+  const login = await fetch(`${base}/?token=${token}`, { redirect: 'manual' })
+  t.equal(login.status, 303)
+  t.equal(login.headers.get('location'), '/', 'the token leaves the address bar')
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+  t.match(login.headers.get('set-cookie'), /HttpOnly; SameSite=Strict/)
+  t.equal((await fetch(`${base}/`, { headers: { cookie } })).status, 200, 'the cookie opens the page')
+  t.equal((await fetch(`${base}/api/pipeline`, { headers: { cookie } })).status, 200, 'and the API')
+  t.equal((await fetch(`${base}/metrics`)).status, 200, '/metrics stays as it was (Prometheus scrapes it)')
+})
