@@ -60,7 +60,10 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
     })
     await runMigrate(config, CQL_DIR, line => opts.out(`[migrate] ${line}`))
     const daemon = await startDaemon({ config, roles: ['ingest', 'process'], log: opts.log, stopSignal: opts.stopSignal, http: true })
-    if (daemon.http !== null) opts.out(`[demo] health and metrics: ${daemon.http.url}/healthz, /readyz, /metrics`)
+    if (daemon.http !== null) {
+      opts.out(`[demo] health and metrics: ${daemon.http.url}/healthz, /readyz, /metrics`)
+      if (config.http.console.enabled) opts.out(`[demo] the web console: ${daemon.http.url}/  (or on a terminal: npm run --silent finnhubd -- tail)`)
+    }
     opts.out(`[demo] running: ${config.finnhub.symbols.join(', ')} → Kafka topic ${config.kafka.topic} → Cassandra table ${config.cassandra.keyspace}.${config.cassandra.tradesTable}; Ctrl-C stops`)
     opts.out(`[demo] look at the data with: npm run finnhubd -- query ${config.finnhub.symbols[0] ?? 'AAPL'} [--candles]`)
     let prev = sampleStatus(Date.now(), daemon.ingest?.counters ?? null, daemon.process?.counters ?? null)

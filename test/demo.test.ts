@@ -47,6 +47,8 @@ t.test('the demo runs the whole pipeline, prints live lines, and stops cleanly',
   const readyz = await fetch(`${served?.[1] ?? ''}/readyz`)
   t.equal(readyz.status, 200, 'ready')
   t.match(await (await fetch(`${served?.[1] ?? ''}/metrics`)).text(), /^finnhubd_cassandra_rows_written_total \d+/m)
+  t.match(out.join('\n'), new RegExp(`\\[demo\\] the web console: ${served?.[1] ?? ''}/ `), 'and where the console is')
+  t.match(await (await fetch(`${served?.[1] ?? ''}/`)).text(), /<title>finnhubd console<\/title>/, 'which answers')
   stop('test')
   t.equal(await done, 0, 'exits 0 on the stop signal')
 
