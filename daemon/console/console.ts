@@ -124,14 +124,14 @@ export class WebConsole {
         await this.#sendFile(res, asset.file, asset.type)
         return
       }
-      await this.#api(req, res, path, url.searchParams)
+      await this.#api(res, path, url.searchParams)
     } catch (err) {
       if (err instanceof ApiError) sendJson(res, err.status, { error: err.message })
       else throw err
     }
   }
 
-  async #api (req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
+  async #api (res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
     const config = this.#deps.config()
     switch (path) {
       case '/api':
@@ -145,7 +145,7 @@ export class WebConsole {
         return
       case '/api/stream':
         checkParams(q, [])
-        this.#openStream(req, res)
+        this.#openStream(res)
         return
       case '/api/symbols': {
         checkParams(q, [])
@@ -210,7 +210,7 @@ export class WebConsole {
     return snap
   }
 
-  #openStream (req: IncomingMessage, res: ServerResponse): void {
+  #openStream (res: ServerResponse): void {
     if (this.#closed) throw new ApiError(503, 'the daemon is stopping')
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' })
     res.write(`retry: ${STREAM_EVERY_MS * 3}\n\n`)
@@ -222,7 +222,7 @@ export class WebConsole {
         this.#timer = null
       }
     }
-    req.on('close', drop)
+    res.on('close', drop)
     res.on('error', drop)
     writeEvent(res, this.#last ?? this.#snapshot())
     this.#timer ??= setInterval(() => {
