@@ -14,10 +14,11 @@ import { loadTradeType, type TradeRecord } from '../daemon/core/trade-schema.js'
 import { tradeId, utcDay } from '../daemon/core/transform.js'
 import type { Config } from '../daemon/config/schema.js'
 import { connectCassandra } from '../daemon/cassandra/client.js'
+import { candleOfRow, tradeOfRow, type StoredCandle, type StoredTrade } from '../daemon/cassandra/query.js'
 import { regenerate, type GenerationCall, type GeneratorOptions } from '../daemon/simulator/generator.js'
 import { resolveSchemaPath } from '../daemon/ingest.js'
 
-export interface StoredTrade { symbol: string, day: string, trade_ts: number, trade_id: string, price: number, volume: number, conditions: string[] | null, ingest_ts: number, process_ts: number }
+export type { StoredCandle, StoredTrade } from '../daemon/cassandra/query.js'
 
 /** What one simulator sent: its generator's settings and its generation log. */
 export interface SentLog { options: GeneratorOptions, calls: readonly GenerationCall[] }
@@ -141,25 +142,11 @@ export async function readTrades (client: cassandra.Client, config: Config, symb
   for (const symbol of symbols) {
     for (const day of days) {
       const rs = await client.execute(`SELECT * FROM ${config.cassandra.keyspace}.${config.cassandra.tradesTable} WHERE symbol = ? AND day = ?`, [symbol, day], { prepare: true, fetchSize: 100_000 })
-      for (const r of rs.rows) {
-        out.push({
-          symbol: r['symbol'] as string,
-          day: String(r['day']),
-          trade_ts: (r['trade_ts'] as Date).getTime(),
-          trade_id: String(r['trade_id']),
-          price: r['price'] as number,
-          volume: r['volume'] as number,
-          conditions: (r['conditions'] as string[] | null) ?? null,
-          ingest_ts: (r['ingest_ts'] as Date).getTime(),
-          process_ts: (r['process_ts'] as Date).getTime()
-        })
-      }
+      for (const r of rs.rows) out.push(tradeOfRow(r))
     }
   }
   return out
 }
-
-export type StoredCandle = Candle & { symbol: string }
 
 export async function readCandles (client: cassandra.Client, config: Config, symbols: readonly string[], times: readonly number[]): Promise<StoredCandle[]> {
   const days = [...new Set(times.map(utcDay))]
@@ -167,22 +154,7 @@ export async function readCandles (client: cassandra.Client, config: Config, sym
   for (const symbol of symbols) {
     for (const day of days) {
       const rs = await client.execute(`SELECT * FROM ${config.cassandra.keyspace}.candles_1m WHERE symbol = ? AND day = ?`, [symbol, day], { prepare: true })
-      for (const r of rs.rows) {
-        out.push({
-          symbol,
-          minute: (r['minute'] as Date).getTime(),
-          open: r['open'] as number,
-          high: r['high'] as number,
-          low: r['low'] as number,
-          close: r['close'] as number,
-          volume: r['volume'] as number,
-          notional: r['notional'] as number,
-          vwap: (r['vwap'] as number | null) ?? null,
-          trade_count: r['trade_count'] as number,
-          open_ts: (r['open_ts'] as Date).getTime(),
-          close_ts: (r['close_ts'] as Date).getTime()
-        })
-      }
+      for (const r of rs.rows) out.push(candleOfRow(r))
     }
   }
   return out.sort((a, b) => a.symbol.localeCompare(b.symbol) || a.minute - b.minute)

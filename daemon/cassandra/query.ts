@@ -5,6 +5,7 @@
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { SYMBOL_PATTERN } from '../config/schema.js'
+import type { Candle } from '../core/candle.js'
 import { utcDay } from '../core/transform.js'
 import { FinnhubdError } from '../errors.js'
 
@@ -37,63 +38,61 @@ export function validateQuery (symbol: string | undefined, limit: string | undef
   return { symbol, limit: n }
 }
 
-export interface StoredTradeRow {
-  tradeTs: number
-  tradeId: string
-  price: number
-  volume: number
-  conditions: string[] | null
-  ingestTs: number
-  processTs: number
+/** A row of the trades table, as the query command, the console and the checks read it. */
+export interface StoredTrade { symbol: string, day: string, trade_ts: number, trade_id: string, price: number, volume: number, conditions: string[] | null, ingest_ts: number, process_ts: number }
+
+/** A row of candles_1m. */
+export type StoredCandle = Candle & { symbol: string }
+
+export function tradeOfRow (r: cassandra.types.Row): StoredTrade {
+  return {
+    symbol: r['symbol'] as string,
+    day: String(r['day']),
+    trade_ts: (r['trade_ts'] as Date).getTime(),
+    trade_id: String(r['trade_id']),
+    price: r['price'] as number,
+    volume: r['volume'] as number,
+    conditions: (r['conditions'] as string[] | null) ?? null,
+    ingest_ts: (r['ingest_ts'] as Date).getTime(),
+    process_ts: (r['process_ts'] as Date).getTime()
+  }
 }
 
-export interface StoredCandleRow {
-  minute: number
-  open: number
-  high: number
-  low: number
-  close: number
-  volume: number
-  vwap: number | null
-  tradeCount: number
+export function candleOfRow (r: cassandra.types.Row): StoredCandle {
+  return {
+    symbol: r['symbol'] as string,
+    minute: (r['minute'] as Date).getTime(),
+    open: r['open'] as number,
+    high: r['high'] as number,
+    low: r['low'] as number,
+    close: r['close'] as number,
+    volume: r['volume'] as number,
+    notional: r['notional'] as number,
+    vwap: (r['vwap'] as number | null) ?? null,
+    trade_count: r['trade_count'] as number,
+    open_ts: (r['open_ts'] as Date).getTime(),
+    close_ts: (r['close_ts'] as Date).getTime()
+  }
 }
+
+const TRADE_COLUMNS = 'symbol, day, trade_ts, trade_id, price, volume, conditions, ingest_ts, process_ts'
+const CANDLE_COLUMNS = 'symbol, minute, open, high, low, close, volume, notional, vwap, trade_count, open_ts, close_ts'
 
 /**
  * A symbol's trades from `sinceMs` (and before `untilMs`) on, newest first, at most
  * `limit`: one (symbol, day) partition at a time, from the newest day back.
  */
-export async function storedTrades (client: cassandra.Client, config: Config['cassandra'], symbol: string, sinceMs: number, limit: number, untilMs: number): Promise<StoredTradeRow[]> {
-  const cql = `SELECT trade_ts, trade_id, price, volume, conditions, ingest_ts, process_ts FROM ${config.keyspace}.${config.tradesTable} WHERE symbol = ? AND day = ? AND trade_ts >= ? AND trade_ts < ? LIMIT ?`
-  return await byDay(sinceMs, untilMs, limit, async (day, left) => {
-    const rs = await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true })
-    return rs.rows.map(r => ({
-      tradeTs: (r['trade_ts'] as Date).getTime(),
-      tradeId: String(r['trade_id']),
-      price: r['price'] as number,
-      volume: r['volume'] as number,
-      conditions: (r['conditions'] as string[] | null) ?? null,
-      ingestTs: (r['ingest_ts'] as Date).getTime(),
-      processTs: (r['process_ts'] as Date).getTime()
-    }))
-  })
+export async function storedTrades (client: cassandra.Client, config: Config['cassandra'], symbol: string, sinceMs: number, limit: number, untilMs: number): Promise<StoredTrade[]> {
+  const cql = `SELECT ${TRADE_COLUMNS} FROM ${config.keyspace}.${config.tradesTable} WHERE symbol = ? AND day = ? AND trade_ts >= ? AND trade_ts < ? LIMIT ?`
+  return await byDay(sinceMs, untilMs, limit, async (day, left) =>
+    (await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true })).rows.map(tradeOfRow))
 }
 
 /** A symbol's one-minute candles with minutes in [sinceMs, untilMs), newest first, at most `limit`. */
-export async function storedCandles (client: cassandra.Client, config: Config['cassandra'], symbol: string, sinceMs: number, limit: number, untilMs: number): Promise<StoredCandleRow[]> {
-  const cql = `SELECT minute, open, high, low, close, volume, vwap, trade_count FROM ${config.keyspace}.candles_1m WHERE symbol = ? AND day = ? AND minute >= ? AND minute < ? LIMIT ?`
-  const rows = await byDay(sinceMs, untilMs, limit, async (day, left) => {
-    const rs = await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true })
-    return rs.rows.map(r => ({
-      minute: (r['minute'] as Date).getTime(),
-      open: r['open'] as number,
-      high: r['high'] as number,
-      low: r['low'] as number,
-      close: r['close'] as number,
-      volume: r['volume'] as number,
-      vwap: (r['vwap'] as number | null) ?? null,
-      tradeCount: r['trade_count'] as number
-    }))
-  })
+export async function storedCandles (client: cassandra.Client, config: Config['cassandra'], symbol: string, sinceMs: number, limit: number, untilMs: number): Promise<StoredCandle[]> {
+  const cql = `SELECT ${CANDLE_COLUMNS} FROM ${config.keyspace}.candles_1m WHERE symbol = ? AND day = ? AND minute >= ? AND minute < ? LIMIT ?`
+  const rows = await byDay(sinceMs, untilMs, limit, async (day, left) =>
+    (await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true })).rows.map(candleOfRow))
   return rows.sort((a, b) => b.minute - a.minute)
 }
 
@@ -113,8 +112,8 @@ export async function queryRows (client: cassandra.Client, config: Config['cassa
   const until = now + DAY_MS
   if (q.candles) {
     return (await storedCandles(client, config, q.symbol, q.sinceMs, q.limit, until)).map(c =>
-      `${new Date(c.minute).toISOString()}  O ${c.open} H ${c.high} L ${c.low} C ${c.close}  vol ${c.volume}  vwap ${c.vwap ?? '-'}  trades ${c.tradeCount}`)
+      `${new Date(c.minute).toISOString()}  O ${c.open} H ${c.high} L ${c.low} C ${c.close}  vol ${c.volume}  vwap ${c.vwap ?? '-'}  trades ${c.trade_count}`)
   }
   return (await storedTrades(client, config, q.symbol, q.sinceMs, q.limit, until)).map(r =>
-    `${new Date(r.tradeTs).toISOString()}  ${r.price} × ${r.volume}  c=${JSON.stringify(r.conditions)}  id ${r.tradeId}  lag ${r.processTs - r.tradeTs} ms`)
+    `${new Date(r.trade_ts).toISOString()}  ${r.price} × ${r.volume}  c=${JSON.stringify(r.conditions)}  id ${r.trade_id}  lag ${r.process_ts - r.trade_ts} ms`)
 }

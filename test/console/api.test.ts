@@ -129,13 +129,13 @@ t.test('the endpoints, their JSON shapes, and the stream that moves', async t =>
 
   const trades = await get(`${url}/api/trades?symbol=AAPL&limit=5`)
   t.equal(trades.status, 200)
-  const rows = trades.body['trades'] as Array<{ tradeTs: number, price: number, tradeId: string, processTs: number }>
+  const rows = trades.body['trades'] as Array<{ symbol: string, trade_ts: number, price: number, trade_id: string, process_ts: number }>
   t.equal(rows.length, 5)
-  t.ok(rows.every(r => r.price > 0 && /^[0-9a-f-]{36}$/.test(r.tradeId) && r.processTs >= r.tradeTs))
+  t.ok(rows.every(r => r.symbol === 'AAPL' && r.price > 0 && /^[0-9a-f-]{36}$/.test(r.trade_id) && r.process_ts >= r.trade_ts))
   const candles = await get(`${url}/api/candles?symbol=AAPL&minutes=30`)
-  const bars = candles.body['candles'] as Array<{ minute: number, open: number, high: number, low: number, close: number, tradeCount: number }>
+  const bars = candles.body['candles'] as Array<{ minute: number, open: number, high: number, low: number, close: number, trade_count: number }>
   t.ok(bars.length >= 1, `${bars.length} candles`)
-  t.ok(bars.every(b => b.low <= b.open && b.open <= b.high && b.low <= b.close && b.close <= b.high && b.tradeCount > 0), 'OHLC in order')
+  t.ok(bars.every(b => b.low <= b.open && b.open <= b.high && b.low <= b.close && b.close <= b.high && b.trade_count > 0), 'OHLC in order')
   t.ok(bars.every((b, i) => i === 0 || (bars[i - 1] as { minute: number }).minute < b.minute), 'oldest first')
 })
 

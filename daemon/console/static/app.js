@@ -219,12 +219,12 @@ async function refreshTrades () {
     $('candle-count').textContent = `${candles.candles.length} candles, ${trades.trades.length} latest trades`
     $('candle-chart').dataset.candles = String(candles.candles.length)
     fillTable('trades', trades.trades, (tr, t) => {
-      cell(tr, new Date(t.tradeTs).toISOString())
+      cell(tr, new Date(t.trade_ts).toISOString())
       cell(tr, dec(t.price), 'num')
       cell(tr, dec(t.volume), 'num')
       cell(tr, JSON.stringify(t.conditions))
-      cell(tr, `${t.processTs - t.tradeTs} ms`, 'num')
-      cell(tr, t.tradeId)
+      cell(tr, `${t.process_ts - t.trade_ts} ms`, 'num')
+      cell(tr, t.trade_id)
     })
   } catch (err) {
     $('trades-error').hidden = false
