@@ -166,12 +166,17 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       }
       case 'query': {
         const { config } = load()
-        const q = parseArgs({
-          args: [...rest],
-          options: { candles: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
-          allowPositionals: true,
-          strict: true
-        })
+        let q
+        try {
+          q = parseArgs({
+            args: [...rest],
+            options: { candles: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
+            allowPositionals: true,
+            strict: true
+          })
+        } catch (err) {
+          throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${(err as Error).message}; see \`finnhubd --help\``)
+        }
         const { parseSince, queryRows, validateQuery } = await import('./cassandra/query.js')
         const { symbol, limit } = validateQuery(q.positionals[0], q.values.limit)
         const now = Date.now()
