@@ -111,8 +111,10 @@ export class WebConsole {
     try {
       if (path === '/' && url.searchParams.has('token')) {
         // Trade the token in the address for a cookie, and take it out of the address bar.
+        const rest = new URLSearchParams(url.searchParams)
+        rest.delete('token')
         res.writeHead(303, {
-          location: '/',
+          location: rest.size > 0 ? `/?${rest.toString()}` : '/',
           'set-cookie': `${COOKIE}=${encodeURIComponent(url.searchParams.get('token') ?? '')}; HttpOnly; SameSite=Strict; Path=/`,
           'cache-control': 'no-store'
         }).end()
@@ -158,7 +160,8 @@ export class WebConsole {
         const which = choiceParam(q, 'topic', ['trades', 'dlq'] as const, 'trades')
         const limit = intParam(q, 'limit', 50, 1, 200)
         const topic = which === 'dlq' ? config.kafka.deadLetterTopic : config.kafka.topic
-        const records = await (await this.#topicReader()).latest(topic, limit)
+        const reader = await this.#topicReader()
+        const records = await answered('Kafka', () => reader.latest(topic, limit))
         sendJson(res, 200, { topic, kind: which, records })
         return
       }
@@ -167,7 +170,8 @@ export class WebConsole {
         const symbol = symbolParam(q)
         const limit = intParam(q, 'limit', 100, 1, 1000)
         const { from, to } = rangeParam(q, this.#now(), 60)
-        const trades = await storedTrades(this.#cassandra(), config.cassandra, symbol, from, limit, to)
+        const client = this.#cassandra()
+        const trades = await answered('Cassandra', () => storedTrades(client, config.cassandra, symbol, from, limit, to))
         sendJson(res, 200, { symbol, from: iso(from), to: iso(to), trades })
         return
       }
@@ -175,7 +179,8 @@ export class WebConsole {
         checkParams(q, ['symbol', 'minutes', 'from', 'to'])
         const symbol = symbolParam(q)
         const { from, to } = rangeParam(q, this.#now(), 120)
-        const candles = await storedCandles(this.#cassandra(), config.cassandra, symbol, from, 3000, to)
+        const client = this.#cassandra()
+        const candles = await answered('Cassandra', () => storedCandles(client, config.cassandra, symbol, from, 3000, to))
         sendJson(res, 200, { symbol, from: iso(from), to: iso(to), candles: candles.reverse() })
         return
       }
@@ -284,6 +289,15 @@ export class WebConsole {
     }
     res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
     res.end(res.req.method === 'HEAD' ? undefined : body)
+  }
+}
+
+/** A dependency's failure as a 503 that says which one and why (the pipeline keeps running). */
+async function answered<T> (what: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (err) {
+    throw new ApiError(503, `${what} did not answer: ${(err as Error).message.split('\n')[0] ?? ''}; the pipeline's own connections show on /api/pipeline`)
   }
 }
 

@@ -202,7 +202,8 @@ t.test('off loopback the console needs its token: 401 without it, a cookie from 
   t.doesNotThrow(() => validateConfig({ http: { host: '0.0.0.0', console: { enabled: false } } }), 'without the console, metrics alone may be served anywhere')
   t.doesNotThrow(() => validateConfig({ http: { host: '127.0.0.2' } }), '127/8 is loopback')
   const token = 'a-long-console-token-123'
-  const config = validateConfig({ http: { host: '0.0.0.0', port: 0, console: { token } } })
+  // A Kafka that is not there: the Topic view must say so, not fail.
+  const config = validateConfig({ http: { host: '0.0.0.0', port: 0, console: { token } }, kafka: { bootstrapServers: ['127.0.0.1:1'], connectTimeoutMs: 1000 } })
   t.equal(config.http.console.token, token)
   const registry = new Registry()
   const latency = new StageLatency()
@@ -239,4 +240,9 @@ t.test('off loopback the console needs its token: 401 without it, a cookie from 
   t.equal((await fetch(`${base}/`, { headers: { cookie } })).status, 200, 'the cookie opens the page')
   t.equal((await fetch(`${base}/api/pipeline`, { headers: { cookie } })).status, 200, 'and the API')
   t.equal((await fetch(`${base}/metrics`)).status, 200, '/metrics stays as it was (Prometheus scrapes it)')
+  const keep = await fetch(`${base}/?token=${token}&symbol=AAPL`, { redirect: 'manual' })
+  t.equal(keep.headers.get('location'), '/?symbol=AAPL', 'the page\'s other parameters survive the redirect')
+  const topic = await get(`${base}/api/topic`, { headers: { cookie } })
+  t.equal(topic.status, 503)
+  t.match(topic.body['error'], /^Kafka did not answer: cannot reach Kafka at 127\.0\.0\.1:1 .*; the pipeline's own connections show on \/api\/pipeline$/)
 })
