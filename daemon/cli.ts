@@ -5,6 +5,7 @@
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { commandArgs } from './args.js'
 import { FinnhubdError, isFinnhubdError } from './errors.js'
 import { ENV_OVERRIDE_NAMES, loadConfig, redactConfig, type LoadedConfig } from './config/load.js'
 import { mergeEnv, readEnvFile } from './config/env-file.js'
@@ -166,17 +167,12 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       }
       case 'query': {
         const { config } = load()
-        let q
-        try {
-          q = parseArgs({
-            args: [...rest],
-            options: { candles: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
-            allowPositionals: true,
-            strict: true
-          })
-        } catch (err) {
-          throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${(err as Error).message}; see \`finnhubd --help\``)
-        }
+        const q = commandArgs({
+          args: [...rest],
+          options: { candles: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
+          allowPositionals: true,
+          strict: true
+        })
         const { parseSince, queryRows, validateQuery } = await import('./cassandra/query.js')
         const { symbol, limit } = validateQuery(q.positionals[0], q.values.limit)
         const now = Date.now()
@@ -194,16 +190,11 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       }
       case 'tail': {
         const { config } = load()
-        let values
-        try {
-          values = parseArgs({
-            args: [...rest],
-            options: { dlq: { type: 'boolean' }, symbol: { type: 'string' }, 'from-beginning': { type: 'boolean' }, max: { type: 'string' } },
-            strict: true
-          }).values
-        } catch (err) {
-          throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${(err as Error).message}; see \`finnhubd --help\``)
-        }
+        const { values } = commandArgs({
+          args: [...rest],
+          options: { dlq: { type: 'boolean' }, symbol: { type: 'string' }, 'from-beginning': { type: 'boolean' }, max: { type: 'string' } },
+          strict: true
+        })
         const { runTail, tailOptions } = await import('./tail.js')
         const opts = tailOptions(values)
         const log = createLogger({ level: 'warn' })

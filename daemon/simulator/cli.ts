@@ -2,7 +2,7 @@
 // stats line every few seconds; `finnhubd simulate record …` records a session. The
 // REST API (symbol discovery) is on the same port, rate-limited like Finnhub's.
 
-import { parseArgs } from 'node:util'
+import { commandArgs } from '../args.js'
 import { FinnhubdError } from '../errors.js'
 import { recordSession } from './record.js'
 import { FinnhubSimulator } from './server.js'
@@ -25,27 +25,22 @@ function number (name: string, raw: string | undefined, fallback: number, min: n
 
 export async function runSimulateCli (args: readonly string[], io: SimulateIo): Promise<number> {
   if (args[0] === 'record') return await runRecord(args.slice(1), io)
-  let values
-  try {
-    values = parseArgs({
-      args: [...args],
-      options: {
-        host: { type: 'string' },
-        port: { type: 'string' },
-        token: { type: 'string' },
-        rate: { type: 'string' },
-        'max-trades-per-frame': { type: 'string' },
-        seed: { type: 'string' },
-        replay: { type: 'string' },
-        speed: { type: 'string' },
-        'max-total': { type: 'string' },
-        'rest-requests-per-minute': { type: 'string' }
-      },
-      strict: true
-    }).values
-  } catch (err) {
-    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${(err as Error).message}; see \`finnhubd --help\``)
-  }
+  const { values } = commandArgs({
+    args: [...args],
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      token: { type: 'string' },
+      rate: { type: 'string' },
+      'max-trades-per-frame': { type: 'string' },
+      seed: { type: 'string' },
+      replay: { type: 'string' },
+      speed: { type: 'string' },
+      'max-total': { type: 'string' },
+      'rest-requests-per-minute': { type: 'string' }
+    },
+    strict: true
+  })
   const restPerMinute = number('rest-requests-per-minute', values['rest-requests-per-minute'], 30, 1)
   if (!Number.isInteger(restPerMinute)) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `--rest-requests-per-minute takes a whole number, got "${values['rest-requests-per-minute'] ?? ''}"`)
   const sim = new FinnhubSimulator({
@@ -78,16 +73,11 @@ export async function runSimulateCli (args: readonly string[], io: SimulateIo): 
 }
 
 async function runRecord (args: readonly string[], io: SimulateIo): Promise<number> {
-  let values
-  try {
-    values = parseArgs({
-      args: [...args],
-      options: { url: { type: 'string' }, symbols: { type: 'string' }, out: { type: 'string' }, 'duration-ms': { type: 'string' }, token: { type: 'string' } },
-      strict: true
-    }).values
-  } catch (err) {
-    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${(err as Error).message}; see \`finnhubd --help\``)
-  }
+  const { values } = commandArgs({
+    args: [...args],
+    options: { url: { type: 'string' }, symbols: { type: 'string' }, out: { type: 'string' }, 'duration-ms': { type: 'string' }, token: { type: 'string' } },
+    strict: true
+  })
   if (values.out === undefined || values.symbols === undefined) {
     throw new FinnhubdError('FINNHUBD_ERR_USAGE', 'simulate record needs --symbols A,B and --out FILE')
   }
