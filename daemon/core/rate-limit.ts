@@ -14,8 +14,7 @@ export class SlidingWindowLimiter {
   readonly #sent: number[] = []
 
   constructor (requests: number, windowMs: number, marginMs = 100) {
-    if (!Number.isInteger(requests) || requests < 1) throw new RangeError(`requests must be a whole number ≥ 1, got ${requests}`)
-    if (!(windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${windowMs}`)
+    checkLimit(requests, windowMs)
     this.#requests = requests
     this.#windowMs = windowMs
     this.#marginMs = Math.max(0, marginMs)
@@ -26,8 +25,7 @@ export class SlidingWindowLimiter {
 
   /** Changes the limit (a reload); the requests already sent still count. */
   configure (requests: number, windowMs: number): void {
-    if (!Number.isInteger(requests) || requests < 1) throw new RangeError(`requests must be a whole number ≥ 1, got ${requests}`)
-    if (!(windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${windowMs}`)
+    checkLimit(requests, windowMs)
     this.#requests = requests
     this.#windowMs = windowMs
   }
@@ -60,6 +58,11 @@ export class SlidingWindowLimiter {
     // Only the newest `requests` entries ever matter (after a lowered limit, too).
     if (this.#sent.length > this.#requests) this.#sent.splice(0, this.#sent.length - this.#requests)
   }
+}
+
+function checkLimit (requests: number, windowMs: number): void {
+  if (!Number.isInteger(requests) || requests < 1) throw new RangeError(`requests must be a whole number ≥ 1, got ${requests}`)
+  if (!(windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${windowMs}`)
 }
 
 /**

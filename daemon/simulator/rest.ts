@@ -6,6 +6,7 @@
 // can prove the client kept within the limit and backed off when told to.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { SlidingWindowLimiter } from '../core/rate-limit.js'
 
 export type RestMarket = 'crypto' | 'forex' | 'stock'
 export type RestFaultStatus = 401 | 429 | 500
@@ -109,13 +110,12 @@ interface Fault { status: RestFaultStatus, retryAfterSec: number }
 
 export class RestApi {
   readonly #token: string
-  readonly #rateLimit: RestRateLimit
   readonly #counters: RestCounters
   readonly #listings: Record<RestMarket, Map<string, ListedSymbol[]>>
   readonly #prices = new Map<string, number>()
   readonly #log: RestRequest[] = []
-  /** Arrival times of the requests that count toward the rate window, oldest first. */
-  readonly #served: number[] = []
+  /** The requests that count toward the rate window (served ones), by arrival time. */
+  readonly #window: SlidingWindowLimiter
   readonly #faultQueue: Fault[] = []
   #faultUntil = 0
   #timedFault: Fault | null = null
@@ -125,10 +125,12 @@ export class RestApi {
     this.#token = token
     this.#counters = counters
     const limit = options.rateLimit ?? DEFAULT_RATE_LIMIT
-    if (!Number.isInteger(limit.requests) || limit.requests < 1 || !(limit.perMs > 0)) {
-      throw new RangeError(`rest.rateLimit needs a whole number of requests ≥ 1 and perMs > 0, got ${JSON.stringify(limit)}`)
+    // The client's limiter, judged on arrival, with no margin: the server is the clock that counts.
+    try {
+      this.#window = new SlidingWindowLimiter(limit.requests, limit.perMs, 0)
+    } catch (err) {
+      throw new RangeError(`rest.rateLimit needs a whole number of requests ≥ 1 and perMs > 0, got ${JSON.stringify(limit)}`, { cause: err })
     }
-    this.#rateLimit = { requests: limit.requests, perMs: limit.perMs }
     const listings = options.listings ?? DEFAULT_LISTINGS
     this.#listings = { crypto: new Map(), forex: new Map(), stock: new Map() }
     for (const market of ['crypto', 'forex', 'stock'] as const) {
@@ -164,14 +166,12 @@ export class RestApi {
     // The window is judged before anything else, so every answer but a 429 (a bad
     // token, a bad request, a 404) spends quota, and the request log alone shows
     // whether a client kept within the limit.
-    const window = this.#served
-    while (window.length > 0 && (window[0] as number) <= now - this.#rateLimit.perMs) window.shift()
-    if (window.length >= this.#rateLimit.requests) {
-      const wait = (window[0] as number) + this.#rateLimit.perMs - now
+    const wait = this.#window.delayMs(now)
+    if (wait > 0) {
       answer(429, RATE_LIMITED, { 'retry-after': String(Math.max(1, Math.ceil(wait / 1000))) })
       return true
     }
-    window.push(now)
+    this.#window.record(now)
 
     const header = req.headers['x-finnhub-token']
     const headerToken = Array.isArray(header) ? header[0] : header
