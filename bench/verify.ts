@@ -17,6 +17,7 @@ import { connectCassandra } from '../daemon/cassandra/client.js'
 import { candleOfRow, tradeOfRow, type StoredCandle, type StoredTrade } from '../daemon/cassandra/query.js'
 import { regenerate, type GenerationCall, type GeneratorOptions } from '../daemon/simulator/generator.js'
 import { resolveSchemaPath } from '../daemon/ingest.js'
+import { partitionsOf, watermarks } from '../daemon/kafka/topic-reader.js'
 
 export type { StoredCandle, StoredTrade } from '../daemon/cassandra/query.js'
 
@@ -61,10 +62,6 @@ async function withConsumer<T> (bootstrap: string, groupId: string, fn: (consume
   }
 }
 
-function watermarks (consumer: Kafka.KafkaConsumer, topic: string, partition: number): Promise<Kafka.WatermarkOffsets> {
-  return new Promise((resolve, reject) => { consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => { err ? reject(err) : resolve(o) }) })
-}
-
 async function committedOf (consumer: Kafka.KafkaConsumer, topic: string, partitions: number): Promise<number[]> {
   const toppars = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }))
   const result = await new Promise<Kafka.TopicPartitionOffset[]>((resolve, reject) => {
@@ -107,8 +104,7 @@ export async function readTopicIds (bootstrap: string, topic: string, schemaPath
   const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), []))
   const out: TopicContents = { records: 0, ids: new Map(), undecodable: 0 }
   await withConsumer(bootstrap, `finnhubd-verify-${process.pid}-${Date.now()}`, async consumer => {
-    const meta = await new Promise<Kafka.Metadata>((resolve, reject) => { consumer.getMetadata({ topic, timeout: 10_000 }, (err, m) => { err ? reject(err) : resolve(m) }) })
-    const partitions = meta.topics.find(x => x.name === topic)?.partitions.map(p => p.id) ?? []
+    const partitions = await partitionsOf(consumer, topic)
     const high = new Map<number, number>()
     for (const partition of partitions) {
       const w = await watermarks(consumer, topic, partition)

@@ -5,13 +5,8 @@
 
 import type { Config } from './config/schema.js'
 import { SYMBOL_PATTERN } from './config/schema.js'
-import { singleObjectFingerprint, TradeDecoder } from './core/avro-codec.js'
-import { writerSchemasFor } from './core/process-batch.js'
-import { loadTradeType } from './core/trade-schema.js'
 import { FinnhubdError } from './errors.js'
-import { resolveSchemaPath } from './ingest.js'
-import { tradeSchemaId } from './kafka/schema-registry.js'
-import { TopicReader, type ShownRecord } from './kafka/topic-reader.js'
+import { TopicReader, tradeDecoderFor, type ShownRecord } from './kafka/topic-reader.js'
 
 export interface TailOptions {
   dlq: boolean
@@ -50,11 +45,7 @@ export function formatRecord (r: ShownRecord): string {
 }
 
 export async function runTail (config: Config, opts: TailOptions, out: (line: string) => void, err: (line: string) => void, stop: Promise<unknown>): Promise<number> {
-  const schemaPath = resolveSchemaPath(config.schemaPath)
-  const type = loadTradeType(schemaPath)
-  const schemaId = await tradeSchemaId(config.kafka, schemaPath)
-  const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), schemaId === null ? [] : [schemaId]))
-  const reader = new TopicReader({ kafka: config.kafka, decoder, purpose: 'tail' })
+  const reader = new TopicReader({ kafka: config.kafka, decoder: await tradeDecoderFor(config), purpose: 'tail' })
   const topic = opts.dlq ? config.kafka.deadLetterTopic : config.kafka.topic
   const controller = new AbortController()
   stop.then(() => controller.abort(), () => controller.abort())

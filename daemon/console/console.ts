@@ -22,14 +22,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
-import { singleObjectFingerprint, TradeDecoder } from '../core/avro-codec.js'
-import { writerSchemasFor } from '../core/process-batch.js'
-import { loadTradeType } from '../core/trade-schema.js'
 import { storedCandles, storedTrades } from '../cassandra/query.js'
 import type { Readiness } from '../http.js'
-import { resolveSchemaPath } from '../ingest.js'
-import { tradeSchemaId } from '../kafka/schema-registry.js'
-import { TopicReader } from '../kafka/topic-reader.js'
+import { TopicReader, tradeDecoderFor } from '../kafka/topic-reader.js'
 import type { Logger } from '../log.js'
 import type { IngestCounters } from '../metrics/ingest.js'
 import { STAGES, type StageLatency } from '../metrics/latency.js'
@@ -255,11 +250,7 @@ export class WebConsole {
   async #topicReader (): Promise<TopicReader> {
     this.#reader ??= (async () => {
       const config = this.#deps.config()
-      const schemaPath = resolveSchemaPath(config.schemaPath)
-      const type = loadTradeType(schemaPath)
-      const schemaId = await tradeSchemaId(config.kafka, schemaPath)
-      const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), schemaId === null ? [] : [schemaId]))
-      return new TopicReader({ kafka: config.kafka, decoder, purpose: 'console' })
+      return new TopicReader({ kafka: config.kafka, decoder: await tradeDecoderFor(config), purpose: 'console' })
     })()
     try {
       return await this.#reader

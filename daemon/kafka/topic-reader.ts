@@ -7,9 +7,12 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
-import type { TradeDecoder } from '../core/avro-codec.js'
-import type { TradeRecord } from '../core/trade-schema.js'
+import { singleObjectFingerprint, TradeDecoder } from '../core/avro-codec.js'
+import { writerSchemasFor } from '../core/process-batch.js'
+import { loadTradeType, type TradeRecord } from '../core/trade-schema.js'
+import { resolveSchemaPath } from '../ingest.js'
 import { connectKafka } from './admin.js'
+import { tradeSchemaId } from './schema-registry.js'
 
 export interface ShownRecord {
   topic: string
@@ -154,14 +157,26 @@ export class TopicReader {
   }
 }
 
-async function partitionsOf (consumer: Kafka.KafkaConsumer, topic: string): Promise<number[]> {
+/**
+ * A decoder for what the daemon writes to the topic: the configured schema, known by
+ * its single-object fingerprint and, with a schema registry, by its registered id.
+ */
+export async function tradeDecoderFor (config: Config): Promise<TradeDecoder> {
+  const schemaPath = resolveSchemaPath(config.schemaPath)
+  const type = loadTradeType(schemaPath)
+  const schemaId = await tradeSchemaId(config.kafka, schemaPath)
+  return new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), schemaId === null ? [] : [schemaId]))
+}
+
+/** The topic's partition ids, sorted (none for a topic that does not exist). */
+export async function partitionsOf (consumer: Kafka.KafkaConsumer, topic: string): Promise<number[]> {
   const meta = await new Promise<Kafka.Metadata>((resolve, reject) => {
     consumer.getMetadata({ topic, timeout: 10_000 }, (err, m) => { err ? reject(err) : resolve(m) })
   })
   return (meta.topics.find(t => t.name === topic)?.partitions ?? []).map(p => p.id).sort((a, b) => a - b)
 }
 
-function watermarks (consumer: Kafka.KafkaConsumer, topic: string, partition: number): Promise<Kafka.WatermarkOffsets> {
+export function watermarks (consumer: Kafka.KafkaConsumer, topic: string, partition: number): Promise<Kafka.WatermarkOffsets> {
   return new Promise((resolve, reject) => { consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => { err ? reject(err) : resolve(o) }) })
 }
 
