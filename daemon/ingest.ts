@@ -76,7 +76,6 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     counters,
     onTrades: trades => { producer.send(trades) }
   })
-  counters.subscribedSymbols = client.symbols.length
 
   // What the socket subscribes to: the static symbols, then discovered ones under the cap.
   let current = config
@@ -84,9 +83,7 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
   const subscribe = (): { added: string[], removed: string[] } => {
     const f = current.finnhub
     const symbols = f.discovery.enabled ? subscriptionSet(f.symbols, discovery?.symbols ?? [], f.discovery.maxSymbols) : [...f.symbols]
-    const diff = client.setSymbols(symbols)
-    counters.subscribedSymbols = symbols.length
-    return diff
+    return client.setSymbols(symbols)
   }
   const startDiscovery = (): SymbolDiscovery => {
     const d = new SymbolDiscovery({

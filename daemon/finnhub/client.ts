@@ -48,6 +48,7 @@ export class FinnhubClient {
   constructor (opts: FinnhubClientOptions) {
     this.#opts = opts
     this.#symbols = new Set(opts.finnhub.symbols)
+    opts.counters.subscribedSymbols = this.#symbols.size
     this.#endpoint = { url: opts.finnhub.url, token: opts.finnhub.token }
     this.#frameOptions = { keepZeroVolume: opts.finnhub.keepZeroVolume, maxFutureSkewMs: opts.maxFutureSkewMs ?? 86_400_000 }
     this.#random = opts.random ?? Math.random
@@ -69,6 +70,7 @@ export class FinnhubClient {
     const added = [...next].filter(s => !this.#symbols.has(s))
     const removed = [...this.#symbols].filter(s => !next.has(s))
     this.#symbols = next
+    this.#opts.counters.subscribedSymbols = next.size
     if (this.#state === 'open') {
       for (const s of removed) this.#send({ type: 'unsubscribe', symbol: s })
       for (const s of added) this.#send({ type: 'subscribe', symbol: s })
