@@ -3,13 +3,13 @@
 // ignored setting. Later stages read the frozen result, never process.env.
 
 import { z } from 'zod'
+import { SYMBOL_PATTERN } from '../core/validate.js'
+
+export { SYMBOL_PATTERN }
 
 const port = z.number().int().min(1).max(65535)
 const positiveInt = z.number().int().positive()
 const nonNegativeInt = z.number().int().nonnegative()
-
-// Finnhub symbols look like "AAPL", "BINANCE:BTCUSDT", "OANDA:EUR_USD", "BRK.B".
-export const SYMBOL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:._/^=-]{0,63}$/
 
 const hostPort = z.string().regex(/^[^\s,:]+:\d{1,5}$/, 'expected host:port')
 

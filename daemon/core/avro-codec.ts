@@ -89,7 +89,12 @@ export class TradeEncoder {
   }
 }
 
-export const POISON_REASONS = ['empty', 'unknown_framing', 'truncated', 'unknown_schema', 'invalid_body'] as const
+/**
+ * Why a record went to the dead-letter topic: it could not be decoded (empty … invalid_body),
+ * it decoded to something that is not a valid trade (invalid_trade), processing it threw
+ * (internal), or Cassandra refused its row as invalid (cassandra_rejected).
+ */
+export const POISON_REASONS = ['empty', 'unknown_framing', 'truncated', 'unknown_schema', 'invalid_body', 'invalid_trade', 'internal', 'cassandra_rejected'] as const
 export type PoisonReason = typeof POISON_REASONS[number]
 
 export type DecodeResult =

@@ -6,10 +6,13 @@
 // of its frame: genuine identical fills stay distinct, while a trade re-sent in a
 // later frame gets ordinal 0 again and so the same deterministic id.
 
-import { SYMBOL_PATTERN } from '../config/schema.js'
 import type { TradeRecord } from './trade-schema.js'
+import { checkPrice, checkSymbol, checkTradeTs, checkVolume, parseConditions, show, type TradeProblem } from './validate.js'
 
-export const FRAME_REJECT_REASONS = ['binary', 'invalid_json', 'not_an_object', 'missing_type', 'bad_data'] as const
+export { MIN_TRADE_TS } from './validate.js'
+
+/** `internal`: handling the frame threw (a bug of ours); counted by the socket client, never produced by parseFrame. */
+export const FRAME_REJECT_REASONS = ['binary', 'invalid_json', 'not_an_object', 'missing_type', 'bad_data', 'internal'] as const
 export type FrameRejectReason = typeof FRAME_REJECT_REASONS[number]
 
 export const TRADE_REJECT_REASONS = [
@@ -36,9 +39,6 @@ export interface FrameOptions {
   /** How far past the receive time a trade time may lie before it is not sane. */
   maxFutureSkewMs: number
 }
-
-/** Trades before 2000-01-01 are not from this feed: a seconds-for-milliseconds mix-up, or garbage. */
-export const MIN_TRADE_TS = Date.UTC(2000, 0, 1)
 
 export function parseFrame (data: string | Buffer, isBinary: boolean, receivedAt: number, options: FrameOptions): ParsedFrame {
   if (isBinary) return { kind: 'malformed', reason: 'binary', detail: `binary frame of ${data.length} bytes; Finnhub sends text frames only` }
@@ -74,35 +74,20 @@ function parseTrades (data: unknown, receivedAt: number, options: FrameOptions):
   for (let i = 0; i < data.length; i++) {
     const raw: unknown = data[i]
     const reject = (reason: TradeRejectReason, what: string): void => { rejected.push({ reason, detail: `trade ${i}: ${what}` }) }
+    const rejectFor = (problem: TradeProblem, s: unknown): void => {
+      reject(problem.reason as TradeRejectReason, problem.field === 's' ? problem.detail : `${problem.detail} (${show(s)})`)
+    }
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) { reject('not_an_object', `expected an object, got ${show(raw)}`); continue }
     const { s, p, t, v, c } = raw as Record<string, unknown>
-    if (typeof s !== 'string' || !SYMBOL_PATTERN.test(s)) { reject('bad_symbol', `"s" must be a Finnhub symbol, got ${show(s)}`); continue }
-    if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0) { reject('bad_price', `"p" must be a finite number > 0, got ${show(p)} (${s})`); continue }
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) { reject('bad_volume', `"v" must be a finite number ≥ 0, got ${show(v)} (${s})`); continue }
-    if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < MIN_TRADE_TS || t > maxTs) {
-      reject('bad_timestamp', `"t" must be epoch milliseconds between 2000-01-01 and receive time + ${options.maxFutureSkewMs} ms, got ${show(t)} (${s})`)
-      continue
-    }
+    const problem = checkSymbol(s) ?? checkPrice(p) ?? checkVolume(v) ?? checkTradeTs(t, maxTs)
+    if (problem !== null) { rejectFor(problem, s); continue }
     const conditions = parseConditions(c)
-    if (conditions === undefined) { reject('bad_conditions', `"c" must be null, absent or a list of strings, got ${show(c)} (${s})`); continue }
-    if (v === 0 && !options.keepZeroVolume) { reject('zero_volume', `v = 0 price update dropped by finnhub.keepZeroVolume=false (${s})`); continue }
-    trades.push({ s, p, t, v, c: conditions, ingest_ts: receivedAt, ordinal: 0 })
+    if (!conditions.ok) { rejectFor(conditions.problem, s); continue }
+    if (v === 0 && !options.keepZeroVolume) { reject('zero_volume', `v = 0 price update dropped by finnhub.keepZeroVolume=false (${s as string})`); continue }
+    trades.push({ s: s as string, p: p as number, t: t as number, v: v as number, c: conditions.value, ingest_ts: receivedAt, ordinal: 0 })
   }
   assignOrdinals(trades)
   return { kind: 'trades', trades, rejected }
-}
-
-/** null for null/absent; a list of codes (numbers are taken as their text); undefined when invalid. */
-function parseConditions (c: unknown): string[] | null | undefined {
-  if (c === null || c === undefined) return null
-  if (!Array.isArray(c) || c.length > 64) return undefined
-  const codes: string[] = []
-  for (const code of c) {
-    if (typeof code === 'string' && code.length <= 16) codes.push(code)
-    else if (typeof code === 'number' && Number.isFinite(code)) codes.push(String(code))
-    else return undefined
-  }
-  return codes
 }
 
 /** Sets each trade's ordinal among the identical trades before it in the same frame. */
@@ -144,12 +129,4 @@ function sameConditions (a: string[] | null, b: string[] | null): boolean {
 /** The content that makes two trades identical: s, p, t, v and c, unambiguously joined. */
 export function identityKey (trade: Pick<TradeRecord, 's' | 'p' | 't' | 'v' | 'c'>): string {
   return `${trade.s}\u0000${trade.p}\u0000${trade.t}\u0000${trade.v}\u0000${trade.c === null ? '\u0002' : trade.c.join('\u0001')}`
-}
-
-function show (value: unknown): string {
-  let text: string
-  if (typeof value === 'number') text = String(value)
-  else if (value === undefined) text = 'nothing'
-  else text = JSON.stringify(value) ?? String(value)
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text
 }

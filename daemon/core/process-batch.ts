@@ -1,7 +1,8 @@
 // The worker's job on one batch of Kafka record values, pure: Avro-decode each
 // value (either framing), apply the seed's transform, and pre-aggregate one-minute
-// candles per (symbol, minute). Records that cannot be decoded are returned as
-// poison with the reason, never thrown. Values arrive packed in one buffer with a
+// candles per (symbol, minute). Records that cannot be decoded, or that decode to
+// something that is not a valid trade, are returned as poison with the reason,
+// never thrown. Values arrive packed in one buffer with a
 // length per record (-1 for a record without a value), so the batch crosses the
 // thread boundary as a single transferable ArrayBuffer instead of N small copies.
 
@@ -9,6 +10,7 @@ import type avro from 'avsc'
 import { accOf, mergeAcc, minuteOf, type CandleAcc } from './candle.js'
 import { TradeDecoder, type PoisonReason } from './avro-codec.js'
 import { toTradeRow, type TradeRow } from './transform.js'
+import { checkDecodedTrade, show } from './validate.js'
 
 export interface PackedValues {
   buffer: ArrayBuffer
@@ -64,22 +66,48 @@ export function processBatch (decoder: TradeDecoder, packed: PackedValues, proce
   const rows: TradeRow[] = []
   const rowRecord: number[] = []
   const poison: PoisonRecord[] = []
-  const partials = new Map<string, CandlePartial>()
-  const seen = new Set<string>()
   let at = 0
   for (let i = 0; i < packed.lengths.length; i++) {
     const length = packed.lengths[i] as number
     const value = length < 0 ? null : all.subarray(at, at + length)
     if (length > 0) at += length
-    const result = decoder.decode(value)
-    if (!result.ok) {
-      poison.push({ index: i, reason: result.reason, detail: result.detail })
+    let row: TradeRow
+    try {
+      const result = decoder.decode(value)
+      if (!result.ok) {
+        poison.push({ index: i, reason: result.reason, detail: result.detail })
+        continue
+      }
+      // Valid Avro is not a valid trade: the topic is shared, so check it as strictly as a frame.
+      const problem = checkDecodedTrade(result.trade, processTs)
+      if (problem !== null) {
+        poison.push({ index: i, reason: 'invalid_trade', detail: `field ${problem.field}: ${problem.detail}` })
+        continue
+      }
+      row = toTradeRow(result.trade, processTs)
+    } catch (err) {
+      // A bug of ours about one record must cost that record, not the batch (a batch that
+      // throws is retried, and would throw again on every retry and every restart).
+      poison.push({ index: i, reason: 'internal', detail: `processing threw: ${show(err instanceof Error ? err.message : err)}` })
       continue
     }
-    const row = toTradeRow(result.trade, processTs)
-    const r = rows.push(row) - 1
+    rows.push(row)
     rowRecord.push(i)
-    // A trade twice in one batch (Finnhub re-sent it): one row in Cassandra, one fold.
+  }
+  return { rows, rowRecord, poison, partials: foldPartials(rows), decodeNs: Number(now() - started) }
+}
+
+/**
+ * The batch's candle partials: one fold per (symbol, minute) over the distinct trades
+ * of `rows` (a trade twice in one batch, because Finnhub re-sent it, is one row in
+ * Cassandra and one fold), leaving out the rows in `skip` (rows Cassandra refused).
+ */
+export function foldPartials (rows: readonly TradeRow[], skip?: ReadonlySet<number>): CandlePartial[] {
+  const partials = new Map<string, CandlePartial>()
+  const seen = new Set<string>()
+  for (let r = 0; r < rows.length; r++) {
+    if (skip?.has(r) === true) continue
+    const row = rows[r] as TradeRow
     if (seen.has(row.trade_id)) continue
     seen.add(row.trade_id)
     const minute = minuteOf(row.trade_ts)
@@ -92,7 +120,7 @@ export function processBatch (decoder: TradeDecoder, packed: PackedValues, proce
       partial.rows.push(r)
     }
   }
-  return { rows, rowRecord, poison, partials: [...partials.values()], decodeNs: Number(now() - started) }
+  return [...partials.values()]
 }
 
 /** The decoder a worker builds once: the reader schema, known by its fingerprint and by the registry ids given. */

@@ -3,7 +3,7 @@
 // subscribes to (the static symbols first, then discovered ones up to the cap). The
 // I/O half, asking Finnhub's REST API, is daemon/finnhub/discovery.ts.
 
-import { SYMBOL_PATTERN } from '../config/schema.js'
+import { SYMBOL_PATTERN } from './validate.js'
 
 export interface CandidateOptions {
   include: readonly string[]

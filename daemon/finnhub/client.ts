@@ -12,6 +12,7 @@ import WebSocket from 'ws'
 import type { Config } from '../config/schema.js'
 import { parseFrame, type FrameOptions } from '../core/frame.js'
 import { backoffDelay } from '../core/retry.js'
+import { MAX_FUTURE_SKEW_MS, show } from '../core/validate.js'
 import type { TradeRecord } from '../core/trade-schema.js'
 import type { Logger } from '../log.js'
 import type { IngestCounters, ReconnectCause } from '../metrics/ingest.js'
@@ -50,7 +51,7 @@ export class FinnhubClient {
     this.#symbols = new Set(opts.finnhub.symbols)
     opts.counters.subscribedSymbols = this.#symbols.size
     this.#endpoint = { url: opts.finnhub.url, token: opts.finnhub.token }
-    this.#frameOptions = { keepZeroVolume: opts.finnhub.keepZeroVolume, maxFutureSkewMs: opts.maxFutureSkewMs ?? 86_400_000 }
+    this.#frameOptions = { keepZeroVolume: opts.finnhub.keepZeroVolume, maxFutureSkewMs: opts.maxFutureSkewMs ?? MAX_FUTURE_SKEW_MS }
     this.#random = opts.random ?? Math.random
     this.#now = opts.now ?? Date.now
   }
@@ -155,7 +156,17 @@ export class FinnhubClient {
       log.info('connected to Finnhub', { url: endpoint.url, symbols: this.#symbols.size })
       this.#armWatchdog()
     })
-    ws.on('message', (data: Buffer, isBinary: boolean) => { this.#onMessage(data, isBinary) })
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      // Nothing about one frame may reach the socket's emitter: an exception there
+      // would kill the daemon and every trade still queued for Kafka with it.
+      try {
+        this.#onMessage(data, isBinary)
+      } catch (err) {
+        this.#opts.counters.malformed.internal++
+        log.limited('error', 'frame-internal', 'a frame could not be handled and was dropped (a finnhubd bug: please report it with this line)',
+          { reason: 'internal', err, frameBytes: data.length, frameStarts: show(data.subarray(0, 60).toString('utf8')) })
+      }
+    })
     ws.on('error', err => {
       if (/max payload size exceeded/i.test(err.message)) {
         this.#endCause ??= 'oversized'
