@@ -15,8 +15,8 @@ import type cassandra from 'cassandra-driver'
 import { Piscina } from 'piscina'
 import type { Registry } from 'prom-client'
 import type { Config } from './config/schema.js'
-import { packValues, type DecodedBatch } from './core/process-batch.js'
-import { backoffDelay } from './core/retry.js'
+import { foldPartials, packValues, type DecodedBatch, type PoisonRecord } from './core/process-batch.js'
+import type { PoisonReason } from './core/avro-codec.js'
 import type { TradeRow } from './core/transform.js'
 import { CandleBook } from './cassandra/candles.js'
 import { connectCassandra } from './cassandra/client.js'
@@ -61,6 +61,23 @@ async function bounded (work: Promise<unknown>, ms: number, onTimeout: () => voi
   clearTimeout(timer)
 }
 
+/** Record indexes of a decoded part of a batch, made relative to the whole batch. */
+function shiftIndexes (d: DecodedBatch, offset: number): DecodedBatch {
+  return { ...d, rowRecord: d.rowRecord.map(i => i + offset), poison: d.poison.map(p => ({ ...p, index: p.index + offset })) }
+}
+
+/** The log line for a dead-lettered record, by reason: what happened and what it means. */
+const POISON_MESSAGES: Record<PoisonReason, string> = {
+  empty: 'a record in the trades topic has no value; it goes to the dead-letter topic',
+  unknown_framing: 'a record in the trades topic is not Avro in either framing finnhubd reads; it goes to the dead-letter topic',
+  truncated: 'a record in the trades topic is shorter than its framing header; it goes to the dead-letter topic',
+  unknown_schema: 'a record in the trades topic names a schema finnhubd does not know; it goes to the dead-letter topic',
+  invalid_body: 'a record in the trades topic is not a valid Avro Trade body; it goes to the dead-letter topic',
+  invalid_trade: 'a record in the trades topic decodes but is not a valid trade (the field is named); it goes to the dead-letter topic, nothing of it is stored',
+  internal: 'processing a record failed unexpectedly (a finnhubd bug: please report it with this line); the record goes to the dead-letter topic',
+  cassandra_rejected: 'Cassandra refused a record\'s row as invalid; the record goes to the dead-letter topic, the rest of its batch is stored'
+}
+
 const ingestTs = (row: TradeRow): number => row.ingest_ts
 const tradeTs = (row: TradeRow): number => row.trade_ts
 
@@ -95,16 +112,24 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
   registerWorkerPoolMetrics(deps.registry, () => ({ utilization: pool.utilization, queueSize: pool.queueSize, threads: pool.threads.length }))
 
   let stopping = false
+  const deadLetter = async (batch: ConsumedBatch, p: PoisonRecord): Promise<void> => {
+    const m = batch.messages[p.index]
+    if (m === undefined) return
+    counters.poison[p.reason]++
+    log.limited('warn', `poison-${p.reason}`, POISON_MESSAGES[p.reason],
+      { reason: p.reason, detail: p.detail, partition: m.partition, offset: m.offset, deadLetterTopic: config.kafka.deadLetterTopic })
+    await dlq.send({ topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, reason: p.reason, detail: p.detail })
+  }
+
   const handle = async (batch: ConsumedBatch): Promise<void> => {
     const decoded = await decode(batch)
     const decodedAt = Date.now()
     deps.latency.record('consume_to_decoded', decodedAt - batch.consumedAt, batch.messages.length)
     deps.latency.record('worker_decode', decoded.decodeNs / 1e6, batch.messages.length)
-    for (const p of decoded.poison) counters.poison[p.reason]++
     await Promise.all([
       (async () => {
         if (decoded.rows.length === 0) return
-        await writer.write(decoded.rows)
+        const rejected = await writer.write(decoded.rows)
         // The trades are stored (queryable) now; the candles follow, and the batch is
         // committed only once they are written too.
         const writtenAt = Date.now()
@@ -112,31 +137,64 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
         deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, decoded.rows.length)
         deps.latency.recordSince('end_to_end', writtenAt, decoded.rows, ingestTs)
         deps.latency.recordSince('source_to_written', writtenAt, decoded.rows, tradeTs)
-        await candles.apply(decoded.partials, decoded.rows)
+        if (rejected.length === 0) {
+          await candles.apply(decoded.partials, decoded.rows)
+          return
+        }
+        // A refused row is not in `trades`, so it must not be in a candle either.
+        const refused = rejected.map(r => decoded.rows.indexOf(r.row))
+        await Promise.all([
+          candles.apply(foldPartials(decoded.rows, new Set(refused)), decoded.rows),
+          ...rejected.map(async (r, i) => {
+            const index = decoded.rowRecord[refused[i] as number] as number
+            await deadLetter(batch, { index, reason: 'cassandra_rejected', detail: r.error.slice(0, 500) })
+          })
+        ])
       })(),
-      ...decoded.poison.map(async p => {
-        const m = batch.messages[p.index]
-        if (m === undefined) return
-        log.limited('warn', `poison-${p.reason}`, 'a record in the trades topic could not be decoded; it goes to the dead-letter topic',
-          { reason: p.reason, detail: p.detail, partition: m.partition, offset: m.offset, deadLetterTopic: config.kafka.deadLetterTopic })
-        await dlq.send({ topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, reason: p.reason, detail: p.detail })
-      })
+      ...decoded.poison.map(async p => { await deadLetter(batch, p) })
     ])
   }
 
+  const runTask = async (messages: readonly ConsumedBatch['messages'][number][]): Promise<DecodedBatch> => {
+    // Packed afresh for each run: a moved buffer is detached on this side.
+    const packed = packValues(messages.map(m => m.value))
+    const task: DecodeTask = { packed }
+    return await pool.run(task, { transferList: [packed.buffer] }) as DecodedBatch
+  }
+
+  /**
+   * The batch decoded in the pool. A task that fails is tried once more (a worker
+   * that died), then split in halves down to single records: a record that still
+   * fails alone is poison (internal), and every other record of the batch goes on.
+   */
   const decode = async (batch: ConsumedBatch): Promise<DecodedBatch> => {
-    for (let attempt = 0; ; attempt++) {
-      // Packed afresh on each attempt: a moved buffer is detached on this side.
-      const packed = packValues(batch.messages.map(m => m.value))
-      try {
-        const task: DecodeTask = { packed }
-        return await pool.run(task, { transferList: [packed.buffer] }) as DecodedBatch
-      } catch (err) {
-        if (stopping) throw err
-        const delay = backoffDelay(attempt, 50, 2000)
-        log.limited('error', 'worker-task', 'a decode task failed in the worker pool; retrying the batch', { err, retryInMs: delay })
-        await new Promise(resolve => setTimeout(resolve, delay))
+    try {
+      return await runTask(batch.messages)
+    } catch (err) {
+      if (stopping) throw err
+      log.limited('error', 'worker-task', 'a decode task failed in the worker pool; retrying the batch once, then record by record', { err, records: batch.messages.length })
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    return await decodeSplitting(batch.messages, 0, true)
+  }
+
+  const decodeSplitting = async (messages: ConsumedBatch['messages'], offset: number, whole: boolean): Promise<DecodedBatch> => {
+    try {
+      const d = await runTask(messages)
+      return offset === 0 ? d : shiftIndexes(d, offset)
+    } catch (err) {
+      if (stopping) throw err
+      if (messages.length === 1) {
+        const detail = `the worker task failed on this record alone: ${String((err as Error)?.message ?? err).slice(0, 200)}`
+        return { rows: [], rowRecord: [], poison: [{ index: offset, reason: 'internal', detail }], partials: [], decodeNs: 0 }
       }
+      if (whole) log.limited('error', 'worker-split', 'a decode task failed twice; splitting the batch to isolate the records that fail', { err, records: messages.length })
+      const half = Math.ceil(messages.length / 2)
+      const a = await decodeSplitting(messages.slice(0, half), offset, false)
+      const b = await decodeSplitting(messages.slice(half), offset + half, false)
+      const rows = [...a.rows, ...b.rows]
+      // The partials are folded afresh over the joined rows: a trade in both halves counts once.
+      return { rows, rowRecord: [...a.rowRecord, ...b.rowRecord], poison: [...a.poison, ...b.poison], partials: foldPartials(rows), decodeNs: a.decodeNs + b.decodeNs }
     }
   }
 

@@ -16,7 +16,8 @@ import { estimateRowBytes } from '../core/batching.js'
 import { PartitionQueue } from '../core/write-queue.js'
 import { backoffDelay } from '../core/retry.js'
 import type { TradeRow } from '../core/transform.js'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError, isFinnhubdError } from '../errors.js'
+import { classifyCassandraError } from './errors.js'
 import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
 
@@ -26,6 +27,8 @@ export interface WriterOptions {
   log: Logger
   counters: ProcessCounters
 }
+
+export interface RejectedRow { row: TradeRow, error: string }
 
 export class CassandraExecutor {
   readonly #opts: WriterOptions
@@ -40,8 +43,13 @@ export class CassandraExecutor {
 
   get closed (): boolean { return this.#closed }
 
-  /** Runs `fn` under the concurrency bound, retrying with backoff until it succeeds or close() is called. */
-  async run<T> (what: string, fn: (client: cassandra.Client) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` under the concurrency bound, retrying with backoff until it succeeds or
+   * close() is called. With `rejectInvalid`, a failure that retrying cannot cure (the
+   * request itself is invalid, see ./errors.ts) rejects at once with
+   * FINNHUBD_ERR_CASSANDRA_REJECTED instead, for the caller to isolate its rows.
+   */
+  async run<T> (what: string, fn: (client: cassandra.Client) => Promise<T>, options: { rejectInvalid?: boolean } = {}): Promise<T> {
     const c = this.#opts.counters
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
@@ -64,10 +72,15 @@ export class CassandraExecutor {
         return result as T
       }
       c.cassandraErrors++
-      c.cassandraUp = 0
+      const failure = classifyCassandraError(error)
+      if (failure.kind === 'rejected') {
+        if (options.rejectInvalid === true) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_REJECTED', failure.message, { cause: error })
+      } else {
+        c.cassandraUp = 0
+      }
       const delay = backoffDelay(attempt, this.#opts.cassandra.retryInitialDelayMs, this.#opts.cassandra.retryMaxDelayMs)
       this.#opts.log.limited('warn', `cassandra-${what}`,
-        `Cassandra ${what} failed; retrying (nothing is committed until it is written). If Cassandra is down, start it (npm run stack -- up) or check cassandra.contactPoints`,
+        `Cassandra ${what} failed; retrying (nothing is committed until it is written): ${failure.kind === 'transient' ? failure.hint : failure.message}`,
         { err: error, attempt, retryInMs: delay })
       await this.#sleep(delay)
     }
@@ -115,24 +128,41 @@ export class TradeWriter {
   readonly #counters: ProcessCounters
   readonly #queue: PartitionQueue<TradeRow>
   readonly #limit: number
+  readonly #log: Logger
+  /** Rows Cassandra refused, until the write() that holds them collects them. */
+  readonly #rejected = new Map<TradeRow, string>()
   #active = 0
 
   constructor (exec: CassandraExecutor, opts: WriterOptions) {
     this.#exec = exec
     this.#counters = opts.counters
     this.#limit = opts.cassandra.maxConcurrentWrites
+    this.#log = opts.log
     this.#queue = new PartitionQueue<TradeRow>(row => `${row.symbol}\u0000${row.day}`, estimateRowBytes, opts.cassandra.batchMaxBytes)
     const { keyspace, tradesTable } = opts.cassandra
     this.#insert = `INSERT INTO ${keyspace}.${tradesTable} (symbol, day, trade_ts, trade_id, price, volume, conditions, ingest_ts, process_ts) ` +
       'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
   }
 
-  /** Resolves once every row is acknowledged (retrying as long as needed); rejects only when the writer is closed. */
-  async write (rows: readonly TradeRow[]): Promise<void> {
+  /**
+   * Resolves once every row is acknowledged (retrying as long as needed) or refused
+   * by Cassandra as invalid; rejects only when the writer is closed. Resolves to the
+   * refused rows with why (usually none): the caller dead-letters them.
+   */
+  async write (rows: readonly TradeRow[]): Promise<RejectedRow[]> {
     await new Promise<void>((resolve, reject) => {
       this.#queue.push(rows, resolve, reject)
       this.#pump()
     })
+    if (this.#rejected.size === 0) return []
+    const out: RejectedRow[] = []
+    for (const row of rows) {
+      const error = this.#rejected.get(row)
+      if (error === undefined) continue
+      this.#rejected.delete(row)
+      out.push({ row, error })
+    }
+    return out
   }
 
   #pump (): void {
@@ -140,9 +170,7 @@ export class TradeWriter {
       const request = this.#queue.take()
       if (request === null) return
       this.#active++
-      this.#send(request.rows).then(() => {
-        this.#counters.cassandraBatches++
-        this.#counters.rowsWritten += request.rows.length
+      this.#sendIsolating(request.rows).then(() => {
         this.#queue.complete(request)
       }, err => {
         // Only when the executor is closed: nothing more will be written.
@@ -155,6 +183,33 @@ export class TradeWriter {
     }
   }
 
+  /**
+   * Writes the rows; when Cassandra refuses the request as invalid, halves it until
+   * the refused rows stand alone (a batch over batch_size_fail_threshold is written
+   * in halves, a row that cannot be written is set aside with the error), so one bad
+   * row never holds back the good ones around it.
+   */
+  async #sendIsolating (batch: readonly TradeRow[]): Promise<void> {
+    try {
+      await this.#send(batch)
+      this.#counters.cassandraBatches++
+      this.#counters.rowsWritten += batch.length
+    } catch (err) {
+      if (!isFinnhubdError(err, 'FINNHUBD_ERR_CASSANDRA_REJECTED')) throw err
+      if (batch.length === 1) {
+        const row = batch[0] as TradeRow
+        this.#counters.cassandraRejectedRows++
+        this.#rejected.set(row, err.message)
+        this.#log.limited('error', 'cassandra-rejected-row', 'Cassandra refused a trade row as invalid; its record goes to the dead-letter topic',
+          { err: err.message, symbol: row.symbol.slice(0, 64), trade_ts: row.trade_ts, trade_id: row.trade_id })
+        return
+      }
+      const half = Math.ceil(batch.length / 2)
+      await this.#sendIsolating(batch.slice(0, half))
+      await this.#sendIsolating(batch.slice(half))
+    }
+  }
+
   async #send (batch: readonly TradeRow[]): Promise<void> {
     await this.#exec.run('trade write', async client => {
       if (batch.length === 1) {
@@ -162,7 +217,7 @@ export class TradeWriter {
       } else {
         await client.batch(batch.map(row => ({ query: this.#insert, params: params(row) })), { prepare: true, logged: false, isIdempotent: true })
       }
-    })
+    }, { rejectInvalid: true })
   }
 }
 

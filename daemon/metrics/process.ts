@@ -11,6 +11,8 @@ export interface ProcessCounters {
   rowsWritten: number
   cassandraBatches: number
   cassandraErrors: number
+  /** Trade rows Cassandra refused as invalid (dead-lettered, never retried). */
+  cassandraRejectedRows: number
   candlesWritten: number
   candleLoads: number
   poison: Record<PoisonReason, number>
@@ -36,6 +38,7 @@ export function createProcessCounters (): ProcessCounters {
     rowsWritten: 0,
     cassandraBatches: 0,
     cassandraErrors: 0,
+    cassandraRejectedRows: 0,
     candlesWritten: 0,
     candleLoads: 0,
     poison: Object.fromEntries(POISON_REASONS.map(r => [r, 0])) as Record<PoisonReason, number>,
@@ -58,10 +61,11 @@ export function registerProcessMetrics (registry: Registry, c: ProcessCounters):
   counterFrom(registry, 'finnhubd_process_batches_total', 'Batches consumed and handed to the worker pool (records per batch = consumed ÷ batches)', () => c.batches)
   counterFrom(registry, 'finnhubd_cassandra_rows_written_total', 'Trade rows acknowledged by Cassandra', () => c.rowsWritten)
   counterFrom(registry, 'finnhubd_cassandra_batches_total', 'Single-partition unlogged batches acknowledged by Cassandra', () => c.cassandraBatches)
-  counterFrom(registry, 'finnhubd_cassandra_errors_total', 'Cassandra requests that failed (each is retried)', () => c.cassandraErrors)
+  counterFrom(registry, 'finnhubd_cassandra_errors_total', 'Cassandra requests that failed (retried, or split when Cassandra refused them as invalid)', () => c.cassandraErrors)
+  counterFrom(registry, 'finnhubd_cassandra_rejected_rows_total', 'Trade rows Cassandra refused as invalid (not retried: their records go to the dead-letter topic)', () => c.cassandraRejectedRows)
   counterFrom(registry, 'finnhubd_candles_written_total', 'Candle rows written', () => c.candlesWritten)
   counterFrom(registry, 'finnhubd_candle_rebuilds_total', 'Candle minutes rebuilt from the trades table', () => c.candleLoads)
-  labelledCounterFrom(registry, 'finnhubd_poison_records_total', 'Kafka records that could not be decoded, by reason (sent to the dead-letter topic)', 'reason', () => c.poison)
+  labelledCounterFrom(registry, 'finnhubd_poison_records_total', 'Kafka records sent to the dead-letter topic, by reason: not decodable, not a valid trade, processing failed, or refused by Cassandra', 'reason', () => c.poison)
   counterFrom(registry, 'finnhubd_dlq_produced_total', 'Poison records acknowledged by the dead-letter topic', () => c.deadLettered)
   counterFrom(registry, 'finnhubd_kafka_commits_total', 'Offset commits sent', () => c.commits)
   counterFrom(registry, 'finnhubd_kafka_commit_errors_total', 'Offset commits that failed (retried at the next interval)', () => c.commitErrors)
