@@ -15,6 +15,7 @@ import type cassandra from 'cassandra-driver'
 import { Piscina } from 'piscina'
 import type { Registry } from 'prom-client'
 import type { Config } from './config/schema.js'
+import { decodeIsolating } from './core/decode-isolating.js'
 import { foldPartials, packValues, type DecodedBatch, type PoisonRecord } from './core/process-batch.js'
 import type { PoisonReason } from './core/avro-codec.js'
 import type { TradeRow } from './core/transform.js'
@@ -59,11 +60,6 @@ async function bounded (work: Promise<unknown>, ms: number, onTimeout: () => voi
   const timeout = new Promise<void>(resolve => { timer = setTimeout(() => { onTimeout(); resolve() }, ms) })
   await Promise.race([work.then(() => {}, () => {}), timeout])
   clearTimeout(timer)
-}
-
-/** Record indexes of a decoded part of a batch, made relative to the whole batch. */
-function shiftIndexes (d: DecodedBatch, offset: number): DecodedBatch {
-  return { ...d, rowRecord: d.rowRecord.map(i => i + offset), poison: d.poison.map(p => ({ ...p, index: p.index + offset })) }
 }
 
 /** The log line for a dead-lettered record, by reason: what happened and what it means. */
@@ -162,41 +158,12 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     return await pool.run(task, { transferList: [packed.buffer] }) as DecodedBatch
   }
 
-  /**
-   * The batch decoded in the pool. A task that fails is tried once more (a worker
-   * that died), then split in halves down to single records: a record that still
-   * fails alone is poison (internal), and every other record of the batch goes on.
-   */
-  const decode = async (batch: ConsumedBatch): Promise<DecodedBatch> => {
-    try {
-      return await runTask(batch.messages)
-    } catch (err) {
-      if (stopping) throw err
-      log.limited('error', 'worker-task', 'a decode task failed in the worker pool; retrying the batch once, then record by record', { err, records: batch.messages.length })
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
-    return await decodeSplitting(batch.messages, 0, true)
-  }
-
-  const decodeSplitting = async (messages: ConsumedBatch['messages'], offset: number, whole: boolean): Promise<DecodedBatch> => {
-    try {
-      const d = await runTask(messages)
-      return offset === 0 ? d : shiftIndexes(d, offset)
-    } catch (err) {
-      if (stopping) throw err
-      if (messages.length === 1) {
-        const detail = `the worker task failed on this record alone: ${String((err as Error)?.message ?? err).slice(0, 200)}`
-        return { rows: [], rowRecord: [], poison: [{ index: offset, reason: 'internal', detail }], partials: [], decodeNs: 0 }
-      }
-      if (whole) log.limited('error', 'worker-split', 'a decode task failed twice; splitting the batch to isolate the records that fail', { err, records: messages.length })
-      const half = Math.ceil(messages.length / 2)
-      const a = await decodeSplitting(messages.slice(0, half), offset, false)
-      const b = await decodeSplitting(messages.slice(half), offset + half, false)
-      const rows = [...a.rows, ...b.rows]
-      // The partials are folded afresh over the joined rows: a trade in both halves counts once.
-      return { rows, rowRecord: [...a.rowRecord, ...b.rowRecord], poison: [...a.poison, ...b.poison], partials: foldPartials(rows), decodeNs: a.decodeNs + b.decodeNs }
-    }
-  }
+  const decode = async (batch: ConsumedBatch): Promise<DecodedBatch> => await decodeIsolating(batch.messages, runTask, {
+    stopping: () => stopping,
+    onRetry: err => { log.limited('error', 'worker-task', 'a decode task failed in the worker pool; retrying the batch once, then record by record', { err, records: batch.messages.length }) },
+    onSplit: err => { log.limited('error', 'worker-split', 'a decode task failed twice; splitting the batch to isolate the records that fail', { err, records: batch.messages.length }) },
+    pause: async ms => { await new Promise(resolve => setTimeout(resolve, ms)) }
+  })
 
   const consumer = new TradeConsumer({
     kafka: config.kafka,
