@@ -3,6 +3,10 @@
 // from. Its batch completes (and its offset is committed past) only once the copy
 // is acknowledged, so a poison record is never lost and never stalls a partition.
 // Poison is rare, so this producer takes a delivery report per record.
+// A record too large to copy (a hostile producer wrote one at the broker's size limit:
+// our headers push the copy over it) would fail the same way forever and stall its
+// partition, so it is copied without its key and value instead, with headers saying so;
+// the source offset header still points at the original.
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
@@ -22,7 +26,11 @@ export interface PoisonCopy {
   timestamp: number | undefined
   reason: PoisonReason
   detail: string
+  /** Set when the copy leaves out the key and value (too large to copy). */
+  omitted?: { valueBytes: number, keyBytes: number }
 }
+
+const TOO_LARGE = Kafka.CODES.ERRORS.ERR_MSG_SIZE_TOO_LARGE
 
 export class DeadLetterProducer {
   readonly #producer: Kafka.Producer
@@ -48,7 +56,7 @@ export class DeadLetterProducer {
       const id = report.opaque as number
       const waiter = this.#pending.get(id)
       this.#pending.delete(id)
-      if (err !== null && err !== undefined) waiter?.reject(new Error(err.message))
+      if (err !== null && err !== undefined) waiter?.reject(Object.assign(new Error(err.message), { code: err.code }))
       else waiter?.resolve()
     })
     this.#producer.on('event.error', err => {
@@ -70,6 +78,12 @@ export class DeadLetterProducer {
         this.#counters.deadLettered++
         return
       } catch (err) {
+        if ((err as { code?: unknown }).code === TOO_LARGE && copy.value !== null && copy.value !== undefined) {
+          this.#log.limited('error', 'dlq-too-large', `a poison record is too large to copy to ${this.#kafka.deadLetterTopic}; copying its headers only (the original stays at its source offset until the topic's retention removes it)`,
+            { topic: copy.topic, partition: copy.partition, offset: copy.offset, valueBytes: copy.value.length })
+          copy = { ...copy, value: null, key: null, omitted: { valueBytes: copy.value.length, keyBytes: copy.key?.length ?? 0 } }
+          continue
+        }
         this.#counters.deadLetterErrors++
         const delay = backoffDelay(attempt, 200, 10_000)
         this.#log.limited('error', 'dlq-send', `a poison record could not be copied to ${this.#kafka.deadLetterTopic}; retrying (its offset is not committed meanwhile)`,
@@ -90,7 +104,8 @@ export class DeadLetterProducer {
           { 'finnhubd-source-topic': copy.topic },
           { 'finnhubd-source-partition': String(copy.partition) },
           { 'finnhubd-source-offset': String(copy.offset) },
-          { 'finnhubd-dead-lettered-at': new Date().toISOString() }
+          { 'finnhubd-dead-lettered-at': new Date().toISOString() },
+          ...(copy.omitted !== undefined ? [{ 'finnhubd-omitted': `value ${copy.omitted.valueBytes} bytes, key ${copy.omitted.keyBytes} bytes: too large to copy` }] : [])
         ])
       } catch (err) {
         this.#pending.delete(id)

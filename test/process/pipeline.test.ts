@@ -82,7 +82,7 @@ t.test('a poison record goes to the dead-letter topic with its reason; the recor
   const daemon = await startDaemon({ config, roles: ['process'], log: quietLog(), stopSignal: never })
   const proc = daemon.process!
   t.ok(await waitCommitted(config, good.length + poison.length, 60_000), 'good rows stored, poison dead-lettered, all committed')
-  t.same(proc.counters.poison, { empty: 0, unknown_framing: 1, truncated: 0, unknown_schema: 1, invalid_body: 1 }, 'counted by reason')
+  t.same(proc.counters.poison, { empty: 0, unknown_framing: 1, truncated: 0, unknown_schema: 1, invalid_body: 1, invalid_trade: 0, internal: 0, cassandra_rejected: 0 }, 'counted by reason')
   const metrics = await daemon.registry.metrics()
   t.match(metrics, /finnhubd_poison_records_total\{reason="unknown_framing"\} 1/)
   t.match(metrics, /finnhubd_dlq_produced_total 3/)
