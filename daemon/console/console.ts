@@ -9,12 +9,15 @@
 //   GET /api/stream       the same snapshot once a second (Server-Sent Events); one
 //                         timer builds it for every open page, and only while one is open
 //   GET /api/symbols      the symbols subscribed now
-//   GET /api/topic        the latest records of the trades or the dead-letter topic, decoded
+//   GET /api/topic        the latest records of the trades or the dead-letter topic, decoded;
+//                         one read shared by the requests for the same view (SharedReads),
+//                         and a 503 with Retry-After past a few distinct reads under way
 //   GET /api/trades       a symbol's latest stored trades (Cassandra)
 //   GET /api/candles      a symbol's one-minute candles (Cassandra)
 // With http.console.token set (required off loopback), every request must carry it:
 // `Authorization: Bearer …`, or the `finnhubd_console` cookie that opening
-// /?token=… once sets; anything else gets 401.
+// /?token=… once sets; anything else gets 401. A request's own fault is a 4xx with a
+// JSON `error`; anything unexpected is thrown to daemon/http.ts, which answers 500.
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
@@ -24,13 +27,14 @@ import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { storedCandles, storedTrades } from '../cassandra/query.js'
 import type { Readiness } from '../http.js'
-import { TopicReader, tradeDecoderFor } from '../kafka/topic-reader.js'
+import { TopicReader, tradeDecoderFor, type ShownRecord } from '../kafka/topic-reader.js'
 import type { Logger } from '../log.js'
 import type { IngestCounters } from '../metrics/ingest.js'
 import { STAGES, type StageLatency } from '../metrics/latency.js'
 import type { ProcessCounters } from '../metrics/process.js'
 import { PROJECT_ROOT } from '../paths.js'
-import { ApiError, checkParams, choiceParam, intParam, rangeParam, symbolParam } from './params.js'
+import { ApiError, apiRequest, type ApiRequest } from './params.js'
+import { SharedReads, type SharedReadStats } from './shared-read.js'
 import { takeSnapshot, type PipelineSnapshot } from './snapshot.js'
 
 /** Where `npm run build` puts the page's files (see daemon/console/build.ts). */
@@ -47,6 +51,14 @@ const COOKIE = 'finnhubd_console'
 const STREAM_EVERY_MS = 1_000
 /** A page that reads this far behind is dropped rather than buffered without bound. */
 const STREAM_MAX_BUFFERED_BYTES = 1_000_000
+/** A Topic view read answers every request for the same view for this long after it finished. */
+export const TOPIC_VIEW_TTL_MS = 1_000
+/**
+ * Distinct Topic view reads under way at most. The reader has one consumer, so they
+ * run one after another (about a second each): the last of them waits this many
+ * reads; a request beyond is refused with Retry-After rather than queued.
+ */
+export const TOPIC_VIEW_MAX_PENDING = 3
 
 export const API_ENDPOINTS: Readonly<Record<string, string>> = {
   '/api/pipeline': 'one snapshot: totals, rates per second, per-stage p50/p99 (ms), lag, producer queue, errors and drops by reason, reconnects, connections',
@@ -69,7 +81,11 @@ export interface ConsoleDeps {
   readiness: () => Readiness
   log: Logger
   now?: () => number
+  /** Overrides TOPIC_VIEW_TTL_MS and TOPIC_VIEW_MAX_PENDING (tests). */
+  topicView?: { ttlMs?: number, maxPending?: number }
 }
+
+interface TopicView { topic: string, kind: 'trades' | 'dlq', records: ShownRecord[] }
 
 export class WebConsole {
   readonly #deps: ConsoleDeps
@@ -80,12 +96,19 @@ export class WebConsole {
   #timer: NodeJS.Timeout | null = null
   #last: PipelineSnapshot | null = null
   #reader: Promise<TopicReader> | null = null
+  readonly #topicViews: SharedReads<TopicView>
   #closed = false
 
   constructor (deps: ConsoleDeps) {
     this.#deps = deps
     this.#now = deps.now ?? Date.now
     this.#tokenHash = deps.token === null ? null : sha256(deps.token)
+    this.#topicViews = new SharedReads<TopicView>({
+      what: 'the topic view',
+      ttlMs: deps.topicView?.ttlMs ?? TOPIC_VIEW_TTL_MS,
+      maxPending: deps.topicView?.maxPending ?? TOPIC_VIEW_MAX_PENDING,
+      now: this.#now
+    })
   }
 
   /** The paths the console answers. */
@@ -96,6 +119,9 @@ export class WebConsole {
   /** Pages open on /api/stream. */
   get streams (): number { return this.#streams.size }
 
+  /** The Topic view's reads: started, joined, reused, refused (exported by daemon/http.ts). */
+  get topicReads (): Readonly<SharedReadStats> { return this.#topicViews.stats }
+
   async handle (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const path = url.pathname === '/index.html' ? '/' : url.pathname
     if (!this.#authorized(req, url)) {
@@ -104,6 +130,7 @@ export class WebConsole {
       return
     }
     try {
+      if (path === '/' && url.searchParams.getAll('token').length > 1) throw new ApiError(400, 'token is given more than once')
       if (path === '/' && url.searchParams.has('token')) {
         // Trade the token in the address for a cookie, and take it out of the address bar.
         const rest = new URLSearchParams(url.searchParams)
@@ -121,66 +148,56 @@ export class WebConsole {
         await this.#sendFile(res, asset.file, asset.type)
         return
       }
-      await this.#api(res, path, url.searchParams)
+      await this.#api(res, apiRequest(path, url.searchParams, this.#now()))
     } catch (err) {
-      if (err instanceof ApiError) sendJson(res, err.status, { error: err.message })
+      // Headers already sent (a stream) leave nothing to answer with: daemon/http.ts ends the connection.
+      if (err instanceof ApiError && !res.headersSent) sendJson(res, err.status, { error: err.message }, err.headers)
       else throw err
     }
   }
 
-  async #api (res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
+  async #api (res: ServerResponse, req: ApiRequest): Promise<void> {
     const config = this.#deps.config()
-    switch (path) {
+    switch (req.endpoint) {
       case '/api':
-        checkParams(q, [])
         sendJson(res, 200, { endpoints: API_ENDPOINTS })
         return
       case '/api/pipeline':
-        checkParams(q, [])
         // While pages stream, the timer owns the rates' reference point: a poll here must not shorten their interval.
         sendJson(res, 200, this.#snapshot(this.#timer === null))
         return
       case '/api/stream':
-        checkParams(q, [])
         this.#openStream(res)
         return
       case '/api/symbols': {
-        checkParams(q, [])
         const symbols = this.#deps.ingest?.symbols() ?? config.finnhub.symbols
         sendJson(res, 200, { symbols: [...symbols].sort() })
         return
       }
       case '/api/topic': {
-        checkParams(q, ['topic', 'limit'])
-        const which = choiceParam(q, 'topic', ['trades', 'dlq'] as const, 'trades')
-        const limit = intParam(q, 'limit', 50, 1, 200)
-        const topic = which === 'dlq' ? config.kafka.deadLetterTopic : config.kafka.topic
-        const reader = await this.#topicReader()
-        const records = await answered('Kafka', () => reader.latest(topic, limit))
-        sendJson(res, 200, { topic, kind: which, records })
+        const topic = req.topic === 'dlq' ? config.kafka.deadLetterTopic : config.kafka.topic
+        const limit = req.limit
+        const { value, readAt } = await this.#topicViews.get(`${topic}\n${limit}`, async () => {
+          const reader = await this.#topicReader()
+          const records = await answered('Kafka', () => reader.latest(topic, limit))
+          return { topic, kind: req.topic, records }
+        })
+        sendJson(res, 200, { ...value, readAt: iso(readAt) })
         return
       }
       case '/api/trades': {
-        checkParams(q, ['symbol', 'limit', 'minutes', 'from', 'to'])
-        const symbol = symbolParam(q)
-        const limit = intParam(q, 'limit', 100, 1, 1000)
-        const { from, to } = rangeParam(q, this.#now(), 60)
+        const { symbol, limit, from, to } = req
         const client = this.#cassandra()
         const trades = await answered('Cassandra', () => storedTrades(client, config.cassandra, symbol, from, limit, to))
         sendJson(res, 200, { symbol, from: iso(from), to: iso(to), trades })
         return
       }
       case '/api/candles': {
-        checkParams(q, ['symbol', 'minutes', 'from', 'to'])
-        const symbol = symbolParam(q)
-        const { from, to } = rangeParam(q, this.#now(), 120)
+        const { symbol, from, to } = req
         const client = this.#cassandra()
         const candles = await answered('Cassandra', () => storedCandles(client, config.cassandra, symbol, from, 3000, to))
         sendJson(res, 200, { symbol, from: iso(from), to: iso(to), candles: candles.reverse() })
-        return
       }
-      default:
-        throw new ApiError(404, `no such endpoint ${path}; GET /api lists them`)
     }
   }
 
@@ -212,7 +229,13 @@ export class WebConsole {
 
   #openStream (res: ServerResponse): void {
     if (this.#closed) throw new ApiError(503, 'the daemon is stopping')
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' })
+    const headers = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' }
+    // A HEAD has no body to stream into: it would hold a connection open that never gets an event.
+    if (res.req.method === 'HEAD') {
+      res.writeHead(200, headers).end()
+      return
+    }
+    res.writeHead(200, { ...headers, connection: 'keep-alive' })
     res.write(`retry: ${STREAM_EVERY_MS * 3}\n\n`)
     this.#streams.add(res)
     const drop = (): void => {
@@ -226,7 +249,15 @@ export class WebConsole {
     res.on('error', drop)
     writeEvent(res, this.#last ?? this.#snapshot())
     this.#timer ??= setInterval(() => {
-      const snap = this.#snapshot()
+      // A timer's exception would be uncaught and end the daemon: a failed snapshot
+      // skips one event (the pages keep the last one) and is logged.
+      let snap: PipelineSnapshot
+      try {
+        snap = this.#snapshot()
+      } catch (err) {
+        this.#deps.log.limited('error', 'console-snapshot', 'the console\'s pipeline snapshot failed; its pages miss this event', { err })
+        return
+      }
       for (const s of this.#streams) {
         if (s.writableLength > STREAM_MAX_BUFFERED_BYTES) {
           this.#deps.log.limited('warn', 'console-slow-page', 'a console page reads its stream too slowly; it is disconnected (it reconnects by itself)')

@@ -1,0 +1,151 @@
+// The console API's request parsing against arbitrary targets, property-based (fast-check,
+// fixed seed, bounded runs): paths and query strings of unicode, lone surrogates,
+// malformed percent-encodings, reserved characters, repeated and unknown names, long
+// strings. Every input gives a request whose values are in range, or an ApiError with
+// a 4xx status and a short one-line message; nothing else is ever thrown.
+import t from 'tap'
+import fc from 'fast-check'
+import { ApiError, apiRequest, MAX_RANGE_MS, quote, requestUrl, type ApiRequest } from '../../daemon/console/params.js'
+import { SYMBOL_PATTERN } from '../../daemon/config/schema.js'
+
+const SEED = 16
+const RUNS = 2_000
+const NOW = Date.UTC(2026, 11, 1, 12)
+
+const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map(c => String.fromCharCode(c))
+const percent = fc.oneof(
+  fc.constantFrom('%', '%E0%A4%A', '%ZZ', '%00', '%FF', '%C3%28', '%ED%A0%80', '%F4%90%80%80', '%25', '%2', '%0D%0A', '%26', '%3D', '%23', '%3F'),
+  fc.tuple(fc.integer({ min: 0, max: 255 }), fc.boolean()).map(([b, cut]) => `%${b.toString(16).padStart(2, '0').slice(0, cut ? 1 : 2)}`)
+)
+const reserved = fc.constantFrom('&', '=', '?', '#', '+', '/', ' ', '\0', '\t', '\r\n', '\u2028', '\uFEFF', '..', ';', '\\')
+const piece = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 8 }),
+  fc.string({ unit: 'binary', maxLength: 8 }),
+  fc.string({ unit: 'binary-ascii', maxLength: 8 }),
+  loneSurrogate, percent, reserved
+)
+const text = fc.oneof(
+  { weight: 8, arbitrary: fc.array(piece, { maxLength: 6 }).map(p => p.join('')) },
+  { weight: 1, arbitrary: fc.tuple(piece, fc.integer({ min: 100, max: 20_000 })).map(([p, n]) => (p === '' ? 'x' : p).repeat(Math.ceil(n / Math.max(1, p.length))).slice(0, n)) }
+)
+const NAMES = ['topic', 'limit', 'symbol', 'minutes', 'from', 'to', 'token'] as const
+const name = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...NAMES) }, { weight: 1, arbitrary: text })
+const value = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom('trades', 'dlq', 'AAPL', 'BINANCE:BTCUSDT', 'BRK.B', '1', '50', '200', '201', '0', '-1', '1e3', '0x10', ' 5', '5 ', '٣', '2026-12-01T12:00:00Z', '2026-12-01T11:00:00Z', '999999999999999', '9999999999999999', '') },
+  { weight: 2, arbitrary: fc.integer({ min: -10, max: 3_000 }).map(String) },
+  { weight: 1, arbitrary: fc.integer({ min: NOW - 4 * 86_400_000, max: NOW + 86_400_000 }).map(String) },
+  { weight: 3, arbitrary: text }
+)
+const pair = fc.oneof({ weight: 6, arbitrary: fc.tuple(name, value).map(([k, v]) => `${k}=${v}`) }, { weight: 1, arbitrary: name })
+const ENDPOINTS = ['/api', '/api/pipeline', '/api/stream', '/api/symbols', '/api/topic', '/api/trades', '/api/candles'] as const
+const path = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...ENDPOINTS) },
+  { weight: 1, arbitrary: text.map(x => `/api/${x}`) },
+  { weight: 1, arbitrary: text.map(x => `/${x}`) },
+  { weight: 1, arbitrary: text }
+)
+const target = fc.tuple(path, fc.option(fc.array(pair, { maxLength: 7 }), { nil: undefined }), fc.option(text, { nil: undefined }))
+  .map(([p, pairs, fragment]) => `${p}${pairs === undefined ? '' : `?${pairs.join('&')}`}${fragment === undefined ? '' : `#${fragment}`}`)
+
+type Outcome = 'ok' | 'bad_target' | 'not_found' | 'bad_parameter'
+
+/** The request's values are the ones the console can read with. */
+function inRange (req: ApiRequest): boolean {
+  switch (req.endpoint) {
+    case '/api/topic':
+      return (req.topic === 'trades' || req.topic === 'dlq') && Number.isInteger(req.limit) && req.limit >= 1 && req.limit <= 200
+    case '/api/trades':
+    case '/api/candles': {
+      const limitOk = req.endpoint === '/api/candles' || (Number.isInteger(req.limit) && req.limit >= 1 && req.limit <= 1000)
+      return limitOk && SYMBOL_PATTERN.test(req.symbol) && Number.isFinite(req.from) && Number.isFinite(req.to) && req.from < req.to && req.to - req.from <= MAX_RANGE_MS
+    }
+    default:
+      return true
+  }
+}
+
+/** An ApiError the API may answer with: 4xx, a message of one short line. */
+function apiRefusal (err: unknown): err is ApiError {
+  return err instanceof ApiError && err.status >= 400 && err.status < 500 && err.message.length > 0 && err.message.length <= 400 && !/[\r\n]/.test(err.message)
+}
+
+t.test(`any request target is parsed to values in range or refused with a 4xx (${RUNS} runs)`, async t => {
+  const seen: Record<Outcome, number> = { ok: 0, bad_target: 0, not_found: 0, bad_parameter: 0 }
+  const unexpected: string[] = []
+  fc.assert(fc.property(target, raw => {
+    let url: URL
+    try {
+      url = requestUrl(raw)
+    } catch (err) {
+      if (!apiRefusal(err) || err.status !== 400) unexpected.push(`${JSON.stringify(raw.slice(0, 200))}: ${String(err)}`)
+      seen.bad_target++
+      return apiRefusal(err)
+    }
+    try {
+      const req = apiRequest(url.pathname, url.searchParams, NOW)
+      seen.ok++
+      return inRange(req)
+    } catch (err) {
+      if (!apiRefusal(err)) unexpected.push(`${JSON.stringify(raw.slice(0, 200))}: ${String(err)}`)
+      if (err instanceof ApiError && err.status === 404) seen.not_found++
+      else seen.bad_parameter++
+      return apiRefusal(err)
+    }
+  }), { seed: SEED, numRuns: RUNS })
+  t.same(unexpected, [], 'nothing but a 4xx ApiError is thrown')
+  t.comment(`outcomes: ${JSON.stringify(seen)}`)
+  // The inputs reach every branch, not only the first refusal.
+  t.ok(seen.ok >= RUNS / 20, `${seen.ok} parsed`)
+  t.ok(seen.bad_parameter >= RUNS / 20, `${seen.bad_parameter} bad parameters`)
+  t.ok(seen.not_found >= RUNS / 50, `${seen.not_found} not found`)
+  t.ok(seen.bad_target >= RUNS / 100, `${seen.bad_target} bad targets`)
+})
+
+t.test(`query strings straight into each endpoint, without a URL's normalisation (${RUNS} runs)`, async t => {
+  let parsed = 0
+  fc.assert(fc.property(fc.constantFrom(...ENDPOINTS), fc.array(fc.tuple(name, value), { maxLength: 7 }), (endpoint, pairs) => {
+    try {
+      const req = apiRequest(endpoint, new URLSearchParams(pairs), NOW)
+      parsed++
+      return inRange(req)
+    } catch (err) {
+      return apiRefusal(err)
+    }
+  }), { seed: SEED + 1, numRuns: RUNS })
+  t.ok(parsed > 0, `${parsed} parsed`)
+})
+
+t.test('quote cuts long values without splitting a surrogate pair and keeps them one line', async t => {
+  fc.assert(fc.property(text, fc.integer({ min: 1, max: 100 }), (raw, max) => {
+    const q = quote(raw, max)
+    const inner = JSON.parse(q.endsWith('…') ? q.slice(0, -1) : q) as string
+    const splitsPair = inner.length < raw.length && /[\uD800-\uDBFF]$/.test(inner) && /^[\uDC00-\uDFFF]/.test(raw.slice(inner.length))
+    return !/[\r\n]/.test(q) && inner.length <= max && raw.startsWith(inner) && !splitsPair
+  }), { seed: SEED + 2, numRuns: RUNS })
+  t.equal(quote('😀😀', 3), '"😀"…', 'the pair is kept whole')
+  t.equal(quote('abc'), '"abc"')
+})
+
+t.test('the refusals name what was wrong', async t => {
+  const refusal = (raw: string): string => {
+    try {
+      const url = requestUrl(raw)
+      apiRequest(url.pathname, url.searchParams, NOW)
+      return 'accepted'
+    } catch (err) {
+      return `${(err as ApiError).status} ${(err as Error).message}`
+    }
+  }
+  t.match(refusal('/api/trades?symbol=%E0%A4%A'), /^400 symbol "\uFFFD%A" is not a Finnhub symbol/, 'malformed percent-encoding is decoded leniently, then refused')
+  t.match(refusal('*'), /^400 the request target "\*" is not a path/)
+  t.match(refusal('http://example.com/api'), /^400 the request target "http:\/\/example\.com\/api" is not a path/)
+  t.match(refusal('//evil.example/api'), /^404 no such endpoint \/\/evil\.example\/api;/, 'a path here, never another host')
+  t.match(refusal('/\\evil.example/api/topic'), /^404 no such endpoint \/\/evil\.example\/api\/topic;/)
+  t.match(refusal('//'), /^404 no such endpoint \/\/;/)
+  t.match(refusal(`/api/topic?${'x'.repeat(10_000)}=1`), /^400 unknown parameter "x{40}"…; this endpoint takes topic, limit$/)
+  t.match(refusal(`/api/topic?${Array.from({ length: 9 }, (_, i) => `p${i}=1`).join('&')}`), /^400 unknown parameters p0, p1, p2, p3, p4 and 4 more;/)
+  t.match(refusal('/api/topic?token=a&token=b'), /^400 token is given more than once/)
+  t.match(refusal(`/api/${'a'.repeat(500)}`), /^404 no such endpoint \/api\/a{75}…; GET \/api lists them$/)
+  t.match(refusal('/api/candles?symbol=AAPL&from=0&to=99999999999999999999'), /^400 to "9{20}" is neither an ISO time/)
+  t.equal(refusal('/api/topic?topic=dlq&limit=200'), 'accepted')
+})
