@@ -63,11 +63,26 @@ export function createLogger (options: LoggerOptions): Logger {
           return
         }
         const suppressed = state?.suppressed ?? 0
+        // Keys may carry input (a Finnhub error message, an unknown frame type): a peer
+        // sending endless distinct ones must not grow this map without bound.
+        if (state === undefined && limits.size >= MAX_LIMIT_KEYS) forgetQuiet(limits, t, interval)
         limits.set(key, { last: t, suppressed: 0 })
         emit(level, msg, suppressed > 0 ? { ...fields, suppressed } : fields)
       },
       child: (more: Fields) => build({ ...bindings, ...more })
     }
+  }
+}
+
+/** Rate-limit keys remembered at most; beyond it the quiet ones are forgotten. */
+export const MAX_LIMIT_KEYS = 1000
+
+function forgetQuiet (limits: Map<string, LimitState>, now: number, interval: number): void {
+  for (const [key, state] of limits) if (now - state.last >= interval) limits.delete(key)
+  // All of them loud within one interval: forget the oldest half (insertion order).
+  if (limits.size >= MAX_LIMIT_KEYS) {
+    let n = limits.size / 2
+    for (const key of limits.keys()) { if (n-- <= 0) break; limits.delete(key) }
   }
 }
 

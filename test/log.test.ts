@@ -1,6 +1,6 @@
 // Structured logs: JSON lines, run-time level changes, rate-limited events, errors.
 import t from 'tap'
-import { createLogger } from '../daemon/log.js'
+import { createLogger, MAX_LIMIT_KEYS } from '../daemon/log.js'
 
 function capture (level: 'info' | 'debug' = 'info'): { lines: Array<Record<string, unknown>>, clock: { now: number }, log: ReturnType<typeof createLogger> } {
   const lines: Array<Record<string, unknown>> = []
@@ -49,6 +49,19 @@ t.test('limited() logs once per interval per key and counts what it suppressed',
     ['flood', 5, 4],
     ['flood', 6, undefined]
   ])
+})
+
+t.test('limited() remembers a bounded number of keys: endless distinct keys from a peer cost no unbounded memory', async t => {
+  const lines: string[] = []
+  const clock = { now: 0 }
+  const log = createLogger({ level: 'info', write: l => lines.push(l), now: () => clock.now, limitIntervalMs: 1000 })
+  const n = 5 * MAX_LIMIT_KEYS
+  for (let i = 0; i < n; i++) log.limited('warn', `peer-${i}`, 'a distinct error', { i })
+  t.equal(lines.length, n, 'each new key logs once')
+  // Within the same interval: the oldest keys were forgotten (so they log again), the newest are still held.
+  log.limited('warn', 'peer-0', 'again', { i: 0 })
+  log.limited('warn', `peer-${n - 1}`, 'again', { i: n - 1 })
+  t.same(lines.slice(n).map(l => JSON.parse(l).i), [0], 'the oldest key was forgotten, the newest one is still limited')
 })
 
 t.test('the default writer writes to stdout', async t => {

@@ -220,7 +220,7 @@ export class FinnhubClient {
         return
       case 'error':
         counters.framesError++
-        log.limited('error', `finnhub-error-${frame.message.slice(0, 40)}`, 'Finnhub sent an error', { finnhubMessage: frame.message })
+        log.limited('error', `finnhub-error-${frame.message.slice(0, 40)}`, 'Finnhub sent an error', { finnhubMessage: frame.message.slice(0, 300) })
         return
       case 'other':
         counters.framesOther++
