@@ -24,6 +24,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import { API_ENDPOINTS, type WebConsole } from './console/console.js'
@@ -96,7 +97,8 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionsCheckingInterval: limits.timeoutCheckMs,
-    requireHostHeader: true
+    // Checked in route(), to answer and count it like any other bad request.
+    requireHostHeader: false
   }, (req, res) => {
     const routeName = routeOf(req.url)
     res.on('finish', () => {
@@ -144,6 +146,13 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
     if (socket.writable && inFlight?.headersSent !== true) socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
     socket.destroy()
   })
+  // CONNECT is a proxy's method: without a listener Node drops the socket without an answer.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    rejected.method_not_allowed++
+    // Handed over without the server's listeners: an error here would be thrown.
+    socket.on('error', () => {})
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+  })
 
   async function route (req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -153,6 +162,7 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
     }
     const url = requestUrl(req.url)
     const path = url.pathname
+    if (req.headers.host === undefined && req.httpVersion !== '1.0') throw new ApiError(400, 'an HTTP/1.1 request needs a Host header')
     if (!validHost(req.headers.host)) throw new ApiError(400, 'the Host header is neither a host name nor an address (with an optional :port)')
     if (hasBody(req)) {
       // Left unread: the connection closes after the answer rather than drain it.
@@ -273,7 +283,6 @@ function safePath (target: string | undefined): string {
  * is built from it; anything else is a client's mistake or a probe.
  */
 function validHost (host: string | undefined): boolean {
-  // HTTP/1.0 may leave it out; HTTP/1.1 without it is refused by Node (requireHostHeader).
   if (host === undefined) return true
   return host.length <= 255 && /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?$/.test(host)
 }

@@ -7,45 +7,12 @@ import t from 'tap'
 import fc from 'fast-check'
 import { ApiError, apiRequest, MAX_RANGE_MS, quote, requestUrl, type ApiRequest } from '../../daemon/console/params.js'
 import { SYMBOL_PATTERN } from '../../daemon/config/schema.js'
+import { ENDPOINTS, NOW, paramName, paramValue, target, text } from '../fixtures/hostile-http.js'
 
 const SEED = 16
 const RUNS = 2_000
-const NOW = Date.UTC(2026, 11, 1, 12)
-
-const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map(c => String.fromCharCode(c))
-const percent = fc.oneof(
-  fc.constantFrom('%', '%E0%A4%A', '%ZZ', '%00', '%FF', '%C3%28', '%ED%A0%80', '%F4%90%80%80', '%25', '%2', '%0D%0A', '%26', '%3D', '%23', '%3F'),
-  fc.tuple(fc.integer({ min: 0, max: 255 }), fc.boolean()).map(([b, cut]) => `%${b.toString(16).padStart(2, '0').slice(0, cut ? 1 : 2)}`)
-)
-const reserved = fc.constantFrom('&', '=', '?', '#', '+', '/', ' ', '\0', '\t', '\r\n', '\u2028', '\uFEFF', '..', ';', '\\')
-const piece = fc.oneof(
-  fc.string({ unit: 'grapheme', maxLength: 8 }),
-  fc.string({ unit: 'binary', maxLength: 8 }),
-  fc.string({ unit: 'binary-ascii', maxLength: 8 }),
-  loneSurrogate, percent, reserved
-)
-const text = fc.oneof(
-  { weight: 8, arbitrary: fc.array(piece, { maxLength: 6 }).map(p => p.join('')) },
-  { weight: 1, arbitrary: fc.tuple(piece, fc.integer({ min: 100, max: 20_000 })).map(([p, n]) => (p === '' ? 'x' : p).repeat(Math.ceil(n / Math.max(1, p.length))).slice(0, n)) }
-)
-const NAMES = ['topic', 'limit', 'symbol', 'minutes', 'from', 'to', 'token'] as const
-const name = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...NAMES) }, { weight: 1, arbitrary: text })
-const value = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom('trades', 'dlq', 'AAPL', 'BINANCE:BTCUSDT', 'BRK.B', '1', '50', '200', '201', '0', '-1', '1e3', '0x10', ' 5', '5 ', '٣', '2026-12-01T12:00:00Z', '2026-12-01T11:00:00Z', '999999999999999', '9999999999999999', '') },
-  { weight: 2, arbitrary: fc.integer({ min: -10, max: 3_000 }).map(String) },
-  { weight: 1, arbitrary: fc.integer({ min: NOW - 4 * 86_400_000, max: NOW + 86_400_000 }).map(String) },
-  { weight: 3, arbitrary: text }
-)
-const pair = fc.oneof({ weight: 6, arbitrary: fc.tuple(name, value).map(([k, v]) => `${k}=${v}`) }, { weight: 1, arbitrary: name })
-const ENDPOINTS = ['/api', '/api/pipeline', '/api/stream', '/api/symbols', '/api/topic', '/api/trades', '/api/candles'] as const
-const path = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom(...ENDPOINTS) },
-  { weight: 1, arbitrary: text.map(x => `/api/${x}`) },
-  { weight: 1, arbitrary: text.map(x => `/${x}`) },
-  { weight: 1, arbitrary: text }
-)
-const target = fc.tuple(path, fc.option(fc.array(pair, { maxLength: 7 }), { nil: undefined }), fc.option(text, { nil: undefined }))
-  .map(([p, pairs, fragment]) => `${p}${pairs === undefined ? '' : `?${pairs.join('&')}`}${fragment === undefined ? '' : `#${fragment}`}`)
+const name = paramName
+const value = paramValue
 
 type Outcome = 'ok' | 'bad_target' | 'not_found' | 'bad_parameter'
 
