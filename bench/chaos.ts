@@ -1,13 +1,15 @@
-// `npm run chaos [-- --only a,b] [--subset] [--rate N] [--keep]`: the fault suite
+// `npm run chaos [-- --only a,b] [--subset] [--rate N] [--list]`: the fault suite
 // against the local stack (started when it is not running). Every scenario runs
 // while trades flow; each is accounted for trade by trade. The report table goes to
-// bench/results/<time>-chaos.md and .json; the exit code is 1 when any scenario failed.
+// bench/results/<time>-chaos.md and .json; the exit code is 1 when any scenario failed
+// (or the suite could not run: one line that says why), 2 for a usage error.
 
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { commandArgs, runEntry } from '../daemon/args.js'
+import { FinnhubdError } from '../daemon/errors.js'
 import { PROJECT_ROOT } from '../daemon/paths.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { selectComponents, up } from '../stack/stack.js'
@@ -62,15 +64,31 @@ export async function runChaos (opts: ChaosRunOptions): Promise<{ report: ChaosR
   return { report, files: [`${base}.md`, `${base}.json`] }
 }
 
+const USAGE = `usage: npm run chaos [-- [--only NAME,NAME] [--subset] [--rate N] [--list]]
+
+The fault suite, against the local stack (started when it is not running): each scenario
+(Kafka or Cassandra killed, stopped, slowed; the daemon killed, restarted, reloaded; bad
+input from Finnhub) runs while trades flow and is accounted for trade by trade: sent,
+stored, lost, duplicated. The report goes to bench/results/<time>-chaos.md and .json.
+Exit 0 when every scenario passed, 1 when one failed, 2 for a usage error.
+
+options:
+  --only NAME,NAME   run only these scenarios (--list names them)
+  --subset           the fast subset that runs inside npm test
+  --rate N           trades per second while the faults happen (default 300)
+  --list             list the scenarios and exit`
+
 async function main (): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = commandArgs({
+    args: process.argv.slice(2),
     options: {
       only: { type: 'string' },
       subset: { type: 'boolean', default: false },
       rate: { type: 'string', default: '300' },
       list: { type: 'boolean', default: false }
-    }
-  })
+    },
+    strict: true
+  }, { usage: USAGE, command: 'npm run chaos --' })
   const all = values.subset === true ? SUBSET : SCENARIOS
   if (values.list === true) {
     for (const s of [...SCENARIOS, ...SUBSET]) process.stdout.write(`${s.name.padEnd(20)} ${s.title}\n`)
@@ -79,15 +97,9 @@ async function main (): Promise<number> {
   const only = values.only?.split(',').map(s => s.trim()).filter(s => s !== '') ?? []
   const known = [...SCENARIOS, ...SUBSET]
   const unknown = only.filter(name => !known.some(s => s.name === name))
-  if (unknown.length > 0) {
-    process.stderr.write(`unknown scenario ${unknown.join(', ')}; --list shows them\n`)
-    return 2
-  }
+  if (unknown.length > 0) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown scenario ${unknown.join(', ')}; --list shows them`)
   const ratePerSec = Number(values.rate)
-  if (!Number.isFinite(ratePerSec) || ratePerSec <= 0) {
-    process.stderr.write(`--rate takes trades per second > 0, got ${values.rate}\n`)
-    return 2
-  }
+  if (!Number.isFinite(ratePerSec) || ratePerSec <= 0) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `--rate takes trades per second > 0, got ${values.rate}`)
   const scenarios = only.length > 0 ? known.filter(s => only.includes(s.name)) : all
   const { report, files } = await runChaos({ scenarios, ratePerSec, outDir: join(PROJECT_ROOT, 'bench', 'results'), log: progress })
   process.stdout.write(renderChaosMarkdown(report) + '\n')
@@ -96,5 +108,5 @@ async function main (): Promise<number> {
 }
 
 if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await main()
+  await runEntry(main, { prefix: 'finnhubd chaos', command: 'npm run chaos --' })
 }

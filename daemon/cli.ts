@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // finnhubd's command line: the process entry. It is the only place that reads
-// process.argv and process.env; everything below receives a frozen config.
+// process.argv and process.env; everything below receives a frozen config. Every
+// command answers --help/-h with its own usage before it reads any config; what a
+// command throws becomes one line and an exit code (daemon/args.ts); the daemon
+// commands get a last-resort handler for uncaught errors (daemon/daemon.ts).
 
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { commandArgs } from './args.js'
-import { FinnhubdError, isFinnhubdError } from './errors.js'
+import { commandArgs, exitCodeOf, runEntry, stdio, type CommandHelp } from './args.js'
+import { FinnhubdError } from './errors.js'
 import { ENV_OVERRIDE_NAMES, loadConfig, redactConfig, type LoadedConfig } from './config/load.js'
 import { mergeEnv, readEnvFile } from './config/env-file.js'
 import { runMigrate } from './cassandra/migrate-command.js'
@@ -42,7 +45,7 @@ options:
                  a seed-style .env file of the variables below (the process's environment
                  wins over it); unknown names are an error, seed names with no meaning here
                  (CASSANDRA_BROADCAST_ADDRESS, GRAFANA_*, …) a warning; re-read on SIGHUP
-  --help         this text
+  --help, -h     this text
   --version      the version of finnhubd and of Node
 
 signals (run, ingest, process):
@@ -55,11 +58,95 @@ exit codes:
   1    error: invalid configuration, a dependency unreachable at start, a failed command
   2    usage error
   3    the daemon stopped with work left over (the stop budget shutdown.drainTimeoutMs ran out)
+  70   the daemon hit an error it did not expect (an uncaught exception or unhandled rejection):
+       one fatal log line says what, the producer is flushed briefly, then it exits at once
   130  a second SIGTERM/SIGINT while draining: stopped at once
+
+\`finnhubd <command> --help\` shows a command's own usage.
 
 Environment overrides (the seed's names): FINNHUB_TOKEN, KAFKA_BOOTSTRAP_SERVERS,
 KAFKA_TOPIC, SCHEMA_PATH, CASSANDRA_HOST, CASSANDRA_PORT, CASSANDRA_USER,
 CASSANDRA_PASSWORD, CASSANDRA_KEYSPACE, CASSANDRA_TABLE, …  (see README.md)`
+
+const SIGNALS_AND_EXIT = `Stops on SIGTERM/SIGINT: drains within shutdown.drainTimeoutMs (exit 0, or 3 with work
+left over); a second signal exits at once (130). SIGHUP reloads the config file.
+An uncaught error exits 70 after one fatal log line.`
+
+const ONLY_GLOBAL = `options: none of its own; the global --config FILE and --env-file FILE stand before the
+command (\`finnhubd --config f.yaml <command>\`)`
+
+/** Each command's --help. simulate and stack keep theirs beside their own parsing. */
+const COMMAND_USAGE = {
+  demo: `usage: finnhubd [--config FILE] demo
+
+The whole pipeline in one command: starts the local Kafka + Cassandra stack (if it is not
+running), applies the migrations, starts the simulator on loopback (or connects to Finnhub
+when FINNHUB_TOKEN is set), runs both roles and prints a live status line every 5 s.
+Ctrl-C stops it (and the stack, if the demo started it); a second Ctrl-C exits at once.
+
+${ONLY_GLOBAL}`,
+  run: `usage: finnhubd [--config FILE] [--env-file FILE] run
+
+The daemon with the configured roles (config roles, default ingest and process), until
+SIGTERM/SIGINT; serves /healthz, /readyz and /metrics when http.enabled.
+${SIGNALS_AND_EXIT}
+
+${ONLY_GLOBAL}`,
+  ingest: `usage: finnhubd [--config FILE] [--env-file FILE] ingest
+
+The ingest role only: the Finnhub WebSocket → validated trades → Avro → Kafka.
+${SIGNALS_AND_EXIT}
+
+${ONLY_GLOBAL}`,
+  process: `usage: finnhubd [--config FILE] [--env-file FILE] process
+
+The process role only: Kafka (the configured group) → worker pool → Cassandra trades and
+one-minute candles; undecodable records go to the dead-letter topic.
+${SIGNALS_AND_EXIT}
+
+${ONLY_GLOBAL}`,
+  query: `usage: finnhubd [--config FILE] query SYMBOL [--candles] [--since 15m|ISO] [--limit N]
+
+Stored trades of SYMBOL in Cassandra, newest first.
+
+options:
+  --candles      one-minute candles instead of trades
+  --since T      how far back: a duration (90s, 15m, 2h, 1d) or an ISO time (default 15m)
+  --limit N      at most N rows`,
+  tail: `usage: finnhubd [--config FILE] tail [--dlq] [--symbol S] [--from-beginning] [--max N]
+
+Prints the trades topic live, decoded, one line a record, until Ctrl-C.
+
+options:
+  --dlq              the dead-letter topic instead, with each record's reason
+  --symbol S         only the records of symbol S
+  --from-beginning   from the oldest record kept, not from now
+  --max N            stop after N records`,
+  migrate: `usage: finnhubd [--config FILE] migrate
+
+Applies the pending Cassandra schema migrations (cql/) in order, idempotently; prints what
+it applied.
+
+${ONLY_GLOBAL}`,
+  'check-config': `usage: finnhubd [--config FILE] [--env-file FILE] check-config
+
+Validates the configuration (file + environment) and the Avro schema file it names;
+exit 0 when valid, 1 with the key path and reason of each problem when not.
+
+${ONLY_GLOBAL}`,
+  config: `usage: finnhubd [--config FILE] [--env-file FILE] config
+
+Validates the configuration and prints it as JSON, secrets redacted, with the file and
+the environment overrides it came from.
+
+${ONLY_GLOBAL}`
+} as const
+
+type Command = keyof typeof COMMAND_USAGE
+
+function helpOf (command: Command): CommandHelp {
+  return { usage: COMMAND_USAGE[command], command: `finnhubd ${command}` }
+}
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>
@@ -67,7 +154,7 @@ export interface CliIo {
   err: (line: string) => void
   /** Resolves when a long-running command should stop; defaults to SIGTERM/SIGINT. */
   signals?: (log: Logger) => Promise<string>
-  /** Exits the process at once (a forced stop); defaults to process.exit. */
+  /** Exits the process at once (a forced stop); defaults to the hard exit (daemon/systemd/notify.ts). */
   exit?: (code: number) => void
 }
 
@@ -80,7 +167,7 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
   try {
     parsed = parseArgs({
       args: [...globalArgs],
-      options: { config: { type: 'string' }, 'env-file': { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } },
+      options: { config: { type: 'string' }, 'env-file': { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
       strict: true
     })
   } catch (err) {
@@ -99,11 +186,18 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
   }
   const envFile = parsed.values['env-file']
   try {
+    // Read on first use, after the command's own options (and --help) are dealt with.
     // The env file may name the config file (FINNHUBD_CONFIG); the commands below see its variables too.
-    const env = envFile === undefined ? io.env : mergeEnv(readEnvFile(envFile, ENV_OVERRIDE_NAMES), io.env)
-    const configFile = parsed.values.config ?? env['FINNHUBD_CONFIG']
-    const load = (): LoadedConfig => loadConfig({ file: configFile, env: io.env, envFile })
+    let envCache: Readonly<Record<string, string | undefined>> | null = null
+    const env = (): Readonly<Record<string, string | undefined>> =>
+      (envCache ??= envFile === undefined ? io.env : mergeEnv(readEnvFile(envFile, ENV_OVERRIDE_NAMES), io.env))
+    const configFile = (): string | undefined => parsed.values.config ?? env()['FINNHUBD_CONFIG']
+    const load = (): LoadedConfig => loadConfig({ file: configFile(), env: io.env, envFile })
     const warn = (loaded: LoadedConfig): void => { for (const w of loaded.warnings) io.err(`finnhubd: warning: ${w}`) }
+    // The commands with no options of their own: --help, or a usage error for anything else.
+    if (command !== 'query' && command !== 'tail' && Object.hasOwn(COMMAND_USAGE, command)) {
+      commandArgs({ args: [...rest], options: {}, strict: true }, helpOf(command as Command))
+    }
     switch (command) {
       case 'config': {
         const loaded = load()
@@ -138,11 +232,13 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       case 'ingest':
       case 'process': {
         const { config, warnings } = load()
-        const { startDaemon } = await import('./daemon.js')
+        const { installFatalHandler, startDaemon } = await import('./daemon.js')
         const { SystemdNotifier } = await import('./systemd/notify.js')
         const log = createLogger({ level: config.logLevel })
         for (const w of warnings) log.warn(w)
         const roles = command === 'run' ? config.roles : [command]
+        // The process's own run only: an in-process caller (a test) keeps its own handlers.
+        if (isEntry) installFatalHandler({ log })
         const daemon = await startDaemon({
           config,
           roles,
@@ -151,7 +247,7 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
           http: true,
           // The process's own signals unless the caller (a test) brings its stop promise.
           ...(io.signals !== undefined ? { stopSignal: io.signals(log) } : { signals: process }),
-          ...(configFile !== undefined || envFile !== undefined ? { reload: () => load().config } : {}),
+          ...(configFile() !== undefined || envFile !== undefined ? { reload: () => load().config } : {}),
           ...(io.exit !== undefined ? { exit: io.exit } : {})
         })
         return await daemon.stopped
@@ -160,19 +256,20 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         const loaded = load()
         warn(loaded)
         const { config } = loaded
-        const { processSignals } = await import('./daemon.js')
+        const { installFatalHandler, processSignals } = await import('./daemon.js')
         const { runDemo } = await import('./demo.js')
         const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })
-        return await runDemo({ env, config, out: io.out, log, stopSignal: io.signals?.(log) ?? processSignals(log) })
+        if (isEntry) installFatalHandler({ log })
+        return await runDemo({ env: env(), config, out: io.out, log, stopSignal: io.signals?.(log) ?? processSignals(log) })
       }
       case 'query': {
-        const { config } = load()
         const q = commandArgs({
           args: [...rest],
           options: { candles: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
           allowPositionals: true,
           strict: true
-        })
+        }, helpOf('query'))
+        const { config } = load()
         const { parseSince, queryRows, validateQuery } = await import('./cassandra/query.js')
         const { symbol, limit } = validateQuery(q.positionals[0], q.values.limit)
         const now = Date.now()
@@ -189,12 +286,12 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         return 0
       }
       case 'tail': {
-        const { config } = load()
         const { values } = commandArgs({
           args: [...rest],
           options: { dlq: { type: 'boolean' }, symbol: { type: 'string' }, 'from-beginning': { type: 'boolean' }, max: { type: 'string' } },
           strict: true
-        })
+        }, helpOf('tail'))
+        const { config } = load()
         const { runTail, tailOptions } = await import('./tail.js')
         const opts = tailOptions(values)
         const log = createLogger({ level: 'warn' })
@@ -205,21 +302,18 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         const controller = new AbortController()
         const log = createLogger({ level: 'info' })
         ;(io.signals?.(log) ?? processSignalsOnce()).then(() => controller.abort(), () => controller.abort())
-        return await runSimulateCli(rest, { env, out: io.out, err: io.err, signal: controller.signal })
+        // env is a getter: the env file is read only once the command is past its --help.
+        return await runSimulateCli(rest, { get env () { return env() }, out: io.out, err: io.err, signal: controller.signal })
       }
       case 'stack': {
         const { runStackCli } = await import('../stack/cli.js')
-        return await runStackCli(rest, { ...io, env })
+        return await runStackCli(rest, { get env () { return env() }, out: io.out, err: io.err })
       }
       default:
         throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown command "${command}"; run \`finnhubd --help\` for the list`)
     }
   } catch (err) {
-    if (isFinnhubdError(err)) {
-      io.err(`finnhubd: ${err.message} [${err.code}]`)
-      return err.code === 'FINNHUBD_ERR_USAGE' ? 2 : 1
-    }
-    throw err
+    return exitCodeOf(err, { ...io, env: io.env }, 'finnhubd', command === undefined ? 'finnhubd' : `finnhubd ${command}`)
   }
 }
 
@@ -230,15 +324,7 @@ function processSignalsOnce (): Promise<string> {
   })
 }
 
-if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const code = await main(process.argv.slice(2), {
-    env: process.env,
-    out: line => { process.stdout.write(line + '\n') },
-    err: line => { process.stderr.write(line + '\n') }
-  })
-  process.exitCode = code
-  // The command is over: a library's stray timer (cassandra-driver leaves a reconnecting
-  // pool behind when a node restarted during the client's life) must not keep the
-  // process alive. Exit once idle, or two seconds from now at the latest (logs flushed).
-  setTimeout(() => process.exit(code), 2000).unref()
+const isEntry = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)
+if (isEntry) {
+  await runEntry(async () => await main(process.argv.slice(2), stdio()))
 }

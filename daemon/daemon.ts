@@ -9,8 +9,11 @@
 //                   socket, flush the producer, store what it produced, finish the
 //                   in-flight batches, commit, close the pool and the clients.
 //   a second one    exit at once (130), saying what was abandoned.
-// Exit codes: 0 drained; 3 the stop budget ran out and work was abandoned; 130 a
-// second signal.
+// Exit codes: 0 drained; 3 the stop budget ran out and work was abandoned; 70 an
+// uncaught exception or unhandled rejection (installFatalHandler); 130 a second signal.
+// Every forced exit (a second signal, the hard stop timer, a signal during the start,
+// a fatal error) goes through hardExit: process.exit can hang for good in Node's
+// teardown on a native close that never returns (see daemon/systemd/notify.ts).
 
 import type { Registry } from 'prom-client'
 import { describeChange, diffConfig, effectiveConfig } from './config/reload.js'
@@ -23,7 +26,7 @@ import { StageLatency } from './metrics/latency.js'
 import { createRegistry } from './metrics/registry.js'
 import { startProcess, type ProcessRole } from './process.js'
 import { formatStatus, sampleStatus } from './status-line.js'
-import type { SystemdNotifier } from './systemd/notify.js'
+import { hardExit, type SystemdNotifier } from './systemd/notify.js'
 import { waitUntil } from './wait.js'
 
 export type Role = 'ingest' | 'process'
@@ -31,6 +34,10 @@ export type Role = 'ingest' | 'process'
 export const EXIT_OK = 0
 export const EXIT_BUDGET = 3
 export const EXIT_SECOND_SIGNAL = 130
+/** EX_SOFTWARE (sysexits.h): an internal error, distinct from 1 (a configuration or dependency problem). */
+export const EXIT_FATAL = 70
+/** How long the fatal handler lets the producer deliver what it holds before it exits. */
+export const FATAL_FLUSH_MS = 2_000
 /** After the budget, closing the clients may take this long before the exit is forced. */
 const CLOSE_GRACE_MS = 5_000
 const STATUS_EVERY_MS = 5_000
@@ -80,7 +87,7 @@ export interface RunningDaemon {
 
 export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? createLogger({ level: opts.config.logLevel })
-  const exit = opts.exit ?? ((code: number) => process.exit(code))
+  const exit = opts.exit ?? hardExit
   const notifier = opts.notifier ?? null
   let current = opts.config
   let state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting'
@@ -123,6 +130,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     // The processor first: it is ready to drain the topic before trades flow into it.
     processRole = opts.roles.includes('process') ? await startProcess(current, { log, registry, latency }) : null
     ingest = opts.roles.includes('ingest') ? await startIngest(current, { log, registry, latency }) : null
+    if (ingest !== null) liveProducers.add(ingest.producer)
     if (opts.http === true && current.http.enabled) {
       const { WebConsole } = await import('./console/console.js')
       const started = ingest
@@ -144,6 +152,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     }
   } catch (err) {
     releaseSignals()
+    if (ingest !== null) liveProducers.delete(ingest.producer)
     await ingest?.stop(Date.now() + 5_000)
     await processRole?.stop(Date.now() + 5_000)
     throw err
@@ -196,6 +205,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       let abandonedBatches = 0
       phase = 'closing the Finnhub socket and flushing the producer'
       await ingest?.stop(deadline)
+      if (ingest !== null) liveProducers.delete(ingest.producer)
       const unflushed = ingest?.producer.inFlight ?? 0
       if (ingest !== null && processRole !== null) {
         phase = 'storing what the producer flushed'
@@ -329,7 +339,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
  * For commands that run the daemon in-process behind other work (the demo): resolves
  * with the first SIGTERM/SIGINT; a second one exits the process at once.
  */
-export function processSignals (log: Logger, exit: (code: number) => void = code => process.exit(code),
+export function processSignals (log: Logger, exit: (code: number) => void = hardExit,
   source: Pick<NodeJS.EventEmitter, 'on'> = process): Promise<string> {
   return new Promise(resolve => {
     let seen = false
@@ -345,4 +355,85 @@ export function processSignals (log: Logger, exit: (code: number) => void = code
     source.on('SIGTERM', onSignal)
     source.on('SIGINT', onSignal)
   })
+}
+
+/**
+ * The producers of the ingest roles that run in this process (added once started,
+ * removed once stopped): what the fatal handler flushes, whichever command (run,
+ * ingest, demo) started the daemon.
+ */
+const liveProducers = new Set<Pick<Ingest['producer'], 'flush'>>()
+
+/** Flushes every running ingest role's producer, each within timeoutMs. */
+export async function flushLiveProducers (timeoutMs: number): Promise<void> {
+  await Promise.allSettled([...liveProducers].map(async p => await p.flush(timeoutMs)))
+}
+
+export interface FatalHandlerOptions {
+  log: Logger
+  /** Delivers what the producers hold, within the bound; default flushLiveProducers. */
+  flush?: (timeoutMs: number) => Promise<void>
+  /** Default hardExit: an uncaught error may well be a hung native call's neighbour. */
+  exit?: (code: number) => void
+  flushMs?: number
+}
+
+/**
+ * The last resort for an error nothing caught: one fatal line (name, message, code,
+ * stack), a flush of the producers bounded by flushMs (trades Finnhub already sent
+ * would otherwise be lost), then exit 70. The process's state is unknown by then:
+ * no drain, no commit (what was not committed is read again after the restart). A
+ * second fatal error meanwhile exits at once.
+ */
+export function fatalHandler (opts: FatalHandlerOptions): (err: unknown, origin: string) => void {
+  const flush = opts.flush ?? flushLiveProducers
+  const exit = opts.exit ?? hardExit
+  const flushMs = opts.flushMs ?? FATAL_FLUSH_MS
+  let exiting = false
+  let exited = false
+  let bound: NodeJS.Timeout | undefined
+  const exitOnce = (): void => {
+    if (exited) return
+    exited = true
+    clearTimeout(bound)
+    exit(EXIT_FATAL)
+  }
+  return (err, origin) => {
+    const e = err instanceof Error ? err : null
+    const fields = {
+      origin,
+      errName: e?.name ?? typeof err,
+      errMessage: e?.message ?? String(err),
+      ...((e as { code?: unknown } | null)?.code !== undefined ? { errCode: (e as { code?: unknown }).code } : {}),
+      ...(e?.stack !== undefined ? { stack: e.stack } : {}),
+      exitCode: EXIT_FATAL
+    }
+    if (exiting) {
+      opts.log.fatal('another uncaught error while exiting: exiting now', fields)
+      exitOnce()
+      return
+    }
+    exiting = true
+    opts.log.fatal(`${origin === 'unhandledRejection' ? 'an unhandled promise rejection' : 'an uncaught exception'}: a bug in finnhubd or a library; ` +
+      `flushing the Kafka producer (up to ${flushMs} ms) and exiting. Report this line; systemd restarts the daemon`, fields)
+    // Should the loop end first, the exit code is still ours.
+    process.exitCode = EXIT_FATAL
+    // The flush gets its own timeout too; this one holds even when it never settles.
+    bound = setTimeout(exitOnce, flushMs + 500)
+    flush(flushMs).then(exitOnce, exitOnce)
+  }
+}
+
+/** Installs fatalHandler on the process (or `source`); returns the uninstaller. */
+export function installFatalHandler (opts: FatalHandlerOptions & { source?: Pick<NodeJS.EventEmitter, 'on' | 'off'> }): () => void {
+  const source = opts.source ?? process
+  const handle = fatalHandler(opts)
+  const onException = (err: unknown, origin: unknown): void => handle(err, typeof origin === 'string' ? origin : 'uncaughtException')
+  const onRejection = (reason: unknown): void => handle(reason, 'unhandledRejection')
+  source.on('uncaughtException', onException)
+  source.on('unhandledRejection', onRejection)
+  return () => {
+    source.off('uncaughtException', onException)
+    source.off('unhandledRejection', onRejection)
+  }
 }

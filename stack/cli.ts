@@ -1,9 +1,11 @@
 // `npm run stack -- <verb>` / `finnhubd stack <verb>`: up | down | status | wipe | logs,
-// each optionally for one component (kafka or cassandra).
+// each optionally for one component (kafka or cassandra); `--help` after a verb shows
+// that verb's usage, on its own the list.
 
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { FinnhubdError, isFinnhubdError } from '../daemon/errors.js'
+import { commandArgs, exitCodeOf, runEntry, stdio } from '../daemon/args.js'
+import { FinnhubdError } from '../daemon/errors.js'
 import { STACK_CASSANDRA_CREDENTIALS, stackOptions } from './options.js'
 import { down, logs, selectComponents, status, up, wipe } from './stack.js'
 
@@ -14,6 +16,10 @@ export interface StackIo {
 }
 
 const USAGE = `usage: npm run stack -- <up|down|status|wipe|logs> [kafka|cassandra] [--lines N]
+       (or finnhubd stack …; \`npm run stack -- <verb> --help\` for one verb)
+
+The local Kafka + Cassandra stack, in .stack/ (FINNHUBD_STACK_DIR), on ports 19092 and
+19042 (FINNHUBD_KAFKA_PORT, FINNHUBD_CASSANDRA_PORT).
 
   up       fetch (first run), start, and wait until each answers a real request
   down     stop what the stack started (recorded pids only)
@@ -22,24 +28,58 @@ const USAGE = `usage: npm run stack -- <up|down|status|wipe|logs> [kafka|cassand
   wipe     down, then delete data and logs (downloaded jars are kept)
   logs     the last lines of each log (--lines N, default 40)`
 
+const COMPONENTS_NOTE = 'kafka|cassandra  only that component (default both)'
+
+const VERB_USAGE: Readonly<Record<string, string>> = {
+  up: `usage: npm run stack -- up [kafka|cassandra]
+
+Fetches Kafka and Cassandra with Maven on first use (JDK 17), starts what is not running
+and waits until each answers a real request (a metadata request, a CQL query). A port
+taken by another process is an error that names it.
+
+  ${COMPONENTS_NOTE}`,
+  down: `usage: npm run stack -- down [kafka|cassandra]
+
+Stops what the stack started (the pids it recorded; nothing else is signalled).
+
+  ${COMPONENTS_NOTE}`,
+  status: `usage: npm run stack -- status [kafka|cassandra]
+
+One line per component: running or not, pid, endpoint, ready, memory (RSS), fsync off,
+password auth. Exit 0 when all are ready, else 1.
+
+  ${COMPONENTS_NOTE}`,
+  wipe: `usage: npm run stack -- wipe [kafka|cassandra]
+
+Stops the stack, then deletes its data and logs (the downloaded jars are kept).
+
+  ${COMPONENTS_NOTE}`,
+  logs: `usage: npm run stack -- logs [kafka|cassandra] [--lines N]
+
+The last lines of each component's log.
+
+  ${COMPONENTS_NOTE}
+  --lines N        how many lines (default 40)`
+}
+
 const mib = (bytes: number | null): string => bytes === null ? '-' : `${Math.round(bytes / 1048576)} MiB`
 
 // The user name, never the password (it is in the README).
 const authNote = `password auth, user ${STACK_CASSANDRA_CREDENTIALS.username}`
 
 export async function runStackCli (args: readonly string[], io: StackIo): Promise<number> {
-  const [verb, ...rest] = args
-  let lines = 40
-  const names: string[] = []
-  for (let i = 0; i < rest.length; i++) {
-    if (rest[i] === '--lines') lines = Number(rest[++i])
-    else names.push(rest[i] as string)
-  }
   try {
-    if (verb === undefined || verb === 'help' || verb === '--help') {
+    // The verb's own usage for `up --help`; the list for `--help` alone or an unknown verb.
+    const first = args.find(a => !a.startsWith('-'))
+    const usage = (first !== undefined ? VERB_USAGE[first] : undefined) ?? USAGE
+    const { values, positionals } = commandArgs({ args: [...args], options: { lines: { type: 'string' } }, allowPositionals: true, strict: true },
+      { usage, command: usage === USAGE ? 'npm run stack --' : `npm run stack -- ${first ?? ''}` })
+    const [verb, ...names] = positionals
+    if (verb === undefined || verb === 'help') {
       io.out(USAGE)
       return verb === undefined ? 2 : 0
     }
+    const lines = values.lines === undefined ? 40 : Number(values.lines)
     if (!Number.isInteger(lines) || lines < 1) throw new FinnhubdError('FINNHUBD_ERR_USAGE', '--lines takes a whole number ≥ 1')
     const options = stackOptions(io.env)
     const components = selectComponents(names)
@@ -71,16 +111,10 @@ export async function runStackCli (args: readonly string[], io: StackIo): Promis
         throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown stack command "${verb}"\n${USAGE}`)
     }
   } catch (err) {
-    if (!isFinnhubdError(err)) throw err
-    io.err(`finnhubd stack: ${err.message} [${err.code}]`)
-    return err.code === 'FINNHUBD_ERR_USAGE' ? 2 : 1
+    return exitCodeOf(err, io, 'finnhubd stack', 'npm run stack --')
   }
 }
 
 if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await runStackCli(process.argv.slice(2), {
-    env: process.env,
-    out: line => { process.stdout.write(line + '\n') },
-    err: line => { process.stderr.write(line + '\n') }
-  })
+  await runEntry(async () => await runStackCli(process.argv.slice(2), stdio()), { prefix: 'finnhubd stack' })
 }

@@ -25,7 +25,7 @@ t.test('unknown commands and options are usage errors (exit 2)', async t => {
   t.match(unknown.err, /unknown command "frobnicate"; run `finnhubd --help`.*FINNHUBD_ERR_USAGE/)
   const queryOpt = await run(['query', 'AAPL', '--candle'])
   t.equal(queryOpt.code, 2, 'a command\'s unknown option too')
-  t.match(queryOpt.err, /Unknown option '--candle'.*see `finnhubd --help`.*FINNHUBD_ERR_USAGE/)
+  t.match(queryOpt.err, /Unknown option '--candle'.*see `finnhubd query --help`.*FINNHUBD_ERR_USAGE/)
   const badOpt = await run(['--nope', 'config'])
   t.equal(badOpt.code, 2)
   t.match(badOpt.err, /Unknown option '--nope'[\s\S]*usage:/)

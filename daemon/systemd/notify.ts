@@ -7,6 +7,9 @@
 // The watchdog pings at half of $WATCHDOG_USEC from a timer of the main event loop,
 // so a blocked loop stops pinging and systemd restarts the daemon; `healthy()` can
 // withhold pings further (e.g. while a forced exit is under way).
+//
+// The same addon gives the daemon its hard exit (`hardExit`): a forced stop must end
+// the process even when a native close hangs in Node's own teardown.
 
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -16,6 +19,8 @@ import { PROJECT_ROOT } from '../paths.js'
 export interface NotifyAddon {
   notify: (socketPath: string, message: string) => void
   monotonicUsec: () => bigint
+  /** _exit(2): never returns. Absent from an addon built before it existed. */
+  hardExit?: (code: number) => never
 }
 
 export const ADDON_PATH = join(PROJECT_ROOT, 'native', 'build', 'Release', 'sd_notify.node')
@@ -27,6 +32,41 @@ export function loadNotifyAddon (path = ADDON_PATH): NotifyAddon | Error {
   } catch (err) {
     return err as Error
   }
+}
+
+let cachedAddon: NotifyAddon | Error | null = null
+
+/**
+ * Ends the process now with `code`, for the forced exits (a second signal, the stop
+ * budget's hard timer, a fatal error): whatever was written to stdout/stderr before
+ * the call is out (writes to files, pipes and sockets are synchronous on Linux).
+ *
+ * process.exit() is not bounded: it runs the 'exit' listeners, then Node 20's
+ * DefaultProcessExitHandlerInternal, which stops the worker threads, then
+ * uv_library_shutdown() joins libuv's thread pool — where node-rdkafka runs its
+ * disconnect (rd_kafka_consumer_close) — and only then exit(3) with its atexit
+ * handlers. A close that never returns holds the process there for good. The addon's
+ * _exit skips all of it.
+ *
+ * Without the addon (its build failed) Node has no exit that skips that teardown:
+ * process.reallyExit (the internal half of process.exit) only skips the 'exit'
+ * listeners, RunAtExit and env->Exit still run and still join the thread pool. It is
+ * still the better fallback (a stuck 'exit' listener cannot hold it), and the signal
+ * listeners go first, so the next SIGTERM/SIGINT — systemd's, after TimeoutStopSec,
+ * sends SIGKILL anyway — meets Node's default action and ends the process at once.
+ */
+export function hardExit (code: number, addon: NotifyAddon | Error = (cachedAddon ??= loadNotifyAddon())): never {
+  if (!(addon instanceof Error) && typeof addon.hardExit === 'function') {
+    try {
+      addon.hardExit(code)
+    } catch {
+      // A code out of 0..255: refused by the addon; the fallback below still exits.
+    }
+  }
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(signal)
+  const reallyExit = (process as unknown as { reallyExit?: (code: number) => never }).reallyExit
+  if (typeof reallyExit === 'function') reallyExit.call(process, code)
+  process.exit(code)
 }
 
 export interface NotifierOptions {

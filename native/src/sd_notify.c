@@ -1,8 +1,16 @@
-// finnhubd's systemd notification addon: sends sd_notify(3) datagrams to
+// finnhubd's systemd addon: sends sd_notify(3) datagrams to
 // $NOTIFY_SOCKET, which Node cannot do itself (it has no unix datagram sockets).
 // Two functions, both synchronous and cheap (one socket, one sendmsg, one close):
 //   notify(socketPath, message) -> undefined, throws an Error with .code (errno name)
 //   monotonicUsec()             -> bigint, CLOCK_MONOTONIC in µs (for RELOADING=1's MONOTONIC_USEC=)
+// and a third that Node cannot do itself either:
+//   hardExit(code)              -> never returns: _exit(2) with code (0..255)
+// process.exit() runs Node's teardown first, which joins libuv's thread pool and the
+// worker threads; a native close stuck in one of them (node-rdkafka's
+// rd_kafka_consumer_close) then holds the process forever. _exit skips all of it:
+// no 'exit' listeners, no atexit handlers, no joins; the kernel closes the fds. The
+// caller writes its last log line first (stdout to a file, pipe or socket is
+// synchronous on Linux in Node, so the line is in the kernel by then).
 // A socket path starting with '@' is an abstract socket (the '@' becomes a NUL byte),
 // as in libsystemd. The caller decides when $NOTIFY_SOCKET is unset (no call at all).
 #include <errno.h>
@@ -103,10 +111,27 @@ static napi_value monotonic_usec(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value hard_exit(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  napi_valuetype type = napi_undefined;
+  if (argc >= 1 && napi_typeof(env, argv[0], &type) != napi_ok) return NULL;
+  double code = -1;
+  if (type != napi_number || napi_get_value_double(env, argv[0], &code) != napi_ok ||
+      !(code >= 0 && code <= 255) || code != (double)(int)code) {
+    // A bad code must not turn into a silent exit 0: refuse, the caller falls back.
+    napi_throw_type_error(env, "EINVAL", "hardExit(code) takes an exit code from 0 to 255");
+    return NULL;
+  }
+  _exit((int)code);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"notify", NULL, notify, NULL, NULL, NULL, napi_enumerable, NULL},
     {"monotonicUsec", NULL, monotonic_usec, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"hardExit", NULL, hard_exit, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;
