@@ -72,6 +72,8 @@ export interface Scenario {
   /** How long the daemon may take to store everything once the faults are over (default 180 s). */
   settleTimeoutMs?: number
   run: (r: Run) => Promise<void>
+  /** Checks of its own once the daemon has stored everything and stopped, before the account (e.g. reading the whole keyspace). */
+  verify?: (r: Run) => Promise<void>
   /** Runs after the account (puts the stack back as it was). */
   after?: (r: Run) => Promise<void>
 }
@@ -147,6 +149,12 @@ export class Run {
   maxProducerQueue = 0
   maxStallS = 0
   readonly dropped: Record<string, number> = {}
+  /**
+   * Ids of records a scenario wrote into the topic itself that decode but are no
+   * valid trade: no trade was sent for them and none may be stored, so the account
+   * leaves them out of what is in Kafka and checks that none of them is stored.
+   */
+  readonly foreignIds = new Set<string>()
   readonly #sentLogs: SentLog[] = []
   #simPort = 0
   #simSeed = 1
@@ -358,6 +366,8 @@ export class Run {
   }
 
   /** The scenario's config with the direct (unproxied) endpoints, for the suite's own clients. */
+  directConfig (): Config { return this.#directConfig() }
+
   #directConfig (): Config {
     const c = this.config as { kafka: Record<string, unknown>, cassandra: Record<string, unknown> }
     return validateConfig({ ...this.config, kafka: { ...c.kafka, bootstrapServers: [this.env.kafkaBootstrap] }, cassandra: { ...c.cassandra, port: this.env.cassandraPort } })
@@ -374,6 +384,11 @@ export class Run {
       await this.stopDaemon()
     }
     if (this.#scraper !== null) clearInterval(this.#scraper)
+    try {
+      await this.scenario.verify?.(this)
+    } catch (err) {
+      this.check('the scenario\'s own checks ran', false, (err as Error).stack ?? String(err))
+    }
     await this.sim.close()
     await this.kafkaProxy?.close()
     await this.cassandraProxy?.close()
@@ -421,7 +436,12 @@ export class Run {
     let inKafka = 0
     let kafkaExtra = 0
     let lostAfterKafka = 0
+    let foreignStored = 0
     for (const [id, count] of topic.ids) {
+      if (this.foreignIds.has(id)) {
+        if (storedIds.has(id)) foreignStored++
+        continue
+      }
       if (expected.ids.has(id)) inKafka++
       kafkaExtra += count - 1
       if (!storedIds.has(id)) lostAfterKafka++
@@ -441,6 +461,7 @@ export class Run {
     this.check('duplicated = 0', duplicated === 0, `${kafkaExtra} extra Kafka records, ${storedUnexpected} stored rows for no trade sent`)
     this.check('every trade missing from Kafka outside kill/stop windows is a counted drop', missingOutsideEdges === droppedTotal,
       `${missingOutsideEdges} missing, ${droppedTotal} counted (${JSON.stringify(this.dropped)})`)
+    if (this.foreignIds.size > 0) this.check('no record the scenario wrote into the topic as not a trade is stored', foreignStored === 0, `${foreignStored} of ${this.foreignIds.size} stored`)
     this.check('candles equal their recomputation from the stored trades', candleProblems.length === 0, candleProblems.slice(0, 3).join('; '))
     this.check('the daemon never exited unless killed or stopped', this.unexpectedExits.length === 0, this.unexpectedExits.join('; '))
     this.check(`peak RSS under ${RSS_BOUND_MIB} MiB`, this.peakRssMiB > 0 && this.peakRssMiB < RSS_BOUND_MIB, `${this.peakRssMiB} MiB`)

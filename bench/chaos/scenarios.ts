@@ -6,9 +6,14 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import Kafka from 'node-rdkafka'
 import { BAD_FRAMES } from '../../daemon/simulator/bad-input.js'
-import { singleObjectFingerprint, TradeEncoder } from '../../daemon/core/avro-codec.js'
-import { loadTradeType } from '../../daemon/core/trade-schema.js'
+import { POISON_REASONS, singleObjectFingerprint, TradeEncoder, type PoisonReason } from '../../daemon/core/avro-codec.js'
+import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
+import { tradeId } from '../../daemon/core/transform.js'
+import { SYMBOL_PATTERN } from '../../daemon/core/validate.js'
+import { connectCassandra } from '../../daemon/cassandra/client.js'
+import { candleOfRow, tradeOfRow } from '../../daemon/cassandra/query.js'
 import { resolveSchemaPath } from '../../daemon/ingest.js'
+import { partitionsOf, watermarks } from '../../daemon/kafka/topic-reader.js'
 import { sleep } from '../../stack/proc.js'
 import { metricSum } from '../report.js'
 import { readTopicIds } from '../verify.js'
@@ -192,6 +197,170 @@ async function poison (r: Run, perKind: number): Promise<void> {
   r.check('every poison record is counted in finnhubd_poison_records_total', counted === sent, `counted ${counted} of ${sent}`)
 }
 
+/** A valid trade spoilt in one field: what `finnhubd-detail` must name ("field <name>: …"). */
+interface Spoilt { field: string, trade: TradeRecord }
+
+/**
+ * Valid Avro that is no valid trade, one class each, every class of which once broke
+ * the daemon: t = 9e15 threw in the worker (its batch retried forever, the partition
+ * stalled), a symbol over 65,535 bytes made the driver throw encoding the partition
+ * key (retried forever too), the rest were stored and folded into candles.
+ */
+const SPOILERS: Record<string, (base: TradeRecord) => Spoilt> = {
+  't=9e15': b => ({ field: 't', trade: { ...b, t: 9e15 } }),
+  's=70000 bytes': b => ({ field: 's', trade: { ...b, s: 'X'.repeat(70_000) } }),
+  'p=NaN': b => ({ field: 'p', trade: { ...b, p: NaN } }),
+  'p=Infinity': b => ({ field: 'p', trade: { ...b, p: Infinity } }),
+  'p=0': b => ({ field: 'p', trade: { ...b, p: 0 } }),
+  'p=-1': b => ({ field: 'p', trade: { ...b, p: -1 } }),
+  'v=-1': b => ({ field: 'v', trade: { ...b, v: -1 } }),
+  'v=NaN': b => ({ field: 'v', trade: { ...b, v: NaN } }),
+  's=empty': b => ({ field: 's', trade: { ...b, s: '' } }),
+  's=NUL': b => ({ field: 's', trade: { ...b, s: `${b.s}\u0000` } }),
+  's=newline': b => ({ field: 's', trade: { ...b, s: 'CHAOS:\nAAA' } }),
+  'ingest_ts=+10y': b => ({ field: 'ingest_ts', trade: { ...b, ingest_ts: b.ingest_ts + 10 * 365 * 86_400_000 } }),
+  'ordinal=-1': b => ({ field: 'ordinal', trade: { ...b, ordinal: -1 } }),
+  'c=65 codes': b => ({ field: 'c', trade: { ...b, c: Array.from({ length: 65 }, (_, k) => String(k)) } })
+}
+
+/** Not Avro at all (or not ours), by the reason the decoder gives; made from a good record. */
+const JUNK: Record<string, { reason: PoisonReason, make: (good: Buffer, i: number) => Buffer }> = {
+  json: { reason: 'unknown_framing', make: (_, i) => Buffer.from(`{"s":"CHAOS:AAA","p":1.5,"t":${i},"v":1}`) },
+  random: { reason: 'unknown_framing', make: (_, i) => Buffer.from([0x42, i & 0xff, 0x13, 0x37, 0xff]) },
+  'header cut': { reason: 'truncated', make: good => good.subarray(0, 6) },
+  'body cut': { reason: 'invalid_body', make: good => good.subarray(0, good.length - 9) },
+  'unknown fingerprint': { reason: 'unknown_schema', make: good => Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8, 0x5a), good.subarray(10)]) }
+}
+
+interface DeadLetter { reason: string, detail: string, source: string }
+
+/** Every record of the dead-letter topic to its high watermark, with its reason, detail and source position. */
+async function readDeadLetters (bootstrap: string, topic: string, timeoutMs = 30_000): Promise<DeadLetter[]> {
+  const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': `finnhubd-chaos-dlq-${process.pid}-${Date.now()}`, 'enable.auto.commit': false }, {})
+  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 15_000 }, err => { err ? reject(err) : resolve() }) })
+  const out: DeadLetter[] = []
+  try {
+    const high = new Map<number, number>()
+    for (const partition of await partitionsOf(consumer, topic)) {
+      const w = await watermarks(consumer, topic, partition)
+      if (w.highOffset > w.lowOffset) high.set(partition, w.highOffset)
+    }
+    consumer.assign([...high.keys()].map(partition => ({ topic, partition, offset: 0 })))
+    const deadline = Date.now() + timeoutMs
+    while (high.size > 0) {
+      if (Date.now() > deadline) throw new Error(`reading ${topic}: partitions ${[...high.keys()].join(', ')} not read to their end within ${timeoutMs} ms`)
+      const batch = await new Promise<Kafka.Message[]>((resolve, reject) => { consumer.consume(1000, (err, m) => { err ? reject(err) : resolve(m) }) })
+      for (const m of batch) {
+        const h: Record<string, string> = Object.assign({}, ...(m.headers ?? []).map(x => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, String(v)]))))
+        out.push({ reason: h['finnhubd-reason'] ?? '', detail: h['finnhubd-detail'] ?? '', source: `${h['finnhubd-source-partition'] ?? '?'}@${h['finnhubd-source-offset'] ?? '?'}` })
+        if (m.offset + 1 >= (high.get(m.partition) ?? Infinity)) high.delete(m.partition)
+      }
+    }
+  } finally {
+    await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
+  }
+  return out
+}
+
+const countBy = <T>(items: readonly T[], key: (x: T) => string): Record<string, number> => {
+  const out: Record<string, number> = {}
+  for (const x of items) out[key(x)] = (out[key(x)] ?? 0) + 1
+  return out
+}
+const sorted = (o: Record<string, number>): string => JSON.stringify(Object.fromEntries(Object.entries(o).filter(([, n]) => n > 0).sort(([a], [b]) => a.localeCompare(b))))
+
+/**
+ * A second producer writes records of every hostile class into the trades topic,
+ * interleaved, while the daemon's own trades flow: none may stall a partition (the
+ * harness's settle), none be stored (the harness's account and hostileVerify), each
+ * must be dead-lettered once with its reason, and the field named.
+ */
+async function hostileTopic (r: Run, rounds: number): Promise<void> {
+  const config = r.config as { kafka: { topic: string, deadLetterTopic: string }, schemaPath?: string }
+  const encoder = new TradeEncoder(loadTradeType(resolveSchemaPath(config.schemaPath ?? 'schemas/trade.avsc')), { kind: 'single-object' })
+  const producer = new Kafka.Producer({ 'metadata.broker.list': r.env.kafkaBootstrap, dr_cb: true, 'message.max.bytes': 2_000_000 })
+  await new Promise<void>((resolve, reject) => { producer.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
+  producer.setPollInterval(10)
+  const reports = { delivered: 0, failed: 0 }
+  producer.on('delivery-report', err => { if (err) reports.failed++; else reports.delivered++ })
+  r.fault(`a second producer writes hostile records into ${config.kafka.topic}: ${[...Object.keys(SPOILERS), ...Object.keys(JUNK)].join(', ')} × ${rounds}, between the daemon's own`)
+  const byReason: Record<string, number> = {}
+  const byField: Record<string, number> = {}
+  let sent = 0
+  for (let i = 0; i < rounds; i++) {
+    for (const [k, spoil] of Object.values(SPOILERS).entries()) {
+      const now = Date.now()
+      // A distinct valid trade to spoil each time (so each record has its own id), on the scenario's symbols.
+      const base: TradeRecord = { s: SYMBOLS[(i + k) % SYMBOLS.length] as string, p: 1.25 + i / 1000, t: now - 1000 + k, v: 2, c: null, ingest_ts: now, ordinal: 0 }
+      const { field, trade } = spoil(base)
+      r.foreignIds.add(tradeId(trade))
+      // The key as the ingest would set it, where a key can hold the symbol (node-rdkafka cuts a string key at a NUL).
+      producer.produce(config.kafka.topic, null, encoder.encode(trade), SYMBOL_PATTERN.test(trade.s) || trade.s.length > 64 ? trade.s : base.s)
+      byReason['invalid_trade'] = (byReason['invalid_trade'] ?? 0) + 1
+      byField[field] = (byField[field] ?? 0) + 1
+      sent++
+    }
+    const good = encoder.encode({ s: SYMBOLS[i % SYMBOLS.length] as string, p: 1.5, t: Date.now(), v: 2, c: null, ingest_ts: Date.now(), ordinal: 0 })
+    for (const junk of Object.values(JUNK)) {
+      producer.produce(config.kafka.topic, null, junk.make(good, i), SYMBOLS[sent % SYMBOLS.length] as string)
+      byReason[junk.reason] = (byReason[junk.reason] ?? 0) + 1
+      sent++
+    }
+    await sleep(150)
+  }
+  await new Promise<void>((resolve, reject) => { producer.flush(10_000, err => { err ? reject(err) : resolve() }) })
+  for (let waited = 0; reports.delivered + reports.failed < sent && waited < 10_000; waited += 10) await sleep(10)
+  await new Promise<void>(resolve => { producer.disconnect(() => resolve()) })
+  r.badInputs += sent
+  r.check('the hostile records reached the topic', reports.delivered === sent, `${reports.delivered} of ${sent} acknowledged`)
+
+  let dlq: DeadLetter[] = []
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    dlq = await readDeadLetters(r.env.kafkaBootstrap, config.kafka.deadLetterTopic)
+    if (dlq.length >= sent) break
+    await sleep(1000)
+  }
+  r.check('every hostile record is in the dead-letter topic', dlq.length === sent, `${dlq.length} dead-lettered of ${sent}`)
+  r.check('each one once (distinct source offsets)', new Set(dlq.map(d => d.source)).size === dlq.length, `${new Set(dlq.map(d => d.source)).size} distinct of ${dlq.length}`)
+  r.check('dead-lettered by reason as written', sorted(countBy(dlq, d => d.reason)) === sorted(byReason), `dead-lettered ${sorted(countBy(dlq, d => d.reason))}, written ${sorted(byReason)}`)
+  const invalid = dlq.filter(d => d.reason === 'invalid_trade')
+  const fields = countBy(invalid, d => /^field (\S+): /.exec(d.detail)?.[1] ?? `(no field named: ${d.detail.slice(0, 40)})`)
+  r.check('each invalid_trade names the spoilt field in finnhubd-detail', sorted(fields) === sorted(byField), `named ${sorted(fields)}, spoilt ${sorted(byField)}`)
+  const counted = metricByLabel(await r.metrics(), 'finnhubd_poison_records_total')
+  const expected = Object.fromEntries(POISON_REASONS.map(reason => [reason, byReason[reason] ?? 0]))
+  r.check('finnhubd_poison_records_total by reason as written', POISON_REASONS.every(reason => counted[reason] === expected[reason]), `counted ${sorted(counted)}, written ${sorted(byReason)}`)
+}
+
+/**
+ * After the hostile topic: the whole keyspace read (a row under a bad symbol is in no
+ * partition the account reads), no nonsense in `trades` or `candles_1m`.
+ */
+async function hostileVerify (r: Run): Promise<void> {
+  const config = r.directConfig()
+  const client = await connectCassandra(config.cassandra)
+  try {
+    const ks = config.cassandra.keyspace
+    const trades = (await client.execute(`SELECT * FROM ${ks}.${config.cassandra.tradesTable}`, [], { fetchSize: 1_000_000 })).rows.map(tradeOfRow)
+    const candles = (await client.execute(`SELECT * FROM ${ks}.candles_1m`, [], { fetchSize: 1_000_000 })).rows.map(candleOfRow)
+    const show = (rows: readonly unknown[]): string => `${rows.length} of them${rows.length > 0 ? `, e.g. ${JSON.stringify(rows[0]).slice(0, 120)}` : ''}`
+    const badPrice = trades.filter(t => !(Number.isFinite(t.price) && t.price > 0))
+    r.check('no stored trade has a non-finite or ≤ 0 price', badPrice.length === 0, show(badPrice.map(t => t.price)))
+    const badVolume = trades.filter(t => !(Number.isFinite(t.volume) && t.volume >= 0))
+    r.check('no stored trade has a negative or non-finite volume', badVolume.length === 0, show(badVolume.map(t => t.volume)))
+    const badSymbol = trades.filter(t => !SYMBOL_PATTERN.test(t.symbol))
+    r.check('no stored trade has a symbol outside the pattern', badSymbol.length === 0, show(badSymbol.map(t => t.symbol.slice(0, 40))))
+    const badTime = trades.filter(t => !Number.isFinite(t.trade_ts))
+    r.check('no stored trade has a time outside Date', badTime.length === 0, show(badTime.map(t => t.trade_id)))
+    const numeric = ['open', 'high', 'low', 'close', 'volume', 'notional', 'vwap'] as const
+    const badCandle = candles.filter(c => !SYMBOL_PATTERN.test(c.symbol) || numeric.some(k => c[k] !== null && !Number.isFinite(c[k])))
+    r.check('no candle holds NaN, Infinity or a bad symbol', badCandle.length === 0, show(badCandle.map(c => `${c.symbol.slice(0, 40)}@${c.minute}`)))
+    r.check('the whole trades table holds rows (the read saw the daemon\'s trades)', trades.length > 0, `${trades.length} rows`)
+  } finally {
+    await client.shutdown()
+  }
+}
+
 async function reloads (r: Run): Promise<void> {
   const reloadsBy = async (): Promise<Record<string, number>> => metricByLabel(await r.metrics(), 'finnhubd_config_reloads_total')
   const good = JSON.stringify(r.config, null, 2)
@@ -305,6 +474,12 @@ export const SCENARIOS: Scenario[] = [
     name: 'poison',
     title: 'poison records in the topic: wrong magic byte, unknown fingerprint, truncated Avro, a 900 KiB record',
     run: r => poison(r, 25)
+  },
+  {
+    name: 'hostile-topic',
+    title: 'a second producer writes hostile records into the topic: valid Avro that is no trade (t = 9e15, a 70,000-byte symbol, NaN/∞/0/-1 prices, bad volumes, symbols, ingest_ts, ordinal, 65 conditions) and non-Avro junk',
+    run: r => hostileTopic(r, 20),
+    verify: r => hostileVerify(r)
   },
   {
     name: 'reload',
