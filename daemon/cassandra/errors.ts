@@ -2,8 +2,8 @@
 // (timeouts, unavailable, overloaded, bootstrapping, no host, a broken connection,
 // and schema problems an operator fixes with `finnhubd migrate`) are retried until
 // written: nothing is lost and nothing is committed meanwhile. A request that the
-// server or the driver refuses because of what is *in* it (InvalidRequest, a value
-// the driver cannot encode, a batch over batch_size_fail_threshold) would fail the
+// server or the driver refuses because of what is *in* it (InvalidRequest such as a
+// partition key over 65,535 bytes, a value the driver cannot encode) would fail the
 // same way forever: retrying it stalls the partition, so its rows are isolated and
 // dead-lettered instead (daemon/cassandra/writer.ts).
 

@@ -185,9 +185,10 @@ export class TradeWriter {
 
   /**
    * Writes the rows; when Cassandra refuses the request as invalid, halves it until
-   * the refused rows stand alone (a batch over batch_size_fail_threshold is written
-   * in halves, a row that cannot be written is set aside with the error), so one bad
-   * row never holds back the good ones around it.
+   * the refused rows stand alone (each row that cannot be written is set aside with
+   * the error, the others are written), so one bad row never holds back the good ones
+   * around it. (batch_size_fail_threshold does not apply here: Cassandra enforces it
+   * only on batches that span partitions, CASSANDRA-10876, and ours never do.)
    */
   async #sendIsolating (batch: readonly TradeRow[]): Promise<void> {
     try {
