@@ -159,3 +159,78 @@ export class TradeDecoder {
     return resolver
   }
 }
+
+// avsc reads an array (or map) block by trusting its count: a 20-byte record whose
+// `c` block count said 100,000,000 kept a worker busy for 106 s and 1.4 GB before
+// avsc noticed the body was truncated (2^31 runs it out of memory), because a read
+// past the end of the buffer fails silently, item after item. The readers and
+// skippers below are avsc's own, except that they stop as soon as the position has
+// run past the end: the decode then fails as truncated (offset -1) after at most one
+// item per byte, and a negative block size (which made the skipper loop forever) is
+// invalid. avsc freezes its type instances, so they replace the prototypes' methods,
+// once, for every decode in this process (a resolver copies the reader's `_read`, so
+// it is bounded too); valid input reads exactly as before. Arrays of zero-byte items
+// (null) are not bounded by this: no Trade schema has one.
+interface AvscTap { buf: Buffer, pos: number, readLong: () => number, skipLong: () => void, readString: () => string, skipString: () => void }
+interface AvscBlockItem { _read: (tap: AvscTap) => unknown, _skip: (tap: AvscTap) => void }
+interface AvscBlockType { itemsType?: AvscBlockItem, valuesType?: AvscBlockItem }
+
+const arrayPrototype = avro.types.ArrayType.prototype as unknown as Record<string, unknown>
+const mapPrototype = avro.types.MapType.prototype as unknown as Record<string, unknown>
+arrayPrototype['_read'] = boundedArrayRead
+arrayPrototype['_skip'] = function (this: AvscBlockType, tap: AvscTap) { boundedBlockSkip(this.itemsType as AvscBlockItem, false, tap) }
+mapPrototype['_read'] = boundedMapRead
+mapPrototype['_skip'] = function (this: AvscBlockType, tap: AvscTap) { boundedBlockSkip(this.valuesType as AvscBlockItem, true, tap) }
+
+function blockCount (tap: AvscTap): number {
+  const n = tap.readLong()
+  if (n >= 0) return n
+  tap.skipLong() // a negative count is followed by the block's size in bytes
+  return -n
+}
+
+function boundedArrayRead (this: AvscBlockType, tap: AvscTap): unknown[] {
+  const items = this.itemsType as AvscBlockItem
+  const value: unknown[] = []
+  let n: number
+  while ((n = blockCount(tap)) > 0) {
+    while (n-- > 0) {
+      value.push(items._read(tap))
+      if (tap.pos > tap.buf.length) return value
+    }
+  }
+  return value
+}
+
+function boundedMapRead (this: AvscBlockType, tap: AvscTap): Record<string, unknown> {
+  const values = this.valuesType as AvscBlockItem
+  const value: Record<string, unknown> = {}
+  let n: number
+  while ((n = blockCount(tap)) > 0) {
+    while (n-- > 0) {
+      const key = tap.readString()
+      value[key] = values._read(tap)
+      if (tap.pos > tap.buf.length) return value
+    }
+  }
+  return value
+}
+
+function boundedBlockSkip (items: AvscBlockItem, isMap: boolean, tap: AvscTap): void {
+  let n: number
+  while ((n = tap.readLong()) !== 0) {
+    if (n < 0) {
+      const size = tap.readLong()
+      // A negative size would move the position back to the count: avsc's skipper loops forever on it.
+      if (size < 0) { tap.pos = tap.buf.length + 1; return }
+      tap.pos += size
+    } else {
+      while (n-- > 0) {
+        if (isMap) tap.skipString()
+        items._skip(tap)
+        if (tap.pos > tap.buf.length) return
+      }
+    }
+    if (tap.pos > tap.buf.length) return
+  }
+}

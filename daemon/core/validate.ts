@@ -122,8 +122,12 @@ const SHOW_MAX = 60
  * only one level deep. Never recursive, never longer than about 80 characters.
  */
 export function show (value: unknown): string {
-  return clip(describe(value, true))
+  // JSON.stringify escapes control characters but not NEL, U+2028 and U+2029, which are
+  // line breaks to JavaScript and YAML readers: a symbol "\u2028" split a log detail in two.
+  return clip(describe(value, true).replace(LINE_SEPARATORS, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))
 }
+
+const LINE_SEPARATORS = /[\u0085\u2028\u2029]/g
 
 function describe (value: unknown, top: boolean): string {
   switch (typeof value) {
