@@ -49,9 +49,15 @@ export function readEnvFile (file: string, known: readonly string[]): EnvFile {
   const unknown = Object.keys(values).filter(name =>
     !allowed.has(name) && SEED_VARIABLES_WITHOUT_MEANING[name] === undefined && !STACK_VARIABLE.test(name))
   if (unknown.length > 0) {
+    const lineNumbers = lineNumbersOf(text)
     const lines = unknown.map(name => {
       const near = closest(name, [...allowed])
-      return `${file}:${lineOf(text, name)}: unknown variable ${name}${near !== null ? ` (did you mean ${near}?)` : ''}`
+      // Node's parser joins a line without "=" to the name on the next line ("A\nB=1" is
+      // the name "A\nB"): that name is shown escaped, at the line of its "=".
+      const parts = name.split(/\r\n|\n|\r/)
+      const line = lineNumbers.get(bareName(parts[parts.length - 1] as string))
+      const shown = parts.length > 1 || CONTROL.test(name) ? JSON.stringify(name) : name
+      return `${file}${line === undefined ? '' : `:${line}`}: unknown variable ${shown}${near !== null ? ` (did you mean ${near}?)` : ''}`
     })
     throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
       `${lines.join('\n  ')}\nfinnhubd reads ${[...allowed].join(', ')}; remove the line or fix the name (README, "Coming from the seed").`)
@@ -79,21 +85,43 @@ export function seedVariableWarnings (env: Env, envFile: EnvFile | null): string
   return out
 }
 
-function lineOf (text: string, name: string): number {
-  const lines = text.split(/\r?\n/)
-  const at = lines.findIndex(line => new RegExp(`^\\s*(export\\s+)?${name}\\s*=`).test(line))
-  return at + 1
+// eslint-disable-next-line no-control-regex -- control characters are what is looked for
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+/**
+ * The line (1-based) where each name is first assigned. Built once by splitting at the
+ * first "=": this was a RegExp made of the name, which threw a SyntaxError (not
+ * FINNHUBD_ERR_CONFIG) for a name such as "A(B", said line 0 for "export  NAME", and
+ * rescanned the file once per unknown name.
+ */
+function lineNumbersOf (text: string): Map<string, number> {
+  const lines = new Map<string, number>()
+  text.split(/\r\n|\n|\r/).forEach((line, i) => {
+    const eq = line.indexOf('=')
+    if (eq < 0) return
+    const name = bareName(line.slice(0, eq))
+    if (!lines.has(name)) lines.set(name, i + 1)
+  })
+  return lines
+}
+
+function bareName (text: string): string {
+  return text.trim().replace(/^export\s+/, '').trim()
 }
 
 /** The known name nearest to `name` by edit distance, when it is near enough to be a typo. */
 function closest (name: string, names: readonly string[]): string | null {
   let best: string | null = null
   let bestDistance = Infinity
+  const near = Math.max(2, Math.floor(name.length / 4))
   for (const candidate of names) {
+    // The distance is at least the difference in length: a long junk name (a line of
+    // 100,000 characters) is not compared character by character with every name.
+    if (Math.abs(name.length - candidate.length) > near) continue
     const d = editDistance(name, candidate)
     if (d < bestDistance) { best = candidate; bestDistance = d }
   }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : null
+  return bestDistance <= near ? best : null
 }
 
 function editDistance (a: string, b: string): number {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import type { z } from 'zod'
+import { show } from '../core/validate.js'
 import { FinnhubdError } from '../errors.js'
 import { mergeEnv, readEnvFile, seedVariableWarnings } from './env-file.js'
 import { configSchema, type Config } from './schema.js'
@@ -100,15 +101,20 @@ export function readConfigFile (file: string): Json {
     throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
       `cannot read config file ${file} (${code}); check the path given with --config or FINNHUBD_CONFIG`, { cause: err })
   }
+  const isJson = extname(file).toLowerCase() === '.json'
+  const tooDeep = isJson ? null : yamlNestingProblem(text)
+  if (tooDeep !== null) {
+    throw new FinnhubdError('FINNHUBD_ERR_CONFIG', `config file ${file} is not a configuration: ${tooDeep}; a finnhubd config nests a few levels deep`)
+  }
   let parsed: unknown
   try {
-    parsed = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text)
+    parsed = isJson ? JSON.parse(text) : parseYaml(text)
   } catch (err) {
     const where = err instanceof YAMLParseError && err.linePos !== undefined
       ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
       : ''
     throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
-      `config file ${file} is not valid ${extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML'}${where}: ${(err as Error).message.split('\n')[0] ?? ''}`,
+      `config file ${file} is not valid ${isJson ? 'JSON' : 'YAML'}${where}: ${(err as Error).message.split('\n')[0] ?? ''}`,
       { cause: err })
   }
   if (parsed === null || parsed === undefined) return {}
@@ -117,6 +123,39 @@ export function readConfigFile (file: string): Json {
       `config file ${file} must hold a mapping of settings at the top level, not ${Array.isArray(parsed) ? 'a list' : typeof parsed}`)
   }
   return parsed as Json
+}
+
+// The YAML parser recurses once per nesting level. Its stack overflow is mostly caught
+// (a YAMLParseError), but not always: a file of 100,000 "[" parsed when the stack was
+// already a few thousand frames deep killed the process with a fatal V8 out-of-memory
+// error in the regular-expression compiler, which no catch stops. So nesting is bounded
+// before parsing, conservatively (brackets count inside quotes and comments too, so
+// nothing can hide them): flow brackets open at once, and the run of indentation and
+// "-", "?", ":" indicators that starts a line (block nesting needs one more of those per level).
+const MAX_FLOW_DEPTH = 64
+const MAX_BLOCK_INDENT = 256
+
+function yamlNestingProblem (text: string): string | null {
+  let depth = 0
+  let line = 1
+  let lead = 0
+  let leading = true
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x0a) { line++; lead = 0; leading = true; continue }
+    if (leading) {
+      // space, tab, "-", "?", ":"
+      if (c === 0x20 || c === 0x09 || c === 0x2d || c === 0x3f || c === 0x3a) {
+        if (++lead > MAX_BLOCK_INDENT) return `line ${line} is indented or nested more than ${MAX_BLOCK_INDENT} columns deep`
+        continue
+      }
+      leading = false
+    }
+    if (c === 0x5b || c === 0x7b) { // [ {
+      if (++depth > MAX_FLOW_DEPTH) return `brackets nest more than ${MAX_FLOW_DEPTH} levels deep at line ${line}`
+    } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth-- // ] }
+  }
+  return null
 }
 
 function applyEnv (raw: Json, env: Env, sources: Record<string, string>, envFile: { file: string, values: Record<string, string> } | null): void {
@@ -176,7 +215,14 @@ function valueAt (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 
 function describeValue (keyPath: string, value: unknown): string {
   if (SECRET_PATHS.some(p => p.join('.') === keyPath)) return REDACTED
-  const text = JSON.stringify(value) ?? String(value)
+  let text: string
+  try {
+    text = JSON.stringify(value) ?? String(value)
+  } catch {
+    // JSON.stringify recurses: a file with `kafka:` nested 100,000 lists deep made it
+    // overflow the stack, and the RangeError escaped instead of FINNHUBD_ERR_CONFIG.
+    text = show(value)
+  }
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
 
