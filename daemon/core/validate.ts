@@ -39,14 +39,22 @@ export function checkSymbol (s: unknown): TradeProblem | null {
   return { reason: 'bad_symbol', field: 's', detail: `"s" must be a Finnhub symbol (1-64 of A-Z a-z 0-9 : . _ / ^ = -), got ${show(s)}` }
 }
 
+/**
+ * Upper bounds far above any real market (Berkshire A trades near 1e6, a meme coin's
+ * whole supply is under 1e15 units), chosen so that a candle's sums stay finite: a
+ * finite 1e308 price times a volume of 10 made an infinite notional and VWAP.
+ */
+export const MAX_PRICE = 1e9
+export const MAX_VOLUME = 1e15
+
 export function checkPrice (p: unknown): TradeProblem | null {
-  if (typeof p === 'number' && Number.isFinite(p) && p > 0) return null
-  return { reason: 'bad_price', field: 'p', detail: `"p" must be a finite number > 0, got ${show(p)}` }
+  if (typeof p === 'number' && p > 0 && p <= MAX_PRICE) return null
+  return { reason: 'bad_price', field: 'p', detail: `"p" must be a number > 0 and ≤ ${MAX_PRICE}, got ${show(p)}` }
 }
 
 export function checkVolume (v: unknown): TradeProblem | null {
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return null
-  return { reason: 'bad_volume', field: 'v', detail: `"v" must be a finite number ≥ 0, got ${show(v)}` }
+  if (typeof v === 'number' && v >= 0 && v <= MAX_VOLUME) return null
+  return { reason: 'bad_volume', field: 'v', detail: `"v" must be a number ≥ 0 and ≤ ${MAX_VOLUME}, got ${show(v)}` }
 }
 
 export function checkTradeTs (t: unknown, maxTradeTs: number): TradeProblem | null {

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { POISON_REASONS, singleObjectFingerprint, TradeDecoder, TradeEncoder } from '../../daemon/core/avro-codec.js'
 import { packValues, processBatch, writerSchemasFor } from '../../daemon/core/process-batch.js'
 import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
-import { checkDecodedTrade, MAX_FUTURE_SKEW_MS, MIN_TRADE_TS } from '../../daemon/core/validate.js'
+import { checkDecodedTrade, MAX_FUTURE_SKEW_MS, MAX_PRICE, MAX_VOLUME, MIN_TRADE_TS } from '../../daemon/core/validate.js'
 import { SCHEMAS_DIR } from '../../daemon/paths.js'
 
 const FACTOR = Math.max(1, Number(process.env['FINNHUBD_FUZZ_RUNS'] ?? 1) || 1)
@@ -65,8 +65,8 @@ const anyTrade: fc.Arbitrary<TradeRecord> = fc.record({ s: anyString, p: anyDoub
 /** Trades the validator accepts at process time PT; they must always become rows. */
 const goodTrade: fc.Arbitrary<TradeRecord> = fc.record({
   s: fc.constantFrom('AAPL', 'BINANCE:BTCUSDT', 'OANDA:EUR_USD', 'BRK.B', 'X'.repeat(64)),
-  p: fc.oneof(fc.double({ min: 1e-8, max: 1e7, noNaN: true }), fc.constantFrom(5e-324, 1, 187.12)),
-  v: fc.oneof(fc.double({ min: 0, max: 1e6, noNaN: true }), fc.constantFrom(0, -0, 5e-324)),
+  p: fc.oneof(fc.double({ min: 1e-8, max: 1e7, noNaN: true }), fc.double({ min: 5e-324, max: MAX_PRICE, noNaN: true }), fc.constantFrom(5e-324, 1, 187.12, MAX_PRICE)),
+  v: fc.oneof(fc.double({ min: 0, max: 1e6, noNaN: true }), fc.double({ min: 0, max: MAX_VOLUME, noNaN: true }), fc.constantFrom(0, -0, 5e-324, MAX_VOLUME)),
   // eslint-disable-next-line no-control-regex -- condition codes with control characters are not valid trades
   c: fc.oneof(fc.constant(null), fc.array(fc.string({ unit: 'grapheme-ascii', maxLength: 16 }).filter(s => !/[\x00-\x1f\x7f]/.test(s)), { maxLength: 6 })),
   ordinal: fc.integer({ min: 0, max: 1_000_000 }),

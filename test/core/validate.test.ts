@@ -1,7 +1,7 @@
 // The one trade validator and the bounded log text of untrusted values.
 import t from 'tap'
 import { parseFrame } from '../../daemon/core/frame.js'
-import { checkDecodedTrade, MAX_FUTURE_SKEW_MS, MIN_TRADE_TS, show, SYMBOL_PATTERN } from '../../daemon/core/validate.js'
+import { checkDecodedTrade, MAX_FUTURE_SKEW_MS, MAX_PRICE, MAX_VOLUME, MIN_TRADE_TS, show, SYMBOL_PATTERN } from '../../daemon/core/validate.js'
 
 const now = Date.UTC(2024, 4, 1, 12)
 const good = { s: 'BINANCE:BTCUSDT', p: 7296.89, t: now - 50, v: 0.5, c: ['1', '12'], ingest_ts: now - 10, ordinal: 0 }
@@ -9,11 +9,16 @@ const good = { s: 'BINANCE:BTCUSDT', p: 7296.89, t: now - 50, v: 0.5, c: ['1', '
 t.test('a good decoded trade passes; each bad field is named', async t => {
   t.equal(checkDecodedTrade(good, now), null)
   t.equal(checkDecodedTrade({ ...good, c: null, v: 0 }, now), null, 'null conditions and a v = 0 price update are fine')
+  t.equal(checkDecodedTrade({ ...good, p: MAX_PRICE, v: MAX_VOLUME }, now), null, 'the upper bounds are inclusive')
+  t.equal(checkDecodedTrade({ ...good, p: 5e-324 }, now), null, 'a tiny positive price is a price')
+  t.ok(Number.isFinite(MAX_PRICE * MAX_VOLUME * 1e6), 'a million trades at the bounds in one minute still sum to a finite notional')
   t.equal(checkDecodedTrade({ ...good, t: MIN_TRADE_TS, ingest_ts: MIN_TRADE_TS }, now), null, 'the lower bound is inclusive')
   t.equal(checkDecodedTrade({ ...good, t: good.ingest_ts + MAX_FUTURE_SKEW_MS }, now), null, 'up to the skew past ingest time')
   const cases: Array<[Record<string, unknown>, string, string]> = [
     [{ s: 42 }, 's', 'bad_symbol'], [{ s: 'x'.repeat(65) }, 's', 'bad_symbol'], [{ s: ' AAPL' }, 's', 'bad_symbol'],
     [{ p: '1' }, 'p', 'bad_price'], [{ p: -0 }, 'p', 'bad_price'], [{ v: -Infinity }, 'v', 'bad_volume'],
+    // Finite, but a candle's notional of them is not: p × v overflows to Infinity.
+    [{ p: 1e308 }, 'p', 'bad_price'], [{ p: MAX_PRICE * 1.0001 }, 'p', 'bad_price'], [{ v: 1e300 }, 'v', 'bad_volume'], [{ v: MAX_VOLUME * 2 }, 'v', 'bad_volume'],
     [{ t: 1.5 + now }, 't', 'bad_timestamp'], [{ t: MIN_TRADE_TS - 1 }, 't', 'bad_timestamp'], [{ t: good.ingest_ts + MAX_FUTURE_SKEW_MS + 1 }, 't', 'bad_timestamp'],
     [{ ingest_ts: now + MAX_FUTURE_SKEW_MS + 1 }, 'ingest_ts', 'bad_ingest_ts'], [{ ingest_ts: Number.NaN }, 'ingest_ts', 'bad_ingest_ts'],
     [{ ordinal: 0.5 }, 'ordinal', 'bad_ordinal'], [{ ordinal: 2_000_000 }, 'ordinal', 'bad_ordinal'],
