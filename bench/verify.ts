@@ -98,15 +98,15 @@ export interface TopicContents {
   undecodable: number
 }
 
-/** Reads every partition of a topic from offset 0 to its high watermark and decodes each record. */
-export async function readTopicIds (bootstrap: string, topic: string, schemaPath: string, timeoutMs = 60_000): Promise<TopicContents> {
-  const type = loadTradeType(resolveSchemaPath(schemaPath))
-  const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), []))
-  const out: TopicContents = { records: 0, ids: new Map(), undecodable: 0 }
+/**
+ * Every record of every partition of a topic, from offset 0 to the high watermark as
+ * of the start, handed to `each` in partition order; throws when the end is not reached
+ * within `timeoutMs`.
+ */
+export async function readWholeTopic (bootstrap: string, topic: string, each: (m: Kafka.Message) => void, timeoutMs = 60_000): Promise<void> {
   await withConsumer(bootstrap, `finnhubd-verify-${process.pid}-${Date.now()}`, async consumer => {
-    const partitions = await partitionsOf(consumer, topic)
     const high = new Map<number, number>()
-    for (const partition of partitions) {
+    for (const partition of await partitionsOf(consumer, topic)) {
       const w = await watermarks(consumer, topic, partition)
       if (w.highOffset > w.lowOffset) high.set(partition, w.highOffset)
     }
@@ -114,20 +114,35 @@ export async function readTopicIds (bootstrap: string, topic: string, schemaPath
     const deadline = Date.now() + timeoutMs
     while (high.size > 0) {
       if (Date.now() > deadline) throw new Error(`reading ${topic}: partitions ${[...high.keys()].join(', ')} not read to their end within ${timeoutMs} ms`)
-      const batch = await new Promise<Kafka.Message[]>((resolve, reject) => { consumer.consume(5000, (err, m) => { err ? reject(err) : resolve(m) }) })
+      const batch = await new Promise<Kafka.Message[]>((resolve, reject) => { consumer.consume(1000, (err, m) => { err ? reject(err) : resolve(m) }) })
       for (const m of batch) {
-        out.records++
-        const d = decoder.decode(m.value)
-        if (d.ok) {
-          const id = tradeId(d.trade)
-          out.ids.set(id, (out.ids.get(id) ?? 0) + 1)
-        } else {
-          out.undecodable++
-        }
+        each(m)
         if (m.offset + 1 >= (high.get(m.partition) ?? Infinity)) high.delete(m.partition)
       }
     }
   })
+}
+
+/** A record's headers as one object of strings. */
+export function headersOf (m: Kafka.Message): Record<string, string> {
+  return Object.assign({}, ...(m.headers ?? []).map(x => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, String(v)])))) as Record<string, string>
+}
+
+/** Reads every partition of a topic from offset 0 to its high watermark and decodes each record. */
+export async function readTopicIds (bootstrap: string, topic: string, schemaPath: string, timeoutMs = 60_000): Promise<TopicContents> {
+  const type = loadTradeType(resolveSchemaPath(schemaPath))
+  const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), []))
+  const out: TopicContents = { records: 0, ids: new Map(), undecodable: 0 }
+  await readWholeTopic(bootstrap, topic, m => {
+    out.records++
+    const d = decoder.decode(m.value)
+    if (d.ok) {
+      const id = tradeId(d.trade)
+      out.ids.set(id, (out.ids.get(id) ?? 0) + 1)
+    } else {
+      out.undecodable++
+    }
+  }, timeoutMs)
   return out
 }
 

@@ -16,7 +16,7 @@ import { Piscina } from 'piscina'
 import type { Registry } from 'prom-client'
 import type { Config } from './config/schema.js'
 import { decodeIsolating } from './core/decode-isolating.js'
-import { foldPartials, packValues, type DecodedBatch, type PoisonRecord } from './core/process-batch.js'
+import { packValues, withoutRefused, type DecodedBatch, type PoisonRecord } from './core/process-batch.js'
 import type { PoisonReason } from './core/avro-codec.js'
 import type { TradeRow } from './core/transform.js'
 import { CandleBook } from './cassandra/candles.js'
@@ -133,19 +133,9 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
         deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, decoded.rows.length)
         deps.latency.recordSince('end_to_end', writtenAt, decoded.rows, ingestTs)
         deps.latency.recordSince('source_to_written', writtenAt, decoded.rows, tradeTs)
-        if (rejected.length === 0) {
-          await candles.apply(decoded.partials, decoded.rows)
-          return
-        }
         // A refused row is not in `trades`, so it must not be in a candle either.
-        const refused = rejected.map(r => decoded.rows.indexOf(r.row))
-        await Promise.all([
-          candles.apply(foldPartials(decoded.rows, new Set(refused)), decoded.rows),
-          ...rejected.map(async (r, i) => {
-            const index = decoded.rowRecord[refused[i] as number] as number
-            await deadLetter(batch, { index, reason: 'cassandra_rejected', detail: r.error.slice(0, 500) })
-          })
-        ])
+        const { partials, poison } = withoutRefused(decoded, rejected)
+        await Promise.all([candles.apply(partials, decoded.rows), ...poison.map(async p => { await deadLetter(batch, p) })])
       })(),
       ...decoded.poison.map(async p => { await deadLetter(batch, p) })
     ])

@@ -13,10 +13,9 @@ import { SYMBOL_PATTERN } from '../../daemon/core/validate.js'
 import { connectCassandra } from '../../daemon/cassandra/client.js'
 import { candleOfRow, tradeOfRow } from '../../daemon/cassandra/query.js'
 import { resolveSchemaPath } from '../../daemon/ingest.js'
-import { partitionsOf, watermarks } from '../../daemon/kafka/topic-reader.js'
 import { sleep } from '../../stack/proc.js'
 import { metricSum } from '../report.js'
-import { readTopicIds } from '../verify.js'
+import { headersOf, readTopicIds, readWholeTopic } from '../verify.js'
 import { metricByLabel, SYMBOLS, type Run, type Scenario } from './harness.js'
 import type { ProxyMode } from './proxy.js'
 
@@ -232,33 +231,18 @@ const JUNK: Record<string, { reason: PoisonReason, make: (good: Buffer, i: numbe
   'unknown fingerprint': { reason: 'unknown_schema', make: good => Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8, 0x5a), good.subarray(10)]) }
 }
 
+/** How many kinds of hostile record one round writes. */
+export const HOSTILE_CLASSES = Object.keys(SPOILERS).length + Object.keys(JUNK).length
+
 interface DeadLetter { reason: string, detail: string, source: string }
 
 /** Every record of the dead-letter topic to its high watermark, with its reason, detail and source position. */
 async function readDeadLetters (bootstrap: string, topic: string, timeoutMs = 30_000): Promise<DeadLetter[]> {
-  const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': `finnhubd-chaos-dlq-${process.pid}-${Date.now()}`, 'enable.auto.commit': false }, {})
-  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 15_000 }, err => { err ? reject(err) : resolve() }) })
   const out: DeadLetter[] = []
-  try {
-    const high = new Map<number, number>()
-    for (const partition of await partitionsOf(consumer, topic)) {
-      const w = await watermarks(consumer, topic, partition)
-      if (w.highOffset > w.lowOffset) high.set(partition, w.highOffset)
-    }
-    consumer.assign([...high.keys()].map(partition => ({ topic, partition, offset: 0 })))
-    const deadline = Date.now() + timeoutMs
-    while (high.size > 0) {
-      if (Date.now() > deadline) throw new Error(`reading ${topic}: partitions ${[...high.keys()].join(', ')} not read to their end within ${timeoutMs} ms`)
-      const batch = await new Promise<Kafka.Message[]>((resolve, reject) => { consumer.consume(1000, (err, m) => { err ? reject(err) : resolve(m) }) })
-      for (const m of batch) {
-        const h: Record<string, string> = Object.assign({}, ...(m.headers ?? []).map(x => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, String(v)]))))
-        out.push({ reason: h['finnhubd-reason'] ?? '', detail: h['finnhubd-detail'] ?? '', source: `${h['finnhubd-source-partition'] ?? '?'}@${h['finnhubd-source-offset'] ?? '?'}` })
-        if (m.offset + 1 >= (high.get(m.partition) ?? Infinity)) high.delete(m.partition)
-      }
-    }
-  } finally {
-    await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
-  }
+  await readWholeTopic(bootstrap, topic, m => {
+    const h = headersOf(m)
+    out.push({ reason: h['finnhubd-reason'] ?? '', detail: h['finnhubd-detail'] ?? '', source: `${h['finnhubd-source-partition'] ?? '?'}@${h['finnhubd-source-offset'] ?? '?'}` })
+  }, timeoutMs)
   return out
 }
 
@@ -529,7 +513,7 @@ export const SCENARIOS: Scenario[] = [
 
 /**
  * The fast subset inside `npm test`: one daemon kill, one Cassandra pause, one poison
- * batch, one malformed flood. The pause freezes the daemon's Cassandra connections in
+ * batch, one malformed flood, three rounds of the hostile topic. The pause freezes the daemon's Cassandra connections in
  * the proxy (what a SIGSTOPped Cassandra looks like from the daemon) instead of
  * stopping the Cassandra the other test files share.
  */
@@ -543,5 +527,12 @@ export const SUBSET: Scenario[] = [
     run: r => network(r, 'cassandra', [{ mode: 'freeze', ms: 8000 }])
   },
   { name: 'poison-batch', title: 'a batch of poison records in the topic', subset: true, run: r => poison(r, 5) },
-  { name: 'malformed-flood', title: 'a flood of malformed frames mixed with good ones', subset: true, run: r => malformedFlood(r, 5) }
+  { name: 'malformed-flood', title: 'a flood of malformed frames mixed with good ones', subset: true, run: r => malformedFlood(r, 5) },
+  {
+    name: 'hostile-topic-short',
+    title: 'hostile-topic in 3 rounds: valid Avro that is no trade and non-Avro junk from a second producer',
+    subset: true,
+    run: r => hostileTopic(r, 3),
+    verify: r => hostileVerify(r)
+  }
 ]

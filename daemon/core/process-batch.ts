@@ -123,6 +123,20 @@ export function foldPartials (rows: readonly TradeRow[], skip?: ReadonlySet<numb
   return [...partials.values()]
 }
 
+/**
+ * After Cassandra refused some of the batch's rows (rarely: usually none): the candle
+ * partials without them, since what is not in `trades` must not be in a candle, and
+ * their records as poison (cassandra_rejected) with Cassandra's word for why.
+ */
+export function withoutRefused (decoded: Pick<DecodedBatch, 'rows' | 'rowRecord' | 'partials'>, refused: ReadonlyArray<{ row: TradeRow, error: string }>): { partials: CandlePartial[], poison: PoisonRecord[] } {
+  if (refused.length === 0) return { partials: decoded.partials, poison: [] }
+  const at = refused.map(r => decoded.rows.indexOf(r.row))
+  return {
+    partials: foldPartials(decoded.rows, new Set(at)),
+    poison: refused.map((r, i) => ({ index: decoded.rowRecord[at[i] as number] as number, reason: 'cassandra_rejected', detail: r.error.slice(0, 500) }))
+  }
+}
+
 /** The decoder a worker builds once: the reader schema, known by its fingerprint and by the registry ids given. */
 export function writerSchemasFor (type: avro.Type, fingerprintHex: string, schemaIds: readonly number[]): ConstructorParameters<typeof TradeDecoder>[1] {
   return {

@@ -1,6 +1,6 @@
 // The fault suite's fast subset (bench/chaos/scenarios.ts SUBSET), inside `npm test`:
 // one daemon kill -9, one Cassandra pause (its connections frozen in the suite's
-// proxy), one poison batch, one malformed flood — each against the real simulator,
+// proxy), one poison batch, one malformed flood, a short hostile topic — each against the real simulator,
 // the real daemon process and the shared stack, accounted for trade by trade. The
 // whole suite is `npm run chaos`.
 import t from 'tap'
@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runChaos } from '../../bench/chaos.js'
-import { SUBSET } from '../../bench/chaos/scenarios.js'
+import { HOSTILE_CLASSES, SUBSET } from '../../bench/chaos/scenarios.js'
 
-// Four scenarios of ~20 s each, plus set-up: far past tap's 30 s default, on purpose.
+// Five scenarios of ~20 s each, plus set-up: far past tap's 30 s default, on purpose.
 t.setTimeout(420_000)
 
 t.test('the fast subset: nothing lost, nothing duplicated, every bad input counted', async t => {
@@ -30,7 +30,7 @@ t.test('the fast subset: nothing lost, nothing duplicated, every bad input count
   }
   t.equal(report.totals.scenarios, SUBSET.length)
   t.equal(report.totals.passed, SUBSET.length, lines.filter(l => l.includes('CHECK FAILED')).join('\n'))
-  t.equal(report.totals.badInputs, 20 + 700, 'the poison batch (4 kinds × 5) and the flood (5 rounds of 140) were tried')
+  t.equal(report.totals.badInputs, 20 + 700 + 3 * HOSTILE_CLASSES, 'the poison batch (4 kinds × 5), the flood (5 rounds of 140) and the hostile topic (3 rounds of every class) were tried')
   const md = readFileSync(files[0] as string, 'utf8')
   t.match(md, /\| scenario \| result \| faults \|/)
   for (const s of SUBSET) t.match(md, new RegExp(`\\| ${s.name} \\| pass \\|`))

@@ -7,7 +7,7 @@
 // FinnhubdError FINNHUBD_ERR_CONFIG that names the file (and the key path or line
 // where there is one): never another exception, a stack overflow or a hang. Fixed
 // seeds, bounded runs (FINNHUBD_FUZZ_RUNS multiplies them).
-import t, { type Test } from 'tap'
+import t from 'tap'
 import fc from 'fast-check'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,19 +16,9 @@ import { ENV_OVERRIDE_NAMES, loadConfig } from '../../daemon/config/load.js'
 import { readEnvFile } from '../../daemon/config/env-file.js'
 import { configSchema } from '../../daemon/config/schema.js'
 import { FinnhubdError } from '../../daemon/errors.js'
+import { holds, runs } from '../fixtures/fuzz.js'
 
-const FACTOR = Math.max(1, Number(process.env['FINNHUBD_FUZZ_RUNS'] ?? 1) || 1)
-const runs = (n: number): number => Math.round(n * FACTOR)
 const SEED = 160603
-
-function holds<Ts> (t: Test, property: fc.IProperty<Ts>, params: fc.Parameters<Ts>): void {
-  const details = fc.check(property, params)
-  if (!details.failed) { t.pass(`${details.numRuns} inputs held (seed ${details.seed})`); return }
-  // Plain ASCII: tap cannot print a report holding lone surrogates or line separators.
-  const report = (fc.defaultReportMessage(details) ?? 'property failed').slice(0, 4000)
-    .replace(/[^\n\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-  t.fail(`property failed (seed ${details.seed})`, { diagnostic: true, report })
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'finnhubd-config-property-'))
 t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })

@@ -86,3 +86,37 @@ t.test('an older writer schema is resolved to the current reader', async t => {
   t.same(dec.decode(buf), { ok: true, trade: { ...trade, c: null } }, 'a field missing in the writer takes its default')
   t.same(dec.decode(buf), { ok: true, trade: { ...trade, c: null } }, 'the resolver is cached and reused')
 })
+
+t.test('bounded block reads: maps and skipped fields too, valid ones exactly as avsc reads them, lying counts refused at once', async t => {
+  const withMap = avro.Type.forSchema({
+    type: 'record',
+    name: 'M',
+    fields: [{ name: 'm', type: { type: 'map', values: 'string' } }, { name: 'a', type: { type: 'array', items: 'long' } }]
+  })
+  const value = { m: { x: '1', y: 'two' }, a: [1, 2, 3] }
+  const buf = withMap.toBuffer(value)
+  t.same(withMap.fromBuffer(buf), value, 'a valid map and array read as before')
+  // A map block that claims 100,000,000 entries in a few bytes: refused as truncated, not read item by item.
+  const lying = Buffer.concat([Buffer.from([0x80, 0xc2, 0xd7, 0x2f]), Buffer.from([0x02, 0x78, 0x02, 0x31])])
+  // (Unbounded, this read 100,000,000 entries and ran past the test's timeout.)
+  t.throws(() => withMap.fromBuffer(lying), 'the decode fails')
+  // A writer with fields the reader lacks: the resolver skips them (the skippers are bounded too).
+  const writer = avro.Type.forSchema({
+    type: 'record',
+    name: 'M',
+    fields: [{ name: 'm', type: { type: 'map', values: 'string' } }, { name: 'a', type: { type: 'array', items: 'long' } }, { name: 'extra', type: { type: 'array', items: 'string' } }, { name: 'extraMap', type: { type: 'map', values: 'long' } }]
+  })
+  const reader = avro.Type.forSchema({ type: 'record', name: 'M', fields: [{ name: 'm', type: { type: 'map', values: 'string' } }, { name: 'a', type: { type: 'array', items: 'long' } }] })
+  const resolver = reader.createResolver(writer)
+  const written = writer.toBuffer({ ...value, extra: ['p', 'q'], extraMap: { k: 5 } })
+  t.same(reader.fromBuffer(written, resolver), value, 'skipped fields skip exactly')
+  // Skipped blocks with a byte size (negative count) and a lying size or count.
+  const head = writer.toBuffer({ ...value, extra: [], extraMap: {} }).subarray(0, buf.length)
+  for (const [what, tail] of [
+    ['a negative byte size', Buffer.from([0x03, 0x01])],
+    ['a lying item count', Buffer.from([0x80, 0xc2, 0xd7, 0x2f, 0x02, 0x61])],
+    ['a sized block past the end', Buffer.from([0x03, 0xfe, 0xff, 0x07])]
+  ] as const) {
+    t.throws(() => reader.fromBuffer(Buffer.concat([head, tail]), resolver), `${what}: refused`)
+  }
+})

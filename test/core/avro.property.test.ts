@@ -8,7 +8,7 @@
 // and a UUID; good records always come out as rows; candle partials point at rows
 // that exist and hold finite sums. Fixed seeds, bounded runs (FINNHUBD_FUZZ_RUNS
 // multiplies them).
-import t, { type Test } from 'tap'
+import t from 'tap'
 import fc from 'fast-check'
 import { join } from 'node:path'
 import { POISON_REASONS, singleObjectFingerprint, TradeDecoder, TradeEncoder } from '../../daemon/core/avro-codec.js'
@@ -16,19 +16,9 @@ import { packValues, processBatch, writerSchemasFor } from '../../daemon/core/pr
 import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
 import { checkDecodedTrade, MAX_FUTURE_SKEW_MS, MAX_PRICE, MAX_VOLUME, MIN_TRADE_TS } from '../../daemon/core/validate.js'
 import { SCHEMAS_DIR } from '../../daemon/paths.js'
+import { holds, runs } from '../fixtures/fuzz.js'
 
-const FACTOR = Math.max(1, Number(process.env['FINNHUBD_FUZZ_RUNS'] ?? 1) || 1)
-const runs = (n: number): number => Math.round(n * FACTOR)
 const SEED = 160602
-
-function holds<Ts> (t: Test, property: fc.IProperty<Ts>, params: fc.Parameters<Ts>): void {
-  const details = fc.check(property, params)
-  if (!details.failed) { t.pass(`${details.numRuns} inputs held (seed ${details.seed})`); return }
-  // Plain ASCII: tap cannot print a report holding lone surrogates or line separators.
-  const report = (fc.defaultReportMessage(details) ?? 'property failed').slice(0, 4000)
-    .replace(/[^\n\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-  t.fail(`property failed (seed ${details.seed})`, { diagnostic: true, report })
-}
 
 const SCHEMA_ID = 42
 const type = loadTradeType(join(SCHEMAS_DIR, 'trade.avsc'))

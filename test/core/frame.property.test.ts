@@ -9,27 +9,14 @@
 // short, single-line detail; identical trades get ordinals 0, 1, 2… and no two kept
 // trades of a frame share a trade id. Fixed seeds, bounded runs (FINNHUBD_FUZZ_RUNS
 // multiplies them for a longer local hunt).
-import t, { type Test } from 'tap'
+import t from 'tap'
 import fc from 'fast-check'
 import { FRAME_REJECT_REASONS, parseFrame, TRADE_REJECT_REASONS, type FrameOptions, type ParsedFrame } from '../../daemon/core/frame.js'
 import { tradeId, tradeIdName } from '../../daemon/core/transform.js'
 import { checkDecodedTrade, checkPrice, checkSymbol, checkTradeTs, checkVolume, parseConditions } from '../../daemon/core/validate.js'
+import { holds, runs } from '../fixtures/fuzz.js'
 
-const FACTOR = Math.max(1, Number(process.env['FINNHUBD_FUZZ_RUNS'] ?? 1) || 1)
-const runs = (n: number): number => Math.round(n * FACTOR)
 const SEED = 160601
-
-/**
- * Runs a property to its bounded end and reports the counterexample as plain text
- * (tap cannot print a report holding lone surrogates or megabytes of input).
- */
-function holds<Ts> (t: Test, property: fc.IProperty<Ts>, params: fc.Parameters<Ts>): void {
-  const details = fc.check(property, params)
-  if (!details.failed) { t.pass(`${details.numRuns} inputs held (seed ${details.seed})`); return }
-  const report = (fc.defaultReportMessage(details) ?? 'property failed').slice(0, 4000)
-    .replace(/[^\n\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-  t.fail(`property failed (seed ${details.seed})`, { diagnostic: true, report })
-}
 
 const NOW = Date.UTC(2026, 11, 1, 12)
 const OPTIONS: FrameOptions[] = [

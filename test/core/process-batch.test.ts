@@ -3,7 +3,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { aggregateCandle } from '../../daemon/core/candle.js'
 import { singleObjectFingerprint, TradeDecoder, TradeEncoder } from '../../daemon/core/avro-codec.js'
-import { foldPartials, packValues, processBatch, writerSchemasFor } from '../../daemon/core/process-batch.js'
+import { foldPartials, packValues, processBatch, withoutRefused, writerSchemasFor } from '../../daemon/core/process-batch.js'
 import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
 import { toTradeRow } from '../../daemon/core/transform.js'
 import { SCHEMAS_DIR } from '../../daemon/paths.js'
@@ -109,4 +109,19 @@ t.test('foldPartials leaves out the skipped rows (rows Cassandra refused)', asyn
   t.equal(some[0]?.acc.high, 30)
   t.equal(some[0]?.acc.volume, 2)
   t.same(foldPartials(rows, new Set([0, 1, 2])), [], 'nothing left, no partial')
+})
+
+t.test('withoutRefused: refused rows leave the candles and become poison of their own records', async t => {
+  const trades = [tr('AAPL', m + 1, 10, 1), tr('AAPL', m + 2, 20, 1), tr('AAPL', m + 3, 30, 1), tr('MSFT', m + 4, 40, 1)]
+  const records = [single.encode(trades[0]!), Buffer.from('junk'), ...trades.slice(1).map(x => single.encode(x))]
+  const out = processBatch(decoder, packValues(records), PT)
+  t.same(withoutRefused(out, []), { partials: out.partials, poison: [] }, 'nothing refused: unchanged')
+  const { partials, poison } = withoutRefused(out, [{ row: out.rows[1]!, error: 'Cassandra refused the request: x'.repeat(40) }, { row: out.rows[3]!, error: 'no' }])
+  t.same(poison.map(p => [p.index, p.reason]), [[2, 'cassandra_rejected'], [4, 'cassandra_rejected']], 'the records of the refused rows, by their index in the batch')
+  t.ok((poison[0]?.detail.length ?? 0) <= 500, 'the detail is bounded')
+  const aapl = partials.find(p => p.symbol === 'AAPL')
+  t.same(aapl?.rows, [0, 2])
+  t.equal(aapl?.acc.trade_count, 2)
+  t.equal(aapl?.acc.high, 30)
+  t.notOk(partials.some(p => p.symbol === 'MSFT'), 'a minute left with no stored trade has no partial')
 })

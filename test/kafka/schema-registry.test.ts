@@ -30,7 +30,7 @@ t.test('Confluent wire format through a real registry, end to end; a refused sch
   const schemaId = daemon.ingest?.framing.kind === 'confluent' ? daemon.ingest.framing.schemaId : -1
   t.ok(await waitCommitted(config, N, 90_000), `all ${N} trades stored and committed`)
   await daemon.stop('test')
-  t.same(daemon.process?.counters.poison, { empty: 0, unknown_framing: 0, truncated: 0, unknown_schema: 0, invalid_body: 0 }, 'nothing was poison')
+  t.same(daemon.process?.counters.poison, { empty: 0, unknown_framing: 0, truncated: 0, unknown_schema: 0, invalid_body: 0, invalid_trade: 0, internal: 0, cassandra_rejected: 0 }, 'nothing was poison')
 
   const subject = await (await fetch(`${registry}/subjects/${encodeURIComponent(`${config.kafka.topic}-value`)}/versions/latest`)).json() as { id: number }
   t.equal(subject.id, schemaId, 'the id in use is the one the registry holds for <topic>-value')
