@@ -23,7 +23,7 @@ export class DaemonProcess {
   constructor (configFile: string, httpPort: number, logFile: string, cpuProfDir: string | null = null) {
     const log = createWriteStream(logFile, { flags: 'a' })
     const profile = cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`]
-    this.child = spawn(process.execPath, [...profile, join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = spawn(process.execPath, [...profile, '--', join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child.stdout?.pipe(log)
     this.child.stderr?.pipe(log)
     this.url = `http://127.0.0.1:${httpPort}`

@@ -45,7 +45,7 @@ export function mainThreadCpuMs (): number {
 }
 
 async function startSimulatorProcess (rate: number, total: number): Promise<{ child: ChildProcess, url: string }> {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), 'simulate', '--port', '0', '--token', TOKEN,
+  const child = spawn(process.execPath, ['--', join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), 'simulate', '--port', '0', '--token', TOKEN,
     '--rate', String(rate), '--max-trades-per-frame', '40', '--max-total', String(total)], { stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise<string>((resolve, reject) => {
     let buf = ''

@@ -109,6 +109,8 @@ export interface RunEntryOptions {
 
 /** Runs a script's main and sets the process's exit code from its result or from what it threw. */
 export async function runEntry (main: () => Promise<number>, opts: RunEntryOptions = {}): Promise<number> {
+  guardOutput(process.stdout)
+  guardOutput(process.stderr)
   let code: number
   try {
     code = await main()
@@ -124,11 +126,31 @@ export async function runEntry (main: () => Promise<number>, opts: RunEntryOptio
   return code
 }
 
-/** The process's own stdout/stderr, one line a call. */
+let outputClosed = false
+const guarded = new WeakSet<NodeJS.WriteStream>()
+
+/**
+ * A reader that went away (`finnhubd tail | head`, `finnhubd config | head -1`) makes
+ * the next write fail with EPIPE, emitted on the stream: unhandled, that is a crash
+ * with a stack trace. Instead the output is marked closed: a command's next line ends
+ * it (exit 0, as `head` meant), and a daemon's log lines go nowhere while it keeps
+ * working (its drain on SIGTERM still matters more than its log).
+ */
+export function guardOutput (stream: NodeJS.WriteStream, onClosed: () => void = () => { outputClosed = true }): void {
+  // Whatever else listens (a pipe() of a preloaded module rethrows when it is alone): ours is the one that stays.
+  if (guarded.has(stream)) return
+  guarded.add(stream)
+  stream.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') onClosed() })
+}
+
+/** The process's own stdout/stderr, one line a call; once stdout's reader is gone, the next line ends the process (exit 0). */
 export function stdio (): EntryIo {
   return {
     env: process.env,
-    out: line => { process.stdout.write(line + '\n') },
+    out: line => {
+      if (outputClosed) process.exit(0)
+      process.stdout.write(line + '\n')
+    },
     err: line => { process.stderr.write(line + '\n') }
   }
 }

@@ -1,9 +1,16 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // finnhubd's command line: the process entry. It is the only place that reads
 // process.argv and process.env; everything below receives a frozen config. Every
 // command answers --help/-h with its own usage before it reads any config; what a
 // command throws becomes one line and an exit code (daemon/args.ts); the daemon
 // commands get a last-resort handler for uncaught errors (daemon/daemon.ts).
+//
+// Always start it as `node -- cli.js …` (the shebang above does): Node 20 scans the
+// whole command line for `--env-file`, ours included, so `node cli.js --env-file F`
+// has Node load F into process.env before finnhubd runs (a missing F: Node's own
+// "not found", exit 9), and those values then pose as the environment, which wins
+// over the file: an edited value in F would never take effect on SIGHUP. After `--`
+// Node leaves the arguments alone.
 
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
