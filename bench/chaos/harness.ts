@@ -494,6 +494,44 @@ export class Run {
     }
   }
 
+  /**
+   * The result of a scenario whose settling or accounting itself failed (the stack
+   * unreachable afterwards, say): a failed row with what is known, so the suite goes on
+   * to the next scenario instead of ending there.
+   */
+  async unaccounted (started: number, err: unknown): Promise<ScenarioResult> {
+    this.check('the scenario could be settled and accounted for', false, (err as Error).stack ?? String(err))
+    if (this.daemon.running) this.daemon.signal('SIGKILL')
+    if (this.#scraper !== null) clearInterval(this.#scraper)
+    for (const close of [() => this.sim.close(), () => this.kafkaProxy?.close(), () => this.cassandraProxy?.close()]) {
+      try { await close() } catch { /* already closed by finish() */ }
+    }
+    return {
+      name: this.scenario.name,
+      title: this.scenario.title,
+      ok: false,
+      seconds: Math.round((Date.now() - started) / 1000),
+      faults: this.faults,
+      badInputs: this.badInputs,
+      sent: 0,
+      inKafka: 0,
+      stored: 0,
+      lost: 0,
+      duplicated: 0,
+      dropped: { ...this.dropped },
+      droppedTotal: 0,
+      inFlightAtEdges: 0,
+      candles: 0,
+      candleProblems: ['not accounted'],
+      recoveryMs: this.recoveryMs,
+      peakRssMiB: this.peakRssMiB,
+      maxProducerQueue: this.maxProducerQueue,
+      maxStallS: Math.round(this.maxStallS * 1000) / 1000,
+      unexpectedExits: this.unexpectedExits,
+      checks: this.checks
+    }
+  }
+
   /** Drops the scenario's keyspace and topics (a failed scenario keeps them, to look at). */
   async cleanUp (): Promise<void> {
     const config = this.#directConfig()
@@ -513,7 +551,12 @@ export async function runScenario (env: ChaosEnv, scenario: Scenario, id: string
   } catch (err) {
     run.check('the scenario ran to its end', false, (err as Error).stack ?? String(err))
   }
-  const result = await run.finish(started)
+  let result: ScenarioResult
+  try {
+    result = await run.finish(started)
+  } catch (err) {
+    result = await run.unaccounted(started, err)
+  }
   if (result.ok) await run.cleanUp()
   await scenario.after?.(run)
   return result
