@@ -468,30 +468,7 @@ export class Run {
     this.check(`the main thread never blocked ${STALL_BOUND_S} s or more`, this.maxStallS < STALL_BOUND_S, `longest event-loop delay ${this.maxStallS.toFixed(3)} s`)
     const bound = (config.kafka.maxBufferedMessages)
     this.check('producer queue within kafka.maxBufferedMessages', this.maxProducerQueue <= bound, `max ${this.maxProducerQueue}, bound ${bound}`)
-    return {
-      name: this.scenario.name,
-      title: this.scenario.title,
-      ok: this.checks.every(c => c.ok),
-      seconds: Math.round((Date.now() - started) / 1000),
-      faults: this.faults,
-      badInputs: this.badInputs,
-      sent: expected.sent,
-      inKafka,
-      stored: storedIds.size,
-      lost,
-      duplicated,
-      dropped: { ...this.dropped },
-      droppedTotal,
-      inFlightAtEdges,
-      candles,
-      candleProblems,
-      recoveryMs: this.recoveryMs,
-      peakRssMiB: this.peakRssMiB,
-      maxProducerQueue: this.maxProducerQueue,
-      maxStallS: Math.round(this.maxStallS * 1000) / 1000,
-      unexpectedExits: this.unexpectedExits,
-      checks: this.checks
-    }
+    return this.#result(started, { sent: expected.sent, inKafka, stored: storedIds.size, lost, duplicated, droppedTotal, inFlightAtEdges, candles, candleProblems })
   }
 
   /**
@@ -506,23 +483,19 @@ export class Run {
     for (const close of [() => this.sim.close(), () => this.kafkaProxy?.close(), () => this.cassandraProxy?.close()]) {
       try { await close() } catch { /* already closed by finish() */ }
     }
+    return this.#result(started, { sent: 0, inKafka: 0, stored: 0, lost: 0, duplicated: 0, droppedTotal: 0, inFlightAtEdges: 0, candles: 0, candleProblems: ['not accounted'] })
+  }
+
+  #result (started: number, counts: Pick<ScenarioResult, 'sent' | 'inKafka' | 'stored' | 'lost' | 'duplicated' | 'droppedTotal' | 'inFlightAtEdges' | 'candles' | 'candleProblems'>): ScenarioResult {
     return {
       name: this.scenario.name,
       title: this.scenario.title,
-      ok: false,
+      ok: this.checks.every(c => c.ok),
       seconds: Math.round((Date.now() - started) / 1000),
       faults: this.faults,
       badInputs: this.badInputs,
-      sent: 0,
-      inKafka: 0,
-      stored: 0,
-      lost: 0,
-      duplicated: 0,
+      ...counts,
       dropped: { ...this.dropped },
-      droppedTotal: 0,
-      inFlightAtEdges: 0,
-      candles: 0,
-      candleProblems: ['not accounted'],
       recoveryMs: this.recoveryMs,
       peakRssMiB: this.peakRssMiB,
       maxProducerQueue: this.maxProducerQueue,
