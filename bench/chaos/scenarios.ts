@@ -152,6 +152,26 @@ async function malformedFlood (r: Run, rounds: number): Promise<void> {
   r.check('the Finnhub socket stayed open through the flood', metricSum(await r.metrics(), 'finnhubd_ws_connected') === 1)
 }
 
+/**
+ * A second producer into the scenario's Kafka (records the daemon did not write);
+ * finish(sent) flushes, waits for the delivery reports of the `sent` records (10 s at
+ * most) and disconnects, returning how many were acknowledged and how many failed.
+ */
+async function sideProducer (r: Run): Promise<{ producer: Kafka.Producer, finish: (sent: number) => Promise<{ delivered: number, failed: number }> }> {
+  const producer = new Kafka.Producer({ 'metadata.broker.list': r.env.kafkaBootstrap, dr_cb: true, 'message.max.bytes': 2_000_000 })
+  await new Promise<void>((resolve, reject) => { producer.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
+  producer.setPollInterval(10)
+  const reports = { delivered: 0, failed: 0 }
+  producer.on('delivery-report', err => { if (err) reports.failed++; else reports.delivered++ })
+  const finish = async (sent: number): Promise<{ delivered: number, failed: number }> => {
+    await new Promise<void>((resolve, reject) => { producer.flush(10_000, err => { err ? reject(err) : resolve() }) })
+    for (let waited = 0; reports.delivered + reports.failed < sent && waited < 10_000; waited += 10) await sleep(10)
+    await new Promise<void>(resolve => { producer.disconnect(() => resolve()) })
+    return reports
+  }
+  return { producer, finish }
+}
+
 /** Poison records written straight into the topic between the daemon's own. */
 async function poison (r: Run, perKind: number): Promise<void> {
   const config = r.config as { kafka: { topic: string, deadLetterTopic: string }, schemaPath?: string }
@@ -164,11 +184,7 @@ async function poison (r: Run, perKind: number): Promise<void> {
     truncated: () => good.subarray(0, good.length - 9),
     huge: () => Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprint, Buffer.alloc(900 * 1024, 0xff)])
   }
-  const producer = new Kafka.Producer({ 'metadata.broker.list': r.env.kafkaBootstrap, dr_cb: true, 'message.max.bytes': 2_000_000 })
-  await new Promise<void>((resolve, reject) => { producer.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
-  producer.setPollInterval(10)
-  const reports = { delivered: 0, failed: 0 }
-  producer.on('delivery-report', err => { if (err) reports.failed++; else reports.delivered++ })
+  const { producer, finish } = await sideProducer(r)
   r.fault(`poison records written into ${config.kafka.topic}: ${Object.keys(kinds).join(', ')} × ${perKind}`)
   let sent = 0
   for (let i = 0; i < perKind; i++) {
@@ -178,9 +194,7 @@ async function poison (r: Run, perKind: number): Promise<void> {
     }
     await sleep(20)
   }
-  await new Promise<void>((resolve, reject) => { producer.flush(10_000, err => { err ? reject(err) : resolve() }) })
-  for (let waited = 0; reports.delivered + reports.failed < sent && waited < 10_000; waited += 10) await sleep(10)
-  await new Promise<void>(resolve => { producer.disconnect(() => resolve()) })
+  const reports = await finish(sent)
   r.badInputs += sent
   r.check('the poison records reached the topic', reports.delivered === sent, `${reports.delivered} of ${sent} acknowledged`)
   await r.flow(2000)
@@ -262,11 +276,7 @@ const sorted = (o: Record<string, number>): string => JSON.stringify(Object.from
 async function hostileTopic (r: Run, rounds: number): Promise<void> {
   const config = r.config as { kafka: { topic: string, deadLetterTopic: string }, schemaPath?: string }
   const encoder = new TradeEncoder(loadTradeType(resolveSchemaPath(config.schemaPath ?? 'schemas/trade.avsc')), { kind: 'single-object' })
-  const producer = new Kafka.Producer({ 'metadata.broker.list': r.env.kafkaBootstrap, dr_cb: true, 'message.max.bytes': 2_000_000 })
-  await new Promise<void>((resolve, reject) => { producer.connect({ timeout: 10_000 }, err => { err ? reject(err) : resolve() }) })
-  producer.setPollInterval(10)
-  const reports = { delivered: 0, failed: 0 }
-  producer.on('delivery-report', err => { if (err) reports.failed++; else reports.delivered++ })
+  const { producer, finish } = await sideProducer(r)
   r.fault(`a second producer writes hostile records into ${config.kafka.topic}: ${[...Object.keys(SPOILERS), ...Object.keys(JUNK)].join(', ')} × ${rounds}, between the daemon's own`)
   const byReason: Record<string, number> = {}
   const byField: Record<string, number> = {}
@@ -292,9 +302,7 @@ async function hostileTopic (r: Run, rounds: number): Promise<void> {
     }
     await sleep(150)
   }
-  await new Promise<void>((resolve, reject) => { producer.flush(10_000, err => { err ? reject(err) : resolve() }) })
-  for (let waited = 0; reports.delivered + reports.failed < sent && waited < 10_000; waited += 10) await sleep(10)
-  await new Promise<void>(resolve => { producer.disconnect(() => resolve()) })
+  const reports = await finish(sent)
   r.badInputs += sent
   r.check('the hostile records reached the topic', reports.delivered === sent, `${reports.delivered} of ${sent} acknowledged`)
 
