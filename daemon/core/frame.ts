@@ -7,7 +7,7 @@
 // later frame gets ordinal 0 again and so the same deterministic id.
 
 import type { TradeRecord } from './trade-schema.js'
-import { checkPrice, checkSymbol, checkTradeTs, checkVolume, parseConditions, show, type TradeProblem } from './validate.js'
+import { checkTrade, show, type TradeProblem } from './validate.js'
 
 export { MIN_TRADE_TS } from './validate.js'
 
@@ -81,12 +81,10 @@ function parseTrades (data: unknown, receivedAt: number, options: FrameOptions):
     }
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) { reject('not_an_object', `expected an object, got ${show(raw)}`); continue }
     const { s, p, t, v, c } = raw as Record<string, unknown>
-    const problem = checkSymbol(s) ?? checkPrice(p) ?? checkVolume(v) ?? checkTradeTs(t, maxTs)
-    if (problem !== null) { rejectFor(problem, s); continue }
-    const conditions = parseConditions(c)
-    if (!conditions.ok) { rejectFor(conditions.problem, s); continue }
+    const checked = checkTrade({ s, p, t, v, c }, maxTs)
+    if (!checked.ok) { rejectFor(checked.problem, s); continue }
     if (v === 0 && !options.keepZeroVolume) { reject('zero_volume', `v = 0 price update dropped by finnhub.keepZeroVolume=false (${s as string})`); continue }
-    trades.push({ s: s as string, p: p as number, t: t as number, v: v as number, c: conditions.value, ingest_ts: receivedAt, ordinal: 0 })
+    trades.push({ s: s as string, p: p as number, t: t as number, v: v as number, c: checked.conditions, ingest_ts: receivedAt, ordinal: 0 })
   }
   assignOrdinals(trades)
   return { kind: 'trades', trades, rejected }

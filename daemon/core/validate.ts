@@ -92,6 +92,18 @@ function conditionsProblem (c: unknown): TradeProblem {
   }
 }
 
+/**
+ * The checks a trade's own fields get in both roles, in this order: symbol, price,
+ * volume, trade time (no later than `maxTradeTs`), conditions. Valid: the conditions as
+ * stored (null, or codes as text).
+ */
+export function checkTrade (f: { s: unknown, p: unknown, t: unknown, v: unknown, c: unknown }, maxTradeTs: number): { ok: true, conditions: string[] | null } | { ok: false, problem: TradeProblem } {
+  const problem = checkSymbol(f.s) ?? checkPrice(f.p) ?? checkVolume(f.v) ?? checkTradeTs(f.t, maxTradeTs)
+  if (problem !== null) return { ok: false, problem }
+  const conditions = parseConditions(f.c)
+  return conditions.ok ? { ok: true, conditions: conditions.value } : conditions
+}
+
 /** The fields of a Kafka `Trade` record as decoded (types as avsc gives them, values untrusted). */
 export interface DecodedTradeFields { s: unknown, p: unknown, t: unknown, v: unknown, c: unknown, ingest_ts: unknown, ordinal: unknown }
 
@@ -105,10 +117,8 @@ export function checkDecodedTrade (r: DecodedTradeFields, now: number, maxFuture
   if (typeof ingest !== 'number' || !Number.isSafeInteger(ingest) || ingest < MIN_TRADE_TS || ingest > now + maxFutureSkewMs) {
     return { reason: 'bad_ingest_ts', field: 'ingest_ts', detail: `"ingest_ts" must be epoch milliseconds between 2000-01-01 and now + ${maxFutureSkewMs} ms, got ${show(ingest)}` }
   }
-  const problem = checkSymbol(r.s) ?? checkPrice(r.p) ?? checkVolume(r.v) ?? checkTradeTs(r.t, ingest + maxFutureSkewMs)
-  if (problem !== null) return problem
-  const conditions = parseConditions(r.c)
-  if (!conditions.ok) return conditions.problem
+  const trade = checkTrade(r, ingest + maxFutureSkewMs)
+  if (!trade.ok) return trade.problem
   // Avro strings only: a number here would mean the decoder is not ours.
   if (r.c !== null && (r.c as unknown[]).some(code => typeof code !== 'string')) return conditionsProblem(r.c)
   const o = r.ordinal
