@@ -1,6 +1,9 @@
 // The real daemon (`finnhubd --config FILE run`, the compiled dist/ tree, as systemd
 // runs it) as a child process of the bench and the fault suite: its log to a file,
 // its HTTP endpoints, its memory from /proc, and whether it exited on its own.
+// With `{ inspect: true }` it runs under `--inspect=127.0.0.1:0` (a free port on the
+// loopback only) and `inspectorUrl()` gives the DevTools WebSocket URL Node prints on
+// stderr (bench/cpu-budget.ts profiles the main thread through it).
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
@@ -9,6 +12,14 @@ import { join } from 'node:path'
 import type { Stage, StageSnapshot } from '../daemon/metrics/latency.js'
 import { PROJECT_ROOT } from '../daemon/paths.js'
 import { statusBytes } from '../stack/proc.js'
+
+export interface DaemonOptions {
+  /** Start with `--inspect=127.0.0.1:0`: the inspector on a free loopback port. */
+  inspect?: boolean
+}
+
+/** The line Node prints on stderr when its inspector listens. */
+const INSPECTOR_LINE = /Debugger listening on (ws:\/\/\S+)/
 
 export class DaemonProcess {
   readonly child: ChildProcess
@@ -19,18 +30,27 @@ export class DaemonProcess {
   readonly exited: Promise<number | null>
   /** Signals this side sent, so an exit nobody asked for can be told apart. */
   readonly signalsSent: NodeJS.Signals[] = []
+  readonly #inspector: Promise<string>
 
-  constructor (configFile: string, httpPort: number, logFile: string, cpuProfDir: string | null = null) {
+  constructor (configFile: string, httpPort: number, logFile: string, cpuProfDir: string | null = null, options: DaemonOptions = {}) {
     const log = createWriteStream(logFile, { flags: 'a' })
     const profile = cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`]
-    this.child = spawn(process.execPath, [...profile, '--', join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const inspect = options.inspect === true ? ['--inspect=127.0.0.1:0'] : []
+    this.child = spawn(process.execPath, [...profile, ...inspect, '--', join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child.stdout?.pipe(log)
     this.child.stderr?.pipe(log)
     this.url = `http://127.0.0.1:${httpPort}`
     this.exited = new Promise(resolve => {
       this.child.once('close', (code, signal) => { this.exitCode = code; this.exitSignal = signal; resolve(code) })
     })
+    this.#inspector = options.inspect === true
+      ? inspectorUrlFrom(this.child)
+      : Promise.reject(new Error('the daemon was started without { inspect: true }'))
+    this.#inspector.catch(() => {}) // asked for or not, never an unhandled rejection
   }
+
+  /** The inspector's WebSocket URL (ws://127.0.0.1:PORT/UUID); rejects when started without `inspect` or when the daemon exits before printing it. */
+  async inspectorUrl (): Promise<string> { return await this.#inspector }
 
   get pid (): number { return this.child.pid ?? 0 }
   get running (): boolean { return this.child.exitCode === null && this.child.signalCode === null }
@@ -64,6 +84,24 @@ export class DaemonProcess {
     const mib = (field: string): number => Math.round((statusBytes(this.pid, field) ?? NaN) / 1048576)
     return { peakMiB: mib('VmHWM'), rssMiB: mib('VmRSS') }
   }
+}
+
+/** Reads a child's stderr (alongside whatever else reads it) until Node's inspector line; rejects if the stream ends first. */
+export async function inspectorUrlFrom (child: ChildProcess): Promise<string> {
+  const stderr = child.stderr
+  if (stderr === null) throw new Error('the child\'s stderr is not piped')
+  return await new Promise((resolve, reject) => {
+    let seen = ''
+    const done = (): void => { stderr.off('data', onData); stderr.off('end', onEnd) }
+    const onData = (chunk: Buffer | string): void => {
+      seen = (seen + chunk.toString()).slice(-4096)
+      const m = INSPECTOR_LINE.exec(seen)
+      if (m?.[1] !== undefined) { done(); resolve(m[1]) }
+    }
+    const onEnd = (): void => { done(); reject(new Error('the process ended before its inspector listened')) }
+    stderr.on('data', onData)
+    stderr.once('end', onEnd)
+  })
 }
 
 export async function freePort (): Promise<number> {
