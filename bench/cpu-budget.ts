@@ -39,7 +39,7 @@ export const STAGE = {
   candles: 'candles',
   gc: 'GC (main thread + V8 helper threads)',
   metrics: 'metrics + HTTP',
-  otherMain: 'other (main thread)',
+  otherMain: 'other, main thread (native "(program)", Node internals)',
   librdkafka: 'librdkafka threads (Kafka I/O, compression)',
   otherThreads: 'other threads (libuv pool, inspector, ended threads)'
 } as const
@@ -186,10 +186,17 @@ export interface ThreadStat {
   startTicks: number
   /** CPU used, ms: schedstat's ns on the CPU, or utime + stime where schedstat is missing. */
   cpuMs: number
-  /** utime + stime, ms (comparable with the process's total). */
-  ticksMs: number
 }
-export interface ThreadSnapshot { pid: number, at: number, processTicksMs: number, threads: ThreadStat[] }
+export interface ThreadSnapshot {
+  pid: number
+  /** When it was read (Date.now()). */
+  at: number
+  /** The whole process, utime + stime of every thread, live or ended (ms, 10 ms ticks; Linux derives it from the same ns as schedstat). */
+  processTicksMs: number
+  /** Every thread's cpuMs came from schedstat (ns), not ticks. */
+  precise: boolean
+  threads: ThreadStat[]
+}
 
 const TICK_MS = 10 // getconf CLK_TCK is 100 on Linux
 
@@ -203,31 +210,31 @@ export function readThreads (pid: number, proc = '/proc'): ThreadSnapshot {
   const fields = statFields(readFileSync(`${proc}/${pid}/stat`, 'utf8'))
   const processTicksMs = (Number(fields[11]) + Number(fields[12])) * TICK_MS
   const threads: ThreadStat[] = []
+  let precise = true
   for (const entry of readdirSync(`${proc}/${pid}/task`)) {
     const dir = `${proc}/${pid}/task/${entry}`
     try {
       const f = statFields(readFileSync(`${dir}/stat`, 'utf8'))
-      const ticksMs = (Number(f[11]) + Number(f[12])) * TICK_MS
-      let cpuMs = ticksMs
+      let cpuMs = NaN
       try {
-        const ns = Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0])
-        if (Number.isFinite(ns)) cpuMs = ns / 1e6
+        cpuMs = Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]) / 1e6
       } catch {}
-      threads.push({ tid: Number(entry), name: readFileSync(`${dir}/comm`, 'utf8').trim(), startTicks: Number(f[19]), cpuMs, ticksMs })
+      if (!Number.isFinite(cpuMs)) { precise = false; cpuMs = (Number(f[11]) + Number(f[12])) * TICK_MS }
+      threads.push({ tid: Number(entry), name: readFileSync(`${dir}/comm`, 'utf8').trim(), startTicks: Number(f[19]), cpuMs })
     } catch {}
   }
-  return { pid, at: Date.now(), processTicksMs, threads }
+  return { pid, at: Date.now(), processTicksMs, precise, threads }
 }
 
 export type ThreadGroup = 'main' | 'worker' | 'librdkafka' | 'v8' | 'profiler' | 'other'
 
 export const THREAD_GROUP_NAMES: Record<ThreadGroup, string> = {
-  main: 'main (event loop)',
+  main: 'main thread (event loop)',
   worker: 'Piscina worker threads',
-  librdkafka: 'librdkafka (rdk:*)',
+  librdkafka: 'librdkafka',
   v8: 'V8 platform (GC helpers, compiler)',
   other: 'other (libuv pool, inspector, ended threads)',
-  profiler: 'V8 profiler sampling thread (left out of the total)'
+  profiler: 'V8 profiler\'s sampling thread (not in the total)'
 }
 
 /**
@@ -287,6 +294,10 @@ export interface ThreadUse {
   endedMs: number
   /** The whole process over the window (utime + stime), ms. */
   processMs: number
+  /** Thread figures from schedstat (ns) at both ends. */
+  precise: boolean
+  /** The main thread's name, which Node 20's unnamed threads share. */
+  processName: string
 }
 
 const emptyGroups = <T>(v: () => T): Record<ThreadGroup, T> => ({ main: v(), worker: v(), librdkafka: v(), v8: v(), profiler: v(), other: v() })
@@ -297,7 +308,7 @@ export function threadUse (start: ThreadSnapshot, end: ThreadSnapshot, groups: R
   const groupMs = emptyGroups(() => 0)
   const groupThreads = emptyGroups(() => 0)
   const groupNames = emptyGroups<string[]>(() => [])
-  let liveTicksMs = 0
+  let liveMs = 0
   for (const t of end.threads) {
     // A tid seen at both ends but started anew (reused id) counts from 0.
     const b = before.get(t.tid)
@@ -306,13 +317,18 @@ export function threadUse (start: ThreadSnapshot, end: ThreadSnapshot, groups: R
     groupMs[g] += Math.max(0, t.cpuMs - (same ? b.cpuMs : 0))
     groupThreads[g]++
     if (!groupNames[g].includes(t.name)) groupNames[g].push(t.name)
-    liveTicksMs += Math.max(0, t.ticksMs - (same ? b.ticksMs : 0))
+    liveMs += Math.max(0, t.cpuMs - (same ? b.cpuMs : 0))
   }
   const processMs = end.processTicksMs - start.processTicksMs
-  // Per-thread ticks are rounded one by one: a few ticks of difference are noise, not ended threads.
-  const endedMs = Math.max(0, processMs - liveTicksMs - end.threads.length * TICK_MS)
+  // What the process used beyond its live threads went to threads that ended in the
+  // window. The process's ticks are its threads' ns rounded once (a tick at each end
+  // is noise); per-thread ticks are rounded one by one (a tick per thread).
+  const slack = (start.precise && end.precise ? 2 : end.threads.length + 1) * TICK_MS
+  const gap = processMs - liveMs
+  const endedMs = gap > slack ? gap : 0
   groupMs.other += endedMs
-  return { groupMs, groupThreads, groupNames, endedMs, processMs }
+  const processName = end.threads.find(t => t.tid === end.pid)?.name ?? 'node'
+  return { groupMs, groupThreads, groupNames, endedMs, processMs, precise: start.precise && end.precise, processName }
 }
 
 // ---------------------------------------------------------------------------
@@ -357,21 +373,26 @@ export function computeBudget (input: BudgetInput): CpuBudget {
     .filter(k => p.threads.groupThreads[k] > 0 || g[k] > 0)
     .map(k => {
       const n = p.threads.groupThreads[k]
-      const names = p.threads.groupNames[k].join(', ')
-      const ended = k === 'other' && p.threads.endedMs > 0 ? `, ${r1(per(p.threads.endedMs))} µs of it in threads that ended` : ''
-      return { name: `${THREAD_GROUP_NAMES[k]}: ${n} thread${n === 1 ? '' : 's'}${names === '' ? '' : ` (${names})`}${ended}`, usPerTrade: r2(per(g[k])) }
+      const names = p.threads.groupNames[k]
+      // Node 20 leaves most threads with the process's own name: listing it says nothing.
+      const listed = names.length > 1 || (names.length === 1 && names[0] !== p.threads.processName) ? ` (${names.join(', ')})` : ''
+      const ended = k === 'other' && p.threads.endedMs > 0 ? `; ${fix1(per(p.threads.endedMs))} µs of it in threads that ended in the window` : ''
+      return { name: `${THREAD_GROUP_NAMES[k]}${k === 'main' ? '' : `, ${n} thread${n === 1 ? '' : 's'}`}${listed}${ended}`, usPerTrade: r2(per(g[k])) }
     })
 
+  let samples = 0
+  for (const n of p.samples.values()) samples += n
   const profiledMain = per(g.main)
   const u = input.unprofiled
   const unprofiledMain = u === null || u.trades <= 0 ? NaN : u.mainMs * 1000 / u.trades
   const cost = u === null
-    ? `no unprofiled stretch to compare with, so the profiler's cost on the main thread is not known; its sampling thread used ${r1(per(g.profiler))} µs per trade and is left out of the total`
-    : `the main thread used ${r1(profiledMain)} µs per trade with the profiler and ${r1(unprofiledMain)} without it (the ${r1(u.seconds)} s just before, ${u.trades.toLocaleString('en-US')} trades), ${signed(profiledMain - unprofiledMain)} µs, and the profiler's sampling thread ${r1(per(g.profiler))} µs per trade, left out of the total`
-  const method = `Per-thread CPU of the daemon (pid ${input.pid}) from /proc/<pid>/task/*/schedstat over ${r1(p.seconds)} s in which ${p.trades.toLocaleString('en-US')} trades were stored; ` +
-    `the main thread split into stages by a V8 CPU profile of the same ${r1(p.seconds)} s through the inspector (${busy.toLocaleString('en-US')} non-idle samples; each sample goes to the stage of the nearest frame from its leaf that a rule matches, idle samples left out), ` +
-    'the worker threads (found through their inspector sessions) as their own row, V8\'s platform threads (GC helpers, compiler) in GC, librdkafka\'s rdk: threads as theirs, the rest as other threads; ' +
-    `figures include profiler sampling at ${p.samplingUs} µs: ${cost}.`
+    ? 'no unprofiled stretch to compare with, so its cost on the main thread is not known'
+    : `the main thread used ${fix1(profiledMain)} µs per trade with it and ${fix1(unprofiledMain)} without it (the ${fix1(u.seconds)} s just before, ${u.trades.toLocaleString('en-US')} trades), ${signed(profiledMain - unprofiledMain)} µs`
+  const source = p.threads.precise ? 'schedstat' : 'stat, utime + stime'
+  const method = `Per-thread CPU of the daemon from /proc/<pid>/task/*/${source === 'schedstat' ? 'schedstat' : 'stat'} over ${fix1(p.seconds)} s in which ${p.trades.toLocaleString('en-US')} trades were stored (${source}); ` +
+    `the main thread split into stages by a V8 CPU profile of the same ${fix1(p.seconds)} s taken through the inspector (${samples.toLocaleString('en-US')} samples, ${busy.toLocaleString('en-US')} not idle; a sample goes to the stage of the nearest frame from its leaf that a rule matches), ` +
+    'the worker threads (found through their inspector sessions) as their own row, V8\'s platform threads (GC helpers, compiler) in GC, librdkafka\'s rdk: threads as theirs, the rest as other threads. ' +
+    `Figures include profiler sampling at ${p.samplingUs} µs (one sample per ${samples > 0 ? Math.round(p.seconds * 1e6 / samples) : '–'} µs taken): ${cost}; the profiler's own sampling thread used ${fix1(per(g.profiler))} µs per trade, not counted in the total.`
   return {
     ratePerSec: input.seconds > 0 ? Math.round(input.trades / input.seconds) : NaN,
     seconds: r1(input.seconds),
@@ -383,7 +404,8 @@ export function computeBudget (input: BudgetInput): CpuBudget {
   }
 }
 
-function signed (x: number): string { return Number.isFinite(x) ? `${x >= 0 ? '+' : '−'}${r1(Math.abs(x))}` : '–' }
+const fix1 = (x: number): string => Number.isFinite(x) ? x.toFixed(1) : '–'
+const signed = (x: number): string => Number.isFinite(x) ? `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(1)}` : '–'
 
 // ---------------------------------------------------------------------------
 // Markdown.
