@@ -331,18 +331,35 @@ export function threadUse (start: ThreadSnapshot, end: ThreadSnapshot, groups: R
   return { groupMs, groupThreads, groupNames, endedMs, processMs, precise: start.precise && end.precise, processName }
 }
 
+/** Several windows' use added up (thread counts and names: as many as any window had, every name seen). */
+export function sumThreadUse (uses: readonly ThreadUse[]): ThreadUse {
+  const sum: ThreadUse = { groupMs: emptyGroups(() => 0), groupThreads: emptyGroups(() => 0), groupNames: emptyGroups<string[]>(() => []), endedMs: 0, processMs: 0, precise: true, processName: uses[0]?.processName ?? 'node' }
+  for (const u of uses) {
+    for (const g of Object.keys(sum.groupMs) as ThreadGroup[]) {
+      sum.groupMs[g] += u.groupMs[g]
+      sum.groupThreads[g] = Math.max(sum.groupThreads[g], u.groupThreads[g])
+      for (const n of u.groupNames[g]) if (!sum.groupNames[g].includes(n)) sum.groupNames[g].push(n)
+    }
+    sum.endedMs += u.endedMs
+    sum.processMs += u.processMs
+    sum.precise &&= u.precise
+  }
+  return sum
+}
+
 // ---------------------------------------------------------------------------
 // The arithmetic.
 
 export interface BudgetInput {
-  /** The whole window (unprofiled stretch + profiled one). */
+  /** The whole window (unprofiled and profiled stretches, and the moments between). */
   seconds: number
   trades: number
-  /** The profiled stretch, which the figures are for. */
+  /** The profiled stretches together, which the figures are for. */
   profiled: { seconds: number, trades: number, threads: ThreadUse, samples: ReadonlyMap<string, number>, samplingUs: number }
-  /** The unprofiled stretch just before, for the profiler's cost (null: none). */
+  /** The unprofiled stretches, for the profiler's cost (null: none). */
   unprofiled: { seconds: number, trades: number, mainMs: number } | null
-  pid: number
+  /** How many unprofiled + profiled cycles the window was cut into. */
+  cycles: number
 }
 
 const r2 = (x: number): number => Math.round(x * 100) / 100
@@ -385,14 +402,15 @@ export function computeBudget (input: BudgetInput): CpuBudget {
   const profiledMain = per(g.main)
   const u = input.unprofiled
   const unprofiledMain = u === null || u.trades <= 0 ? NaN : u.mainMs * 1000 / u.trades
+  const stretches = input.cycles === 1 ? '' : ` in ${input.cycles} stretches`
   const cost = u === null
     ? 'no unprofiled stretch to compare with, so its cost on the main thread is not known'
-    : `the main thread used ${fix1(profiledMain)} µs per trade with it and ${fix1(unprofiledMain)} without it (the ${fix1(u.seconds)} s just before, ${u.trades.toLocaleString('en-US')} trades), ${signed(profiledMain - unprofiledMain)} µs`
-  const source = p.threads.precise ? 'schedstat' : 'stat, utime + stime'
-  const method = `Per-thread CPU of the daemon from /proc/<pid>/task/*/${source === 'schedstat' ? 'schedstat' : 'stat'} over ${fix1(p.seconds)} s in which ${p.trades.toLocaleString('en-US')} trades were stored (${source}); ` +
-    `the main thread split into stages by a V8 CPU profile of the same ${fix1(p.seconds)} s taken through the inspector (${samples.toLocaleString('en-US')} samples, ${busy.toLocaleString('en-US')} not idle; a sample goes to the stage of the nearest frame from its leaf that a rule matches), ` +
-    'the worker threads (found through their inspector sessions) as their own row, V8\'s platform threads (GC helpers, compiler) in GC, librdkafka\'s rdk: threads as theirs, the rest as other threads. ' +
-    `Figures include profiler sampling at ${p.samplingUs} µs (one sample per ${samples > 0 ? Math.round(p.seconds * 1e6 / samples) : '–'} µs taken): ${cost}; the profiler's own sampling thread used ${fix1(per(g.profiler))} µs per trade, not counted in the total.`
+    : `the main thread used ${fix1(profiledMain)} µs per trade with it and ${fix1(unprofiledMain)} without it (${fix1(u.seconds)} s unprofiled, ${input.cycles === 1 ? 'just before the profiled stretch' : 'each just before a profiled stretch'}, ${u.trades.toLocaleString('en-US')} trades): ${signed(profiledMain - unprofiledMain)} µs`
+  const source = p.threads.precise ? 'schedstat' : 'stat (utime + stime)'
+  const method = `Per-thread CPU of the daemon from /proc/<pid>/task/*/${source} over ${fix1(p.seconds)} s${stretches} in which ${p.trades.toLocaleString('en-US')} trades were stored; ` +
+    `the main thread's CPU split into stages in proportion to a V8 CPU profile of the same ${fix1(p.seconds)} s taken through the inspector (${samples.toLocaleString('en-US')} samples, ${busy.toLocaleString('en-US')} not idle; a sample counts for the stage of the nearest frame from its leaf that a rule matches); ` +
+    'the Piscina worker threads (found through their inspector sessions) as their own row, V8\'s platform threads (GC helpers, compiler) in GC, librdkafka\'s rdk: threads as theirs, the rest as other threads; all divided by the trades stored. ' +
+    `Figures include profiler sampling at ${p.samplingUs} µs (one sample per ${samples > 0 ? Math.round(p.seconds * 1e6 / samples) : '–'} µs taken): ${cost}; its sampling thread used ${fix1(per(g.profiler))} µs per trade, not counted in the total.`
   return {
     ratePerSec: input.seconds > 0 ? Math.round(input.trades / input.seconds) : NaN,
     seconds: r1(input.seconds),
@@ -539,61 +557,79 @@ export class Inspector {
 // The measurement.
 
 export interface MeasureOptions {
-  /** The profiler's sampling interval, µs. */
+  /** The profiler's sampling interval, µs (250 by default). */
   samplingUs?: number
-  /** The share of the window at its start measured without the profiler (for its cost); 0: none. */
+  /** The share of each cycle measured without the profiler, at its start, for the profiler's cost (0.25 by default; 0: none). */
   unprofiledShare?: number
+  /** About how long one cycle (unprofiled, then profiled) lasts, s: the window is cut into whole cycles so that load drifting over the window hits both alike (8 by default). */
+  cycleSeconds?: number
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, Math.max(0, ms))) }
 
+interface Mark { at: number, rows: number, threads: ThreadSnapshot }
+
 /**
  * Measures the daemon's CPU budget over the next `seconds` while the caller keeps
- * the load steady: an unprofiled stretch first (a quarter, for the profiler's cost),
- * then per-thread CPU and a main-thread profile over the rest. `storedRows` reads
- * the rows stored so far (the daemon's counter). The daemon must have been started
- * with `{ inspect: true }`.
+ * the load steady. The window is cut into cycles; each starts with an unprofiled
+ * stretch (a quarter: the profiler's cost is the main thread's µs per trade with
+ * it against without it) and ends with the profiled one, from which every figure
+ * comes. Starting and stopping the profiler falls between the stretches and counts
+ * in neither (nor do the trades stored meanwhile). `storedRows` reads the rows stored
+ * so far (the daemon's counter); the daemon must have been started with `{ inspect: true }`.
  */
 export async function measureCpuBudget (daemon: DaemonProcess, seconds: number, storedRows: () => Promise<number>, options: MeasureOptions = {}): Promise<CpuBudget> {
   const samplingUs = options.samplingUs ?? 250
-  const share = options.unprofiledShare ?? 0.25
+  const share = Math.min(0.9, Math.max(0, options.unprofiledShare ?? 0.25))
+  const cycles = Math.max(1, Math.floor(seconds / (options.cycleSeconds ?? 8)))
   const pid = daemon.pid
   const inspector = await Inspector.connect(await daemon.inspectorUrl())
   try {
     const pool = v8PoolSize(pid)
     const workers = new Set(await inspector.workerThreadIds())
-    const unprofiledMs = seconds * 1000 * share
-
+    const mark = async (): Promise<Mark> => ({ at: Date.now(), rows: await storedRows(), threads: readThreads(pid) })
+    const mainMs = (s: ThreadSnapshot): number => s.threads.find(t => t.tid === pid)?.cpuMs ?? NaN
+    const cycleMs = seconds * 1000 / cycles
+    const profiled = { seconds: 0, trades: 0, samples: new Map<string, number>(), pairs: [] as Array<[ThreadSnapshot, ThreadSnapshot]> }
+    const unprofiled = { seconds: 0, trades: 0, mainMs: 0 }
     const t0 = Date.now()
-    const rows0 = await storedRows()
-    const s0 = readThreads(pid)
-    let unprofiled: BudgetInput['unprofiled'] = null
-    let rows1 = rows0
-    let s1 = s0
-    if (unprofiledMs > 0) {
-      await sleep(t0 + unprofiledMs - Date.now())
-      rows1 = await storedRows()
-      s1 = readThreads(pid)
-      const main = (s: ThreadSnapshot): number => s.threads.find(t => t.tid === pid)?.cpuMs ?? NaN
-      unprofiled = { seconds: (s1.at - s0.at) / 1000, trades: rows1 - rows0, mainMs: main(s1) - main(s0) }
+    let first: Mark | null = null
+    let last: Mark | null = null
+    for (let c = 0; c < cycles; c++) {
+      const start = t0 + c * cycleMs
+      const a = await mark()
+      first ??= a
+      if (share > 0) {
+        await sleep(start + cycleMs * share - Date.now())
+        const b = await mark()
+        unprofiled.seconds += (b.at - a.at) / 1000
+        unprofiled.trades += b.rows - a.rows
+        unprofiled.mainMs += mainMs(b.threads) - mainMs(a.threads)
+      }
+      await inspector.startProfiler(samplingUs)
+      const p0 = await mark()
+      await sleep(start + cycleMs - Date.now())
+      // Read before the profiler stops: its sampling thread ends with it.
+      const p1 = await mark()
+      last = p1
+      const profile = await inspector.stopProfiler()
+      profiled.seconds += (p1.at - p0.at) / 1000
+      profiled.trades += p1.rows - p0.rows
+      for (const [stage, n] of stageSamples(profile)) profiled.samples.set(stage, (profiled.samples.get(stage) ?? 0) + n)
+      profiled.pairs.push([p0.threads, p1.threads])
     }
-    await inspector.startProfiler(samplingUs)
-    const t1 = Date.now()
-    await sleep(t0 + seconds * 1000 - Date.now())
-    // Read before the profiler stops: its sampling thread ends with it.
-    const rows2 = await storedRows()
-    const s2 = readThreads(pid)
-    const profile = await inspector.stopProfiler()
     for (const t of await inspector.workerThreadIds()) workers.add(t)
-    // Every thread seen at either end, once (a thread may start or end in between).
-    const seen = new Map([...s1.threads, ...s2.threads].map(t => [t.tid, t]))
-    const threads = threadUse(s1, s2, classifyThreads({ pid, threads: [...seen.values()] }, workers, pool))
+    // Every thread seen at any mark, once (threads may start or end in between).
+    const seen = new Map(profiled.pairs.flat().flatMap(s => s.threads).map(t => [t.tid, t]))
+    const groups = classifyThreads({ pid, threads: [...seen.values()] }, workers, pool)
+    const threads = sumThreadUse(profiled.pairs.map(([s0, s1]) => threadUse(s0, s1, groups)))
+    if (first === null || last === null) throw new Error('cpu budget: no cycle ran')
     return computeBudget({
-      seconds: (s2.at - s0.at) / 1000,
-      trades: rows2 - rows0,
-      profiled: { seconds: (s2.at - t1) / 1000, trades: rows2 - rows1, threads, samples: stageSamples(profile), samplingUs },
-      unprofiled,
-      pid
+      seconds: (last.at - first.at) / 1000,
+      trades: last.rows - first.rows,
+      cycles,
+      profiled: { seconds: profiled.seconds, trades: profiled.trades, threads, samples: profiled.samples, samplingUs },
+      unprofiled: share > 0 ? unprofiled : null
     })
   } finally {
     await inspector.close()
