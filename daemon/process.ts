@@ -16,9 +16,9 @@ import { Piscina } from 'piscina'
 import type { Registry } from 'prom-client'
 import type { Config } from './config/schema.js'
 import { decodeIsolating } from './core/decode-isolating.js'
-import { packValues, withoutRefused, type DecodedBatch, type PoisonRecord } from './core/process-batch.js'
+import { packValues, withoutRefused, type EncodedBatch, type PoisonRecord } from './core/process-batch.js'
 import type { PoisonReason } from './core/avro-codec.js'
-import type { TradeRow } from './core/transform.js'
+import { RowView } from './core/cql-rows.js'
 import { CandleBook } from './cassandra/candles.js'
 import { connectCassandra } from './cassandra/client.js'
 import { CassandraExecutor, TradeWriter } from './cassandra/writer.js'
@@ -74,8 +74,11 @@ const POISON_MESSAGES: Record<PoisonReason, string> = {
   cassandra_rejected: 'Cassandra refused a record\'s row as invalid; the record goes to the dead-letter topic, the rest of its batch is stored'
 }
 
-const ingestTs = (row: TradeRow): number => row.ingest_ts
-const tradeTs = (row: TradeRow): number => row.trade_ts
+/** The end-to-end histograms, from each row's frame receive time and its trade time. */
+function recordSince (latency: StageLatency, writtenAt: number, rows: RowView): void {
+  latency.recordSinceEach('end_to_end', writtenAt, rows.count, i => rows.ingestTs(i))
+  latency.recordSinceEach('source_to_written', writtenAt, rows.count, i => rows.tradeTs(i))
+}
 
 export async function startProcess (config: Config, deps: ProcessDeps): Promise<ProcessRole> {
   const log = deps.log.child({ component: 'process' })
@@ -122,33 +125,35 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     const decodedAt = Date.now()
     deps.latency.record('consume_to_decoded', decodedAt - batch.consumedAt, batch.messages.length)
     deps.latency.record('worker_decode', decoded.decodeNs / 1e6, batch.messages.length)
+    const rows = new RowView(decoded.rows)
     await Promise.all([
       (async () => {
-        if (decoded.rows.length === 0) return
-        const rejected = await writer.write(decoded.rows)
+        if (rows.count === 0) return
+        const rejected = await writer.write(rows)
         // The trades are stored (queryable) now; the candles follow, and the batch is
         // committed only once they are written too.
         const writtenAt = Date.now()
-        deps.latency.record('decoded_to_written', writtenAt - decodedAt, decoded.rows.length)
-        deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, decoded.rows.length)
-        deps.latency.recordSince('end_to_end', writtenAt, decoded.rows, ingestTs)
-        deps.latency.recordSince('source_to_written', writtenAt, decoded.rows, tradeTs)
+        deps.latency.record('decoded_to_written', writtenAt - decodedAt, rows.count)
+        deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, rows.count)
+        recordSince(deps.latency, writtenAt, rows)
         // A refused row is not in `trades`, so it must not be in a candle either.
         const { partials, poison } = withoutRefused(decoded, rejected)
-        await Promise.all([candles.apply(partials, decoded.rows), ...poison.map(async p => { await deadLetter(batch, p) })])
+        // TEMPORARY until the candle book takes partials alone
+        const rowsOf = new Proxy([], { get: (_t, k) => typeof k === 'string' && /^\d+$/.test(k) ? rows.row(Number(k)) : undefined }) as unknown as import('./core/transform.js').TradeRow[]
+        await Promise.all([candles.apply(partials, rowsOf), ...poison.map(async p => { await deadLetter(batch, p) })])
       })(),
       ...decoded.poison.map(async p => { await deadLetter(batch, p) })
     ])
   }
 
-  const runTask = async (messages: readonly ConsumedBatch['messages'][number][]): Promise<DecodedBatch> => {
+  const runTask = async (messages: readonly ConsumedBatch['messages'][number][]): Promise<EncodedBatch> => {
     // Packed afresh for each run: a moved buffer is detached on this side.
     const packed = packValues(messages.map(m => m.value))
     const task: DecodeTask = { packed }
-    return await pool.run(task, { transferList: [packed.buffer] }) as DecodedBatch
+    return await pool.run(task, { transferList: [packed.buffer] }) as EncodedBatch
   }
 
-  const decode = async (batch: ConsumedBatch): Promise<DecodedBatch> => await decodeIsolating(batch.messages, runTask, {
+  const decode = async (batch: ConsumedBatch): Promise<EncodedBatch> => await decodeIsolating(batch.messages, runTask, {
     stopping: () => stopping,
     onRetry: err => { log.limited('error', 'worker-task', 'a decode task failed in the worker pool; retrying the batch once, then record by record', { err, records: batch.messages.length }) },
     onSplit: err => { log.limited('error', 'worker-split', 'a decode task failed twice; splitting the batch to isolate the records that fail', { err, records: batch.messages.length }) },

@@ -8,11 +8,9 @@
 // committed, and writing resumes by itself when Cassandra returns. close() stops
 // the retrying (what is not written then stays uncommitted and is read again).
 
-import cassandra from 'cassandra-driver'
+import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
-
-const cassandraTypes = cassandra.types
-import { estimateRowBytes } from '../core/batching.js'
+import { encodeRows, RowView, TRADE_COLUMNS } from '../core/cql-rows.js'
 import { PartitionQueue } from '../core/write-queue.js'
 import { backoffDelay } from '../core/retry.js'
 import type { TradeRow } from '../core/transform.js'
@@ -28,20 +26,28 @@ export interface WriterOptions {
   counters: ProcessCounters
 }
 
-export interface RejectedRow { row: TradeRow, error: string }
+/** A row Cassandra refused as invalid: its index in the written batch, and Cassandra's word for why. */
+export interface RejectedRow { index: number, error: string }
 
 export class CassandraExecutor {
   readonly #opts: WriterOptions
   #active = 0
-  readonly #waiting: Array<() => void> = []
+  readonly #waiting: Array<(handedOver: boolean) => void> = []
   #closed = false
   readonly #sleeps = new Set<{ timer: NodeJS.Timeout, wake: () => void }>()
+  readonly #slotListeners: Array<() => void> = []
 
   constructor (opts: WriterOptions) {
     this.#opts = opts
   }
 
   get closed (): boolean { return this.#closed }
+
+  /** Request slots free now (cassandra.maxConcurrentWrites less those in use or waited for). */
+  get freeSlots (): number { return this.#closed ? 0 : this.#opts.cassandra.maxConcurrentWrites - this.#active - this.#waiting.length }
+
+  /** Called whenever a slot frees: a queue that cuts requests only when a slot is free pumps here. */
+  onSlotFree (listener: () => void): void { this.#slotListeners.push(listener) }
 
   /**
    * Runs `fn` under the concurrency bound, retrying with backoff until it succeeds or
@@ -53,7 +59,7 @@ export class CassandraExecutor {
     const c = this.#opts.counters
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
-      await this.#acquire()
+      await this.#acquire(what)
       c.cassandraInFlight++
       let ok = false
       let result: T | undefined
@@ -90,21 +96,28 @@ export class CassandraExecutor {
   close (): void {
     this.#closed = true
     for (const s of this.#sleeps) { clearTimeout(s.timer); s.wake() }
-    for (const wake of this.#waiting.splice(0)) wake()
+    for (const wake of this.#waiting.splice(0)) wake(false)
   }
 
-  async #acquire (): Promise<void> {
+  async #acquire (what: string): Promise<void> {
     if (this.#active < this.#opts.cassandra.maxConcurrentWrites) {
       this.#active++
       return
     }
-    await new Promise<void>(resolve => this.#waiting.push(resolve))
-    this.#active++
+    // Woken either with a slot handed over by #release, or by close() without one.
+    const handedOver = await new Promise<boolean>(resolve => this.#waiting.push(resolve))
+    if (!handedOver) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
   }
 
   #release (): void {
+    const next = this.#waiting.shift()
+    if (next !== undefined) {
+      // The slot goes straight to the oldest waiter: #active stays as it is.
+      next(true)
+      return
+    }
     this.#active--
-    this.#waiting.shift()?.()
+    for (const listener of this.#slotListeners) listener()
   }
 
   async #sleep (ms: number): Promise<void> {
@@ -115,70 +128,107 @@ export class CassandraExecutor {
   }
 }
 
+/** A row of a batch, as the write queue holds it. */
+interface RowRef { view: RowView, index: number }
+
 /**
- * Writes trade rows as single-partition unlogged batches of prepared inserts, cut
- * from a per-partition queue when a request slot frees (core/write-queue.ts): at
- * most cassandra.maxConcurrentWrites trade requests in flight, and while all are
- * busy, the rows of later writes join the ones waiting for their partition, so
- * requests grow with the load instead of multiplying.
+ * Writes trade rows as unlogged batches of prepared inserts, cut from a queue of rows
+ * grouped by the replica that owns their partition (core/write-queue.ts), when a
+ * request slot of the executor frees: at most cassandra.maxConcurrentWrites requests
+ * in flight (trades, candles and rebuild reads together), and while all are busy the
+ * rows of later writes join the ones waiting for their replica, so requests grow
+ * with the load instead of multiplying. A batch spans the partitions of one replica
+ * (its first replica in ring order, which the request is routed to), so every
+ * mutation of it is local to the coordinator; it stays under cassandra.batchMaxBytes
+ * (below Cassandra's batch_size_warn_threshold, which, with batch_size_fail_threshold,
+ * applies to batches that span partitions).
  */
 export class TradeWriter {
   readonly #exec: CassandraExecutor
+  readonly #client: cassandra.Client
+  readonly #keyspace: string
   readonly #insert: string
   readonly #counters: ProcessCounters
-  readonly #queue: PartitionQueue<TradeRow>
-  readonly #limit: number
+  readonly #queue: PartitionQueue<RowRef>
   readonly #log: Logger
-  /** Rows Cassandra refused, until the write() that holds them collects them. */
-  readonly #rejected = new Map<TradeRow, string>()
-  #active = 0
+  /** Rows Cassandra refused (by view, then index), until the write() that holds them collects them. */
+  readonly #rejected = new Map<RowView, Map<number, string>>()
+  /** Partition key → the replica group its rows are batched in (cleared when the ring changes). */
+  readonly #groups = new Map<string, { group: string, routingKey: Buffer | undefined }>()
 
   constructor (exec: CassandraExecutor, opts: WriterOptions) {
     this.#exec = exec
+    this.#client = opts.client
     this.#counters = opts.counters
-    this.#limit = opts.cassandra.maxConcurrentWrites
     this.#log = opts.log
-    this.#queue = new PartitionQueue<TradeRow>(row => `${row.symbol}\u0000${row.day}`, estimateRowBytes, opts.cassandra.batchMaxBytes)
+    this.#keyspace = opts.cassandra.keyspace
+    this.#queue = new PartitionQueue<RowRef>(r => this.#groupOf(r).group, r => r.view.size(r.index), opts.cassandra.batchMaxBytes)
     const { keyspace, tradesTable } = opts.cassandra
-    this.#insert = `INSERT INTO ${keyspace}.${tradesTable} (symbol, day, trade_ts, trade_id, price, volume, conditions, ingest_ts, process_ts) ` +
-      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
+    this.#insert = `INSERT INTO ${keyspace}.${tradesTable} (${TRADE_COLUMNS.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    exec.onSlotFree(() => { this.#pump() })
+    const client = opts.client as Partial<Pick<cassandra.Client, 'on'>>
+    if (typeof client.on === 'function') {
+      for (const event of ['hostAdd', 'hostRemove']) client.on.call(opts.client, event, () => { this.#groups.clear() })
+    }
   }
+
+  /** Rows waiting for a request slot. */
+  get pending (): number { return this.#queue.pending }
 
   /**
    * Resolves once every row is acknowledged (retrying as long as needed) or refused
    * by Cassandra as invalid; rejects only when the writer is closed. Resolves to the
-   * refused rows with why (usually none): the caller dead-letters them.
+   * refused rows (by index) with why (usually none): the caller dead-letters them.
    */
-  async write (rows: readonly TradeRow[]): Promise<RejectedRow[]> {
+  async write (view: RowView): Promise<RejectedRow[]> {
+    const refs: RowRef[] = new Array(view.count)
+    for (let i = 0; i < view.count; i++) refs[i] = { view, index: i }
     await new Promise<void>((resolve, reject) => {
-      this.#queue.push(rows, resolve, reject)
+      this.#queue.push(refs, resolve, reject)
       this.#pump()
     })
-    if (this.#rejected.size === 0) return []
-    const out: RejectedRow[] = []
-    for (const row of rows) {
-      const error = this.#rejected.get(row)
-      if (error === undefined) continue
-      this.#rejected.delete(row)
-      out.push({ row, error })
+    const refused = this.#rejected.get(view)
+    if (refused === undefined) return []
+    this.#rejected.delete(view)
+    return [...refused].map(([index, error]) => ({ index, error })).sort((a, b) => a.index - b.index)
+  }
+
+  /** write() for rows made on this thread (the bench's ceiling, tests): encoded first, as the worker does. */
+  async writeRows (rows: readonly TradeRow[]): Promise<RejectedRow[]> {
+    return await this.write(new RowView(encodeRows(rows)))
+  }
+
+  #groupOf (r: RowRef): { group: string, routingKey: Buffer | undefined } {
+    const partition = r.view.partition(r.index)
+    let g = this.#groups.get(partition)
+    if (g === undefined) {
+      const p = r.view.params(r.index)
+      const routingKey = compositeKey(p[0] as Buffer, p[1] as Buffer)
+      let hosts: Array<{ address: string }> | null | undefined
+      try {
+        hosts = (this.#client as Partial<Pick<cassandra.Client, 'getReplicas'>>).getReplicas?.call(this.#client, this.#keyspace, routingKey)
+      } catch {
+        hosts = null
+      }
+      // No token map (yet): one group, routed by the driver as it likes.
+      const first = hosts?.[0]
+      g = first === undefined ? { group: '', routingKey: undefined } : { group: first.address, routingKey }
+      if (this.#groups.size >= 10_000) this.#groups.clear()
+      this.#groups.set(partition, g)
     }
-    return out
+    return g
   }
 
   #pump (): void {
-    while (this.#active < this.#limit) {
+    while (this.#exec.freeSlots > 0) {
       const request = this.#queue.take()
       if (request === null) return
-      this.#active++
       this.#sendIsolating(request.rows).then(() => {
         this.#queue.complete(request)
       }, err => {
         // Only when the executor is closed: nothing more will be written.
         this.#queue.fail(request, err)
         this.#queue.failAll(err)
-      }).finally(() => {
-        this.#active--
-        this.#pump()
       })
     }
   }
@@ -187,10 +237,9 @@ export class TradeWriter {
    * Writes the rows; when Cassandra refuses the request as invalid, halves it until
    * the refused rows stand alone (each row that cannot be written is set aside with
    * the error, the others are written), so one bad row never holds back the good ones
-   * around it. (batch_size_fail_threshold does not apply here: Cassandra enforces it
-   * only on batches that span partitions, CASSANDRA-10876, and ours never do.)
+   * around it (a batch over batch_size_fail_threshold is written in halves the same way).
    */
-  async #sendIsolating (batch: readonly TradeRow[]): Promise<void> {
+  async #sendIsolating (batch: readonly RowRef[]): Promise<void> {
     try {
       await this.#send(batch)
       this.#counters.cassandraBatches++
@@ -198,11 +247,13 @@ export class TradeWriter {
     } catch (err) {
       if (!isFinnhubdError(err, 'FINNHUBD_ERR_CASSANDRA_REJECTED')) throw err
       if (batch.length === 1) {
-        const row = batch[0] as TradeRow
+        const { view, index } = batch[0] as RowRef
         this.#counters.cassandraRejectedRows++
-        this.#rejected.set(row, err.message)
+        let refused = this.#rejected.get(view)
+        if (refused === undefined) this.#rejected.set(view, refused = new Map())
+        refused.set(index, err.message)
         this.#log.limited('error', 'cassandra-rejected-row', 'Cassandra refused a trade row as invalid; its record goes to the dead-letter topic',
-          { err: err.message, symbol: row.symbol.slice(0, 64), trade_ts: row.trade_ts, trade_id: row.trade_id })
+          { err: err.message, symbol: view.symbol(index).slice(0, 64), trade_ts: view.tradeTs(index), trade_id: view.tradeId(index) })
         return
       }
       const half = Math.ceil(batch.length / 2)
@@ -211,30 +262,28 @@ export class TradeWriter {
     }
   }
 
-  async #send (batch: readonly TradeRow[]): Promise<void> {
+  async #send (batch: readonly RowRef[]): Promise<void> {
+    const first = batch[0] as RowRef
+    const { routingKey } = this.#groupOf(first)
     await this.#exec.run('trade write', async client => {
       if (batch.length === 1) {
-        await client.execute(this.#insert, params(batch[0] as TradeRow), { prepare: true, isIdempotent: true })
+        await client.execute(this.#insert, first.view.params(first.index), { prepare: true, isIdempotent: true })
       } else {
-        await client.batch(batch.map(row => ({ query: this.#insert, params: params(row) })), { prepare: true, logged: false, isIdempotent: true })
+        const queries = batch.map(r => ({ query: this.#insert, params: r.view.params(r.index) }))
+        await client.batch(queries, { prepare: true, logged: false, isIdempotent: true, ...(routingKey !== undefined ? { routingKey } : {}) })
       }
     }, { rejectInvalid: true })
   }
 }
 
-// The driver parses a date string on every bind; trades come from a handful of days.
-const localDates = new Map<string, cassandra.types.LocalDate>()
-
-function localDate (day: string): cassandra.types.LocalDate {
-  let d = localDates.get(day)
-  if (d === undefined) {
-    d = cassandraTypes.LocalDate.fromString(day)
-    if (localDates.size > 1000) localDates.clear()
-    localDates.set(day, d)
-  }
-  return d
-}
-
-function params (row: TradeRow): unknown[] {
-  return [row.symbol, localDate(row.day), row.trade_ts, row.trade_id, row.price, row.volume, row.conditions, row.ingest_ts, row.process_ts]
+/** The routing key of a (symbol, day) partition: each component as [uint16 length][bytes][0]. */
+function compositeKey (symbol: Buffer, day: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(symbol.length + day.length + 6)
+  let at = out.writeUInt16BE(symbol.length, 0)
+  at += symbol.copy(out, at)
+  out[at++] = 0
+  at = out.writeUInt16BE(day.length, at)
+  at += day.copy(out, at)
+  out[at] = 0
+  return out
 }

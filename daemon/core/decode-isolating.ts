@@ -6,7 +6,8 @@
 // fails alone is poison `internal`, and every other record of the batch goes on.
 // Retrying the whole batch forever would stall its partitions, on every restart.
 
-import { foldPartials, type DecodedBatch } from './process-batch.js'
+import { encodeRows, RowView } from './cql-rows.js'
+import { foldPartials, type EncodedBatch } from './process-batch.js'
 
 export interface DecodeIsolatingHooks {
   /** True once the daemon is stopping: failures are then thrown (the batch is read again after restart). */
@@ -18,7 +19,7 @@ export interface DecodeIsolatingHooks {
   pause: (ms: number) => Promise<void>
 }
 
-export async function decodeIsolating<M> (messages: readonly M[], run: (part: readonly M[]) => Promise<DecodedBatch>, hooks: DecodeIsolatingHooks): Promise<DecodedBatch> {
+export async function decodeIsolating<M> (messages: readonly M[], run: (part: readonly M[]) => Promise<EncodedBatch>, hooks: DecodeIsolatingHooks): Promise<EncodedBatch> {
   try {
     return await run(messages)
   } catch (err) {
@@ -36,7 +37,7 @@ export async function decodeIsolating<M> (messages: readonly M[], run: (part: re
   return await split(messages, 0, run, hooks)
 }
 
-async function split<M> (messages: readonly M[], offset: number, run: (part: readonly M[]) => Promise<DecodedBatch>, hooks: DecodeIsolatingHooks): Promise<DecodedBatch> {
+async function split<M> (messages: readonly M[], offset: number, run: (part: readonly M[]) => Promise<EncodedBatch>, hooks: DecodeIsolatingHooks): Promise<EncodedBatch> {
   const half = Math.ceil(messages.length / 2)
   const parts = await Promise.all([0, half].map(async from => {
     const part = messages.slice(from, from === 0 ? half : messages.length)
@@ -47,19 +48,20 @@ async function split<M> (messages: readonly M[], offset: number, run: (part: rea
       return part.length === 1 ? internal(offset + from, err) : await split(part, offset + from, run, hooks)
     }
   }))
-  const [a, b] = parts as [DecodedBatch, DecodedBatch]
-  const rows = [...a.rows, ...b.rows]
-  // Folded afresh over the joined rows: a trade in both halves is one fold.
-  return { rows, rowRecord: [...a.rowRecord, ...b.rowRecord], poison: [...a.poison, ...b.poison], partials: foldPartials(rows), decodeNs: a.decodeNs + b.decodeNs }
+  const [a, b] = parts as [EncodedBatch, EncodedBatch]
+  // Read back and joined (a rare path: a batch the pool failed twice), then folded
+  // afresh over the joined rows: a trade in both halves is one fold.
+  const rows = [a, b].flatMap(d => { const v = new RowView(d.rows); return Array.from({ length: v.count }, (_, i) => v.row(i)) })
+  return { rows: encodeRows(rows), rowRecord: Int32Array.from([...a.rowRecord, ...b.rowRecord]), poison: [...a.poison, ...b.poison], partials: foldPartials(rows), decodeNs: a.decodeNs + b.decodeNs }
 }
 
-function internal (index: number, err: unknown): DecodedBatch {
+function internal (index: number, err: unknown): EncodedBatch {
   const message = err instanceof Error ? err.message : String(err)
-  return { rows: [], rowRecord: [], poison: [{ index, reason: 'internal', detail: `the decode task failed on this record alone: ${message.slice(0, 200)}` }], partials: [], decodeNs: 0 }
+  return { rows: encodeRows([]), rowRecord: new Int32Array(0), poison: [{ index, reason: 'internal', detail: `the decode task failed on this record alone: ${message.slice(0, 200)}` }], partials: [], decodeNs: 0 }
 }
 
 /** Record indexes of a decoded part of a batch, made relative to the whole batch. */
-function shiftIndexes (d: DecodedBatch, offset: number): DecodedBatch {
+function shiftIndexes (d: EncodedBatch, offset: number): EncodedBatch {
   if (offset === 0) return d
   return { ...d, rowRecord: d.rowRecord.map(i => i + offset), poison: d.poison.map(p => ({ ...p, index: p.index + offset })) }
 }

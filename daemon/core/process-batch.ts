@@ -7,8 +7,9 @@
 // thread boundary as a single transferable ArrayBuffer instead of N small copies.
 
 import type avro from 'avsc'
-import { accOf, mergeAcc, minuteOf, type CandleAcc } from './candle.js'
+import { accOf, foldTrade, mergeAcc, minuteOf, type CandleAcc } from './candle.js'
 import { TradeDecoder, type PoisonReason } from './avro-codec.js'
+import { encodeRows, uuidBytes, uuidString, type EncodedRows } from './cql-rows.js'
 import { toTradeRow, type TradeRow } from './transform.js'
 import { checkDecodedTrade, show } from './validate.js'
 
@@ -26,8 +27,13 @@ export interface CandlePartial {
   day: string
   minute: number
   acc: CandleAcc
-  /** Indexes into `rows` of the trades folded (first occurrence of each trade id). */
+  /** Indexes into the batch's rows of the trades folded (first occurrence of each trade id). */
   rows: number[]
+  /** The same trades in parallel arrays (what the candle book needs without the rows): 16-byte ids, trade time (ms), price, volume. */
+  ids: Uint8Array
+  ts: Float64Array
+  price: Float64Array
+  volume: Float64Array
 }
 
 export interface DecodedBatch {
@@ -38,6 +44,31 @@ export interface DecodedBatch {
   partials: CandlePartial[]
   /** Time spent decoding and transforming, nanoseconds. */
   decodeNs: number
+}
+
+/**
+ * A batch as the worker hands it back: the rows already encoded as CQL values (one
+ * buffer, moved), so the main thread neither clones row objects nor encodes values.
+ */
+export interface EncodedBatch {
+  rows: EncodedRows
+  /** For each row, the index of its record in the batch. */
+  rowRecord: Int32Array
+  poison: PoisonRecord[]
+  partials: CandlePartial[]
+  decodeNs: number
+}
+
+/** The worker's result for a decoded batch (the decode time includes the encoding). */
+export function encodeBatch (decoded: DecodedBatch, started: bigint, now: () => bigint = process.hrtime.bigint): EncodedBatch {
+  return { rows: encodeRows(decoded.rows), rowRecord: Int32Array.from(decoded.rowRecord), poison: decoded.poison, partials: decoded.partials, decodeNs: Number(now() - started) }
+}
+
+/** The buffers of an EncodedBatch, to move (not copy) across the thread boundary. */
+export function transferablesOf (batch: EncodedBatch): ArrayBuffer[] {
+  const out = [batch.rows.bytes, batch.rows.layout.buffer as ArrayBuffer, batch.rows.times.buffer as ArrayBuffer, batch.rowRecord.buffer as ArrayBuffer]
+  for (const p of batch.partials) out.push(p.ids.buffer as ArrayBuffer, p.ts.buffer as ArrayBuffer, p.price.buffer as ArrayBuffer, p.volume.buffer as ArrayBuffer)
+  return out
 }
 
 /** Packs record values into one buffer (copied: a Kafka message's value may be a slice of a larger buffer). */
@@ -103,7 +134,7 @@ export function processBatch (decoder: TradeDecoder, packed: PackedValues, proce
  * Cassandra and one fold), leaving out the rows in `skip` (rows Cassandra refused).
  */
 export function foldPartials (rows: readonly TradeRow[], skip?: ReadonlySet<number>): CandlePartial[] {
-  const partials = new Map<string, CandlePartial>()
+  const partials = new Map<string, { symbol: string, day: string, minute: number, acc: CandleAcc, rows: number[] }>()
   const seen = new Set<string>()
   for (let r = 0; r < rows.length; r++) {
     if (skip?.has(r) === true) continue
@@ -120,20 +151,51 @@ export function foldPartials (rows: readonly TradeRow[], skip?: ReadonlySet<numb
       partial.rows.push(r)
     }
   }
-  return [...partials.values()]
+  return [...partials.values()].map(p => {
+    const n = p.rows.length
+    const out: CandlePartial = { ...p, ids: new Uint8Array(n * 16), ts: new Float64Array(n), price: new Float64Array(n), volume: new Float64Array(n) }
+    p.rows.forEach((r, k) => {
+      const row = rows[r] as TradeRow
+      uuidBytes(row.trade_id, out.ids, k * 16)
+      out.ts[k] = row.trade_ts
+      out.price[k] = row.price
+      out.volume[k] = row.volume
+    })
+    return out
+  })
 }
 
 /**
  * After Cassandra refused some of the batch's rows (rarely: usually none): the candle
  * partials without them, since what is not in `trades` must not be in a candle, and
  * their records as poison (cassandra_rejected) with Cassandra's word for why.
+ * `refused` names rows by their index in the batch.
  */
-export function withoutRefused (decoded: Pick<DecodedBatch, 'rows' | 'rowRecord' | 'partials'>, refused: ReadonlyArray<{ row: TradeRow, error: string }>): { partials: CandlePartial[], poison: PoisonRecord[] } {
-  if (refused.length === 0) return { partials: decoded.partials, poison: [] }
-  const at = refused.map(r => decoded.rows.indexOf(r.row))
+export function withoutRefused (decoded: { rowRecord: ArrayLike<number>, partials: readonly CandlePartial[] }, refused: ReadonlyArray<{ index: number, error: string }>): { partials: CandlePartial[], poison: PoisonRecord[] } {
+  if (refused.length === 0) return { partials: [...decoded.partials], poison: [] }
+  const skip = new Set(refused.map(r => r.index))
+  const partials: CandlePartial[] = []
+  for (const p of decoded.partials) {
+    const keep: number[] = []
+    p.rows.forEach((r, k) => { if (!skip.has(r)) keep.push(k) })
+    if (keep.length === p.rows.length) { partials.push(p); continue }
+    if (keep.length === 0) continue
+    const out: CandlePartial = { symbol: p.symbol, day: p.day, minute: p.minute, acc: p.acc, rows: [], ids: new Uint8Array(keep.length * 16), ts: new Float64Array(keep.length), price: new Float64Array(keep.length), volume: new Float64Array(keep.length) }
+    let acc: CandleAcc | null = null
+    keep.forEach((k, j) => {
+      out.rows.push(p.rows[k] as number)
+      out.ids.set(p.ids.subarray(k * 16, k * 16 + 16), j * 16)
+      out.ts[j] = p.ts[k] as number
+      out.price[j] = p.price[k] as number
+      out.volume[j] = p.volume[k] as number
+      acc = foldTrade(acc, { trade_ts: p.ts[k] as number, trade_id: uuidString(p.ids, k * 16), price: p.price[k] as number, volume: p.volume[k] as number })
+    })
+    out.acc = acc as unknown as CandleAcc
+    partials.push(out)
+  }
   return {
-    partials: foldPartials(decoded.rows, new Set(at)),
-    poison: refused.map((r, i) => ({ index: decoded.rowRecord[at[i] as number] as number, reason: 'cassandra_rejected', detail: r.error.slice(0, 500) }))
+    partials,
+    poison: refused.map(r => ({ index: decoded.rowRecord[r.index] as number, reason: 'cassandra_rejected', detail: r.error.slice(0, 500) }))
   }
 }
 

@@ -90,10 +90,15 @@ export class StageLatency {
    * per trade).
    */
   recordSince<T> (stage: Stage, at: number, items: readonly T[], stampOf: (item: T) => number): void {
+    this.recordSinceEach(stage, at, items.length, i => stampOf(items[i] as T))
+  }
+
+  /** recordSince over `count` items read by index (rows of an encoded batch). */
+  recordSinceEach (stage: Stage, at: number, count: number, stampOf: (index: number) => number): void {
     let run = 0
     let stamp = 0
-    for (const item of items) {
-      const s = stampOf(item)
+    for (let i = 0; i < count; i++) {
+      const s = stampOf(i)
       if (run > 0 && s === stamp) {
         run++
         continue
