@@ -3,11 +3,11 @@
 //
 // Design: a candle is the fold of a *set* of trades, so the book keeps, for every
 // (symbol, minute) it has touched recently, the fold and the set of trade ids in it
-// (a compact id set). The first time a minute is touched (after start, after a
-// rebalance, or after its state was evicted, e.g. for a late trade), its state is
-// rebuilt from the `trades` rows of that minute. Batches are folded only after
-// their trade rows are acknowledged, and a trade whose id is already in the set is
-// skipped. Hence:
+// (a compact id set; the state machine is core/candle-book.ts, this file its CQL).
+// The first time a minute is touched (after start, after a rebalance, or after its
+// state was evicted, e.g. for a late trade), its state is rebuilt from the `trades`
+// rows of that minute. Batches are folded only after their trade rows are
+// acknowledged, and a trade whose id is already in the set is skipped. Hence:
 //  - replays (restart, crash, rebalance, an offset reset) skip trades already
 //    folded or already in `trades` when the minute was rebuilt;
 //  - a trade Finnhub re-sends in a later frame (same deterministic id) is folded
@@ -16,177 +16,330 @@
 //    own row already is;
 //  - a rebuild that races our own writes is harmless: a trade it saw is in the set,
 //    one it missed is folded when its batch completes.
-// Every change bumps the minute's version; a batch is done only when a snapshot
-// at or past the version it produced is written (full-row upserts with strictly
-// increasing write timestamps, so an older snapshot never overwrites a newer one,
-// and concurrent batches share one write: a minute is written at most once per
-// candles.flushIntervalMs). The consumer commits a batch's
-// offsets only after that, so a crash never leaves a committed trade out of its
-// candle. Minutes untouched for candles.idleEvictMs are forgotten (their id sets
-// are the memory cost: 12–24 bytes per trade of the minutes held).
+// Every change bumps the minute's version; a batch is done only when a snapshot at
+// or past the version it produced is written. Snapshots are full-row upserts with
+// strictly increasing write timestamps (`USING TIMESTAMP ?`, one per statement), so
+// an older snapshot never overwrites a newer one whatever order the writes land in.
+// The consumer commits a batch's offsets only after that, so a crash never leaves a
+// committed trade out of its candle. Minutes untouched for candles.idleEvictMs, and
+// durable, are forgotten (their id sets are the memory cost: 12–24 bytes per trade
+// of the minutes held).
+//
+// Writes: one flush tick writes every dirty minute at once, as unlogged batches of
+// at most cassandra.batchMaxBytes (estimated) that span partitions but not replicas
+// (each batch is routed to the replica that owns its partitions, as the trade writer
+// does), so a flush is a handful of requests however many minutes it holds. Ticks
+// are at least candles.flushIntervalMs apart: a minute is written at most once per
+// interval, and batches applied meanwhile share the next tick (their commit waits
+// for it, their trade rows do not). No tick is scheduled while nothing is dirty; the
+// timer never keeps the process alive. One flush at a time: while one is retrying
+// (Cassandra away), changes pile up in the minutes and go out together after it.
+//
+// Failures. A transient failure is retried by the executor until written (or it is
+// closed). A statement refused as invalid (classifyCassandraError 'rejected': our
+// own values, so a bug, or a batch over batch_size_fail_threshold) is isolated by
+// halving the batch, so the minutes around it are written; the minute refused alone
+// stays dirty and is retried at later ticks with a backoff up to
+// cassandra.retryMaxDelayMs, with an error line (rate-limited) each time and the
+// book's `refused` count: its batches' offsets are not committed meanwhile, which
+// is what keeps the guarantee (a candle short of trades that are committed would be
+// wrong forever). When the executor closes (stop), the flush gives up and every
+// waiting apply rejects with FINNHUBD_ERR_CASSANDRA_UNREACHABLE, as do later ones.
 
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
-import { foldTrade, mergeAcc, MINUTE_MS, toCandle, type CandleAcc } from '../core/candle.js'
-import { TradeIdSet } from '../core/id-set.js'
-import type { CandlePartial } from '../core/process-batch.js'
-import type { TradeRow } from '../core/transform.js'
+import { MINUTE_MS, type CandleInput } from '../core/candle.js'
+import { CandleBookState, type CandleSnapshot, type CandleTrades, type MinuteState } from '../core/candle-book.js'
+import { FinnhubdError, isFinnhubdError } from '../errors.js'
+import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
 import type { CassandraExecutor } from './writer.js'
-
-interface MinuteState {
-  symbol: string
-  day: string
-  minute: number
-  acc: CandleAcc | null
-  ids: TradeIdSet
-  ready: Promise<void>
-  version: number
-  durable: number
-  writing: Promise<void> | null
-  /** When the last write of this minute started (ms since epoch). */
-  writtenAt: number
-  touchedAt: number
-}
 
 export interface CandleBookOptions {
   exec: CassandraExecutor
   cassandra: Config['cassandra']
   candles: Config['candles']
   counters: ProcessCounters
+  log: Logger
+  /**
+   * The executor's client, for its token map only: statements are batched per replica
+   * (the first of their partition's) and routed to it. Without it, one group, routed
+   * as the driver likes.
+   */
+  client?: cassandra.Client
+  /** The clock of the book's state (touch, eviction, updated_at, write timestamps); Date.now by default. */
   now?: () => number
 }
 
+/** What the book has done since it started. */
+export interface CandleBookStats {
+  /** Flush ticks that wrote something. */
+  flushes: number
+  /** Write requests acknowledged (batches and single statements). */
+  requests: number
+  /** Statements acknowledged (= counters.candlesWritten's share of this book). */
+  statements: number
+  /** Statements Cassandra refused as invalid, alone (each retried later). */
+  refused: number
+  /** Minutes evicted. */
+  evicted: number
+}
+
+interface Waiter { resolve: () => void, reject: (err: Error) => void }
+
+const DAY_MS = 86_400_000
+
 export class CandleBook {
   readonly #opts: CandleBookOptions
-  readonly #states = new Map<string, MinuteState>()
+  readonly #now: () => number
+  readonly #state: CandleBookState<Waiter>
+  readonly #loads = new Map<MinuteState, Promise<void>>()
   readonly #insert: string
   readonly #select: string
-  #lastWriteTs = 0
-  #lastEvict = 0
+  readonly #stats: CandleBookStats = { flushes: 0, requests: 0, statements: 0, refused: 0, evicted: 0 }
+  /** Partition → the replica group its statements are batched in (cleared when the ring changes). */
+  readonly #groups = new Map<string, { group: string, routingKey: Buffer | undefined }>()
+  #timer: NodeJS.Timeout | null = null
+  #flushing = false
+  #lastFlushAt = -Infinity
+  #closed: Error | null = null
 
   constructor (opts: CandleBookOptions) {
     this.#opts = opts
+    this.#now = opts.now ?? Date.now
+    this.#state = new CandleBookState<Waiter>({ idleEvictMs: opts.candles.idleEvictMs, batchMaxBytes: opts.cassandra.batchMaxBytes })
     const { keyspace, tradesTable } = opts.cassandra
     this.#insert = `INSERT INTO ${keyspace}.candles_1m (symbol, day, minute, open, high, low, close, volume, notional, vwap, trade_count, open_ts, close_ts, updated_at) ` +
-      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?'
     this.#select = `SELECT trade_ts, trade_id, price, volume FROM ${keyspace}.${tradesTable} WHERE symbol = ? AND day = ? AND trade_ts >= ? AND trade_ts < ?`
+    const client = opts.client as Partial<Pick<cassandra.Client, 'on'>> | undefined
+    if (typeof client?.on === 'function') {
+      for (const event of ['hostAdd', 'hostRemove']) client.on.call(opts.client, event, () => { this.#groups.clear() })
+    }
   }
 
   /** Minutes held in memory. */
-  get size (): number { return this.#states.size }
+  get size (): number { return this.#state.size }
+
+  get stats (): Readonly<CandleBookStats> { return { ...this.#stats } }
+
+  /** The state machine, read-only use (tests, status). */
+  get state (): Pick<CandleBookState<Waiter>, 'size' | 'dirty' | 'waiting' | 'idBytes' | 'get'> { return this.#state }
 
   /**
-   * Folds a batch whose rows are already written, then waits until candles_1m holds
-   * every minute it touched at (or past) the state this batch produced.
+   * Folds a batch whose trade rows are already written, then waits until candles_1m
+   * holds every minute it touched at (or past) the state this batch produced. Rejects
+   * (FINNHUBD_ERR_CASSANDRA_UNREACHABLE) only once the book or its executor is closed.
    */
-  async apply (partials: readonly CandlePartial[], rows: readonly TradeRow[]): Promise<void> {
-    const now = (this.#opts.now ?? Date.now)()
-    const touched = partials.map(p => this.#state(p, now))
-    await Promise.all(touched.map(async s => await s.ready))
-    partials.forEach((p, i) => { this.#fold(touched[i] as MinuteState, p, rows) })
-    await Promise.all(touched.map(async s => { await this.#durable(s, s.version) }))
-    this.#evict(now)
-  }
-
-  #state (p: CandlePartial, now: number): MinuteState {
-    const key = `${p.symbol}\u0000${p.minute}`
-    let state = this.#states.get(key)
-    if (state === undefined) {
-      const s: MinuteState = {
-        symbol: p.symbol,
-        day: p.day,
-        minute: p.minute,
-        acc: null,
-        ids: new TradeIdSet(),
-        ready: Promise.resolve(),
-        version: 0,
-        durable: 0,
-        writing: null,
-        writtenAt: 0,
-        touchedAt: now
+  async apply (partials: readonly CandleTrades[]): Promise<void> {
+    this.#checkOpen()
+    if (partials.length === 0) return
+    const { minutes, load } = this.#state.touch(partials, this.#now())
+    for (const m of load) this.#loads.set(m, this.#rebuild(m))
+    try {
+      const loading = new Set<Promise<void>>()
+      for (const m of minutes) {
+        const l = this.#loads.get(m)
+        if (l !== undefined) loading.add(l)
       }
-      s.ready = this.#rebuild(s)
-      this.#states.set(key, s)
-      state = s
+      if (loading.size > 0) await Promise.all(loading)
+      this.#checkOpen()
+    } catch (err) {
+      this.#state.release(minutes)
+      throw err
     }
-    state.touchedAt = now
-    return state
+    let waiter: Waiter | undefined
+    const durable = new Promise<void>((resolve, reject) => { waiter = { resolve, reject } })
+    if (this.#state.fold(minutes, partials, waiter as Waiter)) {
+      this.#schedule()
+      await durable
+    }
+    this.#stats.evicted += this.#state.evict(this.#now())
   }
 
-  async #rebuild (s: MinuteState): Promise<void> {
-    const rows = await this.#opts.exec.run('candle rebuild', async client => await readMinute(client, this.#select, s, this.#opts.candles.rebuildFetchSize))
-    this.#opts.counters.candleLoads++
-    for (const row of rows) {
-      if (s.ids.add(row.trade_id)) s.acc = foldTrade(s.acc, row)
-    }
-    // What was rebuilt may be newer than the stored candle (a crash between the trade
-    // and the candle write): the first apply writes it.
-    if (s.acc !== null) s.version++
+  /**
+   * Stops the book: no more ticks, every apply waiting for a write rejects with
+   * FINNHUBD_ERR_CASSANDRA_UNREACHABLE (their batches stay uncommitted), and so do
+   * later ones. A write in flight may still land. Called by stop after the
+   * executor's close(); the book also closes itself when a flush finds the executor closed.
+   */
+  close (): void {
+    this.#close(new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', 'candle write abandoned: the writer is closing'))
   }
 
-  #fold (s: MinuteState, p: CandlePartial, rows: readonly TradeRow[]): void {
-    const fresh: number[] = []
-    for (const r of p.rows) if (s.ids.add((rows[r] as TradeRow).trade_id)) fresh.push(r)
-    if (fresh.length === 0) return
-    if (fresh.length === p.rows.length) {
-      // The common case: nothing of this batch was in the minute yet, take the worker's fold whole.
-      s.acc = s.acc === null ? { ...p.acc } : mergeAcc(s.acc, p.acc)
-    } else {
-      for (const r of fresh) s.acc = foldTrade(s.acc, rows[r] as TradeRow)
-    }
-    s.version++
+  #close (err: Error): void {
+    if (this.#closed !== null) return
+    this.#closed = err
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    for (const w of this.#state.close()) w.reject(err)
   }
 
-  async #durable (s: MinuteState, version: number): Promise<void> {
-    while (s.durable < version) {
-      if (s.writing === null) {
-        // At most one write per minute per candles.flushIntervalMs: batches arriving
-        // meanwhile share the next one (their commit waits for it, their trade rows do not).
-        const w = this.#writeWhenDue(s).finally(() => { s.writing = null })
-        s.writing = w
+  #checkOpen (): void {
+    if (this.#closed === null && this.#opts.exec.closed) this.close()
+    if (this.#closed !== null) throw this.#closed
+  }
+
+  async #rebuild (m: MinuteState): Promise<void> {
+    try {
+      const rows = await this.#opts.exec.run('candle rebuild', async client => await readMinute(client, this.#select, m, this.#opts.candles.rebuildFetchSize))
+      this.#opts.counters.candleLoads++
+      this.#state.loaded(m, rows)
+    } catch (err) {
+      this.#state.loadFailed(m)
+      throw err
+    } finally {
+      this.#loads.delete(m)
+    }
+  }
+
+  /** A tick when something is due: at once if the last flush is an interval ago, else when it is. */
+  #schedule (): void {
+    if (this.#closed !== null || this.#timer !== null || this.#flushing) return
+    const now = this.#now()
+    const due = this.#state.nextDue(now)
+    if (due === null) return
+    const at = Math.max(due, this.#lastFlushAt + this.#opts.candles.flushIntervalMs)
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      this.#flush().catch(() => {}) // #flush handles its own failures
+    }, Math.max(0, at - now))
+    this.#timer.unref()
+  }
+
+  async #flush (): Promise<void> {
+    if (this.#closed !== null) return
+    if (this.#opts.exec.closed) {
+      this.close()
+      return
+    }
+    this.#flushing = true
+    try {
+      const now = this.#now()
+      this.#lastFlushAt = now
+      const batches = this.#state.due(now, m => this.#groupOf(m).group)
+      if (batches.length > 0) this.#stats.flushes++
+      await Promise.all(batches.map(async b => { await this.#sendIsolating(b) }))
+    } catch (err) {
+      // Not a Cassandra failure (those are handled per batch): a bug of ours. Say so, then stop.
+      this.#opts.log.error('candle flush failed; candle writes stop and no batch commits until restart', { err })
+      this.#close(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      this.#flushing = false
+      this.#schedule()
+    }
+  }
+
+  /**
+   * Writes the batch; a refused one is halved until the refused statement stands
+   * alone, which is parked (see the header). Never throws: a write given up because
+   * the executor closed closes the book.
+   */
+  async #sendIsolating (batch: readonly CandleSnapshot[]): Promise<void> {
+    try {
+      await this.#send(batch)
+    } catch (err) {
+      if (!isFinnhubdError(err, 'FINNHUBD_ERR_CASSANDRA_REJECTED')) {
+        this.#state.abandoned(batch)
+        this.#close(err instanceof Error ? err : new Error(String(err)))
+        return
       }
-      await s.writing
+      if (batch.length > 1) {
+        const half = Math.ceil(batch.length / 2)
+        await this.#sendIsolating(batch.slice(0, half))
+        await this.#sendIsolating(batch.slice(half))
+        return
+      }
+      const s = batch[0] as CandleSnapshot
+      const { retryInitialDelayMs, retryMaxDelayMs } = this.#opts.cassandra
+      const retryInMs = Math.min(retryMaxDelayMs, retryInitialDelayMs * 2 ** Math.min(s.state.refusals, 20))
+      this.#state.refused(s, this.#now() + retryInMs)
+      this.#stats.refused++
+      this.#opts.log.limited('error', 'candle-write-refused',
+        'Cassandra refused a candle write as invalid; retrying it, and the batches of this minute stay uncommitted until it is written',
+        { err: err.message, symbol: s.symbol.slice(0, 64), minute: new Date(s.minute).toISOString(), version: s.version, refusals: s.state.refusals, retryInMs })
+      return
     }
+    this.#stats.requests++
+    this.#stats.statements += batch.length
+    this.#opts.counters.candlesWritten += batch.length
+    for (const w of this.#state.written(batch)) w.resolve()
   }
 
-  async #writeWhenDue (s: MinuteState): Promise<void> {
-    const wait = s.writtenAt + this.#opts.candles.flushIntervalMs - Date.now()
-    if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
-    await this.#write(s)
-  }
-
-  async #write (s: MinuteState): Promise<void> {
-    s.writtenAt = Date.now()
-    const version = s.version
-    const acc = s.acc as CandleAcc
-    const c = toCandle(s.minute, acc)
-    // Strictly increasing write timestamps (µs): the newest snapshot wins whatever order the writes land in.
-    const ts = Math.max(Date.now() * 1000, this.#lastWriteTs + 1)
-    this.#lastWriteTs = ts
-    const params = [s.symbol, s.day, s.minute, c.open, c.high, c.low, c.close, c.volume, c.notional, c.vwap, c.trade_count, c.open_ts, c.close_ts, Date.now()]
+  async #send (batch: readonly CandleSnapshot[]): Promise<void> {
+    const first = batch[0] as CandleSnapshot
+    const { routingKey } = this.#groupOf(first.state)
     await this.#opts.exec.run('candle write', async client => {
-      await client.execute(this.#insert, params, { prepare: true, isIdempotent: true, timestamp: ts })
-    })
-    this.#opts.counters.candlesWritten++
-    if (version > s.durable) s.durable = version
+      if (batch.length === 1) {
+        await client.execute(this.#insert, params(first), { prepare: true, isIdempotent: true })
+      } else {
+        // No batch-level timestamp: each statement carries its own (USING TIMESTAMP ?).
+        const queries = batch.map(s => ({ query: this.#insert, params: params(s) }))
+        await client.batch(queries, { prepare: true, logged: false, isIdempotent: true, ...(routingKey !== undefined ? { routingKey } : {}) })
+      }
+    }, { rejectInvalid: true })
   }
 
-  #evict (now: number): void {
-    if (now - this.#lastEvict < 1000) return
-    this.#lastEvict = now
-    for (const [key, s] of this.#states) {
-      if (now - s.touchedAt > this.#opts.candles.idleEvictMs && s.writing === null && s.durable >= s.version) this.#states.delete(key)
+  /** The replica group of a minute's partition: its first replica's address ('' without a token map). */
+  #groupOf (m: MinuteState): { group: string, routingKey: Buffer | undefined } {
+    const partition = `${m.symbol}\u0000${m.day}`
+    let g = this.#groups.get(partition)
+    if (g === undefined) {
+      const routingKey = partitionKey(m.symbol, m.day)
+      const client = this.#opts.client as Partial<Pick<cassandra.Client, 'getReplicas'>> | undefined
+      let hosts: Array<{ address: string }> | null | undefined
+      try {
+        hosts = client?.getReplicas?.(this.#opts.cassandra.keyspace, routingKey)
+      } catch {
+        hosts = null
+      }
+      const first = hosts?.[0]
+      g = first === undefined ? { group: '', routingKey: undefined } : { group: first.address, routingKey }
+      if (this.#groups.size >= 10_000) this.#groups.clear()
+      this.#groups.set(partition, g)
     }
+    return g
   }
 }
 
+/** The bind values of a snapshot's insert, the write timestamp last. */
+function params (s: CandleSnapshot): unknown[] {
+  const c = s.candle
+  return [s.symbol, dateValue(s.day), s.minute, c.open, c.high, c.low, c.close, c.volume, c.notional, c.vwap, c.trade_count, c.open_ts, c.close_ts, s.updatedAt, s.writeTs]
+}
+
+/** A `date` as the protocol carries it (uint32: days since the epoch + 2^31); the driver sends a Buffer parameter as is. */
+function dateValue (day: string): Buffer {
+  const b = Buffer.allocUnsafe(4)
+  b.writeUInt32BE(daysOf(day) + 2 ** 31, 0)
+  return b
+}
+
+function daysOf (day: string): number {
+  const ms = Date.parse(`${day}T00:00:00Z`)
+  if (!Number.isFinite(ms)) throw new TypeError(`not a day: ${day.slice(0, 40)}`)
+  return Math.floor(ms / DAY_MS)
+}
+
+/** The routing key of a (symbol, day) partition: each component as [uint16 length][bytes][0]. */
+function partitionKey (symbol: string, day: string): Buffer {
+  const s = Buffer.from(symbol, 'utf8')
+  const out = Buffer.allocUnsafe(s.length + 4 + 6)
+  let at = out.writeUInt16BE(s.length, 0)
+  at += s.copy(out, at)
+  at = out.writeUInt8(0, at)
+  at = out.writeUInt16BE(4, at)
+  at = out.writeUInt32BE(daysOf(day) + 2 ** 31, at)
+  out.writeUInt8(0, at)
+  return out
+}
+
 /** Every trade of one symbol-minute, paged. */
-async function readMinute (client: cassandra.Client, query: string, s: Pick<MinuteState, 'symbol' | 'day' | 'minute'>, fetchSize: number): Promise<Array<{ trade_ts: number, trade_id: string, price: number, volume: number }>> {
-  const out: Array<{ trade_ts: number, trade_id: string, price: number, volume: number }> = []
+async function readMinute (client: cassandra.Client, query: string, s: Pick<MinuteState, 'symbol' | 'day' | 'minute'>, fetchSize: number): Promise<CandleInput[]> {
+  const out: CandleInput[] = []
   let pageState: string | undefined
   do {
-    const rs = await client.execute(query, [s.symbol, s.day, s.minute, s.minute + MINUTE_MS], { prepare: true, fetchSize, ...(pageState !== undefined ? { pageState } : {}) })
+    const rs = await client.execute(query, [s.symbol, dateValue(s.day), s.minute, s.minute + MINUTE_MS], { prepare: true, fetchSize, ...(pageState !== undefined ? { pageState } : {}) })
     for (const row of rs.rows) {
       out.push({ trade_ts: (row['trade_ts'] as Date).getTime(), trade_id: String(row['trade_id']), price: row['price'] as number, volume: row['volume'] as number })
     }

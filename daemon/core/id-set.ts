@@ -1,8 +1,13 @@
-// A compact set of trade ids (version-5 UUIDs) for the candle folder: open
+// A compact set of trade ids (version-5 UUIDs) for the candle book: open
 // addressing over one Uint32Array, three 32-bit words per id (96 of the UUID's
 // 122 hashed bits; two different trades of one symbol-minute share a key with a
 // probability of about n²/2^97, i.e. never in practice), 12–24 bytes per id
 // instead of ~80 for a Set of strings. Grows by doubling at 50 % load.
+//
+// An id goes in either as its 36-character string (the rebuild path, ids read back
+// from `trades`) or as its 16 bytes at an offset of a larger array (the hot path:
+// the worker's partials carry their ids packed, and no string is ever built). Both
+// take the same words, bytes 0–11 big-endian, so the two forms of one id are one key.
 
 const WORDS = 3
 
@@ -23,12 +28,30 @@ export class TradeIdSet {
   /** Bytes held by the table. */
   get bytes (): number { return this.#table.byteLength }
 
-  /** Adds the id; true when it was not there before. */
+  /** Adds the id (36-character form, either case); true when it was not there before. */
   add (uuid: string): boolean {
-    const a = parseHex(uuid, 0, 8)
-    const b = parseHex(uuid, 9, 13) * 0x10000 + parseHex(uuid, 14, 18)
-    const c = parseHex(uuid, 19, 23) * 0x10000 + parseHex(uuid, 24, 28)
-    if (this.#insert(a >>> 0, b >>> 0, c >>> 0)) {
+    checkForm(uuid)
+    return this.#add(wordA(uuid), wordB(uuid), wordC(uuid))
+  }
+
+  has (uuid: string): boolean {
+    checkForm(uuid)
+    return this.#has(wordA(uuid), wordB(uuid), wordC(uuid))
+  }
+
+  /** Adds the id whose 16 bytes start at `offset`; true when it was not there before. */
+  addBytes (bytes: Uint8Array, offset: number): boolean {
+    if (offset < 0 || offset + 16 > bytes.length) throw new RangeError(`no 16-byte id at ${offset} of ${bytes.length} bytes`)
+    return this.#add(word(bytes, offset), word(bytes, offset + 4), word(bytes, offset + 8))
+  }
+
+  hasBytes (bytes: Uint8Array, offset: number): boolean {
+    if (offset < 0 || offset + 16 > bytes.length) throw new RangeError(`no 16-byte id at ${offset} of ${bytes.length} bytes`)
+    return this.#has(word(bytes, offset), word(bytes, offset + 4), word(bytes, offset + 8))
+  }
+
+  #add (a: number, b: number, c: number): boolean {
+    if (this.#insert(a, b, c)) {
       this.#size++
       if (this.#size * 2 > this.#capacity) this.#grow()
       return true
@@ -36,10 +59,7 @@ export class TradeIdSet {
     return false
   }
 
-  has (uuid: string): boolean {
-    const a = parseHex(uuid, 0, 8) >>> 0
-    const b = (parseHex(uuid, 9, 13) * 0x10000 + parseHex(uuid, 14, 18)) >>> 0
-    let c = (parseHex(uuid, 19, 23) * 0x10000 + parseHex(uuid, 24, 28)) >>> 0
+  #has (a: number, b: number, c: number): boolean {
     if (a === 0 && b === 0 && c === 0) c = 1
     const mask = this.#capacity - 1
     const t = this.#table
@@ -77,14 +97,42 @@ export class TradeIdSet {
   }
 }
 
+// The string form's hex digits 0–7 are bytes 0–3; 9–12 and 14–17 bytes 4–7; 19–22 and 24–27 bytes 8–11.
+const wordA = (s: string): number => parseHex(s, 0, 8) >>> 0
+const wordB = (s: string): number => (parseHex(s, 9, 13) * 0x10000 + parseHex(s, 14, 18)) >>> 0
+const wordC = (s: string): number => (parseHex(s, 19, 23) * 0x10000 + parseHex(s, 24, 28)) >>> 0
+
+const word = (b: Uint8Array, at: number): number =>
+  (((b[at] as number) << 24) | ((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number)) >>> 0
+
+function checkForm (s: string): void {
+  if (s.length !== 36 || s.charCodeAt(8) !== 45 || s.charCodeAt(13) !== 45 || s.charCodeAt(18) !== 45 || s.charCodeAt(23) !== 45) throw new TypeError(`not a UUID: ${s.slice(0, 40)}`)
+}
+
 function parseHex (s: string, from: number, to: number): number {
   let n = 0
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i)
     // 0-9, a-f, A-F
     const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1
-    if (d < 0) throw new TypeError(`not a UUID: ${s}`)
+    if (d < 0) throw new TypeError(`not a UUID: ${s.slice(0, 40)}`)
     n = n * 16 + d
   }
   return n
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
+/**
+ * The 36-character lowercase form (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) of the 16 bytes
+ * at `offset`: what the driver's Uuid.toString() and transform.ts's tradeId() give, so
+ * open/close tie-breaks (core/candle.ts) order ids the same whichever path they came by.
+ */
+export function tradeIdString (bytes: Uint8Array, offset: number): string {
+  let s = ''
+  for (let k = 0; k < 16; k++) {
+    if (k === 4 || k === 6 || k === 8 || k === 10) s += '-'
+    s += HEX[bytes[offset + k] as number] as string
+  }
+  return s
 }

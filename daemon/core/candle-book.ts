@@ -1,0 +1,382 @@
+// The candle book's state machine, pure: no I/O, no timers, time comes in as a
+// parameter. daemon/cassandra/candles.ts runs it against Cassandra (the rebuild
+// reads, the batched snapshot writes, the flush tick) and explains the guarantees;
+// this module holds what they rest on.
+//
+// Per (symbol, minute) held, a MinuteState: the fold of the minute's trades (acc),
+// the set of their ids, a version (bumped by every change), the version known
+// durable in candles_1m, the version of the snapshot in flight (one at most), and
+// who waits for which version. Its life:
+//
+//   touch() ──new──▶ loading ──loaded(rows of `trades`)──▶ ready
+//                      │                                   │ fold(): only trades whose id is
+//                loadFailed(): forgotten                   │ not in the set; version++
+//                                                          ▼
+//   dirty (version > durable) ──due()──▶ in flight ──written()──▶ durable = that version
+//          ▲                                 │                     (waiters at or below it released)
+//          └──── refused(retryAt) / abandoned() ◀─┘
+//
+//   evict(): forgotten once idle for idleEvictMs and durable, not loading, not pinned
+//   by an apply between its touch and its fold, nothing in flight, nobody waiting.
+//
+// due() takes every dirty minute not in flight (and not backing off after a refusal)
+// at once, gives each snapshot a write timestamp strictly greater than any before it
+// in this book, and cuts them into batches of at most batchMaxBytes (estimated),
+// ordered by group (the shell groups by replica), partition and minute.
+
+import { foldTrade, mergeAcc, toCandle, type Candle, type CandleAcc, type CandleInput } from './candle.js'
+import { TradeIdSet, tradeIdString } from './id-set.js'
+
+/**
+ * What the book reads of a worker's partial (core/process-batch.ts CandlePartial, which
+ * has this shape): one (symbol, minute)'s fold and its distinct trades in parallel arrays.
+ */
+export interface CandleTrades {
+  symbol: string
+  /** YYYY-MM-DD, the partition key's second part. */
+  day: string
+  /** Epoch ms of the minute start. */
+  minute: number
+  /** The fold of exactly the trades below. */
+  acc: CandleAcc
+  /** 16-byte trade ids (the UUID's bytes), concatenated. */
+  ids: Uint8Array
+  /** Trade time (ms), price, volume of each. */
+  ts: Float64Array
+  price: Float64Array
+  volume: Float64Array
+}
+
+export interface MinuteState {
+  readonly key: string
+  readonly symbol: string
+  readonly day: string
+  readonly minute: number
+  /** The fold of the trades in `ids`; null while there are none. */
+  readonly acc: CandleAcc | null
+  readonly ids: TradeIdSet
+  /** Until loaded() or loadFailed(): nothing folds into a minute before its rebuild. */
+  readonly loading: boolean
+  readonly version: number
+  /** The newest version known written to candles_1m. */
+  readonly durable: number
+  /** The version of the snapshot in flight; 0 for none. */
+  readonly writing: number
+  readonly touchedAt: number
+  /** Writes of this minute refused as invalid in a row, and when the next may start. */
+  readonly refusals: number
+  readonly retryAt: number
+}
+
+/** One candles_1m upsert of a flush. */
+export interface CandleSnapshot {
+  readonly state: MinuteState
+  readonly symbol: string
+  readonly day: string
+  readonly minute: number
+  readonly candle: Candle
+  readonly version: number
+  /** USING TIMESTAMP, µs since the epoch: strictly greater than every earlier snapshot's of this book. */
+  readonly writeTs: number
+  /** updated_at, ms since the epoch. */
+  readonly updatedAt: number
+  readonly bytes: number
+}
+
+export interface CandleBookStateOptions {
+  idleEvictMs: number
+  /** Estimated bytes a batch of snapshots may hold (cassandra.batchMaxBytes). */
+  batchMaxBytes: number
+  /** Eviction scans run at most this often (ms); 1,000 by default. */
+  evictEveryMs?: number
+}
+
+/** The statement's size in a batch, bytes, estimated like core/batching.ts does for trades. */
+export function estimateCandleBytes (symbol: string): number {
+  // partition key (symbol, day 4), clustering minute 8; open, high, low, close, volume,
+  // notional, vwap (8 each); trade_count 4; open_ts, close_ts, updated_at (8 each); the
+  // write timestamp 8; ~6 bytes of cell header per column.
+  return symbol.length + 4 + 8 + 7 * 8 + 4 + 3 * 8 + 8 + 14 * 6
+}
+
+class Minute implements MinuteState {
+  acc: CandleAcc | null = null
+  readonly ids = new TradeIdSet()
+  loading = true
+  version = 0
+  durable = 0
+  writing = 0
+  refusals = 0
+  retryAt = 0
+  /** Applies between their touch() and their fold(). */
+  pins = 0
+  /** In version order (a waiter registers the version current at its fold, and versions only grow). */
+  readonly waiters: Array<{ version: number, waiter: unknown }> = []
+
+  constructor (readonly key: string, readonly symbol: string, readonly day: string, readonly minute: number, public touchedAt: number) {}
+}
+
+export class CandleBookState<W> {
+  readonly #opts: Required<CandleBookStateOptions>
+  readonly #minutes = new Map<string, Minute>()
+  /** Minutes with version > durable. */
+  readonly #dirty = new Set<Minute>()
+  /** Per waiter, how many of its minutes are not yet durable at the version it waits for. */
+  readonly #remaining = new Map<W, number>()
+  #lastTs = 0
+  #lastEvict = -Infinity
+
+  constructor (opts: CandleBookStateOptions) {
+    this.#opts = { evictEveryMs: 1000, ...opts }
+  }
+
+  /** Minutes held. */
+  get size (): number { return this.#minutes.size }
+  /** Minutes with a change not yet durable. */
+  get dirty (): number { return this.#dirty.size }
+  /** Applies waiting for a write. */
+  get waiting (): number { return this.#remaining.size }
+  /** Bytes of the id sets held (the book's memory cost). */
+  get idBytes (): number {
+    let n = 0
+    for (const m of this.#minutes.values()) n += m.ids.bytes
+    return n
+  }
+
+  get (symbol: string, minute: number): MinuteState | undefined {
+    return this.#minutes.get(keyOf(symbol, minute))
+  }
+
+  /**
+   * An apply's first step: the state of each partial's minute (parallel to `partials`),
+   * pinned against eviction until fold() or release(), and the minutes new to the book,
+   * which the caller rebuilds from `trades` (then loaded() or loadFailed()). Minutes in
+   * `minutes` still loading (new, or another apply's) must be waited for before fold().
+   */
+  touch (partials: readonly CandleTrades[], now: number): { minutes: MinuteState[], load: MinuteState[] } {
+    const minutes: Minute[] = []
+    const load: Minute[] = []
+    for (const p of partials) {
+      const key = keyOf(p.symbol, p.minute)
+      let m = this.#minutes.get(key)
+      if (m === undefined) {
+        m = new Minute(key, p.symbol, p.day, p.minute, now)
+        this.#minutes.set(key, m)
+        load.push(m)
+      }
+      m.touchedAt = now
+      m.pins++
+      minutes.push(m)
+    }
+    return { minutes, load }
+  }
+
+  /** A rebuild's rows (every trade of the minute in `trades`): folded, once each. Returns how many were new. */
+  loaded (state: MinuteState, rows: Iterable<CandleInput>): number {
+    const m = this.#own(state)
+    if (!m.loading) throw new Error(`candle book: ${m.symbol} ${m.minute} loaded twice`)
+    let n = 0
+    for (const row of rows) {
+      if (m.ids.add(row.trade_id)) {
+        m.acc = foldTrade(m.acc, row)
+        n++
+      }
+    }
+    m.loading = false
+    // What was rebuilt may be newer than the stored candle (a crash between the trade
+    // and the candle write): the first apply writes it.
+    if (m.acc !== null) this.#bump(m)
+    return n
+  }
+
+  /** A rebuild that could not run (the executor closed): the minute is forgotten, the next touch rebuilds it. */
+  loadFailed (state: MinuteState): void {
+    const m = this.#own(state)
+    if (this.#minutes.get(m.key) === m) this.#minutes.delete(m.key)
+  }
+
+  /**
+   * An apply's second step, once none of `minutes` is loading: folds each partial into
+   * its minute (only its trades not yet in the minute's id set), unpins the minutes,
+   * and registers `waiter` for every minute not yet durable at its version now.
+   * True when the waiter has to wait (for written()); false when all is durable already.
+   */
+  fold (minutes: readonly MinuteState[], partials: readonly CandleTrades[], waiter: W): boolean {
+    const own = minutes.map(s => this.#own(s))
+    try {
+      own.forEach((m, i) => { this.#fold(m, partials[i] as CandleTrades) })
+    } finally {
+      for (const m of own) m.pins--
+    }
+    let remaining = 0
+    for (const m of new Set(own)) {
+      if (m.durable >= m.version) continue
+      m.waiters.push({ version: m.version, waiter })
+      remaining++
+    }
+    if (remaining === 0) return false
+    this.#remaining.set(waiter, remaining)
+    return true
+  }
+
+  /** Unpins an apply's minutes without folding (its rebuild failed). */
+  release (minutes: readonly MinuteState[]): void {
+    for (const s of minutes) this.#own(s).pins--
+  }
+
+  #fold (m: Minute, p: CandleTrades): void {
+    if (m.loading) throw new Error(`candle book: fold into ${m.symbol} ${m.minute} before its rebuild`)
+    const n = p.ts.length
+    if (p.ids.length !== n * 16 || p.price.length !== n || p.volume.length !== n) {
+      throw new TypeError(`candle partial ${p.symbol} ${p.minute}: ${p.ids.length} id bytes, ${n} times, ${p.price.length} prices, ${p.volume.length} volumes`)
+    }
+    if (n === 0) return
+    let i = 0
+    while (i < n && m.ids.addBytes(p.ids, i * 16)) i++
+    if (i === n) {
+      // The common case: nothing of this partial was in the minute yet, take the worker's fold whole.
+      m.acc = m.acc === null ? { ...p.acc } : mergeAcc(m.acc, p.acc)
+      this.#bump(m)
+      return
+    }
+    // Some were (a replay, a re-send, a rebuild that saw them): fold the others one by one.
+    let fresh = 0
+    for (let k = 0; k < n; k++) {
+      if (k === i) continue
+      if (k > i && !m.ids.addBytes(p.ids, k * 16)) continue
+      m.acc = foldTrade(m.acc, { trade_ts: p.ts[k] as number, trade_id: tradeIdString(p.ids, k * 16), price: p.price[k] as number, volume: p.volume[k] as number })
+      fresh++
+    }
+    if (fresh > 0) this.#bump(m)
+  }
+
+  #bump (m: Minute): void {
+    m.version++
+    this.#dirty.add(m)
+  }
+
+  /**
+   * When the next flush has something to write: `now` if a dirty minute is writable,
+   * the earliest retryAt of those backing off after a refusal, null when nothing is
+   * dirty outside a write in flight (the caller looks again when that write ends).
+   */
+  nextDue (now: number): number | null {
+    let at: number | null = null
+    for (const m of this.#dirty) {
+      if (m.writing !== 0 || m.acc === null) continue
+      if (m.retryAt <= now) return now
+      if (at === null || m.retryAt < at) at = m.retryAt
+    }
+    return at
+  }
+
+  /**
+   * A flush: a snapshot of every dirty minute not in flight and not backing off, in
+   * batches of at most batchMaxBytes that never span two groups (a minute alone over
+   * the budget is a batch of one). The minutes are in flight until written(),
+   * refused() or abandoned().
+   */
+  due (now: number, groupOf: (state: MinuteState) => string = () => ''): CandleSnapshot[][] {
+    const picked: Array<{ m: Minute, group: string }> = []
+    for (const m of this.#dirty) {
+      if (m.writing !== 0 || m.retryAt > now || m.acc === null) continue
+      picked.push({ m, group: groupOf(m) })
+    }
+    if (picked.length === 0) return []
+    picked.sort((a, b) => compare(a.group, b.group) || compare(a.m.symbol, b.m.symbol) || compare(a.m.day, b.m.day) || a.m.minute - b.m.minute)
+    const batches: CandleSnapshot[][] = []
+    let batch: CandleSnapshot[] = []
+    let bytes = 0
+    let group = ''
+    for (const { m, group: g } of picked) {
+      const size = estimateCandleBytes(m.symbol)
+      if (batch.length > 0 && (g !== group || bytes + size > this.#opts.batchMaxBytes)) {
+        batches.push(batch)
+        batch = []
+        bytes = 0
+      }
+      group = g
+      // Strictly increasing: the newest snapshot wins whatever order the writes land in.
+      const writeTs = Math.max(Math.floor(now * 1000), this.#lastTs + 1)
+      this.#lastTs = writeTs
+      m.writing = m.version
+      batch.push({ state: m, symbol: m.symbol, day: m.day, minute: m.minute, candle: toCandle(m.minute, m.acc as CandleAcc), version: m.version, writeTs, updatedAt: now, bytes: size })
+      bytes += size
+    }
+    batches.push(batch)
+    return batches
+  }
+
+  /** Snapshots acknowledged by Cassandra: their versions are durable. Returns the waiters now fully released. */
+  written (snapshots: readonly CandleSnapshot[]): W[] {
+    const released: W[] = []
+    for (const s of snapshots) {
+      const m = this.#own(s.state)
+      if (m.writing === s.version) m.writing = 0
+      m.refusals = 0
+      m.retryAt = 0
+      if (s.version <= m.durable) continue
+      m.durable = s.version
+      if (m.durable >= m.version) this.#dirty.delete(m)
+      let k = 0
+      while (k < m.waiters.length && (m.waiters[k] as { version: number }).version <= m.durable) k++
+      for (const { waiter } of m.waiters.splice(0, k)) {
+        const w = waiter as W
+        const left = (this.#remaining.get(w) ?? 0) - 1
+        if (left > 0) {
+          this.#remaining.set(w, left)
+        } else if (this.#remaining.delete(w)) {
+          released.push(w)
+        }
+      }
+    }
+    return released
+  }
+
+  /** A snapshot Cassandra refused as invalid: not in flight any more, still dirty, not due again before `retryAt`. */
+  refused (snapshot: CandleSnapshot, retryAt: number): void {
+    const m = this.#own(snapshot.state)
+    if (m.writing === snapshot.version) m.writing = 0
+    m.refusals++
+    m.retryAt = retryAt
+  }
+
+  /** Snapshots whose write was given up (the executor closed): not in flight any more, still dirty. */
+  abandoned (snapshots: readonly CandleSnapshot[]): void {
+    for (const s of snapshots) {
+      const m = this.#own(s.state)
+      if (m.writing === s.version) m.writing = 0
+    }
+  }
+
+  /** Forgets the minutes idle for idleEvictMs and durable (a scan at most every evictEveryMs). Returns how many. */
+  evict (now: number): number {
+    if (now - this.#lastEvict < this.#opts.evictEveryMs) return 0
+    this.#lastEvict = now
+    let n = 0
+    for (const [key, m] of this.#minutes) {
+      if (now - m.touchedAt <= this.#opts.idleEvictMs) continue
+      if (m.loading || m.pins > 0 || m.writing !== 0 || m.durable < m.version || m.waiters.length > 0) continue
+      this.#minutes.delete(key)
+      n++
+    }
+    return n
+  }
+
+  /** Every waiter still waiting (for the caller to reject), forgotten here. */
+  close (): W[] {
+    const out = [...this.#remaining.keys()]
+    this.#remaining.clear()
+    for (const m of this.#minutes.values()) m.waiters.length = 0
+    return out
+  }
+
+  #own (s: MinuteState): Minute {
+    if (!(s instanceof Minute)) throw new TypeError('candle book: not a minute of this book')
+    return s
+  }
+}
+
+const keyOf = (symbol: string, minute: number): string => `${symbol}\u0000${minute}`
+
+const compare = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
