@@ -509,6 +509,44 @@ async function startDaemon (configFile: string, httpPort: number, base: string, 
   return daemon
 }
 
+/** The stack: the local one (started when it is not running), or the cluster named by --kafka and --cassandra. */
+async function openStack (kafka: string | undefined, cassandra: string | undefined): Promise<{ remote: boolean, options: ReturnType<typeof stackOptions>, kafkaBootstrap: string, cassandraHost: string, cassandraPort: number, pids: Pids }> {
+  const options = stackOptions(process.env)
+  if (kafka !== undefined || cassandra !== undefined) {
+    if (kafka === undefined || cassandra === undefined) throw new Error('--kafka HOST:PORT and --cassandra HOST:PORT go together')
+    const [host, port] = cassandra.split(':')
+    progress(`against Kafka ${kafka} and Cassandra ${host ?? ''}:${port ?? '9042'} (no local stack)`)
+    return { remote: true, options, kafkaBootstrap: kafka, cassandraHost: host ?? '', cassandraPort: Number(port ?? '9042'), pids: { kafka: null, cassandra: null, daemon: null } }
+  }
+  progress('starting the local stack (if it is not running)')
+  await up(options, process.env, selectComponents([]), line => { progress(`stack: ${line}`) })
+  const endpoints = stackEndpoints(options)
+  const [k, c] = selectComponents([])
+  return {
+    remote: false,
+    options,
+    kafkaBootstrap: endpoints.kafkaBootstrap,
+    cassandraHost: endpoints.cassandraHost,
+    cassandraPort: endpoints.cassandraPort,
+    pids: { kafka: k === undefined ? null : runningPid(k, options), cassandra: c === undefined ? null : runningPid(c, options), daemon: null }
+  }
+}
+
+function versions (remote: boolean): Record<string, string> {
+  return {
+    finnhubd: VERSION,
+    node: process.version,
+    librdkafka: Kafka.librdkafkaVersion,
+    'node-rdkafka': versionOf('node-rdkafka'),
+    'cassandra-driver': versionOf('cassandra-driver'),
+    piscina: versionOf('piscina'),
+    avsc: versionOf('avsc'),
+    'hdr-histogram-js': versionOf('hdr-histogram-js'),
+    kafka: remote ? 'remote' : pomVersion('kafka'),
+    cassandra: remote ? 'remote' : pomVersion('cassandra')
+  }
+}
+
 export async function runPipelineBench (args: readonly string[]): Promise<BenchReport> {
   const { values } = parseArgs({
     args: [...args],
@@ -535,30 +573,9 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
   mkdirSync(outDir, { recursive: true })
   const base = join(outDir, `${stamp}-${mode.name}`)
 
-  // The stack: local unless a cluster is named.
-  const remote = values.kafka !== undefined || values.cassandra !== undefined
-  const options = stackOptions(process.env)
-  let kafkaBootstrap: string
-  let cassandraHost: string
-  let cassandraPort: number
-  let pids: Pids = { kafka: null, cassandra: null, daemon: null }
-  if (remote) {
-    if (values.kafka === undefined || values.cassandra === undefined) throw new Error('--kafka HOST:PORT and --cassandra HOST:PORT go together')
-    kafkaBootstrap = values.kafka
-    const [host, port] = values.cassandra.split(':')
-    cassandraHost = host ?? ''
-    cassandraPort = Number(port ?? '9042')
-    progress(`against Kafka ${kafkaBootstrap} and Cassandra ${cassandraHost}:${cassandraPort} (no local stack)`)
-  } else {
-    progress('starting the local stack (if it is not running)')
-    await up(options, process.env, selectComponents([]), line => { progress(`stack: ${line}`) })
-    const endpoints = stackEndpoints(options)
-    kafkaBootstrap = endpoints.kafkaBootstrap
-    cassandraHost = endpoints.cassandraHost
-    cassandraPort = endpoints.cassandraPort
-    const [k, c] = selectComponents([])
-    pids = { kafka: k === undefined ? null : runningPid(k, options), cassandra: c === undefined ? null : runningPid(c, options), daemon: null }
-  }
+  const stack = await openStack(values.kafka, values.cassandra)
+  const { remote, options, kafkaBootstrap, cassandraHost, cassandraPort } = stack
+  let pids = stack.pids
 
   const id = `bench_${stamp.replace('-', '_')}`
   const topic = `finnhub.bench.${stamp}`
@@ -637,18 +654,7 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
     startedAt: new Date(started).toISOString(),
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: machineInfo(),
-    versions: {
-      finnhubd: VERSION,
-      node: process.version,
-      librdkafka: Kafka.librdkafkaVersion,
-      'node-rdkafka': versionOf('node-rdkafka'),
-      'cassandra-driver': versionOf('cassandra-driver'),
-      piscina: versionOf('piscina'),
-      avsc: versionOf('avsc'),
-      'hdr-histogram-js': versionOf('hdr-histogram-js'),
-      kafka: remote ? 'remote' : pomVersion('kafka'),
-      cassandra: remote ? 'remote' : pomVersion('cassandra')
-    },
+    versions: versions(remote),
     stack: remote ? `remote: Kafka ${kafkaBootstrap}, Cassandra ${cassandraHost}:${cassandraPort}` : `local (${options.dir}), Kafka heap ${options.kafkaHeapMb} MiB, Cassandra heap ${options.cassandraHeapMb} MiB${options.fastUnsafe ? ', Cassandra without fsync' : ''}`,
     config: {
       overrides: values.set ?? [],

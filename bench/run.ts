@@ -15,7 +15,8 @@ pipeline bench, a named cluster. Reports go to bench/results/ (see bench/README.
 
 stages:
   pipeline   (the default) simulator → the real daemon → Kafka → workers → Cassandra:
-             ceilings, an open-loop rate sweep, per-stage latency, an exact account
+             settled ceilings, an open-loop rate sweep, the CPU budget, per-stage latency,
+             latency over time at half load, 2,000/s and 2 × overload, an exact account
   ingest     simulator → ingest role → Kafka, at each offered rate
   process    a pre-filled topic → process role → Cassandra, against raw Cassandra writes
 
@@ -24,12 +25,16 @@ stages:
 const STAGE_USAGE = {
   pipeline: `usage: npm run bench -- [pipeline] [options]
 
-The whole-pipeline open-loop bench: raw Kafka and Cassandra ceilings, a rate sweep (a step
-is sustainable when its backlog stays under a second of load and its p99 ≤ 1 s), a latency
-phase at half the sustainable rate, and the account of every trade sent (lost, duplicated).
+The whole-pipeline open-loop bench: raw Kafka and Cassandra ceilings (each after a warm-up
+and a wait for the stack to settle), a rate sweep (a step is sustainable when its backlog
+stays under a second of load, its p99 ≤ 1 s and nothing is dropped), the daemon's CPU
+budget at the sustainable rate, phases sampled every second (half the sustainable rate,
+a steady 2,000 trades/s, twice the sustainable rate and the recovery; charted in an SVG
+beside the report), and the account of every trade sent (lost beyond counted drops,
+duplicated).
 
 options:
-  --quick                    a short run (under two minutes)
+  --quick                    a short run (about three minutes)
   --smoke                    a tiny run, for the test suite
   --rates R1,R2,…            sweep these rates (trades/s) instead of fractions of the lower ceiling
   --step-seconds N           seconds per sweep step
