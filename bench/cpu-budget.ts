@@ -13,7 +13,10 @@
 //  - the main thread split into stages by a V8 CPU profile of that window, taken
 //    through the inspector (Chrome DevTools Protocol over the `ws` package): each
 //    sample goes to the stage of the nearest frame, from its leaf up, that a rule of
-//    STAGE_RULES matches; `(idle)` samples are no CPU and left out.
+//    STAGE_RULES matches; `(idle)` samples are no CPU and left out. What a sampling
+//    profile cannot tell: a function TurboFan inlined counts as its caller, and so
+//    do samples in code V8 replaced on the stack (OSR) before the profiler started;
+//    both mostly stay within one stage (a loop of frame.js inside client.js).
 // Main-thread µs per trade of a stage = main-thread CPU × (its samples / non-idle
 // samples) / trades. The profiler costs CPU itself: an unprofiled stretch at the
 // start of the window gives the main thread's µs per trade without it, the method
@@ -449,6 +452,11 @@ export function renderCpuBudget (b: CpuBudget): string {
 // ---------------------------------------------------------------------------
 // A small Chrome DevTools Protocol client (the inspector's WebSocket).
 
+export interface WorkerThread { tid: number, url: string }
+
+/** The daemon's own worker threads (Piscina's), not Node's internal ones. */
+export const isPoolWorker = (w: WorkerThread): boolean => !w.url.startsWith('node:')
+
 export class Inspector {
   readonly #ws: WebSocket
   #next = 1
@@ -522,12 +530,21 @@ export class Inspector {
     return profile
   }
 
-  /** The OS thread ids of the process's worker threads: each worker's session evaluates readlink /proc/thread-self. */
-  async workerThreadIds (timeoutMs = 5000): Promise<number[]> {
+  /**
+   * The process's worker threads with their OS thread ids: each worker's session
+   * evaluates readlink /proc/thread-self. `url` is the worker's script (Node's own
+   * workers, such as the module loader hooks' thread, have a node:internal/ one).
+   */
+  async workerThreads (timeoutMs = 5000): Promise<WorkerThread[]> {
     const sessions: string[] = []
+    const urls = new Map<string, string>()
     const answers = new Map<string, (message: string) => void>()
     const off = this.on((method, params) => {
-      if (method === 'NodeWorker.attachedToWorker') sessions.push(String(params['sessionId']))
+      if (method === 'NodeWorker.attachedToWorker') {
+        const sessionId = String(params['sessionId'])
+        sessions.push(sessionId)
+        urls.set(sessionId, String((params['workerInfo'] as { url?: string } | undefined)?.url ?? ''))
+      }
       if (method === 'NodeWorker.receivedMessageFromWorker') answers.get(String(params['sessionId']))?.(String(params['message']))
     })
     try {
@@ -543,9 +560,9 @@ export class Inspector {
         const m = JSON.parse(await answer) as { result?: { result?: { value?: unknown } } }
         await this.call('NodeWorker.detach', { sessionId }).catch(() => {})
         // "PID/task/TID"
-        return Number(/task\/(\d+)$/.exec(String(m.result?.result?.value))?.[1] ?? NaN)
+        return { tid: Number(/task\/(\d+)$/.exec(String(m.result?.result?.value))?.[1] ?? NaN), url: urls.get(sessionId) ?? '' }
       }))
-      return tids.filter(Number.isInteger)
+      return tids.filter(w => Number.isInteger(w.tid))
     } finally {
       off()
       await this.call('NodeWorker.disable').catch(() => {})
@@ -586,7 +603,7 @@ export async function measureCpuBudget (daemon: DaemonProcess, seconds: number, 
   const inspector = await Inspector.connect(await daemon.inspectorUrl())
   try {
     const pool = v8PoolSize(pid)
-    const workers = new Set(await inspector.workerThreadIds())
+    const workers = new Set((await inspector.workerThreads()).filter(isPoolWorker).map(w => w.tid))
     const mark = async (): Promise<Mark> => ({ at: Date.now(), rows: await storedRows(), threads: readThreads(pid) })
     const mainMs = (s: ThreadSnapshot): number => s.threads.find(t => t.tid === pid)?.cpuMs ?? NaN
     const cycleMs = seconds * 1000 / cycles
@@ -618,7 +635,7 @@ export async function measureCpuBudget (daemon: DaemonProcess, seconds: number, 
       for (const [stage, n] of stageSamples(profile)) profiled.samples.set(stage, (profiled.samples.get(stage) ?? 0) + n)
       profiled.pairs.push([p0.threads, p1.threads])
     }
-    for (const t of await inspector.workerThreadIds()) workers.add(t)
+    for (const w of await inspector.workerThreads()) if (isPoolWorker(w)) workers.add(w.tid)
     // Every thread seen at any mark, once (threads may start or end in between).
     const seen = new Map(profiled.pairs.flat().flatMap(s => s.threads).map(t => [t.tid, t]))
     const groups = classifyThreads({ pid, threads: [...seen.values()] }, workers, pool)
