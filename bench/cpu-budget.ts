@@ -108,17 +108,20 @@ export const STAGE_RULES: readonly StageRule[] = [
   { stage: STAGE.cassandra, url: ours('cassandra/query.js') },
   { stage: STAGE.cassandra, url: ours('core/write-queue.js') },
   { stage: STAGE.cassandra, url: ours('core/batching.js') },
+  { stage: STAGE.cassandra, url: ours('core/cql-rows.js') },
   { stage: STAGE.cassandra, url: dep('cassandra-driver') },
   // Candles.
   { stage: STAGE.candles, url: ours('cassandra/candles.js') },
   { stage: STAGE.candles, url: ours('core/candle.js') },
+  { stage: STAGE.candles, url: ours('core/candle-book.js') },
   { stage: STAGE.candles, url: ours('core/id-set.js') },
   // Metrics, HTTP endpoints, the console.
   { stage: STAGE.metrics, url: /\/dist\/daemon\/(metrics|console)\// },
   { stage: STAGE.metrics, url: ours('http.js') },
   { stage: STAGE.metrics, url: ours('status-line.js') },
   { stage: STAGE.metrics, url: dep('prom-client') },
-  { stage: STAGE.metrics, url: dep('hdr-histogram-js') }
+  { stage: STAGE.metrics, url: dep('hdr-histogram-js') },
+  { stage: STAGE.metrics, url: dep('@assemblyscript/loader') }
 ]
 
 // ---------------------------------------------------------------------------

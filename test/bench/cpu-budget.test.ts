@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import {
-  classifyThreads, computeBudget, frameStage, IDLE, Inspector, readThreads, renderCpuBudget, STAGE, STAGE_ORDER, STAGE_RULES,
+  classifyThreads, computeBudget, measureCpuBudget, frameStage, IDLE, Inspector, readThreads, renderCpuBudget, STAGE, STAGE_ORDER, STAGE_RULES,
   isPoolWorker, stageSamples, sumThreadUse, threadUse, v8PoolSize, type BudgetInput, type CpuProfile, type ProfileNode, type ThreadSnapshot, type ThreadStat, type ThreadUse
 } from '../../bench/cpu-budget.js'
 import { DaemonProcess, freePort, inspectorUrlFrom } from '../../bench/daemon-process.js'
@@ -320,6 +320,26 @@ t.test('the real thing: a child under --inspect, profiled through the CDP client
   const gc = threadUse(a, readThreads(pid), groups)
   t.ok(gc.groupMs.v8 > 20, `V8 platform threads used ${Math.round(gc.groupMs.v8)} ms while the main thread made garbage`)
   t.ok(gc.groupMs.v8 > gc.groupMs.other, 'more than the libuv pool and the inspector threads')
+
+  // The whole measurement on it: two cycles of 0.25 s unprofiled, 0.75 s profiled; a
+  // made-up counter of 1,000 "trades" a second. The spinning main thread is no stage
+  // of the daemon's, so nearly all of it is "other, main thread".
+  child.stdin.write('spin\n')
+  const t0 = Date.now()
+  const asDaemon = { pid, inspectorUrl: async () => url } as unknown as DaemonProcess
+  const b = await measureCpuBudget(asDaemon, 2, async () => Date.now() - t0, { cycleSeconds: 1 })
+  t.ok(b.seconds >= 1.9 && b.seconds <= 3, `a window of ${b.seconds} s`)
+  t.ok(Math.abs(b.trades - b.seconds * 1000) < 50 && Math.abs(b.ratePerSec - 1000) < 50, `${b.trades} trades, ${b.ratePerSec}/s`)
+  t.match(b.method, /in 2 stretches/)
+  t.match(b.method, /sampling at 250 µs/)
+  const sum = b.stages.reduce((x, s) => x + s.usPerTrade, 0)
+  t.ok(Math.abs(sum - b.totalUsPerTrade) < 0.1, 'the stages add up to the total')
+  const main = b.threads[0]
+  t.match(main?.name, /^main thread/)
+  const other = b.stages.find(s => s.stage === STAGE.otherMain)?.usPerTrade ?? 0
+  t.ok(other > 0.8 * (main?.usPerTrade ?? NaN), `the spinning is "other, main thread": ${other} of ${main?.usPerTrade} µs per trade`)
+  t.ok((main?.usPerTrade ?? 0) > 100, `the main thread spun ${main?.usPerTrade} µs per 1 ms "trade"`)
+  t.ok(b.threads.some(x => /^V8 profiler's sampling thread/.test(x.name)), 'the sampling thread has its row')
 })
 
 t.test('DaemonProcess hands back the inspector URL with { inspect: true } and refuses without', async t => {
