@@ -94,7 +94,7 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
   const writerOpts = { client, cassandra: config.cassandra, log: log.child({ component: 'cassandra' }), counters }
   const exec = new CassandraExecutor(writerOpts)
   const writer = new TradeWriter(exec, writerOpts)
-  const candles = new CandleBook({ exec, cassandra: config.cassandra, candles: config.candles, counters })
+  const candles = new CandleBook({ exec, client, cassandra: config.cassandra, candles: config.candles, counters, log: log.child({ component: 'candles' }) })
 
   const dlq = new DeadLetterProducer(config.kafka, log.child({ component: 'dlq' }), counters)
   try {
@@ -138,9 +138,7 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
         recordSince(deps.latency, writtenAt, rows)
         // A refused row is not in `trades`, so it must not be in a candle either.
         const { partials, poison } = withoutRefused(decoded, rejected)
-        // TEMPORARY until the candle book takes partials alone
-        const rowsOf = new Proxy([], { get: (_t, k) => typeof k === 'string' && /^\d+$/.test(k) ? rows.row(Number(k)) : undefined }) as unknown as import('./core/transform.js').TradeRow[]
-        await Promise.all([candles.apply(partials, rowsOf), ...poison.map(async p => { await deadLetter(batch, p) })])
+        await Promise.all([candles.apply(partials), ...poison.map(async p => { await deadLetter(batch, p) })])
       })(),
       ...decoded.poison.map(async p => { await deadLetter(batch, p) })
     ])

@@ -162,7 +162,11 @@ export class TradeWriter {
     this.#counters = opts.counters
     this.#log = opts.log
     this.#keyspace = opts.cassandra.keyspace
-    this.#queue = new PartitionQueue<RowRef>(r => this.#groupOf(r).group, r => r.view.size(r.index), opts.cassandra.batchMaxBytes)
+    this.#queue = new PartitionQueue<RowRef>({
+      partition: r => r.view.partition(r.index),
+      group: r => this.#groupOf(r).group,
+      size: r => r.view.size(r.index)
+    }, opts.cassandra.batchMaxBytes)
     const { keyspace, tradesTable } = opts.cassandra
     this.#insert = `INSERT INTO ${keyspace}.${tradesTable} (${TRADE_COLUMNS.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
     exec.onSlotFree(() => { this.#pump() })

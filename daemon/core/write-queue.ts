@@ -1,10 +1,13 @@
-// The trade writer's queue, pure: rows wait per Cassandra partition (symbol, day)
-// and a request is cut only when a request slot is free, from the partition that
-// has waited longest, as many of its rows as fit the batch byte budget. So batches
-// grow by themselves under load (while every slot is busy, rows of later consumer
-// batches join the rows already waiting for their partition) and stay as small as
-// one consumer batch gives when Cassandra keeps up: latency at low load, rows per
-// request at high load, with no timer.
+// The trade writer's queue, pure: rows wait per Cassandra partition (symbol, day),
+// partitions per group (the replica that owns them), and a request is cut only when
+// a request slot is free, from the group that has waited longest: its oldest
+// partition's rows first, then the next partitions' of the same group, as many as
+// fit the batch byte budget. So a deep queue gives large single-partition batches
+// (one mutation for Cassandra), a shallow one gives one request for the rows of many
+// partitions instead of a request each; and batches grow by themselves under load
+// (while every slot is busy, rows of later consumer batches join the rows already
+// waiting), and stay as small as one consumer batch gives when Cassandra keeps up:
+// latency at low load, rows per request at high load, with no timer.
 //
 // Every push() comes with a ticket that completes once all of its rows are in
 // completed requests (or fails with the first failed one).
@@ -15,17 +18,24 @@ interface Entry<R> { row: R, ticket: Ticket }
 
 export interface Request<R> { rows: R[], entries: ReadonlyArray<Entry<R>> }
 
+export interface QueueKeys<R> {
+  /** The row's partition. */
+  partition: (row: R) => string
+  /** The group a request may span (the partition's replica); one group when omitted. */
+  group?: (row: R) => string
+  /** The row's bytes in a batch. */
+  size: (row: R) => number
+}
+
 export class PartitionQueue<R> {
-  readonly #keyOf: (row: R) => string
-  readonly #sizeOf: (row: R) => number
+  readonly #keys: QueueKeys<R>
   readonly #maxBytes: number
-  // Map order is the order partitions started waiting: take() serves the oldest first.
-  readonly #partitions = new Map<string, Array<Entry<R>>>()
+  // Map orders are the orders groups and their partitions started waiting: take() serves the oldest first.
+  readonly #groups = new Map<string, Map<string, Array<Entry<R>>>>()
   #rows = 0
 
-  constructor (keyOf: (row: R) => string, sizeOf: (row: R) => number, maxBytes: number) {
-    this.#keyOf = keyOf
-    this.#sizeOf = sizeOf
+  constructor (keys: QueueKeys<R>, maxBytes: number) {
+    this.#keys = keys
     this.#maxBytes = maxBytes
   }
 
@@ -36,32 +46,45 @@ export class PartitionQueue<R> {
   push (rows: readonly R[], resolve: () => void, reject: (err: unknown) => void): void {
     if (rows.length === 0) { resolve(); return }
     const ticket: Ticket = { left: rows.length, resolve, reject, settled: false }
+    const { partition, group } = this.#keys
     for (const row of rows) {
-      const key = this.#keyOf(row)
-      const list = this.#partitions.get(key)
-      if (list === undefined) this.#partitions.set(key, [{ row, ticket }])
+      const g = group === undefined ? '' : group(row)
+      let partitions = this.#groups.get(g)
+      if (partitions === undefined) this.#groups.set(g, partitions = new Map())
+      const key = partition(row)
+      const list = partitions.get(key)
+      if (list === undefined) partitions.set(key, [{ row, ticket }])
       else list.push({ row, ticket })
     }
     this.#rows += rows.length
   }
 
-  /** The next request: rows of the longest-waiting partition up to the byte budget (at least one row); null when nothing waits. */
+  /**
+   * The next request: rows of the longest-waiting group up to the byte budget (at
+   * least one row), its oldest partition's first; null when nothing waits.
+   */
   take (): Request<R> | null {
-    const first = this.#partitions.entries().next()
+    const first = this.#groups.entries().next()
     if (first.done === true) return null
-    const [key, list] = first.value
+    const [g, partitions] = first.value
+    const entries: Array<Entry<R>> = []
     let bytes = 0
-    let n = 0
-    while (n < list.length) {
-      const size = this.#sizeOf((list[n] as Entry<R>).row)
-      if (n > 0 && bytes + size > this.#maxBytes) break
-      bytes += size
-      n++
+    for (const [key, list] of partitions) {
+      let n = 0
+      while (n < list.length) {
+        const size = this.#keys.size((list[n] as Entry<R>).row)
+        if (entries.length + n > 0 && bytes + size > this.#maxBytes) break
+        bytes += size
+        n++
+      }
+      for (const e of list.splice(0, n)) entries.push(e)
+      partitions.delete(key)
+      // What is left of a partition waits again, behind the others of its group.
+      if (list.length > 0) { partitions.set(key, list); break }
     }
-    const entries = list.splice(0, n)
-    this.#partitions.delete(key)
-    // What is left of the partition waits again, behind the others.
-    if (list.length > 0) this.#partitions.set(key, list)
+    this.#groups.delete(g)
+    // What is left of the group waits again, behind the other groups.
+    if (partitions.size > 0) this.#groups.set(g, partitions)
     this.#rows -= entries.length
     return { rows: entries.map(e => e.row), entries }
   }
@@ -87,8 +110,8 @@ export class PartitionQueue<R> {
 
   /** Fails every ticket still waiting and empties the queue. */
   failAll (err: unknown): void {
-    for (const list of this.#partitions.values()) this.fail({ rows: [], entries: list }, err)
-    this.#partitions.clear()
+    for (const partitions of this.#groups.values()) for (const list of partitions.values()) this.fail({ rows: [], entries: list }, err)
+    this.#groups.clear()
     this.#rows = 0
   }
 }

@@ -45,7 +45,8 @@ function writerWith (client: cassandra.Client, batchMaxBytes = 100_000): { write
   return { writer: new TradeWriter(exec, opts), exec, counters, lines }
 }
 
-const priceOf = (params: unknown[]): unknown => params[4]
+/** The price of a row as the writer bound it (a CQL double). */
+const priceOf = (params: unknown[]): number => (params[4] as Buffer).readDoubleBE(0)
 
 t.test('classification: invalid requests and encoding errors are refused; outages and schema problems are retried', async t => {
   t.equal(classifyCassandraError(new ResponseError(codes.invalid, 'Batch too large')).kind, 'rejected')
@@ -78,8 +79,8 @@ t.test('a refused row is isolated by halving; the rows around it are written onc
   const fake = fakeClient(params => params.some(p => priceOf(p) === 13) ? new ResponseError(codes.invalid, 'Invalid value for price') : null)
   const { writer, counters, lines } = writerWith(fake.client)
   const batch = rows(8)
-  const rejected = await writer.write(batch)
-  t.same(rejected.map(r => r.row), [batch[3]], 'the refused row, and only it')
+  const rejected = await writer.writeRows(batch)
+  t.same(rejected.map(r => r.index), [3], 'the refused row (by its index in the batch), and only it')
   t.match(rejected[0]?.error, /Cassandra refused the request: Invalid value for price/)
   t.same(fake.written.map(priceOf).sort(), [10, 11, 12, 14, 15, 16, 17], 'every other row written, once')
   t.same(fake.requests, [8, 4, 2, 2, 1, 1, 4], 'halved: 8 → 4 (refused) → 2 + 2 (refused) → 1 + 1 (refused), then the other 4')
@@ -87,14 +88,14 @@ t.test('a refused row is isolated by halving; the rows around it are written onc
   t.equal(counters.cassandraRejectedRows, 1)
   t.equal(counters.cassandraUp, 1, 'a refusal is not an outage')
   t.ok(lines.some(l => /refused a trade row as invalid/.test(l)), 'logged')
-  t.same(await writer.write(rows(2, 'MSFT')), [], 'later writes see no stale rejections')
+  t.same(await writer.writeRows(rows(2, 'MSFT')), [], 'later writes see no stale rejections')
 })
 
 t.test('a batch too large for Cassandra is written in halves, nothing refused', async t => {
   const fake = fakeClient(params => params.length > 3 ? new ResponseError(codes.invalid, 'Batch too large') : null)
   const { writer, counters } = writerWith(fake.client)
   const batch = rows(10)
-  t.same(await writer.write(batch), [])
+  t.same(await writer.writeRows(batch), [])
   t.equal(fake.written.length, 10)
   t.same(fake.requests, [10, 5, 3, 2, 5, 3, 2], 'each refused request halved until it fits')
   t.equal(counters.cassandraRejectedRows, 0)
@@ -105,7 +106,7 @@ t.test('transient failures are retried until written, never refused', async t =>
   let failures = 5
   const fake = fakeClient(() => failures-- > 0 ? new NoHostAvailableError({}) : null)
   const { writer, counters } = writerWith(fake.client)
-  t.same(await writer.write(rows(4)), [])
+  t.same(await writer.writeRows(rows(4)), [])
   t.equal(fake.written.length, 4)
   t.equal(counters.cassandraErrors, 5)
   t.equal(counters.cassandraRejectedRows, 0)
@@ -115,7 +116,7 @@ t.test('a missing table is retried (and says to migrate), not dead-lettered row 
   let failures = 3
   const fake = fakeClient(() => failures-- > 0 ? new ResponseError(codes.invalid, 'unconfigured table trades') : null)
   const { writer, lines } = writerWith(fake.client)
-  t.same(await writer.write(rows(4)), [])
+  t.same(await writer.writeRows(rows(4)), [])
   t.equal(fake.written.length, 4)
   t.ok(lines.some(l => /finnhubd migrate/.test(l)), 'the retry log says what to do')
 })
@@ -123,11 +124,51 @@ t.test('a missing table is retried (and says to migrate), not dead-lettered row 
 t.test('close() while retrying rejects the write; nothing is reported as refused', async t => {
   const fake = fakeClient(() => new OperationTimedOutError('timed out'))
   const { writer, exec } = writerWith(fake.client)
-  const pending = writer.write(rows(3, 'IBM'))
+  const pending = writer.writeRows(rows(3, 'IBM'))
   await new Promise(resolve => setTimeout(resolve, 20))
   exec.close()
   await t.rejects(pending, { code: 'FINNHUBD_ERR_CASSANDRA_UNREACHABLE' })
   t.equal(fake.written.length, 0)
   t.ok(fake.requests.length > 1, 'it had been retrying')
   t.same(fake.requests.every(n => n === 3), true, 'a transient failure never splits the batch')
+})
+
+t.test('one concurrency limit: trade requests wait for the executor\'s slots, and rows waiting meanwhile join one request per replica', async t => {
+  const release: Array<() => void> = []
+  const sizes: number[] = []
+  const replicas: Record<string, string> = { AAPL: '10.0.0.1', MSFT: '10.0.0.1', IBM: '10.0.0.2' }
+  const client = {
+    execute: async () => { sizes.push(1); await new Promise<void>(resolve => release.push(resolve)) },
+    batch: async (queries: unknown[], options: { routingKey?: Buffer }) => {
+      sizes.push(queries.length)
+      t.ok(options.routingKey instanceof Buffer, 'a batch is routed by its partition key')
+      await new Promise<void>(resolve => release.push(resolve))
+    },
+    // The routing key starts with the symbol's length and bytes.
+    getReplicas: (_ks: string, key: Buffer) => [{ address: replicas[key.toString('utf8', 2, 2 + key.readUInt16BE(0))] ?? '?' }]
+  } as unknown as cassandra.Client
+  const { writer, exec } = writerWith(client)
+  t.equal(exec.freeSlots, 2)
+  // Two candle-like requests take both slots.
+  const held = [exec.run('candle write', async () => { await new Promise<void>(resolve => release.push(resolve)) }), exec.run('candle write', async () => { await new Promise<void>(resolve => release.push(resolve)) })]
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(exec.freeSlots, 0)
+  const writes = [writer.writeRows(rows(3, 'AAPL')), writer.writeRows(rows(2, 'MSFT')), writer.writeRows(rows(4, 'IBM'))]
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(sizes, [], 'no trade request while every slot is busy')
+  t.equal(writer.pending, 9)
+  release.shift()?.()
+  await held[0]
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(sizes, [5], 'the freed slot takes AAPL and MSFT (one replica) in one request')
+  release.shift()?.()
+  await held[1]
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(sizes, [5, 4], 'the next slot takes IBM (the other replica)')
+  while (release.length > 0) { release.shift()?.(); await new Promise(resolve => setImmediate(resolve)) }
+  t.same(await Promise.all(writes), [[], [], []])
+  t.equal(writer.pending, 0)
+  t.equal(exec.freeSlots, 2, 'every slot back')
+  exec.close()
+  t.equal(exec.freeSlots, 0, 'a closed executor has no slots')
 })

@@ -3,9 +3,10 @@ import t from 'tap'
 import { join } from 'node:path'
 import { aggregateCandle } from '../../daemon/core/candle.js'
 import { singleObjectFingerprint, TradeDecoder, TradeEncoder } from '../../daemon/core/avro-codec.js'
-import { foldPartials, packValues, processBatch, withoutRefused, writerSchemasFor } from '../../daemon/core/process-batch.js'
+import { encodeBatch, foldPartials, packValues, processBatch, transferablesOf, withoutRefused, writerSchemasFor } from '../../daemon/core/process-batch.js'
 import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
 import { toTradeRow } from '../../daemon/core/transform.js'
+import { RowView, uuidString } from '../../daemon/core/cql-rows.js'
 import { SCHEMAS_DIR } from '../../daemon/paths.js'
 
 const type = loadTradeType(join(SCHEMAS_DIR, 'trade.avsc'))
@@ -116,12 +117,31 @@ t.test('withoutRefused: refused rows leave the candles and become poison of thei
   const records = [single.encode(trades[0]!), Buffer.from('junk'), ...trades.slice(1).map(x => single.encode(x))]
   const out = processBatch(decoder, packValues(records), PT)
   t.same(withoutRefused(out, []), { partials: out.partials, poison: [] }, 'nothing refused: unchanged')
-  const { partials, poison } = withoutRefused(out, [{ row: out.rows[1]!, error: 'Cassandra refused the request: x'.repeat(40) }, { row: out.rows[3]!, error: 'no' }])
+  const { partials, poison } = withoutRefused(out, [{ index: 1, error: 'Cassandra refused the request: x'.repeat(40) }, { index: 3, error: 'no' }])
   t.same(poison.map(p => [p.index, p.reason]), [[2, 'cassandra_rejected'], [4, 'cassandra_rejected']], 'the records of the refused rows, by their index in the batch')
   t.ok((poison[0]?.detail.length ?? 0) <= 500, 'the detail is bounded')
   const aapl = partials.find(p => p.symbol === 'AAPL')
   t.same(aapl?.rows, [0, 2])
   t.equal(aapl?.acc.trade_count, 2)
   t.equal(aapl?.acc.high, 30)
+  t.same([...(aapl?.price ?? [])], [10, 30], 'the parallel arrays follow')
+  t.equal(aapl?.ids.length, 32)
+  t.equal(uuidString(aapl!.ids, 16), out.rows[2]!.trade_id, 'ids are the rows\' ids, as bytes')
+  t.equal(aapl?.acc.close_id, out.rows[2]!.trade_id)
   t.notOk(partials.some(p => p.symbol === 'MSFT'), 'a minute left with no stored trade has no partial')
+})
+
+t.test('the worker\'s result moves: every buffer listed once, the rows intact on the other side, nothing cloned row by row', async t => {
+  const trades = [tr('AAPL', m + 1, 10, 1), tr('AAPL', m + 2, 20, 1), tr('MSFT', m + 70_000, 40, 2)]
+  const decoded = processBatch(decoder, packValues(trades.map(x => single.encode(x))), PT)
+  const batch = encodeBatch(decoded, process.hrtime.bigint())
+  const list = transferablesOf(batch)
+  t.equal(new Set(list).size, list.length, 'no buffer twice (a transfer list with a duplicate throws)')
+  const moved = structuredClone(batch, { transfer: list })
+  t.equal(batch.rows.bytes.byteLength, 0, 'the rows\' buffer is detached on this side: moved, not copied')
+  const view = new RowView(moved.rows)
+  t.same(Array.from({ length: view.count }, (_, i) => view.row(i)), decoded.rows)
+  t.same([...moved.rowRecord], decoded.rowRecord)
+  t.same(moved.partials.map(p => [p.symbol, p.acc.trade_count, [...p.price]]), [['AAPL', 2, [10, 20]], ['MSFT', 1, [40]]])
+  t.ok(batch.decodeNs >= 0)
 })
