@@ -18,9 +18,10 @@
 //    do samples in code V8 replaced on the stack (OSR) before the profiler started;
 //    both mostly stay within one stage (a loop of frame.js inside client.js).
 // Main-thread µs per trade of a stage = main-thread CPU × (its samples / non-idle
-// samples) / trades. The profiler costs CPU itself: an unprofiled stretch at the
-// start of the window gives the main thread's µs per trade without it, the method
-// line states both, and the sampling thread is shown but left out of the total.
+// samples) / trades. The profiler costs CPU itself: the window is cut into cycles,
+// each an unprofiled stretch (a quarter) then a profiled one; the unprofiled ones
+// give the main thread's µs per trade without the profiler, the method line states
+// both, and the profiler's sampling thread is shown but left out of the total.
 
 import { readdirSync, readFileSync } from 'node:fs'
 import WebSocket from 'ws'
@@ -559,8 +560,12 @@ export class Inspector {
           const timer = setTimeout(() => { reject(new Error(`inspector: worker session ${sessionId} did not answer in ${timeoutMs} ms`)) }, timeoutMs)
           answers.set(sessionId, m => { clearTimeout(timer); resolve(m) })
         })
-        await this.call('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression, includeCommandLineAPI: true, returnByValue: true } }) })
-        const m = JSON.parse(await answer) as { result?: { result?: { value?: unknown } } }
+        // Both awaited together: a failed send leaves no answer to reject unheard.
+        const [, text] = await Promise.all([
+          this.call('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression, includeCommandLineAPI: true, returnByValue: true } }) }),
+          answer
+        ])
+        const m = JSON.parse(text) as { result?: { result?: { value?: unknown } } }
         await this.call('NodeWorker.detach', { sessionId }).catch(() => {})
         // "PID/task/TID"
         return { tid: Number(/task\/(\d+)$/.exec(String(m.result?.result?.value))?.[1] ?? NaN), url: urls.get(sessionId) ?? '' }
