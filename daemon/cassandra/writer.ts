@@ -206,12 +206,14 @@ export class TradeWriter {
     const partition = r.view.partition(r.index)
     let g = this.#groups.get(partition)
     if (g === undefined) {
-      const p = r.view.params(r.index)
-      const routingKey = compositeKey(p[0] as Buffer, p[1] as Buffer)
+      let routingKey: Buffer | undefined
       let hosts: Array<{ address: string }> | null | undefined
       try {
+        const p = r.view.params(r.index)
+        routingKey = compositeKey(p[0] as Buffer, p[1] as Buffer)
         hosts = (this.#client as Partial<Pick<cassandra.Client, 'getReplicas'>>).getReplicas?.call(this.#client, this.#keyspace, routingKey)
       } catch {
+        // A key no partition can have (over 65,535 bytes): Cassandra refuses its row, and the row alone.
         hosts = null
       }
       // No token map (yet): one group, routed by the driver as it likes.

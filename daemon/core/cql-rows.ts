@@ -199,13 +199,17 @@ export class RowView {
   /**
    * Bytes the row adds to a batch as Cassandra measures it against
    * batch_size_warn_threshold (the mutation's data size): its values, a timestamp and
-   * header per cell, and a cell per list item. Calibrated on Cassandra 5's own
-   * "Batch for … is of size" figures for these rows (about 210 bytes for a row without
-   * conditions), a little above them rather than below.
+   * header per cell, and a cell (with its 16-byte path) per list item. Calibrated on
+   * Cassandra 5's own "Batch for … is of size" figures for these rows (about 210 bytes
+   * for a row without conditions), a little above them rather than below.
    */
   size (i: number): number {
     const l = i * STRIDE
-    return (this.#layout[l + 1] as number) + FIXED + 9 * 16 + 2 * Math.max(0, this.#layout[l + 2] as number)
+    const symbol = this.#layout[l + 1] as number
+    const conditions = this.#layout[l + 2] as number
+    if (conditions < 0) return symbol + FIXED + 9 * 16
+    const items = this.#buf.readInt32BE((this.#layout[l] as number) + symbol + FIXED)
+    return symbol + FIXED + 9 * 16 + conditions + 28 * items
   }
 
   tradeTs (i: number): number { return this.#times[i * 2] as number }

@@ -27,16 +27,25 @@ export interface QueueKeys<R> {
   size: (row: R) => number
 }
 
+/**
+ * Cassandra refuses a batch that spans partitions past batch_size_fail_threshold
+ * (50 KiB by default; one partition's batch is exempt, CASSANDRA-10876): a request
+ * takes rows of a second partition only while it stays under this.
+ */
+export const MULTI_PARTITION_MAX_BYTES = 45 * 1024
+
 export class PartitionQueue<R> {
   readonly #keys: QueueKeys<R>
   readonly #maxBytes: number
+  readonly #multiMaxBytes: number
   // Map orders are the orders groups and their partitions started waiting: take() serves the oldest first.
   readonly #groups = new Map<string, Map<string, Array<Entry<R>>>>()
   #rows = 0
 
-  constructor (keys: QueueKeys<R>, maxBytes: number) {
+  constructor (keys: QueueKeys<R>, maxBytes: number, multiPartitionMaxBytes = MULTI_PARTITION_MAX_BYTES) {
     this.#keys = keys
     this.#maxBytes = maxBytes
+    this.#multiMaxBytes = Math.min(maxBytes, multiPartitionMaxBytes)
   }
 
   /** Rows waiting for a request. */
@@ -70,13 +79,16 @@ export class PartitionQueue<R> {
     const entries: Array<Entry<R>> = []
     let bytes = 0
     for (const [key, list] of partitions) {
+      // The first partition up to the budget; the next ones only under the multi-partition bound.
+      const budget = entries.length === 0 ? this.#maxBytes : this.#multiMaxBytes
       let n = 0
       while (n < list.length) {
         const size = this.#keys.size((list[n] as Entry<R>).row)
-        if (entries.length + n > 0 && bytes + size > this.#maxBytes) break
+        if (entries.length + n > 0 && bytes + size > budget) break
         bytes += size
         n++
       }
+      if (n === 0) break
       for (const e of list.splice(0, n)) entries.push(e)
       partitions.delete(key)
       // What is left of a partition waits again, behind the others of its group.

@@ -110,3 +110,13 @@ t.test('a ticket completes once all its rows are in completed requests; failures
   t.same(failed, ['x failed', 'y failed'], 'the rows still waiting fail their tickets; x is not failed twice')
   t.equal(f.pending, 0)
 })
+
+t.test('past the multi-partition bound a request keeps to one partition (Cassandra\'s batch_size_fail_threshold spares only those)', async t => {
+  const q = new PartitionQueue<Row>({ partition: r => r.partition, size: r => r.size }, 1_000_000, 1000)
+  q.push([...Array.from({ length: 30 }, (_, i) => row('h', 'A', i)), row('h', 'B', 100), row('h', 'C', 101)], () => {}, () => {})
+  const requests = drain(q)
+  t.same(requests.map(r => r.rows.length), [30, 2], 'A\'s 3,000 bytes alone (one partition may be big), then B and C together under the bound')
+  const small = new PartitionQueue<Row>({ partition: r => r.partition, size: r => r.size }, 1_000_000, 1000)
+  small.push([row('h', 'A', 1), row('h', 'B', 2), row('h', 'C', 3)], () => {}, () => {})
+  t.same(drain(small).map(r => r.rows.length), [3], 'small partitions share a request')
+})
