@@ -96,31 +96,41 @@ const progress = (line: string): void => { process.stderr.write(`[bench ${new Da
 class Sim {
   readonly #worker: Worker
   #next = 1
-  readonly #waiting = new Map<number, (m: Record<string, unknown>) => void>()
+  readonly #waiting = new Map<number, { resolve: (m: Record<string, unknown>) => void, reject: (err: Error) => void }>()
   url = ''
+  /** Why the simulator's thread ended, once it has (null while it runs). */
+  ended: string | null = null
 
   constructor (data: SimWorkerData) {
     this.#worker = new Worker(new URL('./sim-worker.js', import.meta.url), { workerData: data })
     this.#worker.on('message', (m: { id: number } & Record<string, unknown>) => {
       const w = this.#waiting.get(m.id)
       this.#waiting.delete(m.id)
-      w?.(m)
+      w?.resolve(m)
+    })
+    // For the whole run: a thread that died unnoticed would leave the daemon's
+    // connections refused and every later call waiting for ever.
+    this.#worker.on('error', err => { this.ended ??= `the simulator thread failed: ${err.stack ?? err.message}` })
+    this.#worker.on('exit', code => {
+      this.ended ??= `the simulator thread exited with code ${code}`
+      for (const w of this.#waiting.values()) w.reject(new Error(this.ended))
+      this.#waiting.clear()
     })
   }
 
   async started (): Promise<void> {
-    const m = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      this.#waiting.set(0, resolve)
-      this.#worker.once('error', reject)
-    })
-    this.url = m['url'] as string
+    this.url = (await this.#request(0, null))['url'] as string
   }
 
   async call (cmd: SimCommand['cmd'], extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
-    const id = this.#next++
-    return await new Promise(resolve => {
-      this.#waiting.set(id, resolve)
-      this.#worker.postMessage({ id, cmd, ...extra })
+    return await this.#request(this.#next++, { cmd, ...extra })
+  }
+
+  async #request (id: number, message: Record<string, unknown> | null): Promise<Record<string, unknown>> {
+    if (this.ended !== null) throw new Error(this.ended)
+    return await new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject })
+      if (message !== null) this.#worker.postMessage({ id, ...message })
     })
   }
 
@@ -497,16 +507,69 @@ async function measureCeilings (raw: Record<string, unknown>, config: Config, na
 }
 
 /** The daemon as deployed (its own process, under an inspector for the CPU budget), once GET /readyz answers 200. */
-async function startDaemon (configFile: string, httpPort: number, base: string, cpuProf: boolean): Promise<DaemonProcess> {
+async function startDaemon (configFile: string, httpPort: number, base: string, cpuProf: boolean, sim: Sim): Promise<DaemonProcess> {
   const daemon = new DaemonProcess(configFile, httpPort, `${base}.daemon.log`, cpuProf ? `${base}.cpuprofile` : null, { inspect: true })
   const readyBy = Date.now() + 60_000
   for (;;) {
     if (await daemon.ready()) break
-    if (daemon.exitCode !== null || Date.now() > readyBy) throw new Error(`the daemon did not become ready (exit ${String(daemon.exitCode)}); see ${base}.daemon.log`)
+    if (daemon.exitCode !== null || Date.now() > readyBy || sim.ended !== null) {
+      await stopDaemon(daemon)
+      throw new Error(`the daemon did not become ready (exit ${String(daemon.exitCode)})${sim.ended !== null ? `: ${sim.ended}` : ''}; see ${base}.daemon.log`)
+    }
     await sleep(200)
   }
   progress(`daemon ready (pid ${String(daemon.child.pid)}, ${daemon.url}); log: ${base}.daemon.log`)
   return daemon
+}
+
+interface Load {
+  steps: StepResult[]
+  sustainableRate: number
+  cpuBudget: { budget: CpuBudget | null, error: string | null }
+  halfRate: number
+  latencyRun: Run
+  stages: Record<Stage, IntervalLatency>
+  phases: BenchReport['phases']
+  leftAtEnd: number
+  memory: { peakMiB: number, rssMiB: number }
+  drops: DropCounts
+}
+
+/** The daemon's warm-up, the sweep, the CPU budget at the sustainable rate, the charted phases (half load, steady 2,000/s, overload) and the last drain. */
+async function runLoad (rig: Rig, mode: Mode, ratesArg: string | undefined, lowerCeiling: number): Promise<Load> {
+  // A warm-up, not counted: JIT, prepared statements, the first candle rebuilds.
+  const warmRate = Math.max(100, Math.round(mode.fractions[0] as number * lowerCeiling / 200) * 100)
+  await runAt(rig, warmRate, mode.warmupSeconds, 'warm-up')
+  await drain(rig)
+
+  // 3. The sweep, then the CPU budget at the sustainable rate.
+  const rates = ratesArg !== undefined ? ratesArg.split(',').map(Number) : mode.fractions.map(f => Math.max(100, Math.round(f * lowerCeiling / 100) * 100))
+  const { steps, sustainableRate } = await sweep(rig, rates, mode)
+  // When no step passed, the lowest step's rate stands in for the sustainable one.
+  const baseRate = sustainableRate > 0 ? sustainableRate : (rates[0] ?? 100)
+  const cpuBudget = sustainableRate > 0 ? await cpuBudgetPhase(rig, sustainableRate, mode.cpuBudgetSeconds) : { budget: null, error: 'no sweep step was sustainable' }
+
+  // 4. The charted phases: half the sustainable rate (per-stage latency), a steady 2,000/s, the overload step.
+  const halfRate = Math.max(50, Math.round(baseRate / 2))
+  const latencyPhase = await chartedPhase(rig, 'latency', halfRate, mode.latencySeconds)
+  const latencyRun = latencyPhase.run
+  const stages = Object.fromEntries(STAGES.map(s => [s, latencyBetween(latencyRun.before[s], latencyRun.after[s])])) as Record<Stage, IntervalLatency>
+  const steady = (await chartedPhase(rig, 'steady', STEADY_RATE, mode.steadySeconds)).phase
+  const overload = await overloadPhase(rig, baseRate, mode.overloadSeconds, mode.recoveryLimitSeconds)
+  const phases = { latency: latencyPhase.phase, steady, overload }
+  const leftAtEnd = await drain(rig)
+  const memory = rig.daemon.memory()
+  const drops = (await scrape(rig.daemon)).drops
+  return { steps, sustainableRate, cpuBudget, halfRate, latencyRun, stages, phases, leftAtEnd, memory, drops }
+}
+
+/** After a failure: the daemon stopped (SIGTERM, SIGKILL after 15 s) rather than left running without the bench. */
+async function stopDaemon (daemon: DaemonProcess): Promise<void> {
+  if (!daemon.running) return
+  daemon.signal('SIGTERM')
+  const killer = setTimeout(() => { if (daemon.running) daemon.signal('SIGKILL') }, 15_000)
+  await daemon.exited
+  clearTimeout(killer)
 }
 
 /** The stack: the local one (started when it is not running), or the cluster named by --kafka and --cassandra. */
@@ -602,7 +665,7 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
   await runMigrate(config, CQL_DIR, () => {})
   await createTopic(kafkaBootstrap, topic, config.kafka.topicPartitions)
   await quiet(pids.cassandra)
-  const daemon = await startDaemon(configFile, httpPort, base, values['cpu-prof'] === true)
+  const daemon = await startDaemon(configFile, httpPort, base, values['cpu-prof'] === true, sim)
   pids = { ...pids, daemon: daemon.child.pid ?? null }
   const rig: Rig = { daemon, sim, pids, chartOrigin: null }
   const viewer = values.console === true ? new ConsoleViewer(daemon.url, SYMBOLS[0] as string) : null
@@ -611,29 +674,9 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
     progress(`console open: following ${daemon.url}/api/stream, polling topic, trades and candles every second`)
   }
 
-  // A warm-up, not counted: JIT, prepared statements, the first candle rebuilds.
-  const warmRate = Math.max(100, Math.round(mode.fractions[0] as number * lowerCeiling / 200) * 100)
-  await runAt(rig, warmRate, mode.warmupSeconds, 'warm-up')
-  await drain(rig)
-
-  // 3. The sweep, then the CPU budget at the sustainable rate.
-  const rates = values.rates !== undefined ? values.rates.split(',').map(Number) : mode.fractions.map(f => Math.max(100, Math.round(f * lowerCeiling / 100) * 100))
-  const { steps, sustainableRate } = await sweep(rig, rates, mode)
-  // When no step passed, the lowest step's rate stands in for the sustainable one.
-  const baseRate = sustainableRate > 0 ? sustainableRate : (rates[0] ?? 100)
-  const cpuBudget = sustainableRate > 0 ? await cpuBudgetPhase(rig, sustainableRate, mode.cpuBudgetSeconds) : { budget: null, error: 'no sweep step was sustainable' }
-
-  // 4. The charted phases: half the sustainable rate (per-stage latency), a steady 2,000/s, the overload step.
-  const halfRate = Math.max(50, Math.round(baseRate / 2))
-  const latencyPhase = await chartedPhase(rig, 'latency', halfRate, mode.latencySeconds)
-  const latencyRun = latencyPhase.run
-  const stages = Object.fromEntries(STAGES.map(s => [s, latencyBetween(latencyRun.before[s], latencyRun.after[s])])) as Record<Stage, IntervalLatency>
-  const steady = (await chartedPhase(rig, 'steady', STEADY_RATE, mode.steadySeconds)).phase
-  const overload = await overloadPhase(rig, baseRate, mode.overloadSeconds, mode.recoveryLimitSeconds)
-  const phases = { latency: latencyPhase.phase, steady, overload }
-  const leftAtEnd = await drain(rig)
-  const memory = daemon.memory()
-  const drops = (await scrape(daemon)).drops
+  // 3.–4. The load, from the warm-up to the last drain; on a failure the daemon is stopped, not left running.
+  const load = await runLoad(rig, mode, values.rates, lowerCeiling).catch(async (err: unknown) => { await stopDaemon(daemon); throw err })
+  const { steps, sustainableRate, cpuBudget, halfRate, latencyRun, stages, phases, leftAtEnd, memory, drops } = load
 
   const watched: ViewerCounts | null = viewer === null ? null : await viewer.stop()
   if (watched !== null) progress(`console: ${watched.streamEvents} stream events, ${watched.requests} API requests, ${watched.failures} failed`)
