@@ -164,12 +164,7 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     maxInFlightBatches: config.workers.maxQueue,
     log: log.child({ component: 'kafka-consumer' }),
     counters,
-    onBatch: batch => {
-      handle(batch).then(batch.done, err => {
-        // Only while stopping: the batch stays uncommitted and is read again after restart.
-        log.debug('batch abandoned', { err, records: batch.messages.length })
-      })
-    }
+    onBatch: handle
   })
   try {
     await consumer.connect(config.kafka.connectTimeoutMs)

@@ -1,6 +1,7 @@
 // The trade consumer: node-rdkafka in non-flowing mode, batches of up to
 // workers.batchSize records per consume() call (never a callback per message),
-// manual offsets. Each batch's offsets are tracked per partition; offsets are
+// manual offsets. The consumer owns "done": a batch's handler returns a promise, and
+// its offsets are tracked per partition (core/offsets.ts) until it resolves; offsets are
 // committed (every kafka.commitIntervalMs, on revocation and on close) only for
 // the contiguous prefix of finished batches, as offset + 1. On revocation the
 // finished prefix is committed synchronously before the partitions go, and what
@@ -23,8 +24,6 @@ const REVOKE = Kafka.CODES.ERRORS.ERR__REVOKE_PARTITIONS
 export interface ConsumedBatch {
   messages: Kafka.Message[]
   consumedAt: number
-  /** Call once every record of the batch is stored (or dead-lettered). */
-  done: () => void
 }
 
 export interface TradeConsumerOptions {
@@ -33,7 +32,13 @@ export interface TradeConsumerOptions {
   maxInFlightBatches: number
   log: Logger
   counters: ProcessCounters
-  onBatch: (batch: ConsumedBatch) => void
+  /**
+   * Handles a batch: resolves once every record of it is stored (or dead-lettered),
+   * and only then do its offsets become committable. Rejects only when the handler
+   * gave up (the daemon is stopping): the batch stays uncommitted and is read again
+   * after a restart.
+   */
+  onBatch: (batch: ConsumedBatch) => Promise<void>
 }
 
 interface PartitionStats { partition: number, consumer_lag: number }
@@ -221,18 +226,23 @@ export class TradeConsumer {
     c.batches++
     c.inFlightBatches = this.#inFlightBatches
     c.inFlightRecords = this.#tracker.inFlight
-    let finished = false
-    this.#opts.onBatch({
-      messages,
-      consumedAt: Date.now(),
-      done: () => {
-        if (finished) return
-        finished = true
-        for (const span of spans) this.#tracker.done(span)
-        this.#inFlightBatches--
-        c.inFlightBatches = this.#inFlightBatches
-        c.inFlightRecords = this.#tracker.inFlight
-      }
+    const done = (): void => {
+      for (const span of spans) this.#tracker.done(span)
+      this.#inFlightBatches--
+      c.inFlightBatches = this.#inFlightBatches
+      c.inFlightRecords = this.#tracker.inFlight
+    }
+    let handling: Promise<void>
+    try {
+      handling = this.#opts.onBatch({ messages, consumedAt: Date.now() })
+    } catch (err) {
+      handling = Promise.reject(err)
+    }
+    handling.then(done, err => {
+      // The batch stays in flight and uncommitted: it is read again after a restart.
+      this.#opts.log[this.#running ? 'error' : 'debug'](this.#running
+        ? 'a batch handler failed while running; its records stay uncommitted and are read again after a restart (a finnhubd bug: please report it)'
+        : 'batch abandoned while stopping; it is read again after a restart', { err, records: messages.length })
     })
   }
 
