@@ -21,7 +21,8 @@
 //
 // due() takes every dirty minute not in flight (and not backing off after a refusal)
 // at once, gives each snapshot a write timestamp strictly greater than any before it
-// in this book, and cuts them into batches of at most batchMaxBytes (estimated),
+// in this book, and cuts them into batches of at most batchMaxBytes (as Cassandra
+// measures a batch, see estimateCandleBytes) and batchMaxPartitions partitions,
 // ordered by group (the shell groups by replica), partition and minute.
 
 import { foldTrade, mergeAcc, toCandle, type Candle, type CandleAcc, type CandleInput } from './candle.js'
@@ -85,18 +86,33 @@ export interface CandleSnapshot {
 
 export interface CandleBookStateOptions {
   idleEvictMs: number
-  /** Estimated bytes a batch of snapshots may hold (cassandra.batchMaxBytes). */
+  /** Bytes a batch of snapshots may hold, by estimateCandleBytes (cassandra.batchMaxBytes). */
   batchMaxBytes: number
+  /**
+   * Partitions a batch may span: 10 by default, Cassandra's
+   * unlogged_batch_across_partitions_warn_threshold (above it every such batch is a
+   * warning in Cassandra's log).
+   */
+  batchMaxPartitions?: number
   /** Eviction scans run at most this often (ms); 1,000 by default. */
   evictEveryMs?: number
 }
 
-/** The statement's size in a batch, bytes, estimated like core/batching.ts does for trades. */
-export function estimateCandleBytes (symbol: string): number {
-  // partition key (symbol, day 4), clustering minute 8; open, high, low, close, volume,
-  // notional, vwap (8 each); trade_count 4; open_ts, close_ts, updated_at (8 each); the
-  // write timestamp 8; ~6 bytes of cell header per column.
-  return symbol.length + 4 + 8 + 7 * 8 + 4 + 3 * 8 + 8 + 14 * 6
+/**
+ * A candle row's share of a batch, bytes, as Cassandra 5 measures a batch against
+ * batch_size_warn_threshold (the sum of its mutations' data sizes: per row the
+ * clustering, liveness and deletion info, per cell its timestamp, TTL and local
+ * deletion time beside the value; the partition key does not count). Measured on the
+ * stack: 20 rows in 20 partitions are 7,240 bytes, 40 rows in 20 partitions 13,900,
+ * i.e. 333 bytes a row and 29 more for each partition. (core/batching.ts estimates
+ * the trades' serialized size instead, which Cassandra's measure exceeds.)
+ */
+export const CANDLE_ROW_BYTES = 333
+export const CANDLE_PARTITION_BYTES = 29
+
+/** The statement's size in a batch: a row, plus the partition's share when the batch has no row of it yet. */
+export function estimateCandleBytes (newPartition: boolean): number {
+  return CANDLE_ROW_BYTES + (newPartition ? CANDLE_PARTITION_BYTES : 0)
 }
 
 class Minute implements MinuteState {
@@ -127,7 +143,7 @@ export class CandleBookState<W> {
   #lastEvict = -Infinity
 
   constructor (opts: CandleBookStateOptions) {
-    this.#opts = { evictEveryMs: 1000, ...opts }
+    this.#opts = { evictEveryMs: 1000, batchMaxPartitions: 10, ...opts }
   }
 
   /** Minutes held. */
@@ -288,14 +304,22 @@ export class CandleBookState<W> {
     let batch: CandleSnapshot[] = []
     let bytes = 0
     let group = ''
+    let partition = ''
+    let partitions = 0
     for (const { m, group: g } of picked) {
-      const size = estimateCandleBytes(m.symbol)
-      if (batch.length > 0 && (g !== group || bytes + size > this.#opts.batchMaxBytes)) {
+      const p = `${m.symbol}\u0000${m.day}`
+      const newPartition = batch.length === 0 || p !== partition
+      let size = estimateCandleBytes(newPartition)
+      if (batch.length > 0 && (g !== group || bytes + size > this.#opts.batchMaxBytes || (newPartition && partitions >= this.#opts.batchMaxPartitions))) {
         batches.push(batch)
         batch = []
         bytes = 0
+        partitions = 0
+        size = estimateCandleBytes(true)
       }
+      if (batch.length === 0 || p !== partition) partitions++
       group = g
+      partition = p
       // Strictly increasing: the newest snapshot wins whatever order the writes land in.
       const writeTs = Math.max(Math.floor(now * 1000), this.#lastTs + 1)
       this.#lastTs = writeTs

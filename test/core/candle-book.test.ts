@@ -5,65 +5,11 @@
 // evictions, then checks every candle against the recomputed aggregate and every
 // release against what was durable when it came.
 import t from 'tap'
-import { accOf, aggregateCandle, mergeAcc, minuteOf, MINUTE_MS, type Candle, type CandleInput } from '../../daemon/core/candle.js'
-import { CandleBookState, estimateCandleBytes, type CandleSnapshot, type CandleTrades, type MinuteState } from '../../daemon/core/candle-book.js'
+import { aggregateCandle, minuteOf, MINUTE_MS, type Candle } from '../../daemon/core/candle.js'
+import { CANDLE_PARTITION_BYTES, CANDLE_ROW_BYTES, CandleBookState, estimateCandleBytes, type CandleSnapshot, type CandleTrades, type MinuteState } from '../../daemon/core/candle-book.js'
+import { input, partialsOf, sameCandle, trade, uuid, type Trade } from '../fixtures/candle-trades.js'
 
 const M0 = Date.UTC(2024, 4, 1, 12, 30)
-const DAY = '2024-05-01'
-
-interface Trade { symbol: string, ts: number, price: number, volume: number, id: string }
-
-let idCounter = 1_000_000_000
-/** A v5-looking UUID; `n` fixes its order among ids (lowercase hex compares like numbers). */
-function uuid (n = ++idCounter): string {
-  const h = n.toString(16).padStart(12, '0')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5000-8000-${'0'.repeat(12)}`
-}
-
-function trade (symbol: string, ts: number, price: number, volume = 1, id = uuid()): Trade {
-  return { symbol, ts, price, volume, id }
-}
-
-const input = (tr: Trade): CandleInput => ({ trade_ts: tr.ts, trade_id: tr.id, price: tr.price, volume: tr.volume })
-
-function bytesOf (id: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(id.replace(/-/g, ''), 'hex'))
-}
-
-/** The worker's partials of `trades`: one per (symbol, minute), distinct ids, first occurrence. */
-function partialsOf (trades: readonly Trade[]): CandleTrades[] {
-  const groups = new Map<string, Trade[]>()
-  const seen = new Set<string>()
-  for (const tr of trades) {
-    if (seen.has(tr.id)) continue
-    seen.add(tr.id)
-    const key = `${tr.symbol}\u0000${minuteOf(tr.ts)}`
-    let g = groups.get(key)
-    if (g === undefined) groups.set(key, g = [])
-    g.push(tr)
-  }
-  return [...groups.values()].map(g => {
-    const n = g.length
-    const p: CandleTrades = { symbol: g[0]!.symbol, day: DAY, minute: minuteOf(g[0]!.ts), acc: accOf(input(g[0]!)), ids: new Uint8Array(n * 16), ts: new Float64Array(n), price: new Float64Array(n), volume: new Float64Array(n) }
-    g.forEach((tr, i) => {
-      if (i > 0) mergeAcc(p.acc, accOf(input(tr)))
-      p.ids.set(bytesOf(tr.id), i * 16)
-      p.ts[i] = tr.ts
-      p.price[i] = tr.price
-      p.volume[i] = tr.volume
-    })
-    return p
-  })
-}
-
-/** Candles equal up to floating-point rounding of the sums (core/candle.ts). */
-function sameCandle (a: Candle | null | undefined, b: Candle | null | undefined): boolean {
-  if (a === null || a === undefined || b === null || b === undefined) return a === b
-  const close = (x: number | null, y: number | null): boolean => x === y || (x !== null && y !== null && Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(x), Math.abs(y)))
-  return a.minute === b.minute && a.open === b.open && a.high === b.high && a.low === b.low && a.close === b.close &&
-    a.trade_count === b.trade_count && a.open_ts === b.open_ts && a.close_ts === b.close_ts &&
-    close(a.volume, b.volume) && close(a.notional, b.notional) && close(a.vwap, b.vwap)
-}
 
 function book (opts: Partial<{ idleEvictMs: number, batchMaxBytes: number, evictEveryMs: number }> = {}): CandleBookState<string> {
   return new CandleBookState<string>({ idleEvictMs: 20_000, batchMaxBytes: 4096, ...opts })
@@ -101,7 +47,7 @@ t.test('a fresh minute: rebuilt (nothing stored), folded, due once, durable on w
   t.equal(s!.version, 1)
   t.equal(s!.writeTs, 5000, 'µs of now')
   t.equal(s!.updatedAt, 5)
-  t.equal(s!.bytes, estimateCandleBytes('AAPL'))
+  t.equal(s!.bytes, CANDLE_ROW_BYTES + CANDLE_PARTITION_BYTES, 'a row and its partition')
   t.equal(minutes[0]!.writing, 1, 'in flight')
   t.same(b.due(6), [], 'not due again while in flight')
   t.equal(b.nextDue(6), null, 'and nothing else is')
@@ -385,10 +331,10 @@ t.test('flush batching: every due minute at once, in batches of at most batchMax
     t.ok(batch.reduce((n, s) => n + s.bytes, 0) <= budget, `batch of ${batch.length} within the budget`)
     t.equal(new Set(batch.map(s => groupOf(s.state))).size, 1, 'never two groups in a batch')
   }
-  const perBatch = Math.floor(budget / estimateCandleBytes('SYM10'))
-  // 3 groups of 13–14 symbols × 2 minutes; each group cut by bytes.
-  const expected = [14, 13, 13].reduce((n, symbols) => n + Math.ceil((symbols * 2) / perBatch), 0)
-  t.equal(batches.length, expected, `${expected} requests for 80 minutes (${perBatch} a batch)`)
+  // 3 groups of 13–14 symbols × 2 minutes; each group cut by bytes: one partition's two
+  // rows are 362 + 333 bytes, a third row (a new partition) would pass 1,000.
+  t.same(batches.map(x => x.length), Array(40).fill(2), '40 requests of one partition each at a 1,000-byte budget')
+  t.ok(batches.every(x => x[0]!.symbol === x[1]!.symbol), 'a partition\'s rows together')
   const inOrder = all.every((s, i) => i === 0 || (() => {
     const p = all[i - 1]!
     const g = groupOf(p.state).localeCompare(groupOf(s.state))
@@ -400,16 +346,26 @@ t.test('flush batching: every due minute at once, in batches of at most batchMax
   const c = book({ batchMaxBytes: 4096 })
   applyNow(c, trades, 'w', 0)
   const plain = c.due(1)
-  t.equal(plain.length, Math.ceil(80 / Math.floor(4096 / estimateCandleBytes('SYM10'))), `80 minutes of 40 symbols at the default 4 KiB: ${plain.length} requests`)
+  // 5 partitions (3,475 bytes) and the next one's first row fit in 4,096: 11 rows a batch.
+  t.same(plain.map(x => x.length), [11, 11, 11, 11, 11, 11, 11, 3], `80 minutes of 40 symbols at the default 4 KiB: ${plain.length} requests`)
+  t.ok(plain.every(x => x.reduce((n, s) => n + s.bytes, 0) <= 4096))
+  t.equal(plain[1]![0]!.bytes, CANDLE_ROW_BYTES + CANDLE_PARTITION_BYTES, 'a batch\'s first row pays its partition\'s share even when the previous batch had its partition')
+  // At most 10 partitions a batch (Cassandra warns above), however large the budget.
+  const wide = book({ batchMaxBytes: 1_000_000 })
+  applyNow(wide, [...Array.from({ length: 25 }, (_, i) => trade(`ONE${i}`, M0, 10)), ...Array.from({ length: 30 }, (_, i) => trade('MANY', M0 + i * MINUTE_MS, 10))], 'w', 0)
+  t.same(wide.due(1).map(x => x.length), [39, 10, 6], 'ten partitions a batch: MANY (30 minutes) and ONE0–ONE8, then ten, then the rest')
+  const narrow = new CandleBookState<string>({ idleEvictMs: 1000, batchMaxBytes: 1_000_000, batchMaxPartitions: 3 })
+  applyNow(narrow, Array.from({ length: 7 }, (_, i) => trade(`P${i}`, M0, 10)), 'w', 0)
+  t.same(narrow.due(1).map(x => x.length), [3, 3, 1])
   // A statement alone over the budget is a batch of one.
   const d = book({ batchMaxBytes: 10 })
   applyNow(d, trades.slice(0, 3), 'w', 0)
   t.same(d.due(1).map(x => x.length), [1, 1, 1])
 })
 
-t.test('estimateCandleBytes grows with the symbol', async t => {
-  t.equal(estimateCandleBytes('AAPL') + 6, estimateCandleBytes('BINANCE:BT'))
-  t.ok(estimateCandleBytes('A') > 150 && estimateCandleBytes('A') < 300, 'about 200 bytes a row')
+t.test('estimateCandleBytes: a row, and a partition\'s share for its first row in a batch', async t => {
+  t.equal(estimateCandleBytes(true), 362, 'as measured on Cassandra 5.0 (20 rows in 20 partitions: 7,240 bytes)')
+  t.equal(estimateCandleBytes(true) * 20 + estimateCandleBytes(false) * 20, 13_900, '40 rows in 20 partitions: 13,900 bytes')
 })
 
 // The simulation: one book, a `trades` table, a candles_1m table with write-timestamp
