@@ -173,7 +173,9 @@ export function renderChart (spec: ChartSpec): string {
     const x = sx(m.x)
     for (const b of panelBoxes) body.push(`<line x1="${fmt(x)}" y1="${fmt(b.top)}" x2="${fmt(x)}" y2="${fmt(b.bottom)}" stroke="#555" stroke-dasharray="2,3"/>`)
     // Staggered, so the labels of boundaries close together do not overlap.
-    body.push(`<text x="${fmt(x + 3)}" y="${fmt(plotTop + 12 + (i % 3) * 12)}" ${FONT} fill="#333">${escapeXml(m.label)}</text>`)
+    // Past two thirds of the width the label goes left of its line, so it is not cut off at the edge.
+    const left = x > MARGIN.left + plotW * 2 / 3
+    body.push(`<text x="${fmt(left ? x - 3 : x + 3)}" y="${fmt(plotTop + 12 + (i % 3) * 12)}"${left ? ' text-anchor="end"' : ''} ${FONT} fill="#333">${escapeXml(m.label)}</text>`)
   }
   for (const t of linearTicks(xMin, xMax, 10).filter(t => t >= xMin && t <= xMax)) {
     body.push(`<line x1="${fmt(sx(t))}" y1="${fmt(plotBottom)}" x2="${fmt(sx(t))}" y2="${fmt(plotBottom + 4)}" stroke="#888"/>` +

@@ -384,8 +384,9 @@ async function overloadPhase (rig: Rig, sustainableRate: number, seconds: number
   const m = await scrape(rig.daemon)
   const sent = (await rig.sim.stats()).tradesSent
   const phase = phaseOf('overload', run)
-  // Drops counted during the recovery and the drain belong to the overload too.
+  // Drops counted and memory used during the recovery and the drain belong to the overload too.
   phase.drops = dropsBetween(run.dropsAtStart, m.drops)
+  phase.rssMaxMiB = Math.max(phase.rssMaxMiB, rig.daemon.memory().rssMiB, ...phase.perSecond.map(x => x.rssMiB))
   const result: OverloadResult = {
     ...phase,
     sustainablePerSec: sustainableRate,

@@ -66,6 +66,9 @@ t.test('a two-panel chart: well-formed, one polyline per series, every point dra
   for (const name of ['latency p99', 'latency p50', 'stored/s', 'latency 4,800/s', 'steady 2,000/s', 'ms (log)', 'trades/s', 'seconds since the latency phase began']) t.ok(svg.includes(`>${name}<`), `text "${name}"`)
   t.equal((svg.match(/stroke-dasharray="5,3"/g) ?? []).length, 2, 'the dashed series and its legend entry')
   t.equal((svg.match(/stroke-dasharray="2,3"/g) ?? []).length, 4, 'each marker drawn across both panels')
+  const late = renderChart({ ...spec, markers: [{ x: 1, label: 'early' }, { x: 29, label: 'late' }] })
+  t.match(late, /<text x="[\d.]+" y="[\d.]+" font-family="sans-serif" font-size="11" fill="#333">early</, 'a label right of its line')
+  t.match(late, /<text x="[\d.]+" y="[\d.]+" text-anchor="end" [^>]*>late</, 'near the right edge, left of it')
 })
 
 t.test('gaps: NaN, null and infinite values split a line; on a log axis so do 0 and negatives', async t => {
