@@ -22,11 +22,13 @@
 // due() takes every dirty minute not in flight (and not backing off after a refusal)
 // at once, gives each snapshot a write timestamp strictly greater than any before it
 // in this book, and cuts them into batches of at most batchMaxBytes (as Cassandra
-// measures a batch, see estimateCandleBytes) and batchMaxPartitions partitions,
-// ordered by group (the shell groups by replica), partition and minute.
+// measures a batch, see estimateCandleBytes; 45 KiB at most when a batch spans
+// partitions) and batchMaxPartitions partitions, ordered by group (the shell groups
+// by replica), partition and minute.
 
 import { foldTrade, mergeAcc, toCandle, type Candle, type CandleAcc, type CandleInput } from './candle.js'
 import { TradeIdSet, tradeIdString } from './id-set.js'
+import { MULTI_PARTITION_MAX_BYTES } from './write-queue.js'
 
 /**
  * What the book reads of a worker's partial (core/process-batch.ts CandlePartial, which
@@ -104,8 +106,7 @@ export interface CandleBookStateOptions {
  * clustering, liveness and deletion info, per cell its timestamp, TTL and local
  * deletion time beside the value; the partition key does not count). Measured on the
  * stack: 20 rows in 20 partitions are 7,240 bytes, 40 rows in 20 partitions 13,900,
- * i.e. 333 bytes a row and 29 more for each partition. (core/batching.ts estimates
- * the trades' serialized size instead, which Cassandra's measure exceeds.)
+ * i.e. 333 bytes a row and 29 more for each partition (as core/cql-rows.ts sizes trade rows).
  */
 export const CANDLE_ROW_BYTES = 333
 export const CANDLE_PARTITION_BYTES = 29
@@ -310,7 +311,10 @@ export class CandleBookState<W> {
       const p = `${m.symbol}\u0000${m.day}`
       const newPartition = batch.length === 0 || p !== partition
       let size = estimateCandleBytes(newPartition)
-      if (batch.length > 0 && (g !== group || bytes + size > this.#opts.batchMaxBytes || (newPartition && partitions >= this.#opts.batchMaxPartitions))) {
+      // One partition's batch may take the whole budget; one that spans partitions stays
+      // under batch_size_fail_threshold too (core/write-queue.ts).
+      const limit = partitions + (newPartition ? 1 : 0) > 1 ? Math.min(this.#opts.batchMaxBytes, MULTI_PARTITION_MAX_BYTES) : this.#opts.batchMaxBytes
+      if (batch.length > 0 && (g !== group || bytes + size > limit || (newPartition && partitions >= this.#opts.batchMaxPartitions))) {
         batches.push(batch)
         batch = []
         bytes = 0

@@ -357,6 +357,16 @@ t.test('flush batching: every due minute at once, in batches of at most batchMax
   const narrow = new CandleBookState<string>({ idleEvictMs: 1000, batchMaxBytes: 1_000_000, batchMaxPartitions: 3 })
   applyNow(narrow, Array.from({ length: 7 }, (_, i) => trade(`P${i}`, M0, 10)), 'w', 0)
   t.same(narrow.due(1).map(x => x.length), [3, 3, 1])
+  // A batch spanning partitions stays under 45 KiB whatever the budget; one partition's may not.
+  const deep = book({ batchMaxBytes: 1_000_000 })
+  applyNow(deep, [...Array.from({ length: 200 }, (_, i) => trade('DEEP', M0 + i * MINUTE_MS, 10)), ...Array.from({ length: 200 }, (_, i) => trade('WIDE', M0 + i * MINUTE_MS, 10))], 'w', 0)
+  const cut = deep.due(1)
+  t.same(cut.map(x => x.length), [200, 200], 'each partition alone (200 rows, ~67 KB): the second may not join the first')
+  const mixed = book({ batchMaxBytes: 1_000_000 })
+  applyNow(mixed, [...Array.from({ length: 100 }, (_, i) => trade('A', M0 + i * MINUTE_MS, 10)), ...Array.from({ length: 100 }, (_, i) => trade('B', M0 + i * MINUTE_MS, 10))], 'w', 0)
+  const two = mixed.due(1)
+  t.ok(two.every(x => new Set(x.map(s => s.symbol)).size === 1 || x.reduce((n, s) => n + s.bytes, 0) <= 45 * 1024), 'a batch over 45 KiB is one partition\'s')
+  t.same(two.map(x => x.length), [100 + Math.floor((45 * 1024 - 100 * 333 - 29 - 362) / 333) + 1, 100 - Math.floor((45 * 1024 - 100 * 333 - 29 - 362) / 333) - 1])
   // A statement alone over the budget is a batch of one.
   const d = book({ batchMaxBytes: 10 })
   applyNow(d, trades.slice(0, 3), 'w', 0)
