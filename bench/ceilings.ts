@@ -99,6 +99,7 @@ export async function settle (cassandraConfig: Config['cassandra'], pids: Record
     let pending: string[] = []
     while (calm < 2) {
       if (Date.now() - started > boundMs) {
+        if (pending.length === 0) pending = ['not yet settled for two samples in a row']
         return { waitedFor, seconds: round((Date.now() - started) / 1000, 1), boundSeconds: boundMs / 1000, timedOut: true, pending, compactionsAtStart: atStart, compactionsMax: max }
       }
       await new Promise(resolve => setTimeout(resolve, SETTLE_SAMPLE_MS))
