@@ -25,11 +25,16 @@
 // durable, are forgotten (their id sets are the memory cost: 12–24 bytes per trade
 // of the minutes held).
 //
-// Writes: one flush tick writes every dirty minute at once, as unlogged batches of
-// at most cassandra.batchMaxBytes (estimated) that span partitions but not replicas
-// (each batch is routed to the replica that owns its partitions, as the trade writer
-// does), so a flush is a handful of requests however many minutes it holds. Ticks
-// are at least candles.flushIntervalMs apart: a minute is written at most once per
+// Writes: one flush tick writes every dirty minute at once, as unlogged batches that
+// span partitions but not replicas (each batch is routed to the first replica of its
+// partitions, as the trade writer does) and stay within cassandra.batchMaxBytes as
+// Cassandra measures a batch (core/candle-book.ts estimateCandleBytes: 362 bytes for
+// a minute alone in its partition, 333 for each further minute of it), within 45 KiB
+// when they span partitions (batch_size_fail_threshold) and within 10 partitions
+// (unlogged_batch_across_partitions_warn_threshold). At the defaults (4,096 bytes) a
+// batch holds 11 minutes, so 40 symbols' current minutes are 4 requests a flush, 8 at
+// a minute's turn when the previous minute is still being written to. Ticks are at
+// least candles.flushIntervalMs apart: a minute is written at most once per
 // interval, and batches applied meanwhile share the next tick (their commit waits
 // for it, their trade rows do not). No tick is scheduled while nothing is dirty; the
 // timer never keeps the process alive. One flush at a time: while one is retrying
@@ -100,6 +105,8 @@ export class CandleBook {
   /** Partition → the replica group its statements are batched in (cleared when the ring changes). */
   readonly #groups = new Map<string, { group: string, routingKey: Buffer | undefined }>()
   #timer: NodeJS.Timeout | null = null
+  /** When #timer fires. */
+  #timerAt = 0
   #flushing = false
   #lastFlushAt = -Infinity
   #closed: Error | null = null
@@ -193,13 +200,22 @@ export class CandleBook {
     }
   }
 
-  /** A tick when something is due: at once if the last flush is an interval ago, else when it is. */
+  /**
+   * A tick when something is due: at once if the last flush is an interval ago, else
+   * when it is; sooner than the one set, if any (a minute backing off after a refusal
+   * must not hold back the others).
+   */
   #schedule (): void {
-    if (this.#closed !== null || this.#timer !== null || this.#flushing) return
+    if (this.#closed !== null || this.#flushing) return
     const now = this.#now()
     const due = this.#state.nextDue(now)
     if (due === null) return
     const at = Math.max(due, this.#lastFlushAt + this.#opts.candles.flushIntervalMs)
+    if (this.#timer !== null) {
+      if (this.#timerAt <= at) return
+      clearTimeout(this.#timer)
+    }
+    this.#timerAt = at
     this.#timer = setTimeout(() => {
       this.#timer = null
       this.#flush().catch(() => {}) // #flush handles its own failures

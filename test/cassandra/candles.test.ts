@@ -57,9 +57,9 @@ function fakeClient (answer: (req: Request) => Error | null = () => null, stored
   return out
 }
 
-function bookWith (client: cassandra.Client, overrides: { flushIntervalMs?: number, batchMaxBytes?: number, idleEvictMs?: number, rebuildFetchSize?: number } = {}): { book: CandleBook, exec: CassandraExecutor, counters: ReturnType<typeof createProcessCounters>, lines: string[] } {
+function bookWith (client: cassandra.Client, overrides: { flushIntervalMs?: number, batchMaxBytes?: number, idleEvictMs?: number, rebuildFetchSize?: number, retryInitialDelayMs?: number } = {}): { book: CandleBook, exec: CassandraExecutor, counters: ReturnType<typeof createProcessCounters>, lines: string[] } {
   const config = validateConfig({
-    cassandra: { retryInitialDelayMs: 1, retryMaxDelayMs: 20, batchMaxBytes: overrides.batchMaxBytes ?? 4096, maxConcurrentWrites: 4 },
+    cassandra: { retryInitialDelayMs: overrides.retryInitialDelayMs ?? 1, retryMaxDelayMs: Math.max(20, overrides.retryInitialDelayMs ?? 1), batchMaxBytes: overrides.batchMaxBytes ?? 4096, maxConcurrentWrites: 4 },
     candles: { flushIntervalMs: overrides.flushIntervalMs ?? 50, idleEvictMs: overrides.idleEvictMs ?? 20_000, ...(overrides.rebuildFetchSize !== undefined ? { rebuildFetchSize: overrides.rebuildFetchSize } : {}) }
   })
   const counters = createProcessCounters()
@@ -161,6 +161,20 @@ t.test('a refused statement is isolated by halving; the others are written; it i
   await bad
   t.ok(statements(fake.written).some(q => symbolOf(q) === 'BAD'), 'written once Cassandra takes it')
   t.equal(book.state.dirty, 0)
+})
+
+t.test('a minute backing off after a refusal does not hold back the others', async t => {
+  const fake = fakeClient(req => req.queries.some(q => symbolOf(q) === 'BAD') ? new ResponseError(codes.invalid, 'Invalid value') : null)
+  const { book, lines } = bookWith(fake.client, { flushIntervalMs: 20, retryInitialDelayMs: 5000 })
+  book.apply(partialsOf([trade('BAD', M0, 10)])).catch(() => {})
+  await sleep(50)
+  t.equal(book.stats.refused, 1, 'refused once, next try in 5 s')
+  const started = Date.now()
+  await book.apply(partialsOf([trade('GOOD', M0, 10)]))
+  t.ok(Date.now() - started < 1000, `a later minute written at the next tick (${Date.now() - started} ms), not at the refused one's retry`)
+  t.equal(book.stats.refused, 1, 'and the refused one not retried before its time')
+  t.equal(lines.filter(l => /refused a candle write/.test(l)).length, 1)
+  book.close()
 })
 
 t.test('a batch over Cassandra\'s limit is written in halves, nothing refused', async t => {
