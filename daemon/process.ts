@@ -29,7 +29,7 @@ import { DeadLetterProducer } from './kafka/dead-letter.js'
 import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
 import type { StageLatency } from './metrics/latency.js'
-import { createProcessCounters, registerProcessMetrics, registerWorkerPoolMetrics, type ProcessCounters } from './metrics/process.js'
+import { createProcessCounters, registerCandleMetrics, registerProcessMetrics, registerWorkerPoolMetrics, type ProcessCounters } from './metrics/process.js'
 import { PROJECT_ROOT } from './paths.js'
 import type { DecodeTask, DecodeWorkerData } from '../workers/decode-batch.js'
 
@@ -95,6 +95,8 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
   const exec = new CassandraExecutor(writerOpts)
   const writer = new TradeWriter(exec, writerOpts)
   const candles = new CandleBook({ exec, client, cassandra: config.cassandra, candles: config.candles, counters, log: log.child({ component: 'candles' }) })
+
+  registerCandleMetrics(deps.registry, () => ({ requests: candles.stats.requests, refused: candles.stats.refused, idBytes: candles.state.idBytes }))
 
   const dlq = new DeadLetterProducer(config.kafka, log.child({ component: 'dlq' }), counters)
   try {
@@ -196,6 +198,7 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
         log.error('stopped with batches still in flight; they were not committed and will be read again', { abandonedBatches })
       }
       exec.close()
+      candles.close()
       await dlq.close(5_000)
       await pool.destroy()
       // A driver whose hosts are gone may wait on reconnections: bounded, the rest is the OS's.

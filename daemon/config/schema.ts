@@ -129,7 +129,7 @@ const cassandra = z.strictObject({
   tradesTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,47}$/, 'expected a CQL identifier').default('trades'),
   replicationFactor: positiveInt.max(9).default(1),
   requestTimeoutMs: positiveInt.default(12_000),
-  maxConcurrentWrites: positiveInt.default(8),
+  maxConcurrentWrites: positiveInt.default(32),
   // Below Cassandra's batch_size_warn_threshold (5 KiB by default).
   batchMaxBytes: positiveInt.max(1_000_000).default(4096),
   retryInitialDelayMs: positiveInt.default(100),

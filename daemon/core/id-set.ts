@@ -121,18 +121,5 @@ function parseHex (s: string, from: number, to: number): number {
   return n
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
-
-/**
- * The 36-character lowercase form (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) of the 16 bytes
- * at `offset`: what the driver's Uuid.toString() and transform.ts's tradeId() give, so
- * open/close tie-breaks (core/candle.ts) order ids the same whichever path they came by.
- */
-export function tradeIdString (bytes: Uint8Array, offset: number): string {
-  let s = ''
-  for (let k = 0; k < 16; k++) {
-    if (k === 4 || k === 6 || k === 8 || k === 10) s += '-'
-    s += HEX[bytes[offset + k] as number] as string
-  }
-  return s
-}
+/** The lowercase dashed form of 16 id bytes (one implementation, in ./cql-rows.ts). */
+export { uuidString as tradeIdString } from './cql-rows.js'

@@ -86,3 +86,12 @@ export function registerWorkerPoolMetrics (registry: Registry, read: () => Worke
   gaugeFrom(registry, 'finnhubd_worker_queue_tasks', 'Decode tasks waiting for a free worker', () => read().queueSize)
   gaugeFrom(registry, 'finnhubd_worker_threads', 'Worker threads in the decode pool', () => read().threads)
 }
+
+/** What the candle book counts of its own (daemon/cassandra/candles.ts). */
+export interface CandleBookMetricsSource { requests: number, refused: number, idBytes: number }
+
+export function registerCandleMetrics (registry: Registry, read: () => CandleBookMetricsSource): void {
+  counterFrom(registry, 'finnhubd_candle_requests_total', 'Cassandra requests that wrote candles (each an unlogged batch of the minutes due at a flush)', () => read().requests)
+  counterFrom(registry, 'finnhubd_candle_writes_refused_total', 'Candle writes Cassandra refused as invalid (the minute is retried with backoff and its batches stay uncommitted; a finnhubd bug)', () => read().refused)
+  gaugeFrom(registry, 'finnhubd_candle_id_set_bytes', 'Bytes of trade-id sets the candle book holds (the minutes in memory)', () => read().idBytes)
+}
