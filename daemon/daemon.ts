@@ -20,6 +20,7 @@ import { describeChange, diffConfig, effectiveConfig } from './config/reload.js'
 import type { Config } from './config/schema.js'
 import { startHttp, type DaemonHttp, type Readiness } from './http.js'
 import { startIngest, type Ingest } from './ingest.js'
+import { startShedding, type Shedder } from './overload.js'
 import { kafkaCheck } from './kafka/admin.js'
 import { createLogger, type Logger } from './log.js'
 import { StageLatency } from './metrics/latency.js'
@@ -124,12 +125,14 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
 
   let processRole: ProcessRole | null = null
   let ingest: Ingest | null = null
+  let shedder: Shedder | null = null
   let http: DaemonHttp | null = null
   try {
     notifier?.status('connecting to Kafka and Cassandra')
     // The processor first: it is ready to drain the topic before trades flow into it.
     processRole = opts.roles.includes('process') ? await startProcess(current, { log, registry, latency }) : null
-    ingest = opts.roles.includes('ingest') ? await startIngest(current, { log, registry, latency }) : null
+    ingest = opts.roles.includes('ingest') ? await startIngest(current, { log, registry, latency, shed: () => shedder?.drop ?? null }) : null
+    if (ingest !== null && processRole !== null) shedder = startShedding(() => current, ingest.counters, processRole.counters, log.child({ component: 'overload' }))
     if (ingest !== null) liveProducers.add(ingest.producer)
     if (opts.http === true && current.http.enabled) {
       const { WebConsole } = await import('./console/console.js')
@@ -152,6 +155,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     }
   } catch (err) {
     releaseSignals()
+    shedder?.stop()
     if (ingest !== null) liveProducers.delete(ingest.producer)
     await ingest?.stop(Date.now() + 5_000)
     await processRole?.stop(Date.now() + 5_000)
@@ -195,6 +199,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     stopping ??= (async () => {
       state = 'stopping'
       if (statusTimer !== null) clearInterval(statusTimer)
+      shedder?.stop()
       const budgetMs = current.shutdown.drainTimeoutMs
       const deadline = Date.now() + budgetMs
       const hardStop = setTimeout(() => force(`the stop budget (shutdown.drainTimeoutMs = ${budgetMs} ms) ran out`, EXIT_BUDGET), budgetMs + CLOSE_GRACE_MS)

@@ -30,6 +30,8 @@ export interface IngestDeps {
   onStats?: (stats: ProducerStats) => void
   /** Where frame → ack times go (kafka.deliveryReports = all). */
   latency?: StageLatency
+  /** Load shedding (a daemon running both roles): how many of the trades of a frame to drop. */
+  shed?: () => ((n: number) => number) | null
 }
 
 export interface Ingest {
@@ -74,7 +76,16 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     finnhub: config.finnhub,
     log: deps.log.child({ component: 'finnhub' }),
     counters,
-    onTrades: trades => { producer.send(trades) }
+    onTrades: trades => {
+      const drop = deps.shed?.()?.(trades.length) ?? 0
+      if (drop > 0) {
+        counters.dropped.overload += drop
+        if (drop === trades.length) return
+        producer.send(trades.slice(drop))
+        return
+      }
+      producer.send(trades)
+    }
   })
 
   // What the socket subscribes to: the static symbols, then discovered ones under the cap.

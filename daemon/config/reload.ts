@@ -33,7 +33,11 @@ export const HOT_KEYS: readonly string[] = [
   'workers.batchSize',
   'kafka.commitIntervalMs',
   'kafka.consumeTimeoutMs',
-  'shutdown.drainTimeoutMs'
+  'shutdown.drainTimeoutMs',
+  'overload.shed',
+  'overload.backlogSeconds',
+  'overload.busyUtilization',
+  'overload.maxShare'
 ]
 
 const SECRET_KEYS = new Set(['finnhub.token', 'cassandra.password', 'http.console.token'])

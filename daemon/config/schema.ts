@@ -154,6 +154,17 @@ const shutdown = z.strictObject({
   drainTimeoutMs: positiveInt.max(600_000).default(20_000)
 })
 
+// Load shedding at the socket when one daemon runs both roles (core/overload.ts):
+// trades are dropped, counted as finnhubd_kafka_dropped_total{reason="overload"}, only
+// while the main thread is saturated and the process role is behind. An outage of
+// Kafka or Cassandra never sheds (the thread is idle; Kafka buffers).
+const overload = z.strictObject({
+  shed: z.boolean().default(true),
+  backlogSeconds: z.number().min(1).max(3_600).default(5),
+  busyUtilization: z.number().min(0.5).max(1).default(0.9),
+  maxShare: z.number().min(0).max(1).default(0.9)
+})
+
 const workers = z.strictObject({
   poolSize: positiveInt.max(64).nullable().default(null),
   batchSize: positiveInt.max(100_000).default(2_000),
@@ -195,6 +206,7 @@ export const configSchema = z.strictObject({
   workers: workers.prefault({}),
   candles: candles.prefault({}),
   shutdown: shutdown.prefault({}),
+  overload: overload.prefault({}),
   http: http.prefault({})
 }).superRefine((cfg, ctx) => {
   if (cfg.finnhub.reconnectMaxDelayMs < cfg.finnhub.reconnectInitialDelayMs) {

@@ -11,7 +11,7 @@ import { REST_RESULTS } from '../finnhub/rest.js'
 export const RECONNECT_CAUSES = ['closed', 'error', 'stale', 'unauthorized', 'rate_limited', 'handshake_failed', 'oversized', 'reload'] as const
 export type ReconnectCause = typeof RECONNECT_CAUSES[number]
 
-export const PRODUCE_DROP_REASONS = ['queue_full', 'delivery_failed', 'produce_refused', 'not_connected', 'encode_failed'] as const
+export const PRODUCE_DROP_REASONS = ['queue_full', 'delivery_failed', 'produce_refused', 'not_connected', 'encode_failed', 'overload'] as const
 export type ProduceDropReason = typeof PRODUCE_DROP_REASONS[number]
 
 type Reasons<R extends string> = Record<R, number>
@@ -31,6 +31,8 @@ export interface IngestCounters {
   dropped: Reasons<ProduceDropReason>
   /** Records librdkafka held (queued or awaiting an ack) at its last statistics event. */
   producerQueue: number
+  /** The share of arriving trades dropped for overload now (0–1; daemon/overload.ts). */
+  shedShare: number
   /** Symbols the socket is (to be) subscribed to: static plus discovered. */
   subscribedSymbols: number
   discovery: DiscoveryCounters
@@ -55,6 +57,7 @@ export function createIngestCounters (): IngestCounters {
     delivered: 0,
     dropped: zeros(PRODUCE_DROP_REASONS),
     producerQueue: 0,
+    shedShare: 0,
     subscribedSymbols: 0,
     discovery: { restRequests: zeros(REST_RESULTS), runs: zeros(DISCOVERY_RUN_RESULTS), symbols: 0, lastSuccessSeconds: 0, cacheErrors: 0 }
   }
@@ -79,6 +82,7 @@ export function registerIngestMetrics (registry: Registry, counters: IngestCount
   labelledCounterFrom(registry, 'finnhubd_kafka_dropped_total', 'Trade records lost before Kafka acknowledged them, by reason', 'reason', () => counters.dropped)
   gaugeFrom(registry, 'finnhubd_kafka_producer_queue_messages', 'Records held by librdkafka (queued or awaiting an ack), from its statistics every kafka.statsIntervalMs',
     () => counters.producerQueue)
+  gaugeFrom(registry, 'finnhubd_overload_shed_share', 'Share of arriving trades dropped because the daemon is overloaded (0 to 1; see overload.* in the config)', () => counters.shedShare)
   gaugeFrom(registry, 'finnhubd_subscribed_symbols', 'Symbols subscribed on the Finnhub socket (finnhub.symbols plus discovered ones)', () => counters.subscribedSymbols)
   const d = counters.discovery
   labelledCounterFrom(registry, 'finnhubd_rest_requests_total', 'Requests to Finnhub\'s REST API (symbol discovery), by result', 'result', () => d.restRequests)

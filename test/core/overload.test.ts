@@ -1,0 +1,54 @@
+// Load shedding at the socket: only while the main thread is saturated and the process
+// role is behind; backing off as soon as either clears; an outage (idle thread) never sheds.
+import t from 'tap'
+import fc from 'fast-check'
+import { ShedController } from '../../daemon/core/overload.js'
+import { holds, runs } from '../fixtures/fuzz.js'
+
+const settings = { backlogSeconds: 5, busyUtilization: 0.9, maxShare: 0.9 }
+
+t.test('saturated and behind: the share grows step by step to its cap; either condition clearing lowers it', async t => {
+  const c = new ShedController(settings)
+  const overloaded = { utilization: 0.98, backlog: 100_000, storedPerSec: 10_000 }
+  t.same([1, 2, 3].map(() => c.update(overloaded)), [0.1, 0.2, 0.3])
+  for (let i = 0; i < 20; i++) c.update(overloaded)
+  t.equal(c.share, 0.9, 'never above maxShare')
+  t.equal(c.update({ ...overloaded, backlog: 10_000 }), 0.7, 'caught up (backlog under 5 s of what it stores): lower')
+  t.equal(c.update({ ...overloaded, utilization: 0.5 }), 0.5, 'the thread has room again: lower')
+  c.update({ ...overloaded, utilization: 0.5 })
+  c.update({ ...overloaded, utilization: 0.5 })
+  t.equal(c.update({ ...overloaded, utilization: 0.5 }), 0)
+  t.equal(c.update({ ...overloaded, utilization: 0.5 }), 0, 'not below 0')
+})
+
+t.test('an outage never sheds: nothing is stored, the backlog grows, but the thread is idle', async t => {
+  const c = new ShedController(settings)
+  for (let i = 0; i < 60; i++) c.update({ utilization: 0.05, backlog: 50_000 + i * 2000, storedPerSec: 0 })
+  t.equal(c.share, 0)
+  t.equal(c.drop(1000), 0)
+  for (let i = 0; i < 10; i++) c.update({ utilization: 1, backlog: 100, storedPerSec: 10_000 })
+  t.equal(c.share, 0, 'a busy thread that keeps up sheds nothing either')
+})
+
+t.test('drop() sheds the share of what arrives, carried across small frames', async t => {
+  const c = new ShedController(settings)
+  for (let i = 0; i < 3; i++) c.update({ utilization: 1, backlog: 1e6, storedPerSec: 1000 })
+  t.equal(c.share, 0.3)
+  let dropped = 0
+  for (let i = 0; i < 1000; i++) dropped += c.drop(1)
+  t.equal(dropped, 300, 'frames of one trade shed 30 % too')
+  t.equal(c.drop(0), 0)
+  holds(t, fc.property(fc.array(fc.nat(200), { maxLength: 100 }), frames => {
+    const d = new ShedController(settings)
+    for (let i = 0; i < 5; i++) d.update({ utilization: 1, backlog: 1e6, storedPerSec: 1 })
+    let sum = 0
+    let n = 0
+    for (const f of frames) {
+      const k = d.drop(f)
+      if (k < 0 || k > f) throw new Error(`dropped ${k} of ${f}`)
+      sum += k
+      n += f
+    }
+    if (Math.abs(sum - n * 0.5) > 1) throw new Error(`dropped ${sum} of ${n} at share 0.5`)
+  }), { numRuns: runs(200), seed: 17 })
+})
