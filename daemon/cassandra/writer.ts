@@ -12,7 +12,7 @@ import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { encodeRows, RowView, TRADE_COLUMNS } from '../core/cql-rows.js'
 import { PartitionQueue } from '../core/write-queue.js'
-import { backoffDelay } from '../core/retry.js'
+import { backoffDelay, RetryScope, retryUntilDone } from '../core/retry.js'
 import type { TradeRow } from '../core/transform.js'
 import { FinnhubdError, isFinnhubdError } from '../errors.js'
 import { classifyCassandraError } from './errors.js'
@@ -34,7 +34,7 @@ export class CassandraExecutor {
   #active = 0
   readonly #waiting: Array<(handedOver: boolean) => void> = []
   #closed = false
-  readonly #sleeps = new Set<{ timer: NodeJS.Timeout, wake: () => void }>()
+  readonly #retries = new RetryScope()
   readonly #slotListeners: Array<() => void> = []
 
   constructor (opts: WriterOptions) {
@@ -57,45 +57,43 @@ export class CassandraExecutor {
    */
   async run<T> (what: string, fn: (client: cassandra.Client) => Promise<T>, options: { rejectInvalid?: boolean } = {}): Promise<T> {
     const c = this.#opts.counters
-    for (let attempt = 0; ; attempt++) {
-      if (this.#closed) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
+    const closedError = (): Error => new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
+    const result = await retryUntilDone(async () => {
       await this.#acquire(what)
       c.cassandraInFlight++
-      let ok = false
-      let result: T | undefined
-      let error: unknown
       try {
-        result = await fn(this.#opts.client)
-        ok = true
-      } catch (err) {
-        error = err
+        return await fn(this.#opts.client)
       } finally {
         this.#release()
         c.cassandraInFlight--
       }
-      if (ok) {
-        c.cassandraUp = 1
-        return result as T
+    }, {
+      scope: this.#retries,
+      closedError,
+      onFailure: (error, attempt) => {
+        if (isFinnhubdError(error, 'FINNHUBD_ERR_CASSANDRA_UNREACHABLE') && this.#retries.closed) return { fail: error }
+        c.cassandraErrors++
+        const failure = classifyCassandraError(error)
+        if (failure.kind === 'rejected') {
+          if (options.rejectInvalid === true) return { fail: new FinnhubdError('FINNHUBD_ERR_CASSANDRA_REJECTED', failure.message, { cause: error }) }
+        } else {
+          c.cassandraUp = 0
+        }
+        const delay = backoffDelay(attempt, this.#opts.cassandra.retryInitialDelayMs, this.#opts.cassandra.retryMaxDelayMs)
+        this.#opts.log.limited('warn', `cassandra-${what}`,
+          `Cassandra ${what} failed; retrying (nothing is committed until it is written): ${failure.kind === 'transient' ? failure.hint : failure.message}`,
+          { err: error, attempt, retryInMs: delay })
+        return delay
       }
-      c.cassandraErrors++
-      const failure = classifyCassandraError(error)
-      if (failure.kind === 'rejected') {
-        if (options.rejectInvalid === true) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_REJECTED', failure.message, { cause: error })
-      } else {
-        c.cassandraUp = 0
-      }
-      const delay = backoffDelay(attempt, this.#opts.cassandra.retryInitialDelayMs, this.#opts.cassandra.retryMaxDelayMs)
-      this.#opts.log.limited('warn', `cassandra-${what}`,
-        `Cassandra ${what} failed; retrying (nothing is committed until it is written): ${failure.kind === 'transient' ? failure.hint : failure.message}`,
-        { err: error, attempt, retryInMs: delay })
-      await this.#sleep(delay)
-    }
+    })
+    c.cassandraUp = 1
+    return result
   }
 
-  /** Stops retrying; requests waiting for a retry reject. */
+  /** Stops retrying; requests waiting for a slot or a retry reject. */
   close (): void {
     this.#closed = true
-    for (const s of this.#sleeps) { clearTimeout(s.timer); s.wake() }
+    this.#retries.close()
     for (const wake of this.#waiting.splice(0)) wake(false)
   }
 
@@ -120,12 +118,6 @@ export class CassandraExecutor {
     for (const listener of this.#slotListeners) listener()
   }
 
-  async #sleep (ms: number): Promise<void> {
-    await new Promise<void>(resolve => {
-      const s = { timer: setTimeout(() => { this.#sleeps.delete(s); resolve() }, ms), wake: resolve }
-      this.#sleeps.add(s)
-    })
-  }
 }
 
 /** A row of a batch, as the write queue holds it. */

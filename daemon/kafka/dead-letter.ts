@@ -12,7 +12,7 @@ import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
 import { connectKafka } from './admin.js'
 import type { PoisonReason } from '../core/avro-codec.js'
-import { backoffDelay } from '../core/retry.js'
+import { backoffDelay, RetryScope, retryUntilDone } from '../core/retry.js'
 import { FinnhubdError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
@@ -39,7 +39,7 @@ export class DeadLetterProducer {
   readonly #counters: ProcessCounters
   readonly #pending = new Map<number, { resolve: () => void, reject: (err: Error) => void }>()
   #next = 0
-  #closed = false
+  readonly #retries = new RetryScope()
 
   constructor (kafka: Config['kafka'], log: Logger, counters: ProcessCounters) {
     this.#kafka = kafka
@@ -71,26 +71,24 @@ export class DeadLetterProducer {
 
   /** Resolves once the copy is acknowledged; retries with backoff until then, or until close(). */
   async send (copy: PoisonCopy): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      if (this.#closed) throw new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE', 'dead-letter copy abandoned: the daemon is stopping')
-      try {
-        await this.#produceOnce(copy)
-        this.#counters.deadLettered++
-        return
-      } catch (err) {
+    await retryUntilDone(async () => { await this.#produceOnce(copy) }, {
+      scope: this.#retries,
+      closedError: () => new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE', 'dead-letter copy abandoned: the daemon is stopping'),
+      onFailure: (err, attempt) => {
         if ((err as { code?: unknown }).code === TOO_LARGE && copy.value !== null && copy.value !== undefined) {
           this.#log.limited('error', 'dlq-too-large', `a poison record is too large to copy to ${this.#kafka.deadLetterTopic}; copying its headers only (the original stays at its source offset until the topic's retention removes it)`,
             { topic: copy.topic, partition: copy.partition, offset: copy.offset, valueBytes: copy.value.length })
           copy = { ...copy, value: null, key: null, omitted: { valueBytes: copy.value.length, keyBytes: copy.key?.length ?? 0 } }
-          continue
+          return 0
         }
         this.#counters.deadLetterErrors++
         const delay = backoffDelay(attempt, 200, 10_000)
         this.#log.limited('error', 'dlq-send', `a poison record could not be copied to ${this.#kafka.deadLetterTopic}; retrying (its offset is not committed meanwhile)`,
           { err, topic: copy.topic, partition: copy.partition, offset: copy.offset, retryInMs: delay })
-        await new Promise(resolve => setTimeout(resolve, delay))
+        return delay
       }
-    }
+    })
+    this.#counters.deadLettered++
   }
 
   async #produceOnce (copy: PoisonCopy): Promise<void> {
@@ -115,7 +113,8 @@ export class DeadLetterProducer {
   }
 
   async close (flushTimeoutMs: number): Promise<void> {
-    this.#closed = true
+    // A copy waiting out a backoff gives up now (its batch stays uncommitted).
+    this.#retries.close()
     await new Promise<void>(resolve => { this.#producer.flush(flushTimeoutMs, () => resolve()) })
     await new Promise<void>(resolve => { this.#producer.disconnect(() => resolve()) })
   }
