@@ -65,12 +65,12 @@ export class RowEncoder {
     const start = this.#at
     let at = start + b.write(row.symbol, start, 'utf8')
     at = b.writeUInt32BE(Math.floor(row.trade_ts / DAY_MS) + 2 ** 31, at)
-    at = b.writeBigInt64BE(BigInt(row.trade_ts), at)
+    at = writeTimestamp(b, at, row.trade_ts)
     at = writeUuid(b, at, row.trade_id)
     at = b.writeDoubleBE(row.price, at)
     at = b.writeDoubleBE(row.volume, at)
-    at = b.writeBigInt64BE(BigInt(row.ingest_ts), at)
-    at = b.writeBigInt64BE(BigInt(row.process_ts), at)
+    at = writeTimestamp(b, at, row.ingest_ts)
+    at = writeTimestamp(b, at, row.process_ts)
     if (conditions !== null) {
       at = b.writeInt32BE(conditions.length, at)
       for (const c of conditions) {
@@ -119,6 +119,15 @@ export class RowEncoder {
     this.#buf.copy(next, 0, 0, this.#at)
     this.#buf = next
   }
+}
+
+/** An int64 of milliseconds; without a BigInt for the usual (non-negative, safe) case. */
+function writeTimestamp (b: Buffer, at: number, ms: number): number {
+  if (ms >= 0 && ms <= Number.MAX_SAFE_INTEGER && Number.isInteger(ms)) {
+    b.writeUInt32BE(Math.floor(ms / 4294967296), at)
+    return b.writeUInt32BE(ms % 4294967296, at + 4)
+  }
+  return b.writeBigInt64BE(BigInt(Math.trunc(ms)), at)
 }
 
 function grow (a: Int32Array | Float64Array, length: number): Int32Array | Float64Array {

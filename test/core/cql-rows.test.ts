@@ -29,7 +29,7 @@ const m = Date.UTC(2024, 4, 1, 12, 30)
 const trade = fc.record({
   s: fc.string({ minLength: 1, maxLength: 64, unit: 'grapheme' }),
   p: fc.double({ min: 1e-9, max: 1e9, noNaN: true }),
-  t: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+  t: fc.oneof(fc.integer({ min: 0, max: 4_102_444_800_000 }), fc.integer({ min: -8_640_000_000_000, max: -1 })),
   v: fc.double({ min: 0, max: 1e15, noNaN: true }),
   c: fc.option(fc.array(fc.string({ maxLength: 16, unit: 'grapheme' }), { maxLength: 8 }), { nil: null }),
   ingest_ts: fc.integer({ min: 0, max: 4_102_444_800_000 }),
