@@ -58,6 +58,7 @@ import { CandleBookState, type CandleSnapshot, type CandleTrades, type MinuteSta
 import { FinnhubdError, isFinnhubdError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
+import { ReplicaGroups, type ReplicaGroup } from './replicas.js'
 import type { CassandraExecutor } from './writer.js'
 
 export interface CandleBookOptions {
@@ -103,7 +104,7 @@ export class CandleBook {
   readonly #select: string
   readonly #stats: CandleBookStats = { flushes: 0, requests: 0, statements: 0, refused: 0, evicted: 0 }
   /** Partition → the replica group its statements are batched in (cleared when the ring changes). */
-  readonly #groups = new Map<string, { group: string, routingKey: Buffer | undefined }>()
+  readonly #groups: ReplicaGroups
   #timer: NodeJS.Timeout | null = null
   /** When #timer fires. */
   #timerAt = 0
@@ -119,10 +120,7 @@ export class CandleBook {
     this.#insert = `INSERT INTO ${keyspace}.candles_1m (symbol, day, minute, open, high, low, close, volume, notional, vwap, trade_count, open_ts, close_ts, updated_at) ` +
       'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?'
     this.#select = `SELECT trade_ts, trade_id, price, volume FROM ${keyspace}.${tradesTable} WHERE symbol = ? AND day = ? AND trade_ts >= ? AND trade_ts < ?`
-    const client = opts.client as Partial<Pick<cassandra.Client, 'on'>> | undefined
-    if (typeof client?.on === 'function') {
-      for (const event of ['hostAdd', 'hostRemove']) client.on.call(opts.client, event, () => { this.#groups.clear() })
-    }
+    this.#groups = new ReplicaGroups(opts.client, keyspace)
   }
 
   /** Minutes held in memory. */
@@ -296,25 +294,9 @@ export class CandleBook {
     }, { rejectInvalid: true })
   }
 
-  /** The replica group of a minute's partition: its first replica's address ('' without a token map). */
-  #groupOf (m: MinuteState): { group: string, routingKey: Buffer | undefined } {
-    const partition = `${m.symbol}\u0000${m.day}`
-    let g = this.#groups.get(partition)
-    if (g === undefined) {
-      const routingKey = partitionKey(m.symbol, m.day)
-      const client = this.#opts.client as Partial<Pick<cassandra.Client, 'getReplicas'>> | undefined
-      let hosts: Array<{ address: string }> | null | undefined
-      try {
-        hosts = client?.getReplicas?.(this.#opts.cassandra.keyspace, routingKey)
-      } catch {
-        hosts = null
-      }
-      const first = hosts?.[0]
-      g = first === undefined ? { group: '', routingKey: undefined } : { group: first.address, routingKey }
-      if (this.#groups.size >= 10_000) this.#groups.clear()
-      this.#groups.set(partition, g)
-    }
-    return g
+  /** The replica group of a minute's partition. */
+  #groupOf (m: MinuteState): ReplicaGroup {
+    return this.#groups.of(`${m.symbol}\u0000${m.day}`, () => partitionKey(m.symbol, m.day))
   }
 }
 

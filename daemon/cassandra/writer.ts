@@ -16,6 +16,7 @@ import { backoffDelay, RetryScope, retryUntilDone } from '../core/retry.js'
 import type { TradeRow } from '../core/transform.js'
 import { FinnhubdError, isFinnhubdError } from '../errors.js'
 import { classifyCassandraError } from './errors.js'
+import { compositeKey, ReplicaGroups, type ReplicaGroup } from './replicas.js'
 import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
 
@@ -117,7 +118,6 @@ export class CassandraExecutor {
     this.#active--
     for (const listener of this.#slotListeners) listener()
   }
-
 }
 
 /** A row of a batch, as the write queue holds it. */
@@ -137,23 +137,18 @@ interface RowRef { view: RowView, index: number }
  */
 export class TradeWriter {
   readonly #exec: CassandraExecutor
-  readonly #client: cassandra.Client
-  readonly #keyspace: string
   readonly #insert: string
   readonly #counters: ProcessCounters
   readonly #queue: PartitionQueue<RowRef>
   readonly #log: Logger
   /** Rows Cassandra refused (by view, then index), until the write() that holds them collects them. */
   readonly #rejected = new Map<RowView, Map<number, string>>()
-  /** Partition key → the replica group its rows are batched in (cleared when the ring changes). */
-  readonly #groups = new Map<string, { group: string, routingKey: Buffer | undefined }>()
+  readonly #groups: ReplicaGroups
 
   constructor (exec: CassandraExecutor, opts: WriterOptions) {
     this.#exec = exec
-    this.#client = opts.client
     this.#counters = opts.counters
     this.#log = opts.log
-    this.#keyspace = opts.cassandra.keyspace
     this.#queue = new PartitionQueue<RowRef>({
       partition: r => r.view.partition(r.index),
       group: r => this.#groupOf(r).group,
@@ -161,11 +156,8 @@ export class TradeWriter {
     }, opts.cassandra.batchMaxBytes)
     const { keyspace, tradesTable } = opts.cassandra
     this.#insert = `INSERT INTO ${keyspace}.${tradesTable} (${TRADE_COLUMNS.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    this.#groups = new ReplicaGroups(opts.client, opts.cassandra.keyspace)
     exec.onSlotFree(() => { this.#pump() })
-    const client = opts.client as Partial<Pick<cassandra.Client, 'on'>>
-    if (typeof client.on === 'function') {
-      for (const event of ['hostAdd', 'hostRemove']) client.on.call(opts.client, event, () => { this.#groups.clear() })
-    }
   }
 
   /** Rows waiting for a request slot. */
@@ -194,27 +186,11 @@ export class TradeWriter {
     return await this.write(new RowView(encodeRows(rows)))
   }
 
-  #groupOf (r: RowRef): { group: string, routingKey: Buffer | undefined } {
-    const partition = r.view.partition(r.index)
-    let g = this.#groups.get(partition)
-    if (g === undefined) {
-      let routingKey: Buffer | undefined
-      let hosts: Array<{ address: string }> | null | undefined
-      try {
-        const p = r.view.params(r.index)
-        routingKey = compositeKey(p[0] as Buffer, p[1] as Buffer)
-        hosts = (this.#client as Partial<Pick<cassandra.Client, 'getReplicas'>>).getReplicas?.call(this.#client, this.#keyspace, routingKey)
-      } catch {
-        // A key no partition can have (over 65,535 bytes): Cassandra refuses its row, and the row alone.
-        hosts = null
-      }
-      // No token map (yet): one group, routed by the driver as it likes.
-      const first = hosts?.[0]
-      g = first === undefined ? { group: '', routingKey: undefined } : { group: first.address, routingKey }
-      if (this.#groups.size >= 10_000) this.#groups.clear()
-      this.#groups.set(partition, g)
-    }
-    return g
+  #groupOf (r: RowRef): ReplicaGroup {
+    return this.#groups.of(r.view.partition(r.index), () => {
+      const p = r.view.params(r.index)
+      return compositeKey(p[0] as Buffer, p[1] as Buffer)
+    })
   }
 
   #pump (): void {
@@ -272,16 +248,4 @@ export class TradeWriter {
       }
     }, { rejectInvalid: true })
   }
-}
-
-/** The routing key of a (symbol, day) partition: each component as [uint16 length][bytes][0]. */
-function compositeKey (symbol: Buffer, day: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(symbol.length + day.length + 6)
-  let at = out.writeUInt16BE(symbol.length, 0)
-  at += symbol.copy(out, at)
-  out[at++] = 0
-  at = out.writeUInt16BE(day.length, at)
-  at += day.copy(out, at)
-  out[at] = 0
-  return out
 }
