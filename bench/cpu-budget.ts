@@ -1,4 +1,4 @@
-// The CPU budget of the running daemon (issue 17): µs of CPU per stored trade for
+// The CPU budget of the running daemon: µs of CPU per stored trade for
 // each stage of the pipeline, at the rate the bench is sending when it is called.
 //
 // Two sources, read over the same window:

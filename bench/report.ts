@@ -237,7 +237,7 @@ export function sustainableStep (sweep: readonly StepResult[]): StepResult | und
 
 const rowsPerRequestOf = (s: StepResult): number => s.perSec.tradeRequests > 0 ? Math.round(s.storedPerSec / s.perSec.tradeRequests * 10) / 10 : NaN
 
-/** Every goal of issue 17, from the measured figures. */
+/** Every goal of the report, from the measured figures. */
 export function computeGoals (r: Omit<BenchReport, 'goals'>): Record<GoalKey, Goal> {
   const lat = r.phases.steady.latencyMs
   const top = sustainableStep(r.sweep)
