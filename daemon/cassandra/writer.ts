@@ -34,7 +34,6 @@ export class CassandraExecutor {
   readonly #opts: WriterOptions
   #active = 0
   readonly #waiting: Array<(handedOver: boolean) => void> = []
-  #closed = false
   readonly #retries = new RetryScope()
   readonly #slotListeners: Array<() => void> = []
 
@@ -42,10 +41,10 @@ export class CassandraExecutor {
     this.#opts = opts
   }
 
-  get closed (): boolean { return this.#closed }
+  get closed (): boolean { return this.#retries.closed }
 
   /** Request slots free now (cassandra.maxConcurrentWrites less those in use or waited for). */
-  get freeSlots (): number { return this.#closed ? 0 : this.#opts.cassandra.maxConcurrentWrites - this.#active - this.#waiting.length }
+  get freeSlots (): number { return this.#retries.closed ? 0 : this.#opts.cassandra.maxConcurrentWrites - this.#active - this.#waiting.length }
 
   /** Called whenever a slot frees: a queue that cuts requests only when a slot is free pumps here. */
   onSlotFree (listener: () => void): void { this.#slotListeners.push(listener) }
@@ -93,7 +92,6 @@ export class CassandraExecutor {
 
   /** Stops retrying; requests waiting for a slot or a retry reject. */
   close (): void {
-    this.#closed = true
     this.#retries.close()
     for (const wake of this.#waiting.splice(0)) wake(false)
   }

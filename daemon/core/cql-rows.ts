@@ -66,7 +66,7 @@ export class RowEncoder {
     let at = start + b.write(row.symbol, start, 'utf8')
     at = b.writeUInt32BE(Math.floor(row.trade_ts / DAY_MS) + 2 ** 31, at)
     at = writeTimestamp(b, at, row.trade_ts)
-    at = writeUuid(b, at, row.trade_id)
+    at = uuidBytes(row.trade_id, b, at)
     at = b.writeDoubleBE(row.price, at)
     at = b.writeDoubleBE(row.volume, at)
     at = writeTimestamp(b, at, row.ingest_ts)
@@ -154,8 +154,6 @@ export function uuidBytes (uuid: string, b: Uint8Array, at: number): number {
   }
   return at + 16
 }
-
-const writeUuid = (b: Buffer, at: number, uuid: string): number => uuidBytes(uuid, b, at)
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 

@@ -171,8 +171,8 @@ export function foldPartials (rows: readonly TradeRow[], skip?: ReadonlySet<numb
  * their records as poison (cassandra_rejected) with Cassandra's word for why.
  * `refused` names rows by their index in the batch.
  */
-export function withoutRefused (decoded: { rowRecord: ArrayLike<number>, partials: readonly CandlePartial[] }, refused: ReadonlyArray<{ index: number, error: string }>): { partials: CandlePartial[], poison: PoisonRecord[] } {
-  if (refused.length === 0) return { partials: [...decoded.partials], poison: [] }
+export function withoutRefused (decoded: { rowRecord: ArrayLike<number>, partials: readonly CandlePartial[] }, refused: ReadonlyArray<{ index: number, error: string }>): { partials: readonly CandlePartial[], poison: PoisonRecord[] } {
+  if (refused.length === 0) return { partials: decoded.partials, poison: [] }
   const skip = new Set(refused.map(r => r.index))
   const partials: CandlePartial[] = []
   for (const p of decoded.partials) {

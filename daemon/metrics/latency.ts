@@ -85,15 +85,11 @@ export class StageLatency {
   }
 
   /**
-   * Records `at − stampOf(item)` for each item, one histogram call per run of equal
+   * Records `at − stampOf(i)` for items 0 … count − 1 (read by index: the rows of an
+   * encoded batch), one histogram call per run of equal
    * stamps (trades of one frame share theirs, so a batch costs a few calls, not one
    * per trade).
    */
-  recordSince<T> (stage: Stage, at: number, items: readonly T[], stampOf: (item: T) => number): void {
-    this.recordSinceEach(stage, at, items.length, i => stampOf(items[i] as T))
-  }
-
-  /** recordSince over `count` items read by index (rows of an encoded batch). */
   recordSinceEach (stage: Stage, at: number, count: number, stampOf: (index: number) => number): void {
     let run = 0
     let stamp = 0

@@ -29,13 +29,13 @@ t.test('quantiles of what was recorded; old windows age out', async t => {
   t.notMatch(text, /stage="end_to_end"/, 'stages without data are left out')
 })
 
-t.test('recordSince records one value per run of equal stamps, into the window and since the start', async t => {
+t.test('recordSinceEach records one value per run of equal stamps, into the window and since the start', async t => {
   let now = 0
   const l = new StageLatency(1000, () => now)
   t.teardown(() => l.destroy())
   const rows = [{ at: 90 }, { at: 90 }, { at: 90 }, { at: 95 }, { at: 90 }]
-  l.recordSince('end_to_end', 100, rows, r => r.at)
-  l.recordSince('end_to_end', 100, [], (r: { at: number }) => r.at)
+  l.recordSinceEach('end_to_end', 100, rows.length, i => rows[i]!.at)
+  l.recordSinceEach('end_to_end', 100, 0, () => { throw new Error('no item to read') })
   t.equal(l.count('end_to_end'), 5)
   t.ok(Math.abs(l.quantileMs('end_to_end', 0.5) - 10) < 0.01, 'three at 10 ms')
   t.ok(Math.abs(l.quantileMs('end_to_end', 1) - 10) < 0.01 && Math.abs(l.quantileMs('end_to_end', 0.7) - 10) < 0.01)
