@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml'
 import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { createIngestCounters, registerIngestMetrics } from '../../daemon/metrics/ingest.js'
 import { StageLatency } from '../../daemon/metrics/latency.js'
-import { createProcessCounters, registerProcessMetrics, registerWorkerPoolMetrics } from '../../daemon/metrics/process.js'
+import { createProcessCounters, registerCandleMetrics, registerProcessMetrics, registerWorkerPoolMetrics } from '../../daemon/metrics/process.js'
 import { createRegistry } from '../../daemon/metrics/registry.js'
 import { ensureDebianTool } from '../fixtures/debian.js'
 
@@ -82,6 +82,7 @@ t.test('every metric the kit names is exported by the daemon, with conventional 
   registerIngestMetrics(registry, createIngestCounters())
   registerProcessMetrics(registry, createProcessCounters())
   registerWorkerPoolMetrics(registry, () => ({ utilization: 0, queueSize: 0, threads: 1 }))
+  registerCandleMetrics(registry, () => ({ requests: 0, refused: 0, idBytes: 0 }))
   const metrics = await registry.getMetricsAsJSON()
   const exported = new Set(metrics.map(m => m.name))
   const texts = [alertsText, ...dashboard.panels.flatMap(p => p.targets.map(tg => tg.expr)), ...dashboard.templating.list.map(v => v.definition)]
