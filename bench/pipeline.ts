@@ -56,7 +56,7 @@ import {
 } from './report.js'
 import type { SimCommand, SimWorkerData } from './sim-worker.js'
 import { syntheticTrades } from './trades.js'
-import { dropRunData, expectedTrades } from './verify.js'
+import { dropRunData, expectedIdTable } from './verify.js'
 
 const TOKEN = 'bench'
 const SYMBOLS = Array.from({ length: 40 }, (_, i) => `BENCH:SYM${String(i).padStart(2, '0')}`)
@@ -753,13 +753,12 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
  * sent and never stored on purpose: lost is what is missing beyond them.
  */
 async function accountFor (config: Config, options: GeneratorOptions, calls: readonly GenerationCall[], countedDrops: number): Promise<Omit<BenchReport['counts'], 'notStoredAtEnd'>> {
-  const expected = expectedTrades([{ options, calls }])
+  const expected = expectedIdTable([{ options, calls }])
   const client = await connectCassandra(config.cassandra)
   let stored = 0
   let duplicated = 0
-  const seen = new Set<string>()
   try {
-    for (const symbol of expected.symbols) {
+    for (const [tag, symbol] of expected.symbols.entries()) {
       for (const day of expected.days) {
         const rs = await client.execute(`SELECT trade_id FROM ${config.cassandra.keyspace}.${config.cassandra.tradesTable} WHERE symbol = ? AND day = ?`,
           [symbol, day], { prepare: true, fetchSize: 5000 })
@@ -768,20 +767,18 @@ async function accountFor (config: Config, options: GeneratorOptions, calls: rea
           const tid = String(row.get('trade_id'))
           stored++
           // A row for no trade sent, under another trade's symbol, or twice.
-          if (expected.ids.get(tid)?.symbol !== symbol || seen.has(tid)) duplicated++
-          else seen.add(tid)
+          if (expected.table.tag(tid) !== tag || !expected.table.mark(tid)) duplicated++
         }
       }
     }
   } finally {
     await client.shutdown()
   }
-  let notStored = 0
-  for (const tid of expected.ids.keys()) if (!seen.has(tid)) notStored++
+  const notStored = expected.table.unmarked()
   return {
     sent: expected.sent,
-    distinctTrades: expected.ids.size,
-    identicalResends: expected.sent - expected.ids.size,
+    distinctTrades: expected.table.size,
+    identicalResends: expected.sent - expected.table.size,
     stored,
     notStored,
     countedDrops,

@@ -18,6 +18,7 @@ import { candleOfRow, tradeOfRow, type StoredCandle, type StoredTrade } from '..
 import { regenerate, type GenerationCall, type GeneratorOptions } from '../daemon/simulator/generator.js'
 import { resolveSchemaPath } from '../daemon/ingest.js'
 import { partitionsOf, watermarks } from '../daemon/kafka/topic-reader.js'
+import { TradeIdTable } from './id-table.js'
 
 export type { StoredCandle, StoredTrade } from '../daemon/cassandra/query.js'
 
@@ -33,21 +34,54 @@ export interface Expected {
   days: Set<string>
 }
 
-/** Rebuilds every frame the simulators sent and works out each trade's id as the ingest role does. */
-export function expectedTrades (logs: readonly SentLog[]): Expected {
-  const out: Expected = { sent: 0, ids: new Map(), symbols: new Set(), days: new Set() }
+/** Rebuilds every frame the simulators sent and hands each trade to `each` with its ordinal, as the ingest role numbers them; returns the trades sent. */
+function eachTradeSent (logs: readonly SentLog[], each: (r: TradeRecord) => void): number {
+  let sent = 0
   for (const { options, calls } of logs) {
     regenerate(options, calls, frame => {
       const records: TradeRecord[] = frame.map(tr => ({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, ingest_ts: 0, ordinal: 0 }))
       assignOrdinals(records)
-      for (const r of records) {
-        out.ids.set(tradeId(r), { symbol: r.s, t: r.t })
-        out.symbols.add(r.s)
-        out.days.add(utcDay(r.t))
-      }
-      out.sent += frame.length
+      for (const r of records) each(r)
+      sent += frame.length
     })
   }
+  return sent
+}
+
+/** Rebuilds every frame the simulators sent and works out each trade's id as the ingest role does. */
+export function expectedTrades (logs: readonly SentLog[]): Expected {
+  const out: Expected = { sent: 0, ids: new Map(), symbols: new Set(), days: new Set() }
+  out.sent = eachTradeSent(logs, r => {
+    out.ids.set(tradeId(r), { symbol: r.s, t: r.t })
+    out.symbols.add(r.s)
+    out.days.add(utcDay(r.t))
+  })
+  return out
+}
+
+export interface ExpectedIds {
+  /** Trades sent (identical re-sends included). */
+  sent: number
+  /** The id each trade must be stored under, tagged with its symbol's index in `symbols`. */
+  table: TradeIdTable
+  symbols: string[]
+  days: Set<string>
+}
+
+/** As `expectedTrades`, the ids in a compact table: for the bench's millions of trades (a Map of them runs out of heap). */
+export function expectedIdTable (logs: readonly SentLog[]): ExpectedIds {
+  const symbolIndex = new Map<string, number>()
+  const out: ExpectedIds = { sent: 0, table: new TradeIdTable(1 << 16), symbols: [], days: new Set() }
+  out.sent = eachTradeSent(logs, r => {
+    let tag = symbolIndex.get(r.s)
+    if (tag === undefined) {
+      tag = out.symbols.length
+      symbolIndex.set(r.s, tag)
+      out.symbols.push(r.s)
+    }
+    out.table.add(tradeId(r), tag)
+    out.days.add(utcDay(r.t))
+  })
   return out
 }
 
