@@ -60,6 +60,18 @@ export class DaemonProcess {
     this.child.kill(sig)
   }
 
+  /** SIGTERM (SIGKILL after `killAfterMs`), then its exit code once it has exited; at once when it is not running. */
+  async stop (killAfterMs = 15_000): Promise<number | null> {
+    if (!this.running) return await this.exited
+    this.signal('SIGTERM')
+    const killer = setTimeout(() => { if (this.running) this.signal('SIGKILL') }, killAfterMs)
+    try {
+      return await this.exited
+    } finally {
+      clearTimeout(killer)
+    }
+  }
+
   async get (path: string): Promise<string> {
     const res = await fetch(this.url + path)
     return await res.text()

@@ -213,13 +213,13 @@ async function drain (rig: Rig): Promise<number> {
 class Sampler {
   readonly samples: SecondSample[] = []
   readonly #rig: Rig
-  #latency: StageSnapshot | null
+  #latency: Record<Stage, StageSnapshot> | null
   #at = Date.now()
   #sent: number
   #rows: number
 
   /** `latency`: the snapshot to measure the first interval from; null: no latency per interval (and no samples kept). */
-  constructor (rig: Rig, latency: StageSnapshot | null, sent: number, rows: number) {
+  constructor (rig: Rig, latency: Record<Stage, StageSnapshot> | null, sent: number, rows: number) {
     this.#rig = rig
     this.#latency = latency
     this.#sent = sent
@@ -230,12 +230,13 @@ class Sampler {
 
   async sample (sending: boolean): Promise<{ m: Scrape, sent: number, sample: SecondSample }> {
     const { daemon, sim } = this.#rig
-    const snapshot = this.#latency === null ? null : (await daemon.latency()).source_to_written
+    const snapshot = this.#latency === null ? null : await daemon.latency()
     const m = await scrape(daemon)
     const sent = (await sim.stats()).tradesSent
     const at = Date.now()
     const dt = Math.max(0.001, (at - this.#at) / 1000)
-    const lat = snapshot === null ? null : latencyBetween(this.#latency, snapshot)
+    const stages = snapshot === null || this.#latency === null ? null : stagesBetween(this.#latency, snapshot)
+    const lat = stages?.source_to_written ?? null
     const q = (x: number | undefined): number | null => lat === null || lat.count === 0 || x === undefined ? null : x
     const sample: SecondSample = {
       t: round((at - (this.#rig.chartOrigin ?? at)) / 1000, 2),
@@ -246,7 +247,8 @@ class Sampler {
       p99Ms: q(lat?.p99),
       maxMs: q(lat?.max),
       backlog: backlogOf(sent, m),
-      rssMiB: daemon.memory().rssMiB
+      rssMiB: daemon.memory().rssMiB,
+      stageMaxMs: Object.fromEntries(STAGES.map(s => [s, stages === null || stages[s].count === 0 ? null : stages[s].max])) as Record<Stage, number | null>
     }
     if (snapshot !== null) {
       this.#latency = snapshot
@@ -257,6 +259,11 @@ class Sampler {
     this.#rows = m.rows
     return { m, sent, sample }
   }
+}
+
+/** Every stage's latency between two GET /latency snapshots. */
+function stagesBetween (before: Record<Stage, StageSnapshot>, after: Record<Stage, StageSnapshot>): Record<Stage, IntervalLatency> {
+  return Object.fromEntries(STAGES.map(s => [s, latencyBetween(before[s], after[s])])) as Record<Stage, IntervalLatency>
 }
 
 interface Window { elMaxP99Ms: number, elP99sMs: number[], rssMaxMiB: number }
@@ -286,7 +293,7 @@ async function runAt (rig: Rig, rate: number, seconds: number, label: string, ch
   const m0 = await scrape(daemon)
   const cpu0 = cpuSnapshot(rig.pids)
   const window: Window = { elMaxP99Ms: 0, elP99sMs: [], rssMaxMiB: 0 }
-  const sampler = new Sampler(rig, charted ? before.source_to_written : null, sent0, m0.rows)
+  const sampler = new Sampler(rig, charted ? before : null, sent0, m0.rows)
   await sim.call('rate', { rate })
   const t0 = Date.now()
   if (charted && rig.chartOrigin === null) rig.chartOrigin = t0
@@ -316,7 +323,7 @@ async function runAt (rig: Rig, rate: number, seconds: number, label: string, ch
     seconds: round(elapsed, 1),
     sent: stats.tradesSent - sent0,
     storedPerSec: Math.round((m1.rows - m0.rows) / elapsed),
-    backlogAtEnd: stats.tradesSent - m1.rows,
+    backlogAtEnd: backlogOf(stats.tradesSent, m1),
     dropped: drops.total,
     latencyMs: { p50: lat.p50, p99: lat.p99, max: lat.max },
     perSec: { consumedBatches: perSec('finnhubd_process_batches_total'), tradeRequests: perSec('finnhubd_cassandra_batches_total'), candleWrites: perSec('finnhubd_candles_written_total') },
@@ -514,7 +521,7 @@ async function startDaemon (configFile: string, httpPort: number, base: string, 
   for (;;) {
     if (await daemon.ready()) break
     if (daemon.exitCode !== null || Date.now() > readyBy || sim.ended !== null) {
-      await stopDaemon(daemon)
+      await daemon.stop()
       throw new Error(`the daemon did not become ready (exit ${String(daemon.exitCode)})${sim.ended !== null ? `: ${sim.ended}` : ''}; see ${base}.daemon.log`)
     }
     await sleep(200)
@@ -554,7 +561,7 @@ async function runLoad (rig: Rig, mode: Mode, ratesArg: string | undefined, lowe
   const halfRate = Math.max(50, Math.round(baseRate / 2))
   const latencyPhase = await chartedPhase(rig, 'latency', halfRate, mode.latencySeconds)
   const latencyRun = latencyPhase.run
-  const stages = Object.fromEntries(STAGES.map(s => [s, latencyBetween(latencyRun.before[s], latencyRun.after[s])])) as Record<Stage, IntervalLatency>
+  const stages = stagesBetween(latencyRun.before, latencyRun.after)
   const steady = (await chartedPhase(rig, 'steady', STEADY_RATE, mode.steadySeconds)).phase
   const overload = await overloadPhase(rig, baseRate, mode.overloadSeconds, mode.recoveryLimitSeconds)
   const phases = { latency: latencyPhase.phase, steady, overload }
@@ -562,15 +569,6 @@ async function runLoad (rig: Rig, mode: Mode, ratesArg: string | undefined, lowe
   const memory = rig.daemon.memory()
   const drops = (await scrape(rig.daemon)).drops
   return { steps, sustainableRate, cpuBudget, halfRate, latencyRun, stages, phases, leftAtEnd, memory, drops }
-}
-
-/** After a failure: the daemon stopped (SIGTERM, SIGKILL after 15 s) rather than left running without the bench. */
-async function stopDaemon (daemon: DaemonProcess): Promise<void> {
-  if (!daemon.running) return
-  daemon.signal('SIGTERM')
-  const killer = setTimeout(() => { if (daemon.running) daemon.signal('SIGKILL') }, 15_000)
-  await daemon.exited
-  clearTimeout(killer)
 }
 
 /** The stack: the local one (started when it is not running), or the cluster named by --kafka and --cassandra. */
@@ -676,7 +674,7 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
   }
 
   // 3.–4. The load, from the warm-up to the last drain; on a failure the daemon is stopped, not left running.
-  const load = await runLoad(rig, mode, values.rates, lowerCeiling).catch(async (err: unknown) => { await stopDaemon(daemon); throw err })
+  const load = await runLoad(rig, mode, values.rates, lowerCeiling).catch(async (err: unknown) => { await daemon.stop(); throw err })
   const { steps, sustainableRate, cpuBudget, halfRate, latencyRun, stages, phases, leftAtEnd, memory, drops } = load
 
   const watched: ViewerCounts | null = viewer === null ? null : await viewer.stop()

@@ -1,33 +1,36 @@
-// Process benchmark: a pre-filled topic → the process role (this process: consumer,
-// worker pool, Cassandra writers, candles) → the local Cassandra. Reports, in one
+// Process benchmark: a pre-filled topic → the process role (a daemon of its own,
+// `finnhubd run` with roles [process]: consumer, worker pool, Cassandra writers,
+// candles) → the local Cassandra. Reports, in one
 // run on the same machine and the same rows:
 //  - the ceiling: the raw Cassandra write rate of the same rows, written straight
 //    from the main thread with the same batching and concurrency (no Kafka, no
 //    decode, no candles);
 //  - the pipeline's sustained rows/s draining the topic, and its ratio to the
 //    ceiling;
-//  - consume → written latency per batch (p50/p99/max, HDR), peak RSS, main-thread
-//    CPU per row.
+//  - consume → written latency per batch (p50/p99/max, HDR, from the daemon's
+//    GET /latency), the daemon's peak RSS, its main-thread CPU per row; rates and
+//    CPU from its first row written to its last.
 // Run through `npm run bench -- process [--trades 300000] [--symbols 40]`.
 
+import { writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Registry } from 'prom-client'
 import { validateConfig } from '../daemon/config/load.js'
 import type { Config } from '../daemon/config/schema.js'
 import { runMigrate } from '../daemon/cassandra/migrate-command.js'
 import { TradeEncoder } from '../daemon/core/avro-codec.js'
 import { loadTradeType } from '../daemon/core/trade-schema.js'
 import { createTopic } from '../daemon/kafka/admin.js'
-import { createLogger } from '../daemon/log.js'
-import { StageLatency } from '../daemon/metrics/latency.js'
+import { latencyBetween } from '../daemon/metrics/latency.js'
 import { CQL_DIR } from '../daemon/paths.js'
 import { resolveSchemaPath } from '../daemon/ingest.js'
-import { startProcess } from '../daemon/process.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { runningPid, selectComponents, up } from '../stack/stack.js'
-import { cpuSeconds, quiet, rawCassandraWrite, type CpuShare } from './ceilings.js'
-import { mainThreadCpuMs } from './ingest.js'
+import { cpuSeconds, procCpuMs, quiet, rawCassandraWrite, type CpuShare } from './ceilings.js'
+import { DaemonProcess, freePort } from './daemon-process.js'
 import { produceAll } from './produce.js'
+import { metricSum } from './report.js'
 import { syntheticTrades } from './trades.js'
 
 export interface ProcessRun {
@@ -42,19 +45,26 @@ export interface ProcessRun {
   /** CPU µs per row by process, for the raw writes and for the pipeline. */
   cpuRaw: CpuShare
   cpuPipeline: CpuShare
+  /** The process-role daemon's peak resident memory (VmHWM). */
   peakRssMiB: number
+  /** Seconds from spawning the daemon to its first row written (left out of the figures). */
+  startupSeconds: number
   candlesWritten: number
   /** Records per consumed batch, and trade rows per Cassandra request (batch or single insert). */
   recordsPerBatch: number
   rowsPerRequest: { raw: number, pipeline: number }
 }
 
-function config (endpoints: ReturnType<typeof stackEndpoints>, keyspace: string, topic: string): Config {
-  return validateConfig({
+function rawConfig (endpoints: ReturnType<typeof stackEndpoints>, keyspace: string, topic: string): Record<string, unknown> {
+  return {
     logLevel: 'warn',
     kafka: { bootstrapServers: [endpoints.kafkaBootstrap], topic, deadLetterTopic: `${topic}.dlq`, groupId: `bench-${topic}`, statsIntervalMs: 1000 },
     cassandra: { contactPoints: [endpoints.cassandraHost], port: endpoints.cassandraPort, keyspace }
-  })
+  }
+}
+
+function config (endpoints: ReturnType<typeof stackEndpoints>, keyspace: string, topic: string): Config {
+  return validateConfig(rawConfig(endpoints, keyspace, topic))
 }
 
 export async function runProcessBench (args: readonly string[]): Promise<ProcessRun> {
@@ -98,40 +108,65 @@ export async function runProcessBench (args: readonly string[]): Promise<Process
   const rawBefore = await rawWrite(`bench_raw_${stamp}`)
   await quiet(pids.cassandra)
 
-  // The pipeline draining the topic.
-  const latency = new StageLatency(600_000)
-  let peakRss = process.memoryUsage.rss()
-  const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 100)
-  const cpu0 = mainThreadCpuMs()
-  const pipeCpu0 = snapshot()
-  const started = Date.now()
-  const role = await startProcess(pipeCfg, { log: createLogger({ level: 'warn' }), registry: new Registry(), latency })
-  while (role.counters.rowsWritten < n) await new Promise(resolve => setTimeout(resolve, 20))
-  const seconds = (Date.now() - started) / 1000
-  const cpuMs = mainThreadCpuMs() - cpu0
-  const cpuPipeline = perRow(pipeCpu0, snapshot())
-  clearInterval(rssTimer)
-  await role.stop()
+  // The pipeline draining the topic: the process role alone in a daemon of its own
+  // (`finnhubd run`, as systemd runs it), so its CPU, threads and resident memory are
+  // the daemon's and not this bench's (which holds every trade and its encoding).
+  const port = await freePort()
+  const configFile = join(tmpdir(), `finnhubd-bench-process-${stamp}.json`)
+  writeFileSync(configFile, JSON.stringify({ ...rawConfig(endpoints, `bench_pipe_${stamp}`, topic), roles: ['process'], http: { host: '127.0.0.1', port } }, null, 2))
+  const logFile = join(tmpdir(), `finnhubd-bench-process-${stamp}.log`)
+  const spawned = Date.now()
+  const daemon = new DaemonProcess(configFile, port, logFile)
+  const daemonCpu = (): CpuShare => ({ ...snapshot(), node: cpuSeconds(daemon.pid) })
+  const mainCpuMs = (): number => procCpuMs(`/proc/${daemon.pid}/task/${daemon.pid}/stat`)
+  // Measured from the first row written (the daemon's start-up, connections and JIT
+  // warm-up before it are left out) to the last, as the Spark comparison was.
+  let first: { at: number, rows: number, cpu: CpuShare, mainMs: number } | null = null
+  let m = ''
+  try {
+    for (;;) {
+      if (!daemon.running) throw new Error(`the process-role daemon exited (code ${String(daemon.exitCode)}); see ${logFile}`)
+      try { m = await daemon.metrics() } catch { m = '' }
+      const rows = m === '' ? 0 : metricSum(m, 'finnhubd_cassandra_rows_written_total')
+      if (first === null && rows > 0) first = { at: Date.now(), rows, cpu: daemonCpu(), mainMs: mainCpuMs() }
+      if (rows >= n) break
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  } catch (err) {
+    await daemon.stop()
+    throw err
+  }
+  const done = Date.now()
+  const from = first as NonNullable<typeof first>
+  const measuredRows = n - from.rows
+  const cpuEnd = daemonCpu()
+  const perMeasuredRow = (a: number, b: number): number => Math.round((b - a) * 1e6 / measuredRows * 10) / 10
+  const cpuPipeline: CpuShare = { node: perMeasuredRow(from.cpu.node, cpuEnd.node), kafka: perMeasuredRow(from.cpu.kafka, cpuEnd.kafka), cassandra: perMeasuredRow(from.cpu.cassandra, cpuEnd.cassandra) }
+  const mainCpuUsPerRow = Math.round((mainCpuMs() - from.mainMs) * 1000 / measuredRows * 100) / 100
+  const peakRssMiB = daemon.memory().peakMiB
+  const latency = latencyBetween(null, (await daemon.latency()).consume_to_written)
+  const exitCode = await daemon.stop()
+  if (exitCode !== 0) throw new Error(`the process-role daemon stopped with exit code ${String(exitCode)}; see ${logFile}`)
   const rawAfter = await rawWrite(`bench_raw2_${stamp}`)
   const rawRowsPerSec = Math.round((rawBefore.rowsPerSec + rawAfter.rowsPerSec) / 2)
-  const pipelineRowsPerSec = Math.round(n / seconds)
-  const q = (x: number): number => Math.round(latency.quantileMs('consume_to_written', x) * 10) / 10
+  const pipelineRowsPerSec = Math.round(measuredRows / ((done - from.at) / 1000))
   return {
     trades: n,
     rawRowsPerSec,
     rawRuns: [rawBefore.rowsPerSec, rawAfter.rowsPerSec],
     pipelineRowsPerSec,
     ratio: Math.round(pipelineRowsPerSec / rawRowsPerSec * 100) / 100,
-    consumeToWrittenMs: { p50: q(0.5), p99: q(0.99), max: q(1) },
-    mainCpuUsPerRow: Math.round(cpuMs * 1000 / n * 100) / 100,
+    consumeToWrittenMs: { p50: latency.p50, p99: latency.p99, max: latency.max },
+    startupSeconds: Math.round((from.at - spawned) / 100) / 10,
+    mainCpuUsPerRow,
     cpuRaw: rawBefore.cpu,
     cpuPipeline,
-    peakRssMiB: Math.round(peakRss / 1048576),
-    candlesWritten: role.counters.candlesWritten,
-    recordsPerBatch: Math.round(role.counters.consumed / Math.max(1, role.counters.batches)),
+    peakRssMiB,
+    candlesWritten: metricSum(m, 'finnhubd_candles_written_total'),
+    recordsPerBatch: Math.round(metricSum(m, 'finnhubd_kafka_consumed_total') / Math.max(1, metricSum(m, 'finnhubd_process_batches_total'))),
     rowsPerRequest: {
       raw: rawBefore.rowsPerRequest,
-      pipeline: Math.round(role.counters.rowsWritten / Math.max(1, role.counters.cassandraBatches) * 10) / 10
+      pipeline: Math.round(metricSum(m, 'finnhubd_cassandra_rows_written_total') / Math.max(1, metricSum(m, 'finnhubd_cassandra_batches_total')) * 10) / 10
     }
   }
 }

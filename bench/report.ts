@@ -123,6 +123,8 @@ export interface SecondSample {
   /** Trades sent, not stored and not counted as dropped, at the end of the second. */
   backlog: number
   rssMiB: number
+  /** Each stage's slowest record in that second, ms (null: none recorded): where a slow second's time went. */
+  stageMaxMs: Record<Stage, number | null>
 }
 
 /** A phase at a constant rate, sampled every second. */
@@ -352,6 +354,30 @@ export function renderLatencyChart (phases: readonly PhaseResult[], title: strin
   })
 }
 
+/** Stages shown for a slow second: where its time went, from the socket to Cassandra. */
+const SLOW_STAGES: readonly Stage[] = ['frame_to_ack', 'consume_to_decoded', 'worker_decode', 'decoded_to_written', 'end_to_end', 'source_to_written']
+
+/**
+ * The slowest seconds of the latency and steady phases (by source_to_written p99, at
+ * most `count` each), with every stage's slowest record in that second: a stall in
+ * Kafka shows in frame_to_ack or between the ack and consume (end_to_end beyond
+ * frame_to_ack + consume_to_written), one in Cassandra in decoded_to_written, one
+ * before the daemon (the simulator, the socket) in source_to_written alone.
+ */
+export function renderSlowSeconds (phases: BenchReport['phases'], count = 5): string[] {
+  const out: string[] = ['', 'Slowest seconds of the latency and steady phases (by source_to_written p99), with each stage\'s slowest record in that second, ms:', '']
+  out.push(`| phase | second | p99 ms | ${SLOW_STAGES.join(' | ')} |`, `| --- | ---: | ---: | ${SLOW_STAGES.map(() => '---:').join(' | ')} |`)
+  let rows = 0
+  for (const p of [phases.latency, phases.steady]) {
+    const slow = p.perSecond.filter(x => x.sending && x.p99Ms !== null).sort((a, b) => (b.p99Ms as number) - (a.p99Ms as number)).slice(0, count)
+    for (const x of slow) {
+      out.push(`| ${p.name} | ${x.t} | ${ms(x.p99Ms as number)} | ${SLOW_STAGES.map(st => { const v = x.stageMaxMs[st]; return v === null ? '–' : ms(v) }).join(' | ')} |`)
+      rows++
+    }
+  }
+  return rows === 0 ? [] : out
+}
+
 export function renderMarkdown (r: BenchReport): string {
   const lines: string[] = []
   const row = (...cells: Array<string | number>): void => { lines.push(`| ${cells.join(' | ')} |`) }
@@ -416,6 +442,7 @@ export function renderMarkdown (r: BenchReport): string {
     row(`${p.name}: ${PHASE_TEXT[p.name]}`, n(p.ratePerSec), p.seconds, n(p.sent), n(p.storedPerSec), ms(l.p50), ms(l.p99), ms(l.p999), ms(l.max),
       dropText(p.drops), n(p.rssMaxMiB), p.cpuPercent.daemon, p.cpuPercent.kafka, p.cpuPercent.cassandra)
   }
+  lines.push(...renderSlowSeconds(r.phases))
   const o = r.phases.overload
   lines.push('', `Overload: ${n(o.ratePerSec)} trades/s offered (2 × the sustainable ${n(o.sustainablePerSec)}/s) for ${o.seconds} s; stored ${n(o.storedPerSec)}/s = ` +
     `${n(o.storedToSustainable)} × the sustainable rate; ${n(o.drops.total)} dropped and counted${o.drops.total > 0 ? ` (${dropText(o.drops)})` : ''}; backlog (sent − stored − dropped) ${n(o.backlogAtEnd)} when the step ended, ` +

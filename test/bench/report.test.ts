@@ -2,7 +2,7 @@
 // sustainability rule, drops by reason, the goals, the chart and the Markdown report.
 import t from 'tap'
 import {
-  computeGoals, dropsBetween, dropsIn, dropText, GOAL_KEYS, metricByLabel, metricSum, renderLatencyChart, renderMarkdown, setPath, sustainable, sustainableStep, usPerRow,
+  computeGoals, dropsBetween, dropsIn, dropText, GOAL_KEYS, metricByLabel, metricSum, renderLatencyChart, renderMarkdown, renderSlowSeconds, setPath, sustainable, sustainableStep, usPerRow,
   type BenchReport, type OverloadResult, type PhaseResult, type StepResult
 } from '../../bench/report.js'
 import type { SettleResult } from '../../bench/ceilings.js'
@@ -74,7 +74,7 @@ const lat = { count: 10, p50: 1.5, p90: 2, p99: 12.25, p999: 30, max: 31 }
 const step: StepResult = { offeredPerSec: 5000, seconds: 5, sent: 25000, storedPerSec: 5000, backlogAtEnd: 40, dropped: 0, latencyMs: { p50: 3, p99: 20, max: 40 }, perSec: { consumedBatches: 50, tradeRequests: 250, candleWrites: 100 }, cpuPercent: { daemon: 8, kafka: 2, cassandra: 6, bench: 10 }, sustainable: true }
 const settled: SettleResult = { waitedFor: ['Cassandra compactions: none running or pending', 'Kafka CPU < 10 % of a core'], seconds: 4.5, boundSeconds: 120, timedOut: false, pending: [], compactionsAtStart: 3, compactionsMax: 4 }
 const noDrops = { kafka: { queue_full: 0 }, rejected: { price: 0 }, total: 0 }
-const second = (t: number, p99Ms: number | null, sending = true): PhaseResult['perSecond'][number] => ({ t, sending, sentPerSec: 2000, storedPerSec: 1990, p50Ms: p99Ms === null ? null : p99Ms / 4, p99Ms, maxMs: p99Ms, backlog: 10, rssMiB: 200 })
+const second = (t: number, p99Ms: number | null, sending = true): PhaseResult['perSecond'][number] => ({ t, sending, sentPerSec: 2000, storedPerSec: 1990, p50Ms: p99Ms === null ? null : p99Ms / 4, p99Ms, maxMs: p99Ms, backlog: 10, rssMiB: 200, stageMaxMs: Object.fromEntries(STAGES.map((st, i) => [st, p99Ms === null ? null : p99Ms + i])) as PhaseResult['perSecond'][number]['stageMaxMs'] })
 const phase = (name: PhaseResult['name'], ratePerSec: number, startT: number, latencyMs = lat): PhaseResult => ({
   name,
   ratePerSec,
@@ -204,6 +204,12 @@ t.test('the Markdown report shows every goal, the settling, the sweep, the CPU b
   t.match(md, /\| steady: steady 2,000\/s \(a busy real feed\) \| 2,000 \| 3 \| 6,000 \| 1,990 \| 1\.50 \| 20\.0 \| 60\.0 \| 31\.0 \| 0 \| 210 \| 8 \| 2 \| 6 \|/)
   t.match(md, /\| overload: 2 × the sustainable rate \(overload\) \| 10,000 \| .* \| overload 120 \(Kafka\) \|/)
   t.match(md, /Overload: 10,000 trades\/s offered \(2 × the sustainable 5,000\/s\) for 3 s; stored 4,750\/s = 0\.95 × the sustainable rate; 120 dropped and counted \(overload 120 \(Kafka\)\); backlog \(sent − stored − dropped\) 9,000 when the step ended, back under 5,000 \(one second of the sustainable rate\) 2\.5 s later; after the drain, 0 trades/)
+  // The slowest seconds: latency phase (t 11, 13 with data; 12 has none), steady phase likewise; overload not listed.
+  t.match(md, /Slowest seconds of the latency and steady phases/)
+  const slow = md.split('Slowest seconds')[1]?.split('\n\n')[1]?.split('\n').filter(l => /^\| (latency|steady|overload) \|/.test(l)) ?? []
+  t.equal(slow.length, 4, 'the seconds with data of the two phases, none of the overload')
+  t.match(slow[0], /^\| latency \| \d+ \| 12\.0 \| 12\.0 \| 13\.0 \| 14\.0 \| 15\.0 \| 17\.0 \| 18\.0 \|$/, 'slowest first, each stage\'s max in that second')
+  t.equal(renderSlowSeconds({ ...report.phases, latency: { ...report.phases.latency, perSecond: [] }, steady: { ...report.phases.steady, perSecond: [] } }).length, 0, 'no seconds with data: no table')
   t.match(md, /\| 1,000 \| 999 \| 1 \| 879 \| 120 \| 120 \| 0 \| 0 \| 0 \| 0 \|/)
   t.match(md, /Drops over the whole run, by reason .*: overload 120 \(Kafka\)\./)
   t.notMatch(md, /NaN|undefined/)
