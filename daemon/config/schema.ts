@@ -168,7 +168,9 @@ const overload = z.strictObject({
 const workers = z.strictObject({
   poolSize: positiveInt.max(64).nullable().default(null),
   batchSize: positiveInt.max(100_000).default(2_000),
-  maxQueue: positiveInt.default(32)
+  // Batches in flight (consumed, not yet stored). 8 drained a backlog as fast as 32 did
+  // (31.9k vs 31.7k rows/s) with 150 MiB less resident memory.
+  maxQueue: positiveInt.default(8)
 })
 
 // The web console at / and its JSON API under /api (read-only).
