@@ -1,6 +1,7 @@
 // The real daemon (`finnhubd --config FILE run`, the compiled dist/ tree, as systemd
-// runs it) as a child process of the bench and the fault suite: its log to a file,
-// its HTTP endpoints, its memory from /proc, and whether it exited on its own.
+// runs it, with the unit's V8 heap flags: daemon/node-flags.ts) as a child process of
+// the bench and the fault suite: its log to a file, its HTTP endpoints, its memory
+// from /proc, and whether it exited on its own.
 // With `{ inspect: true }` it runs under `--inspect=127.0.0.1:0` (a free port on the
 // loopback only) and `inspectorUrl()` gives the DevTools WebSocket URL Node prints on
 // stderr (bench/cpu-budget.ts profiles the main thread through it).
@@ -10,6 +11,7 @@ import { createWriteStream } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Stage, StageSnapshot } from '../daemon/metrics/latency.js'
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js'
 import { PROJECT_ROOT } from '../daemon/paths.js'
 import { statusBytes } from '../stack/proc.js'
 
@@ -36,7 +38,7 @@ export class DaemonProcess {
     const log = createWriteStream(logFile, { flags: 'a' })
     const profile = cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`]
     const inspect = options.inspect === true ? ['--inspect=127.0.0.1:0'] : []
-    this.child = spawn(process.execPath, [...profile, ...inspect, '--', join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...profile, ...inspect, '--', join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child.stdout?.pipe(log)
     this.child.stderr?.pipe(log)
     this.url = `http://127.0.0.1:${httpPort}`

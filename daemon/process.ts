@@ -11,6 +11,7 @@
 
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
+import { getHeapStatistics } from 'node:v8'
 import type cassandra from 'cassandra-driver'
 import { Piscina } from 'piscina'
 import type { Registry } from 'prom-client'
@@ -28,6 +29,7 @@ import { TradeConsumer, type ConsumedBatch } from './kafka/consumer.js'
 import { DeadLetterProducer } from './kafka/dead-letter.js'
 import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
+import { heapBoundWarning } from './node-flags.js'
 import type { StageLatency } from './metrics/latency.js'
 import { createProcessCounters, registerCandleMetrics, registerProcessMetrics, registerWorkerPoolMetrics, type ProcessCounters } from './metrics/process.js'
 import { PROJECT_ROOT } from './paths.js'
@@ -108,6 +110,11 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
 
   const workerData: DecodeWorkerData = { schemaPath, schemaIds }
   const poolSize = config.workers.poolSize ?? Math.max(1, availableParallelism() - 1)
+  const warnHeap = (c: Config): void => {
+    const warning = heapBoundWarning(c.workers.batchSize, c.workers.maxQueue, getHeapStatistics().heap_size_limit)
+    if (warning !== null) log.warn(warning)
+  }
+  warnHeap(config)
   const pool = new Piscina({ filename: WORKER_FILE, workerData, minThreads: poolSize, maxThreads: poolSize, maxQueue: config.workers.maxQueue * 2 })
 
   registerWorkerPoolMetrics(deps.registry, () => ({ utilization: pool.utilization, queueSize: pool.queueSize, threads: pool.threads.length }))
@@ -186,6 +193,7 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     pool,
     cassandra: client,
     applyConfig (next: Config) {
+      warnHeap(next)
       consumer.setBatchSize(next.workers.batchSize)
       consumer.setCommitInterval(next.kafka.commitIntervalMs)
       consumer.setConsumeTimeout(next.kafka.consumeTimeoutMs)

@@ -154,6 +154,10 @@ t.test('computeGoals: one goal per line of issue 17, each from its figure', asyn
   t.match(g.overload, { value: '0.95 × sustainable; 120 dropped (counted), 0 unaccounted; recovered in 2.5 s', met: true })
   t.match(g.exact, { value: '0 lost, 0 duplicated (120 dropped and counted)', met: true })
 
+  // identicalResends is 1 in the fixture: one drop beyond the missing trades can be a re-sent twin's, two cannot.
+  const twin = computeGoals({ ...fixture(), counts: { ...fixture().counts, notStored: 119, overCountedDrops: 1 } })
+  t.match(twin.exact, { value: /1 drops counted beyond the trades missing \(at most the 1 identical re-sends/, met: true }, 'a dropped copy of a stored twin')
+  t.match(computeGoals({ ...fixture(), counts: { ...fixture().counts, overCountedDrops: 2 } }).exact, { met: false }, 'more than the re-sends: a drop counted for a stored trade')
   const f = fixture()
   const worse = computeGoals({
     ...f,

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig } from '../../daemon/config/load.js'
+import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js'
 import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { ensureDebianTool } from '../fixtures/debian.js'
 
@@ -49,6 +50,7 @@ t.test('the unit has what the daemon relies on', async t => {
   t.same(settings('ExecReload'), ['/bin/kill -HUP $MAINPID'])
   t.same(settings('MemoryDenyWriteExecute'), [])
   t.match(settings('ExecStart')[0], /dist\/daemon\/cli\.js --config \$\{CONFIGURATION_DIRECTORY\}\/finnhubd\.yaml run$/)
+  t.equal(settings('ExecStart')[0]?.split(' -- ')[0], ['/usr/bin/node', ...DAEMON_NODE_FLAGS].join(' '), 'the V8 heap flags of daemon/node-flags.ts, which the bench and the tests run with too')
   t.ok(settings('WatchdogSec').length === 1 && seconds(settings('WatchdogSec')[0] as string) >= 10, 'a watchdog')
   t.same(settings('Restart'), ['on-failure'])
   const budgetS = loadConfig({}).config.shutdown.drainTimeoutMs / 1000
