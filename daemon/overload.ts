@@ -1,7 +1,8 @@
 // The shed controller (core/overload.ts) at work in a daemon that runs both roles:
 // once a second it reads the main thread's event-loop utilization, the process
-// role's backlog (records not yet committed, from the consumer's statistics) and
-// what it stored, and sets the share of arriving trades the ingest role drops.
+// role's backlog (records not yet committed, from the consumer's statistics), what it
+// stored and what the socket admitted, and sets the share of arriving trades the
+// ingest role drops.
 
 import { performance, type EventLoopUtilization } from 'node:perf_hooks'
 import type { Config } from './config/schema.js'
@@ -21,6 +22,7 @@ export function startShedding (config: () => Config, ingest: IngestCounters, pro
   let settings = config().overload
   let prev: EventLoopUtilization = performance.eventLoopUtilization()
   let rows = process.rowsWritten
+  let admitted = ingest.tradesReceived - ingest.dropped.overload
   let at = Date.now()
   const timer = setInterval(() => {
     const now = Date.now()
@@ -30,9 +32,12 @@ export function startShedding (config: () => Config, ingest: IngestCounters, pro
     prev = performance.eventLoopUtilization()
     const storedPerSec = (process.rowsWritten - rows) * 1000 / Math.max(1, now - at)
     rows = process.rowsWritten
+    const admittedNow = ingest.tradesReceived - ingest.dropped.overload
+    const admittedPerSec = (admittedNow - admitted) * 1000 / Math.max(1, now - at)
+    admitted = admittedNow
     at = now
     const before = controller.share
-    const share = settings.shed ? controller.update({ utilization: elu.utilization, backlog: process.lag, storedPerSec }) : 0
+    const share = settings.shed ? controller.update({ utilization: elu.utilization, backlog: process.lag, storedPerSec, admittedPerSec }) : 0
     ingest.shedShare = share
     if (before === 0 && share > 0) {
       log.warn('overloaded: the main thread is saturated and the process role is behind; dropping a share of the arriving trades (finnhubd_kafka_dropped_total{reason="overload"}) until it catches up',

@@ -17,6 +17,9 @@ import type { TradeRecord } from '../core/trade-schema.js'
 import type { Logger } from '../log.js'
 import type { IngestCounters, ReconnectCause } from '../metrics/ingest.js'
 
+/** How long a socket closed for a reload may take to finish its close handshake before it is cut. */
+const RELOAD_CLOSE_GRACE_MS = 2_000
+
 export interface FinnhubClientOptions {
   finnhub: Config['finnhub']
   log: Logger
@@ -95,7 +98,17 @@ export class FinnhubClient {
     } else {
       this.#endCause = 'reload'
       this.#nextDelayMs = 0
-      this.#ws?.terminate()
+      const ws = this.#ws
+      if (ws !== null && ws.readyState === WebSocket.OPEN) {
+        // Closed, not terminated: the frames the server sent before it reads the close
+        // frame are still read and produced (terminate() threw away what waited in the
+        // socket: the fault suite lost 20 trades at 4,000/s on a token reload). The
+        // reconnect follows the close; a server that never answers it is cut off.
+        ws.close(1000, 'finnhubd reconnecting: new endpoint or token')
+        setTimeout(() => { ws.terminate() }, RELOAD_CLOSE_GRACE_MS).unref()
+      } else {
+        ws?.terminate()
+      }
     }
     return true
   }

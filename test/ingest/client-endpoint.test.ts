@@ -43,3 +43,28 @@ t.test('a good token after a 401 connects at once; a new URL moves the connectio
   t.same(b.subscriptions(), [['AAPL']], 'subscribed again on the new connection')
   t.equal(client.setEndpoint(b.url, 'good'), false, 'the same endpoint changes nothing')
 })
+
+t.test('a reload reconnect loses no trade the old connection was sent: it is closed, not cut', async t => {
+  // The old server streams fast; the new one refuses the token, so every trade
+  // received came from the old one and must equal what it sent.
+  const a = new FinnhubSimulator({ token: 'good', ratePerSec: 20_000, maxTradesPerFrame: 40 })
+  const b = new FinnhubSimulator({ token: 'other', ratePerSec: 200 })
+  await a.start()
+  await b.start()
+  t.teardown(async () => { await a.close(); await b.close() })
+  const counters = createIngestCounters()
+  let trades = 0
+  const client = new FinnhubClient({
+    finnhub: validateConfig({ finnhub: { url: a.url, token: 'good', symbols: ['AAPL', 'MSFT', 'BINANCE:BTCUSDT'], unauthorizedBackoffMs: 3_600_000 } }).finnhub,
+    log: createLogger({ level: 'error', write: () => {} }),
+    counters,
+    onTrades: batch => { trades += batch.length }
+  })
+  t.teardown(() => client.close())
+  client.start()
+  t.ok(await waitFor(() => trades > 5_000, 10_000), 'trades flow fast')
+  t.equal(client.setEndpoint(b.url, 'good'), true)
+  t.ok(await waitFor(() => a.stats().connections.current === 0 && counters.reconnects.unauthorized >= 1, 10_000), 'left the old server, refused by the new one')
+  t.ok(a.stats().tradesSent > 5_000)
+  t.equal(trades, a.stats().tradesSent, 'every trade the old server sent was received')
+})
