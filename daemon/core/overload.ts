@@ -10,7 +10,11 @@
 // buffers as always. The share grows only while trades are admitted faster than they
 // are stored: behind but catching up (the backlog an outage left, at a rate the
 // daemon can carry) holds it, so a recovery sheds nothing (the fault suite at 4,000
-// trades/s shed 1,199 trades after a 5 s Kafka outage before this rule).
+// trades/s shed 1,199 trades after a 5 s Kafka outage before this rule); so does a
+// second in which nothing was stored at all while the thread was busy: the consumer
+// rejoining its group after Kafka came back while the producer flushes what Kafka
+// missed (854 shed that way), not the consumer starved by the socket, which still
+// stores something every second.
 
 export interface OverloadSettings {
   /** The process role counts as behind past this many seconds of its stored rate not yet committed. */
@@ -55,7 +59,7 @@ export class ShedController {
     const behind = s.backlog > this.#settings.backlogSeconds * Math.max(s.storedPerSec, 1)
     const busy = s.utilization >= this.#settings.busyUtilization
     if (!behind || !busy) this.#share = Math.max(0, this.#share - STEP_DOWN)
-    else if (s.admittedPerSec > s.storedPerSec) this.#share = Math.min(Math.round(this.#settings.maxShare * 100), this.#share + STEP_UP)
+    else if (s.admittedPerSec > s.storedPerSec && s.storedPerSec > 0) this.#share = Math.min(Math.round(this.#settings.maxShare * 100), this.#share + STEP_UP)
     if (this.#share === 0) this.#owed = 0
     return this.share
   }

@@ -36,6 +36,9 @@ t.test('catching up holds the share: the recovery from an outage sheds nothing, 
   // After an outage: a big backlog, the thread saturated draining it, but 4,000/s admitted against 16,000/s stored.
   for (let i = 0; i < 10; i++) c.update({ utilization: 1, backlog: 200_000 - i * 12_000, storedPerSec: 16_000, admittedPerSec: 4_000 })
   t.equal(c.share, 0, 'nothing shed while the backlog drains')
+  // After a Kafka restart: the producer flushes what Kafka missed (the thread busy), the consumer rejoins (nothing stored yet).
+  for (let i = 0; i < 5; i++) c.update({ utilization: 1, backlog: 60_000, storedPerSec: 0, admittedPerSec: 4_000 })
+  t.equal(c.share, 0, 'nothing stored in the second (the consumer away, not starved): held')
   // An overload: raised while admitting more than is stored, held once the shed share makes it drain.
   for (let i = 0; i < 3; i++) c.update({ utilization: 1, backlog: 200_000, storedPerSec: 16_000, admittedPerSec: 33_000 * (1 - c.share) })
   t.equal(c.share, 0.3)
