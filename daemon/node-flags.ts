@@ -6,9 +6,10 @@
 // Without them V8 sizes its heap for the machine: on 24 GiB it let the main thread's
 // heap grow to ~150 MiB of mostly garbage (the live set was ~45 MiB) and each
 // isolate's young generation to 3 × 16 MiB, and the daemon's resident memory reached
-// 370-520 MiB draining a backlog. With these, the same drain ran at the same rate in
-// 235 MiB (docs/performance.md, "Memory"). The old-space limit is per isolate: the
-// main thread and each worker.
+// 370-520 MiB draining a backlog. With these, the same drain peaked at 227-235 MiB;
+// the smaller young generation costs CPU (the full bench's GC went from 10.5 to 23.1
+// µs per trade; docs/performance.md, "Memory", has the trade-off measured). The
+// old-space limit is per isolate: the main thread and each worker.
 //
 // The live set follows the in-flight bound (workers.batchSize × workers.maxQueue
 // records, ~0.8 KiB each on the main thread: 320,000 in flight used 174 MiB of heap),
