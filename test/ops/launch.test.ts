@@ -36,7 +36,7 @@ t.test('the executable ends Node\'s options with --, so --env-file is finnhubd\'
   t.match(ok.out, /FINNHUB_TOKEN in .*seed\.env/, 'the value is the file\'s, not posing as the environment')
 })
 
-t.test('the npm scripts and the systemd unit start it with node --', async t => {
+t.test('the npm scripts and the systemd unit start it with node [node flags] --', async t => {
   const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
   for (const [name, script] of Object.entries(pkg.scripts)) {
     if (script.includes('daemon/cli.js')) t.match(script, /node -- dist\/daemon\/cli\.js/, `npm run ${name}`)
@@ -44,7 +44,8 @@ t.test('the npm scripts and the systemd unit start it with node --', async t => 
   const unit = readFileSync(join(PROJECT_ROOT, 'systemd', 'finnhubd.service'), 'utf8')
   const execs = unit.split('\n').filter(l => /^Exec(Start|StartPre)=/.test(l))
   t.ok(execs.length >= 2)
-  for (const line of execs) t.match(line, /=\/usr\/bin\/node -- \/opt\/finnhubd\/dist\/daemon\/cli\.js /, line)
+  // Node's own flags (the V8 heap sizes, daemon/node-flags.ts) may come before the --, never after it.
+  for (const line of execs) t.match(line, /=\/usr\/bin\/node (?:--[a-z-]+=\S+ )*-- \/opt\/finnhubd\/dist\/daemon\/cli\.js /, line)
 })
 
 t.test('a closed stdout ends a command quietly (exit 0), never with an EPIPE stack trace', async t => {
