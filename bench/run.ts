@@ -94,7 +94,7 @@ async function main (argv: readonly string[]): Promise<number> {
       process.stdout.write(`raw Cassandra writes (same rows, same batching): ${r.rawRowsPerSec} rows/s (before and after the pipeline: ${r.rawRuns.join(', ')})\n`)
       process.stdout.write(`pipeline (topic → workers → Cassandra + candles): ${r.pipelineRowsPerSec} rows/s = ${r.ratio} × raw\n`)
       process.stdout.write(`consume → written per batch: p50 ${r.consumeToWrittenMs.p50} ms, p99 ${r.consumeToWrittenMs.p99} ms, max ${r.consumeToWrittenMs.max} ms\n`)
-      process.stdout.write(`main-thread CPU ${r.mainCpuUsPerRow} µs/row, peak RSS ${r.peakRssMiB} MiB, ${r.candlesWritten} candle writes\n`)
+      process.stdout.write(`main-thread CPU ${r.mainCpuUsPerRow} µs/row, daemon peak RSS ${r.peakRssMiB} MiB, ${r.candlesWritten} candle writes; ${r.startupSeconds} s from spawn to the first row (not counted)\n`)
       const cpu = (c: typeof r.cpuRaw): string => `node ${c.node}, kafka ${c.kafka}, cassandra ${c.cassandra}`
       process.stdout.write(`records per consumed batch ${r.recordsPerBatch}; rows per Cassandra request: raw ${r.rowsPerRequest.raw}, pipeline ${r.rowsPerRequest.pipeline}\n`)
       process.stdout.write(`CPU µs per row — raw writes: ${cpu(r.cpuRaw)}; pipeline: ${cpu(r.cpuPipeline)}\n`)
