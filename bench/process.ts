@@ -77,10 +77,11 @@ export async function runProcessBench (args: readonly string[]): Promise<Process
   const [kafkaComponent, cassandraComponent] = selectComponents([])
   const pids = { node: process.pid, kafka: kafkaComponent === undefined ? null : runningPid(kafkaComponent, options), cassandra: cassandraComponent === undefined ? null : runningPid(cassandraComponent, options) }
   const snapshot = (): CpuShare => ({ node: cpuSeconds(pids.node), kafka: cpuSeconds(pids.kafka), cassandra: cpuSeconds(pids.cassandra) })
-  const perRow = (a: CpuShare, b: CpuShare): CpuShare => ({
-    node: Math.round((b.node - a.node) * 1e6 / n * 10) / 10,
-    kafka: Math.round((b.kafka - a.kafka) * 1e6 / n * 10) / 10,
-    cassandra: Math.round((b.cassandra - a.cassandra) * 1e6 / n * 10) / 10
+  /** CPU µs per row from two snapshots, over `rows` rows (all the trades unless said). */
+  const perRow = (a: CpuShare, b: CpuShare, rows = n): CpuShare => ({
+    node: Math.round((b.node - a.node) * 1e6 / rows * 10) / 10,
+    kafka: Math.round((b.kafka - a.kafka) * 1e6 / rows * 10) / 10,
+    cassandra: Math.round((b.cassandra - a.cassandra) * 1e6 / rows * 10) / 10
   })
   const stamp = Date.now()
   const topic = `finnhub.bench.process.${stamp}`
@@ -140,8 +141,7 @@ export async function runProcessBench (args: readonly string[]): Promise<Process
   const from = first as NonNullable<typeof first>
   const measuredRows = n - from.rows
   const cpuEnd = daemonCpu()
-  const perMeasuredRow = (a: number, b: number): number => Math.round((b - a) * 1e6 / measuredRows * 10) / 10
-  const cpuPipeline: CpuShare = { node: perMeasuredRow(from.cpu.node, cpuEnd.node), kafka: perMeasuredRow(from.cpu.kafka, cpuEnd.kafka), cassandra: perMeasuredRow(from.cpu.cassandra, cpuEnd.cassandra) }
+  const cpuPipeline = perRow(from.cpu, cpuEnd, measuredRows)
   const mainCpuUsPerRow = Math.round((mainCpuMs() - from.mainMs) * 1000 / measuredRows * 100) / 100
   const peakRssMiB = daemon.memory().peakMiB
   const latency = latencyBetween(null, (await daemon.latency()).consume_to_written)
