@@ -13,7 +13,7 @@
 //    the command is over, nothing a library left behind keeps the process alive.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { FinnhubdError, isFinnhubdError } from './errors.js'
+import { FinnhubdError, isFinnhubdError } from './core/errors.js'
 
 export const EXIT_ERROR = 1
 export const EXIT_USAGE = 2

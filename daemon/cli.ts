@@ -12,16 +12,17 @@
 // over the file: an edited value in F would never take effect on SIGHUP. After `--`
 // Node leaves the arguments alone.
 
-import { realpathSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { commandArgs, exitCodeOf, runEntry, stdio, type CommandHelp } from './args.js'
-import { FinnhubdError } from './errors.js'
+import { FinnhubdError } from './core/errors.js'
 import { ENV_OVERRIDE_NAMES, loadConfig, redactConfig, type LoadedConfig } from './config/load.js'
 import { mergeEnv, readEnvFile } from './config/env-file.js'
 import { runMigrate } from './cassandra/migrate-command.js'
-import { CQL_DIR, VERSION } from './paths.js'
+import { CQL_DIR, loadTradeType, resolveSchemaPath, VERSION } from './paths.js'
 import { createLogger, type Logger } from './log.js'
+import { firstStopSignal } from './signals.js'
 
 const USAGE = `usage: finnhubd [--config FILE] [--env-file FILE] <command>
        finnhubd --version | --help
@@ -163,6 +164,31 @@ export interface CliIo {
   signals?: (log: Logger) => Promise<string>
   /** Exits the process at once (a forced stop); defaults to the hard exit (daemon/systemd/notify.ts). */
   exit?: (code: number) => void
+  /** Loads the development commands; default tools/cli.js when built, else null. */
+  devTools?: () => Promise<DevTools | null>
+}
+
+/** What a development command (tools/cli.ts) gets from the command line. */
+export interface DevContext {
+  /** The environment, the env file's variables merged in (read on first use). */
+  readonly env: Readonly<Record<string, string | undefined>>
+  out: (line: string) => void
+  err: (line: string) => void
+  load: () => LoadedConfig
+  /** True when this process was started as finnhubd's entry (not a test calling main). */
+  isEntry: boolean
+  signals?: (log: Logger) => Promise<string>
+}
+
+export interface DevTools {
+  runDevCommand: (command: 'demo' | 'simulate' | 'stack', rest: readonly string[], ctx: DevContext) => Promise<number>
+}
+
+/** tools/cli.js beside this tree, or null when it is not built (an installed daemon). */
+async function loadDevTools (): Promise<DevTools | null> {
+  const url = new URL('../tools/cli.js', import.meta.url)
+  if (!existsSync(url)) return null
+  return await import(url.href) as DevTools
 }
 
 /** Runs one command and resolves to the process exit code. */
@@ -219,8 +245,6 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         const { config, sources, file } = loaded
         warn(loaded)
         // The schema file too: a seed .env's SCHEMA_PATH names the seed's own.
-        const { loadTradeType } = await import('./core/trade-schema.js')
-        const { resolveSchemaPath } = await import('./ingest.js')
         loadTradeType(resolveSchemaPath(config.schemaPath))
         io.out(`configuration is valid: ${file ?? 'no file (defaults)'}` +
           `${Object.keys(sources).length > 0 ? ` with ${Object.values(sources).join(', ')} from the environment` : ''}; ` +
@@ -259,16 +283,6 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         })
         return await daemon.stopped
       }
-      case 'demo': {
-        const loaded = load()
-        warn(loaded)
-        const { config } = loaded
-        const { installFatalHandler, processSignals } = await import('./daemon.js')
-        const { runDemo } = await import('./demo.js')
-        const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })
-        if (isEntry) installFatalHandler({ log })
-        return await runDemo({ env: env(), config, out: io.out, log, stopSignal: io.signals?.(log) ?? processSignals(log) })
-      }
       case 'query': {
         const q = commandArgs({
           args: [...rest],
@@ -302,19 +316,27 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         const { runTail, tailOptions } = await import('./tail.js')
         const opts = tailOptions(values)
         const log = createLogger({ level: 'warn' })
-        return await runTail(config, opts, io.out, io.err, io.signals?.(log) ?? processSignalsOnce())
+        return await runTail(config, opts, io.out, io.err, io.signals?.(log) ?? firstStopSignal(log))
       }
-      case 'simulate': {
-        const { runSimulateCli } = await import('./simulator/cli.js')
-        const controller = new AbortController()
-        const log = createLogger({ level: 'info' })
-        ;(io.signals?.(log) ?? processSignalsOnce()).then(() => controller.abort(), () => controller.abort())
-        // env is a getter: the env file is read only once the command is past its --help.
-        return await runSimulateCli(rest, { get env () { return env() }, out: io.out, err: io.err, signal: controller.signal })
-      }
+      case 'demo':
+      case 'simulate':
       case 'stack': {
-        const { runStackCli } = await import('../stack/cli.js')
-        return await runStackCli(rest, { get env () { return env() }, out: io.out, err: io.err })
+        // The development commands live in tools/, which an installed daemon does not
+        // build: the path is computed so the product's compile never pulls them in.
+        const tools = await (io.devTools ?? loadDevTools)()
+        if (tools === null) {
+          throw new FinnhubdError('FINNHUBD_ERR_USAGE', `"${command}" is a development command: it runs from a clone of the repository ` +
+            '(npm ci && npm run build:dev), not from an installed daemon')
+        }
+        const ctx: DevContext = {
+          get env () { return env() },
+          out: io.out,
+          err: io.err,
+          load,
+          isEntry,
+          ...(io.signals !== undefined ? { signals: io.signals } : {})
+        }
+        return await tools.runDevCommand(command, rest, ctx)
       }
       default:
         throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown command "${command}"; run \`finnhubd --help\` for the list`)
@@ -322,13 +344,6 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
   } catch (err) {
     return exitCodeOf(err, { ...io, env: io.env }, 'finnhubd', command === undefined ? 'finnhubd' : `finnhubd ${command}`)
   }
-}
-
-function processSignalsOnce (): Promise<string> {
-  return new Promise(resolve => {
-    process.once('SIGINT', () => resolve('SIGINT'))
-    process.once('SIGTERM', () => resolve('SIGTERM'))
-  })
 }
 
 const isEntry = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)

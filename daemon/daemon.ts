@@ -18,7 +18,8 @@
 import type { Registry } from 'prom-client'
 import { describeChange, diffConfig, effectiveConfig } from './config/reload.js'
 import type { Config } from './config/schema.js'
-import { startHttp, type DaemonHttp, type Readiness } from './http.js'
+import { startHttp, type DaemonHttp } from './http.js'
+import type { Readiness } from './readiness.js'
 import { startIngest, type Ingest } from './ingest.js'
 import { startShedding, type Shedder } from './overload.js'
 import { kafkaCheck } from './kafka/admin.js'
@@ -26,7 +27,8 @@ import { createLogger, type Logger } from './log.js'
 import { StageLatency } from './metrics/latency.js'
 import { createRegistry } from './metrics/registry.js'
 import { startProcess, type ProcessRole } from './process.js'
-import { formatStatus, sampleStatus } from './status-line.js'
+import { EXIT_SECOND_SIGNAL, handleSignals, type SignalSource } from './signals.js'
+import { startStatusLine } from './status-line.js'
 import { hardExit, type SystemdNotifier } from './systemd/notify.js'
 import { waitUntil } from './wait.js'
 
@@ -34,7 +36,7 @@ export type Role = 'ingest' | 'process'
 
 export const EXIT_OK = 0
 export const EXIT_BUDGET = 3
-export const EXIT_SECOND_SIGNAL = 130
+export { EXIT_SECOND_SIGNAL }
 /** EX_SOFTWARE (sysexits.h): an internal error, distinct from 1 (a configuration or dependency problem). */
 export const EXIT_FATAL = 70
 /** How long the fatal handler lets the producer deliver what it holds before it exits. */
@@ -43,8 +45,6 @@ export const FATAL_FLUSH_MS = 2_000
 const CLOSE_GRACE_MS = 5_000
 const STATUS_EVERY_MS = 5_000
 const READY_WAIT_FOR_FINNHUB_MS = 15_000
-
-type SignalSource = Pick<NodeJS.EventEmitter, 'on' | 'off'>
 
 export interface DaemonOptions {
   config: Config
@@ -109,19 +109,17 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   }
   let resolveStopped!: (code: number) => void
   const stopped = new Promise<number>(resolve => { resolveStopped = resolve })
-  const onStopSignal = (signal: NodeJS.Signals): void => {
-    if (stopRequested !== null || state === 'stopping') force(`a second ${signal} while stopping`, EXIT_SECOND_SIGNAL)
-    else stop(signal).catch(err => { log.error('shutdown failed', { err }) })
-  }
-  const onHup = (): void => { reload().catch(err => { log.error('reload failed', { err }) }) }
-  opts.signals?.on('SIGTERM', onStopSignal)
-  opts.signals?.on('SIGINT', onStopSignal)
-  opts.signals?.on('SIGHUP', onHup)
-  const releaseSignals = (): void => {
-    opts.signals?.off('SIGTERM', onStopSignal)
-    opts.signals?.off('SIGINT', onStopSignal)
-    opts.signals?.off('SIGHUP', onHup)
-  }
+  const releaseSignals = opts.signals === undefined
+    ? () => {}
+    : handleSignals(opts.signals, {
+      stop: signal => {
+        // A stop already asked for (the stop promise) makes this signal the second one.
+        if (stopRequested !== null || state === 'stopping') force(`a second ${signal} while stopping`, EXIT_SECOND_SIGNAL)
+        else stop(signal).catch(err => { log.error('shutdown failed', { err }) })
+      },
+      force: signal => force(`a second ${signal} while stopping`, EXIT_SECOND_SIGNAL),
+      reload: () => { reload().catch(err => { log.error('reload failed', { err }) }) }
+    })
 
   let processRole: ProcessRole | null = null
   let ingest: Ingest | null = null
@@ -194,11 +192,11 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
 
   let phase = 'running'
   let stopping: Promise<number> | null = null
-  let statusTimer: NodeJS.Timeout | null = null
+  let stopStatus = (): void => {}
   stop = async (reason: string): Promise<number> => {
     stopping ??= (async () => {
       state = 'stopping'
-      if (statusTimer !== null) clearInterval(statusTimer)
+      stopStatus()
       shedder?.stop()
       const budgetMs = current.shutdown.drainTimeoutMs
       const deadline = Date.now() + budgetMs
@@ -308,13 +306,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     notifier?.ready(ingest === null || ingest.client.connected ? 'running' : 'running; waiting for Finnhub')
     notifier?.startWatchdog(() => !forced)
     if (notifier?.enabled !== true) return
-    let prev = sampleStatus(Date.now(), ingest?.counters ?? null, processRole?.counters ?? null)
-    statusTimer = setInterval(() => {
-      const cur = sampleStatus(Date.now(), ingest?.counters ?? null, processRole?.counters ?? null)
-      notifier.status(formatStatus(prev, cur, processRole?.counters.lag ?? 0, latency.quantileMs('end_to_end', 0.99)))
-      prev = cur
-    }, STATUS_EVERY_MS)
-    statusTimer.unref()
+    stopStatus = startStatusLine({ ingest: ingest?.counters ?? null, process: processRole?.counters ?? null, p99Ms: () => latency.quantileMs('end_to_end', 0.99) },
+      STATUS_EVERY_MS, line => notifier.status(line))
   }
 
   state = 'running'
@@ -338,28 +331,6 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     stop: async reason => await stop(reason),
     stopped
   }
-}
-
-/**
- * For commands that run the daemon in-process behind other work (the demo): resolves
- * with the first SIGTERM/SIGINT; a second one exits the process at once.
- */
-export function processSignals (log: Logger, exit: (code: number) => void = hardExit,
-  source: Pick<NodeJS.EventEmitter, 'on'> = process): Promise<string> {
-  return new Promise(resolve => {
-    let seen = false
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (seen) {
-        log.error('second signal while draining: exiting now, in-flight records may be lost', { signal })
-        exit(EXIT_SECOND_SIGNAL)
-        return
-      }
-      seen = true
-      resolve(signal)
-    }
-    source.on('SIGTERM', onSignal)
-    source.on('SIGINT', onSignal)
-  })
 }
 
 /**

@@ -7,7 +7,7 @@
 //   GET /latency  every stage's HDR latency histogram since the start, encoded, with
 //                 its count and its percentiles in ms: subtract two snapshots to get
 //                 exact percentiles over the interval between them (npm run bench
-//                 does; see bench/README.md).
+//                 does; see tools/bench/README.md).
 //   GET /, /api/… the web console and its JSON API (daemon/console/console.ts), when
 //                 http.console.enabled.
 // Nothing here touches the hot path: every answer is read from state the pipeline
@@ -29,13 +29,13 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import { API_ENDPOINTS, type WebConsole } from './console/console.js'
 import { ApiError, requestUrl } from './console/params.js'
-import { FinnhubdError } from './errors.js'
+import { FinnhubdError } from './core/errors.js'
 import type { Logger } from './log.js'
 import { counterFrom, labelledCounterFrom } from './metrics/collectors.js'
 import { latencyBetween, type StageLatency } from './metrics/latency.js'
 
-export interface Check { ok: boolean, detail: string }
-export interface Readiness { ready: boolean, checks: Record<string, Check> }
+export type { Check, Readiness } from './readiness.js'
+import type { Readiness } from './readiness.js'
 
 export interface HttpOptions {
   host: string

@@ -6,7 +6,6 @@ import { resolve } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { Config } from './config/schema.js'
 import { TradeEncoder, type Framing } from './core/avro-codec.js'
-import { loadTradeType } from './core/trade-schema.js'
 import { subscriptionSet } from './core/symbols.js'
 import { FinnhubClient } from './finnhub/client.js'
 import { SymbolDiscovery } from './finnhub/discovery.js'
@@ -16,7 +15,7 @@ import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
 import type { StageLatency } from './metrics/latency.js'
 import { createIngestCounters, registerIngestMetrics, type IngestCounters } from './metrics/ingest.js'
-import { PROJECT_ROOT } from './paths.js'
+import { loadTradeType, PROJECT_ROOT, resolveSchemaPath } from './paths.js'
 
 /** The state directory: stateDir, else .state under the installation. */
 export function resolveStateDir (config: Config): string {
@@ -48,11 +47,6 @@ export interface Ingest {
   applyConfig: (next: Config) => { added: string[], removed: string[], reconnected: boolean }
   /** Closes the socket (stop reading), then flushes the producer until the deadline (ms since epoch). */
   stop: (deadline?: number) => Promise<void>
-}
-
-/** Relative schema paths are relative to the installation, so the daemon finds them from any cwd. */
-export function resolveSchemaPath (schemaPath: string): string {
-  return resolve(PROJECT_ROOT, schemaPath)
 }
 
 export async function startIngest (config: Config, deps: IngestDeps): Promise<Ingest> {

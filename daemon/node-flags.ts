@@ -1,5 +1,5 @@
 // The V8 heap settings the daemon runs with: systemd/finnhubd.service's ExecStart
-// (a test keeps the two equal) and bench/daemon-process.ts (the bench and the fault
+// (a test keeps the two equal) and tools/bench/daemon-process.ts (the bench and the fault
 // suite). `finnhubd run` started by hand runs without them unless given, e.g.
 // `node --max-old-space-size=256 --max-semi-space-size=4 dist/daemon/cli.js run`.
 //

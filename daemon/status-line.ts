@@ -31,3 +31,26 @@ export function formatStatus (prev: StatusSample, cur: StatusSample, lag: number
     `p99 ${Number.isNaN(p99Ms) ? '-' : `${p99Ms.toFixed(1)} ms`}  errors +${cur.errors - prev.errors}  ` +
     `(stored ${cur.stored.toLocaleString('en-US')} in all)`
 }
+
+export interface StatusSources {
+  ingest: IngestCounters | null
+  process: ProcessCounters | null
+  /** End-to-end p99 in ms (NaN when nothing was measured). */
+  p99Ms: () => number
+}
+
+/**
+ * The one status-line timer: every `everyMs` it emits the line for the interval just
+ * ended (systemd's STATUS= in the daemon, stdout in the demo). Returns its stop.
+ */
+export function startStatusLine (sources: StatusSources, everyMs: number, emit: (line: string) => void): () => void {
+  const sample = (): StatusSample => sampleStatus(Date.now(), sources.ingest, sources.process)
+  let prev = sample()
+  const timer = setInterval(() => {
+    const cur = sample()
+    emit(formatStatus(prev, cur, sources.process?.lag ?? 0, sources.p99Ms()))
+    prev = cur
+  }, everyMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}

@@ -5,7 +5,7 @@
 
 import type { Config } from './config/schema.js'
 import { SYMBOL_PATTERN } from './config/schema.js'
-import { FinnhubdError } from './errors.js'
+import { FinnhubdError } from './core/errors.js'
 import { TopicReader, tradeDecoderFor, type ShownRecord } from './kafka/topic-reader.js'
 
 export interface TailOptions {

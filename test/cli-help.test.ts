@@ -11,9 +11,9 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { commandArgs, exitCodeOf, HelpRequested, wantsHelp } from '../daemon/args.js'
 import { main } from '../daemon/cli.js'
-import { FinnhubdError } from '../daemon/errors.js'
+import { FinnhubdError } from '../daemon/core/errors.js'
 import { PROJECT_ROOT } from '../daemon/paths.js'
-import { stackOptions } from '../stack/options.js'
+import { stackOptions } from '../tools/stack/options.js'
 import { freePorts } from './fixtures/ports.js'
 
 t.setTimeout(120_000)
@@ -143,19 +143,19 @@ t.test('the scripts: --help before anything starts, usage errors exit 2', async 
   const cases: Array<[string, string[], number, RegExp, RegExp | null]> = [
     ['daemon/cli.js', ['process', '--help'], 0, /^usage: finnhubd .*process\n/, null],
     ['daemon/cli.js', ['run', '-h'], 0, /^usage: finnhubd .*run\n/, null],
-    ['bench/run.js', ['--help'], 0, /^usage: npm run bench \[-- \[pipeline\|ingest\|process\] \[options\]\][\s\S]*stages:/, null],
-    ['bench/run.js', ['-h'], 0, /^usage: npm run bench /, null],
-    ['bench/run.js', ['pipeline', '--help'], 0, /^usage: npm run bench -- \[pipeline\] \[options\][\s\S]*--quick[\s\S]*--kafka HOST:PORT --cassandra HOST:PORT/, null],
-    ['bench/run.js', ['ingest', '--help'], 0, /^usage: npm run bench -- ingest \[--rates R1,R2,…\] \[--seconds N\]/, null],
-    ['bench/run.js', ['process', '-h'], 0, /^usage: npm run bench -- process \[--trades N\] \[--symbols N\]/, null],
-    ['bench/run.js', ['ingest', '--nope'], 2, /^$/, /^finnhubd bench: Unknown option '--nope'; see `npm run bench -- ingest --help` \[FINNHUBD_ERR_USAGE\]\n$/],
-    ['bench/run.js', ['warp'], 2, /^$/, /^finnhubd bench: unknown bench stage "warp"; stages: pipeline \(the default\), ingest, process.*\[FINNHUBD_ERR_USAGE\]\n$/],
-    ['bench/chaos.js', ['--help'], 0, /^usage: npm run chaos [\s\S]*--only NAME,NAME[\s\S]*--list/, null],
-    ['bench/chaos.js', ['--keep'], 2, /^$/, /^finnhubd chaos: Unknown option '--keep'; see `npm run chaos -- --help` \[FINNHUBD_ERR_USAGE\]\n$/],
-    ['bench/chaos.js', ['--rate', '-3'], 2, /^$/, /^finnhubd chaos: Option '--rate' argument is ambiguous[\s\S]*\[FINNHUBD_ERR_USAGE\]\n$/],
-    ['bench/chaos.js', ['--rate', '0'], 2, /^$/, /^finnhubd chaos: --rate takes trades per second > 0, got 0 \[FINNHUBD_ERR_USAGE\]\n$/],
-    ['stack/cli.js', ['up', '--help'], 0, /^usage: npm run stack -- up /, null],
-    ['stack/cli.js', ['down', '--all'], 2, /^$/, /^finnhubd stack: Unknown option '--all'/]
+    ['tools/bench/run.js', ['--help'], 0, /^usage: npm run bench \[-- \[pipeline\|ingest\|process\] \[options\]\][\s\S]*stages:/, null],
+    ['tools/bench/run.js', ['-h'], 0, /^usage: npm run bench /, null],
+    ['tools/bench/run.js', ['pipeline', '--help'], 0, /^usage: npm run bench -- \[pipeline\] \[options\][\s\S]*--quick[\s\S]*--kafka HOST:PORT --cassandra HOST:PORT/, null],
+    ['tools/bench/run.js', ['ingest', '--help'], 0, /^usage: npm run bench -- ingest \[--rates R1,R2,…\] \[--seconds N\]/, null],
+    ['tools/bench/run.js', ['process', '-h'], 0, /^usage: npm run bench -- process \[--trades N\] \[--symbols N\]/, null],
+    ['tools/bench/run.js', ['ingest', '--nope'], 2, /^$/, /^finnhubd bench: Unknown option '--nope'; see `npm run bench -- ingest --help` \[FINNHUBD_ERR_USAGE\]\n$/],
+    ['tools/bench/run.js', ['warp'], 2, /^$/, /^finnhubd bench: unknown bench stage "warp"; stages: pipeline \(the default\), ingest, process.*\[FINNHUBD_ERR_USAGE\]\n$/],
+    ['tools/bench/chaos.js', ['--help'], 0, /^usage: npm run chaos [\s\S]*--only NAME,NAME[\s\S]*--list/, null],
+    ['tools/bench/chaos.js', ['--keep'], 2, /^$/, /^finnhubd chaos: Unknown option '--keep'; see `npm run chaos -- --help` \[FINNHUBD_ERR_USAGE\]\n$/],
+    ['tools/bench/chaos.js', ['--rate', '-3'], 2, /^$/, /^finnhubd chaos: Option '--rate' argument is ambiguous[\s\S]*\[FINNHUBD_ERR_USAGE\]\n$/],
+    ['tools/bench/chaos.js', ['--rate', '0'], 2, /^$/, /^finnhubd chaos: --rate takes trades per second > 0, got 0 \[FINNHUBD_ERR_USAGE\]\n$/],
+    ['tools/stack/cli.js', ['up', '--help'], 0, /^usage: npm run stack -- up /, null],
+    ['tools/stack/cli.js', ['down', '--all'], 2, /^$/, /^finnhubd stack: Unknown option '--all'/]
   ]
   // The stack's env points nowhere: help must not look.
   const env = { FINNHUBD_STACK_DIR: '/nonexistent/stack', FINNHUBD_KAFKA_PORT: 'not-a-port' }
@@ -174,7 +174,7 @@ t.test('`npm run bench` with the stack\'s port taken: the error and its code, ex
   const squatter = createServer()
   await new Promise<void>(resolve => squatter.listen(kafkaPort, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>(resolve => squatter.close(() => resolve())))
-  const r = await script('bench/run.js', ['ingest', '--seconds', '1'], {
+  const r = await script('tools/bench/run.js', ['ingest', '--seconds', '1'], {
     FINNHUBD_STACK_DIR: t.testdir(),
     FINNHUBD_STACK_CACHE_DIR: stackOptions(process.env).cacheDir,
     FINNHUBD_KAFKA_PORT: String(kafkaPort),

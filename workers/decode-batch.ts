@@ -7,7 +7,7 @@ import { workerData } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { singleObjectFingerprint, TradeDecoder } from '../daemon/core/avro-codec.js'
 import { encodeBatch, processBatch, transferablesOf, writerSchemasFor, type PackedValues } from '../daemon/core/process-batch.js'
-import { loadTradeType } from '../daemon/core/trade-schema.js'
+import { loadTradeType } from '../daemon/paths.js'
 
 export interface DecodeWorkerData { schemaPath: string, schemaIds: number[] }
 export interface DecodeTask { packed: PackedValues }

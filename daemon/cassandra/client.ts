@@ -3,7 +3,7 @@
 
 import cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError } from '../core/errors.js'
 
 export interface ClientOptions {
   /** Bind the session to the configured keyspace (off for migrations, which may create it). */

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Client } from 'cassandra-driver'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError } from '../core/errors.js'
 
 export interface Migration {
   version: number

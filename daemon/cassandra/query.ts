@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js'
 import { SYMBOL_PATTERN } from '../config/schema.js'
 import type { Candle } from '../core/candle.js'
 import { utcDay } from '../core/transform.js'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError } from '../core/errors.js'
 
 export interface QueryOptions {
   symbol: string

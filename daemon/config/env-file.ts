@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { parseEnv } from 'node:util'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError } from '../core/errors.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -23,7 +23,7 @@ export const SEED_VARIABLES_WITHOUT_MEANING: Readonly<Record<string, string>> = 
   GRAFANA_ADMIN_PASSWORD: 'configures the seed\'s Grafana container; finnhubd runs no Grafana: set the admin in your own Grafana and import monitoring/grafana (see README, Monitoring)'
 }
 
-/** Names of the local stack's settings (stack/options.ts): allowed in an env file for `finnhubd stack` and the demo. */
+/** Names of the local stack's settings (tools/stack/options.ts): allowed in an env file for `finnhubd stack` and the demo. */
 const STACK_VARIABLE = /^FINNHUBD_(STACK_[A-Z_]+|KAFKA_[A-Z_]+|CASSANDRA_[A-Z_]+|JAVA_HOME|MVN)$/
 
 export interface EnvFile {

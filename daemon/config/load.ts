@@ -8,7 +8,7 @@ import { extname } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import type { z } from 'zod'
 import { show } from '../core/validate.js'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError } from '../core/errors.js'
 import { mergeEnv, readEnvFile, seedVariableWarnings } from './env-file.js'
 import { configSchema, type Config } from './schema.js'
 

@@ -4,7 +4,7 @@
 // to every open page, so watching costs the pipeline one small object a second, not
 // work per trade or per page.
 
-import type { Readiness } from '../http.js'
+import type { Readiness } from '../readiness.js'
 import type { IngestCounters } from '../metrics/ingest.js'
 import type { ProcessCounters } from '../metrics/process.js'
 import type { Stage } from '../metrics/latency.js'

@@ -1,11 +1,10 @@
-// Loads the Avro `Trade` schema (schemas/trade.avsc, or SCHEMA_PATH) into an avsc
-// Type. Timestamps stay plain epoch-millisecond numbers: avsc applies
+// Turns the text of the Avro `Trade` schema (schemas/trade.avsc, or SCHEMA_PATH) into
+// an avsc Type, checking it is a Trade record; reading the file is daemon/paths.ts's. Timestamps stay plain epoch-millisecond numbers: avsc applies
 // `timestamp-millis` only with a logical-type hook, and numbers are what the
 // transform, the trade id and Cassandra's driver want anyway (no Date per trade).
 
-import { readFileSync } from 'node:fs'
 import avro from 'avsc'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError } from './errors.js'
 
 /** A trade as it travels in Kafka: Finnhub's own field names plus our envelope. */
 export interface TradeRecord {
@@ -20,10 +19,11 @@ export interface TradeRecord {
 
 const REQUIRED_FIELDS = ['s', 'p', 't', 'v', 'c', 'ingest_ts', 'ordinal'] as const
 
-export function loadTradeType (path: string): avro.Type {
+/** The Trade type of a schema's JSON text; `path` names where the text came from, in errors. */
+export function tradeTypeOf (text: string, path: string): avro.Type {
   let schema: unknown
   try {
-    schema = JSON.parse(readFileSync(path, 'utf8'))
+    schema = JSON.parse(text)
   } catch (err) {
     throw new FinnhubdError('FINNHUBD_ERR_SCHEMA',
       `cannot load the Avro schema ${path}: ${(err as Error).message}; check schemaPath / SCHEMA_PATH`, { cause: err })

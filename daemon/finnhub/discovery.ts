@@ -17,22 +17,13 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/schema.js'
 import { discoveryCandidates, discoveryRoom } from '../core/symbols.js'
-import { FinnhubdError, isFinnhubdError } from '../errors.js'
+import { FinnhubdError, isFinnhubdError } from '../core/errors.js'
 import type { Logger } from '../log.js'
-import { FinnhubRest, type RestResult } from './rest.js'
+import { FinnhubRest } from './rest.js'
 
-export const DISCOVERY_RUN_RESULTS = ['ok', 'failed', 'cached'] as const
-export type DiscoveryRunResult = typeof DISCOVERY_RUN_RESULTS[number]
-
-export interface DiscoveryCounters {
-  restRequests: Record<RestResult, number>
-  runs: Record<DiscoveryRunResult, number>
-  /** Symbols the last good result holds. */
-  symbols: number
-  /** Unix seconds of the last good run (0: none yet). */
-  lastSuccessSeconds: number
-  cacheErrors: number
-}
+// The counters' shape and label values live with the metrics that export them.
+export { DISCOVERY_RUN_RESULTS, type DiscoveryCounters, type DiscoveryRunResult } from '../metrics/ingest.js'
+import type { DiscoveryCounters } from '../metrics/ingest.js'
 
 export interface DiscoveryOptions {
   finnhub: Config['finnhub']

@@ -15,11 +15,11 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { Config } from '../config/schema.js'
 import { SlidingWindowLimiter, parseRetryAfter } from '../core/rate-limit.js'
 import { backoffDelay } from '../core/retry.js'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError } from '../core/errors.js'
 import type { Logger } from '../log.js'
 
-export const REST_RESULTS = ['ok', 'unauthorized', 'rate_limited', 'server_error', 'client_error', 'network_error'] as const
-export type RestResult = typeof REST_RESULTS[number]
+export { REST_RESULTS, type RestResult } from '../metrics/ingest.js'
+import type { RestResult } from '../metrics/ingest.js'
 
 export interface FinnhubRestOptions {
   rest: Config['finnhub']['rest']

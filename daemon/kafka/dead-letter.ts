@@ -13,7 +13,7 @@ import type { Config } from '../config/schema.js'
 import { connectKafka } from './admin.js'
 import type { PoisonReason } from '../core/avro-codec.js'
 import { backoffDelay, RetryScope, retryUntilDone } from '../core/retry.js'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError } from '../core/errors.js'
 import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
 

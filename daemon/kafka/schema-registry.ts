@@ -3,7 +3,7 @@
 // format. Done once at start; the id is cached for the life of the process.
 
 import { readFileSync } from 'node:fs'
-import { FinnhubdError } from '../errors.js'
+import { FinnhubdError } from '../core/errors.js'
 
 export interface RegisterOptions {
   registryUrl: string

@@ -9,10 +9,10 @@ import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
 import { singleObjectFingerprint, TradeDecoder } from '../core/avro-codec.js'
 import { writerSchemasFor } from '../core/process-batch.js'
-import { loadTradeType, type TradeRecord } from '../core/trade-schema.js'
-import { resolveSchemaPath } from '../ingest.js'
+import { type TradeRecord } from '../core/trade-schema.js'
 import { connectKafka } from './admin.js'
 import { tradeSchemaId } from './schema-registry.js'
+import { loadTradeType, resolveSchemaPath } from '../paths.js'
 
 export interface ShownRecord {
   topic: string

@@ -5,8 +5,24 @@
 import type { Registry } from 'prom-client'
 import { counterFrom, gaugeFrom, labelledCounterFrom } from './collectors.js'
 import { FRAME_REJECT_REASONS, TRADE_REJECT_REASONS } from '../core/frame.js'
-import { DISCOVERY_RUN_RESULTS, type DiscoveryCounters } from '../finnhub/discovery.js'
-import { REST_RESULTS } from '../finnhub/rest.js'
+
+/** Results of a Finnhub REST request (finnhub/rest.ts), a label of finnhubd_finnhub_rest_requests_total. */
+export const REST_RESULTS = ['ok', 'unauthorized', 'rate_limited', 'server_error', 'client_error', 'network_error'] as const
+export type RestResult = typeof REST_RESULTS[number]
+
+/** Results of a symbol-discovery run (finnhub/discovery.ts). */
+export const DISCOVERY_RUN_RESULTS = ['ok', 'failed', 'cached'] as const
+export type DiscoveryRunResult = typeof DISCOVERY_RUN_RESULTS[number]
+
+export interface DiscoveryCounters {
+  restRequests: Record<RestResult, number>
+  runs: Record<DiscoveryRunResult, number>
+  /** Symbols the last good result holds. */
+  symbols: number
+  /** Unix seconds of the last good run (0: none yet). */
+  lastSuccessSeconds: number
+  cacheErrors: number
+}
 
 export const RECONNECT_CAUSES = ['closed', 'error', 'stale', 'unauthorized', 'rate_limited', 'handshake_failed', 'oversized', 'reload'] as const
 export type ReconnectCause = typeof RECONNECT_CAUSES[number]

@@ -1,7 +1,7 @@
-// The bench's SVG chart (bench/chart.ts): a well-formed document, every plottable
+// The bench's SVG chart (tools/bench/chart.ts): a well-formed document, every plottable
 // point drawn once, gaps for missing values, and empty input still a valid chart.
 import t from 'tap'
-import { linearTicks, logTicks, renderChart, segments, type ChartSpec } from '../../bench/chart.js'
+import { linearTicks, logTicks, renderChart, segments, type ChartSpec } from '../../tools/bench/chart.js'
 
 /** Checks the document is well-formed XML as far as this generator can go wrong: balanced tags, quoted attributes, escaped text, no NaN. */
 function wellFormed (svg: string): string[] {

@@ -1,4 +1,4 @@
-// The CPU budget (bench/cpu-budget.ts): the pure parts on hand-built profiles and
+// The CPU budget (tools/bench/cpu-budget.ts): the pure parts on hand-built profiles and
 // thread stats, then the real thing on a small child process: its inspector found on
 // stderr, a profile taken through our CDP client, its worker thread's id found
 // through the worker's session, and its threads as Linux shows them.
@@ -9,8 +9,8 @@ import t from 'tap'
 import {
   classifyThreads, computeBudget, measureCpuBudget, frameStage, IDLE, Inspector, readThreads, renderCpuBudget, STAGE, STAGE_ORDER, STAGE_RULES,
   isPoolWorker, stageSamples, sumThreadUse, threadUse, v8PoolSize, type BudgetInput, type CpuProfile, type ProfileNode, type ThreadSnapshot, type ThreadStat, type ThreadUse
-} from '../../bench/cpu-budget.js'
-import { DaemonProcess, freePort, inspectorUrlFrom } from '../../bench/daemon-process.js'
+} from '../../tools/bench/cpu-budget.js'
+import { DaemonProcess, freePort, inspectorUrlFrom } from '../../tools/bench/daemon-process.js'
 
 const ROOT = 'file:///srv/finnhubd'
 const ours = (path: string): string => `${ROOT}/dist/daemon/${path}`

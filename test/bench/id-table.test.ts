@@ -1,9 +1,9 @@
-// The bench's compact id table (bench/id-table.ts) against a Map doing the same:
+// The bench's compact id table (tools/verify/id-table.ts) against a Map doing the same:
 // adds, tags, marks and the unmarked count agree through growth and collisions,
 // and ids that share their hash bytes still stay apart.
 import t from 'tap'
 import fc from 'fast-check'
-import { TradeIdTable } from '../../bench/id-table.js'
+import { TradeIdTable } from '../../tools/verify/id-table.js'
 import { uuidString } from '../../daemon/core/cql-rows.js'
 
 const uuid = fc.uint8Array({ minLength: 16, maxLength: 16 }).map(b => uuidString(b, 0))

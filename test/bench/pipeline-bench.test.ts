@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { STAGES } from '../../daemon/metrics/latency.js'
-import { GOAL_KEYS, type BenchReport, type PhaseResult } from '../../bench/report.js'
+import { GOAL_KEYS, type BenchReport, type PhaseResult } from '../../tools/bench/report.js'
 
 // A whole bench run (stack check, settled ceilings, warm-up, sweep, CPU budget, the
 // latency, steady and overload phases, account): about a minute.
@@ -19,7 +19,7 @@ t.test('npm run bench -- --smoke: a complete report, every trade sent stored exa
   const out = mkdtempSync(join(tmpdir(), 'finnhubd-bench-'))
   const stderr: string[] = []
   const code = await new Promise<number | null>(resolve => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'tools', 'bench', 'run.js'), '--smoke', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] })
     child.stdout.resume()
     child.stderr.on('data', (b: Buffer) => stderr.push(b.toString()))
     child.once('close', resolve)

@@ -4,8 +4,8 @@ import t from 'tap'
 import {
   computeGoals, dropsBetween, dropsIn, dropText, GOAL_KEYS, metricByLabel, metricSum, renderLatencyChart, renderMarkdown, renderSlowSeconds, setPath, sustainable, sustainableStep, usPerRow,
   type BenchReport, type OverloadResult, type PhaseResult, type StepResult
-} from '../../bench/report.js'
-import type { SettleResult } from '../../bench/ceilings.js'
+} from '../../tools/bench/report.js'
+import type { SettleResult } from '../../tools/bench/ceilings.js'
 import { STAGES } from '../../daemon/metrics/latency.js'
 
 t.test('metricSum adds every series of one name and only that name', async t => {

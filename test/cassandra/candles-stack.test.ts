@@ -17,7 +17,7 @@ import { aggregateCandle, MINUTE_MS, type Candle } from '../../daemon/core/candl
 import { createLogger } from '../../daemon/log.js'
 import { createProcessCounters } from '../../daemon/metrics/process.js'
 import { CQL_DIR } from '../../daemon/paths.js'
-import { stackOptions } from '../../stack/options.js'
+import { stackOptions } from '../../tools/stack/options.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import { dayOf, input, partialsOf, sameCandle, trade, type Trade } from '../fixtures/candle-trades.js'
 

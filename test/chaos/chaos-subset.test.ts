@@ -1,4 +1,4 @@
-// The fault suite's fast subset (bench/chaos/scenarios.ts SUBSET), inside `npm test`:
+// The fault suite's fast subset (tools/chaos/scenarios.ts SUBSET), inside `npm test`:
 // one daemon kill -9, one Cassandra pause (its connections frozen in the suite's
 // proxy), one poison batch, one malformed flood, a short hostile topic — each against the real simulator,
 // the real daemon process and the shared stack, accounted for trade by trade. The
@@ -7,8 +7,8 @@ import t from 'tap'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runChaos } from '../../bench/chaos.js'
-import { HOSTILE_CLASSES, SUBSET } from '../../bench/chaos/scenarios.js'
+import { runChaos } from '../../tools/chaos/run.js'
+import { HOSTILE_CLASSES, SUBSET } from '../../tools/chaos/scenarios.js'
 
 // Five scenarios of ~20 s each, plus set-up: far past tap's 30 s default, on purpose.
 t.setTimeout(420_000)

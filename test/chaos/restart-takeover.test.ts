@@ -8,8 +8,8 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runChaos } from '../../bench/chaos.js'
-import { daemonKills } from '../../bench/chaos/scenarios.js'
+import { runChaos } from '../../tools/chaos/run.js'
+import { daemonKills } from '../../tools/chaos/scenarios.js'
 
 t.setTimeout(240_000)
 

@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { ENV_OVERRIDE_NAMES, loadConfig } from '../../daemon/config/load.js'
 import { readEnvFile } from '../../daemon/config/env-file.js'
 import { configSchema } from '../../daemon/config/schema.js'
-import { FinnhubdError } from '../../daemon/errors.js'
+import { FinnhubdError } from '../../daemon/core/errors.js'
 import { holds, runs } from '../fixtures/fuzz.js'
 
 const SEED = 160603

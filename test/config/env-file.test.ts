@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { main, type CliIo } from '../../daemon/cli.js'
 import { ENV_OVERRIDE_NAMES, loadConfig } from '../../daemon/config/load.js'
 import { readEnvFile, SEED_VARIABLES_WITHOUT_MEANING } from '../../daemon/config/env-file.js'
-import { isFinnhubdError } from '../../daemon/errors.js'
+import { isFinnhubdError } from '../../daemon/core/errors.js'
 import { PROJECT_ROOT, SCHEMAS_DIR } from '../../daemon/paths.js'
 
 const SEED_ENV = join(PROJECT_ROOT, 'test', 'fixtures', 'seed', '.env')

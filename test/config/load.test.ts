@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig, readConfigFile, redactConfig, validateConfig, ENV_OVERRIDE_NAMES } from '../../daemon/config/load.js'
-import { FinnhubdError, isFinnhubdError } from '../../daemon/errors.js'
+import { FinnhubdError, isFinnhubdError } from '../../daemon/core/errors.js'
 import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { parse as parseYaml } from 'yaml'
 

@@ -12,7 +12,7 @@ import { startHttp } from '../../daemon/http.js'
 import { createLogger } from '../../daemon/log.js'
 import { createIngestCounters } from '../../daemon/metrics/ingest.js'
 import { StageLatency } from '../../daemon/metrics/latency.js'
-import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { FinnhubSimulator } from '../../tools/simulator/server.js'
 import { waitFor } from '../fixtures/kafka.js'
 import { encodeTrades, pipelineConfig, produceValues, syntheticTrades } from '../fixtures/pipeline.js'
 

@@ -7,7 +7,7 @@ import t from 'tap'
 import { TOPIC_VIEW_MAX_PENDING, TOPIC_VIEW_TTL_MS } from '../../daemon/console/console.js'
 import { startDaemon } from '../../daemon/daemon.js'
 import { createLogger } from '../../daemon/log.js'
-import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { FinnhubSimulator } from '../../tools/simulator/server.js'
 import { waitFor } from '../fixtures/kafka.js'
 import { pipelineConfig } from '../fixtures/pipeline.js'
 

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import avro from 'avsc'
 import { rabinFingerprint64, singleObjectFingerprint, TradeDecoder, TradeEncoder } from '../../daemon/core/avro-codec.js'
-import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
-import { SCHEMAS_DIR } from '../../daemon/paths.js'
+import { type TradeRecord } from '../../daemon/core/trade-schema.js'
+import { loadTradeType, SCHEMAS_DIR } from '../../daemon/paths.js'
 
 const type = loadTradeType(join(SCHEMAS_DIR, 'trade.avsc'))
 const trade: TradeRecord = { s: 'BINANCE:BTCUSDT', p: 7296.89, t: 1575526691134, v: 0.011467, c: ['1'], ingest_ts: 1575526691140, ordinal: 1 }

@@ -13,9 +13,9 @@ import fc from 'fast-check'
 import { join } from 'node:path'
 import { POISON_REASONS, singleObjectFingerprint, TradeDecoder, TradeEncoder } from '../../daemon/core/avro-codec.js'
 import { packValues, processBatch, writerSchemasFor } from '../../daemon/core/process-batch.js'
-import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
+import { type TradeRecord } from '../../daemon/core/trade-schema.js'
 import { checkDecodedTrade, MAX_FUTURE_SKEW_MS, MAX_PRICE, MAX_VOLUME, MIN_TRADE_TS } from '../../daemon/core/validate.js'
-import { SCHEMAS_DIR } from '../../daemon/paths.js'
+import { loadTradeType, SCHEMAS_DIR } from '../../daemon/paths.js'
 import { holds, runs } from '../fixtures/fuzz.js'
 
 const SEED = 160602

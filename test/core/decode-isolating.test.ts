@@ -6,8 +6,8 @@ import { singleObjectFingerprint, TradeDecoder, TradeEncoder } from '../../daemo
 import { decodeIsolating, type DecodeIsolatingHooks } from '../../daemon/core/decode-isolating.js'
 import { RowView } from '../../daemon/core/cql-rows.js'
 import { encodeBatch, packValues, processBatch, writerSchemasFor, type EncodedBatch } from '../../daemon/core/process-batch.js'
-import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
-import { SCHEMAS_DIR } from '../../daemon/paths.js'
+import { type TradeRecord } from '../../daemon/core/trade-schema.js'
+import { loadTradeType, SCHEMAS_DIR } from '../../daemon/paths.js'
 
 const type = loadTradeType(join(SCHEMAS_DIR, 'trade.avsc'))
 const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), []))

@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { aggregateCandle } from '../../daemon/core/candle.js'
 import { singleObjectFingerprint, TradeDecoder, TradeEncoder } from '../../daemon/core/avro-codec.js'
 import { encodeBatch, foldPartials, packValues, processBatch, transferablesOf, withoutRefused, writerSchemasFor } from '../../daemon/core/process-batch.js'
-import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
+import { type TradeRecord } from '../../daemon/core/trade-schema.js'
 import { toTradeRow } from '../../daemon/core/transform.js'
 import { RowView, uuidString } from '../../daemon/core/cql-rows.js'
-import { SCHEMAS_DIR } from '../../daemon/paths.js'
+import { loadTradeType, SCHEMAS_DIR } from '../../daemon/paths.js'
 
 const type = loadTradeType(join(SCHEMAS_DIR, 'trade.avsc'))
 const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), [42]))

@@ -2,7 +2,7 @@
 // more than `requests` sends, and a request is never held back longer than needed.
 import t from 'tap'
 import { SlidingWindowLimiter, parseRetryAfter } from '../../daemon/core/rate-limit.js'
-import { mulberry32 } from '../../daemon/simulator/generator.js'
+import { mulberry32 } from '../../tools/simulator/generator.js'
 import { maxInWindow } from '../fixtures/windows.js'
 
 /** Drives the limiter with a virtual clock: callers arrive at `arrivals`, each sends as soon as allowed, in order. */

@@ -2,8 +2,8 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
-import { SCHEMAS_DIR } from '../../daemon/paths.js'
+import { type TradeRecord } from '../../daemon/core/trade-schema.js'
+import { loadTradeType, SCHEMAS_DIR } from '../../daemon/paths.js'
 
 const schemaPath = join(SCHEMAS_DIR, 'trade.avsc')
 

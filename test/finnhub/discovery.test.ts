@@ -10,7 +10,7 @@ import type { Config } from '../../daemon/config/schema.js'
 import { DISCOVERY_FILE, SymbolDiscovery, discoverySettingsKey } from '../../daemon/finnhub/discovery.js'
 import { createLogger } from '../../daemon/log.js'
 import { createIngestCounters } from '../../daemon/metrics/ingest.js'
-import { FinnhubSimulator, type SimulatorOptions } from '../../daemon/simulator/server.js'
+import { FinnhubSimulator, type SimulatorOptions } from '../../tools/simulator/server.js'
 import { waitFor } from '../fixtures/kafka.js'
 import { maxInWindow } from '../fixtures/windows.js'
 

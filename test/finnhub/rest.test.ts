@@ -7,9 +7,9 @@ import type { AddressInfo } from 'node:net'
 import { validateConfig } from '../../daemon/config/load.js'
 import type { Config } from '../../daemon/config/schema.js'
 import { FinnhubRest, REST_RESULTS, type RestResult } from '../../daemon/finnhub/rest.js'
-import { isFinnhubdError } from '../../daemon/errors.js'
+import { isFinnhubdError } from '../../daemon/core/errors.js'
 import { createLogger } from '../../daemon/log.js'
-import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { FinnhubSimulator } from '../../tools/simulator/server.js'
 
 t.setTimeout(60_000)
 

@@ -6,7 +6,7 @@ import { validateConfig } from '../../daemon/config/load.js'
 import { FinnhubClient } from '../../daemon/finnhub/client.js'
 import { createLogger } from '../../daemon/log.js'
 import { createIngestCounters } from '../../daemon/metrics/ingest.js'
-import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { FinnhubSimulator } from '../../tools/simulator/server.js'
 import { waitFor } from '../fixtures/kafka.js'
 
 t.test('a good token after a 401 connects at once; a new URL moves the connection', async t => {

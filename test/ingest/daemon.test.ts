@@ -5,9 +5,10 @@ import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import { validateConfig } from '../../daemon/config/load.js'
 import { main } from '../../daemon/cli.js'
-import { processSignals, startDaemon } from '../../daemon/daemon.js'
+import { startDaemon } from '../../daemon/daemon.js'
+import { firstStopSignal as processSignals } from '../../daemon/signals.js'
 import { createLogger } from '../../daemon/log.js'
-import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { FinnhubSimulator } from '../../tools/simulator/server.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import { createTopic, readTopic, uniqueName, waitFor } from '../fixtures/kafka.js'
 
@@ -107,5 +108,5 @@ t.test('the first SIGTERM asks for a drain; a second one exits at once', async t
   t.same(exits, [])
   signals.emit('SIGINT', 'SIGINT')
   t.same(exits, [130])
-  t.match(lines.join(), /second signal while draining/)
+  t.match(lines.join(), /a second signal while stopping/)
 })

@@ -8,7 +8,7 @@ import { validateConfig } from '../../daemon/config/load.js'
 import type { Config } from '../../daemon/config/schema.js'
 import { startIngest, type Ingest } from '../../daemon/ingest.js'
 import { createLogger } from '../../daemon/log.js'
-import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { FinnhubSimulator } from '../../tools/simulator/server.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import { createTopic, readTopic, uniqueName, waitFor } from '../fixtures/kafka.js'
 

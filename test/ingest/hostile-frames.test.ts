@@ -7,7 +7,7 @@ import { validateConfig } from '../../daemon/config/load.js'
 import { FinnhubClient } from '../../daemon/finnhub/client.js'
 import { createLogger } from '../../daemon/log.js'
 import { createIngestCounters } from '../../daemon/metrics/ingest.js'
-import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { FinnhubSimulator } from '../../tools/simulator/server.js'
 import { waitFor } from '../fixtures/kafka.js'
 
 async function started (t: Test, onTrades: (n: number) => void): Promise<{ sim: FinnhubSimulator, client: FinnhubClient, counters: ReturnType<typeof createIngestCounters>, lines: string[] }> {

@@ -12,12 +12,12 @@ import { FinnhubClient } from '../../daemon/finnhub/client.js'
 import { createLogger } from '../../daemon/log.js'
 import { createIngestCounters } from '../../daemon/metrics/ingest.js'
 import { PROJECT_ROOT } from '../../daemon/paths.js'
-import type { SimulatorStats } from '../../daemon/simulator/server.js'
+import type { SimulatorStats } from '../../tools/simulator/server.js'
 import { waitFor } from '../fixtures/kafka.js'
 
 t.test('a main thread blocked past staleAfterMs loses no frame and does not reconnect', async t => {
   // The simulator on a thread of its own keeps sending while this one is blocked.
-  const worker = new Worker(join(PROJECT_ROOT, 'dist', 'bench', 'sim-worker.js'), { workerData: { token: 'tok', seed: 5, maxTradesPerFrame: 5, tickMs: 5 } })
+  const worker = new Worker(join(PROJECT_ROOT, 'dist', 'tools', 'bench', 'sim-worker.js'), { workerData: { token: 'tok', seed: 5, maxTradesPerFrame: 5, tickMs: 5 } })
   const replies = new Map<number, (m: Record<string, unknown>) => void>()
   let url = ''
   worker.on('message', (m: Record<string, unknown>) => {

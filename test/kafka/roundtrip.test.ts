@@ -3,8 +3,8 @@
 import t from 'tap'
 import { join } from 'node:path'
 import Kafka from 'node-rdkafka'
-import { loadTradeType, type TradeRecord } from '../../daemon/core/trade-schema.js'
-import { SCHEMAS_DIR } from '../../daemon/paths.js'
+import { type TradeRecord } from '../../daemon/core/trade-schema.js'
+import { loadTradeType, SCHEMAS_DIR } from '../../daemon/paths.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import { createTopic, readTopic, uniqueName } from '../fixtures/kafka.js'
 

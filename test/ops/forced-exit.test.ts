@@ -3,7 +3,7 @@
 // pool thread that never returns as rd_kafka_consumer_close can, an 'exit' listener
 // that never returns). The compiled daemon, real signals, the real stack: a second
 // SIGTERM exits 130, the hard stop timer 3, two signals during the start 130, the
-// demo's processSignals 130, each with its log line. The control: process.exit in
+// demo's firstStopSignal 130, each with its log line. The control: process.exit in
 // the same spot does not exit at all.
 import t from 'tap'
 import { fifo, spawnChild } from '../fixtures/forced-exit.js'
@@ -62,14 +62,14 @@ t.test('two signals while the daemon is still starting exit 130 at once', async 
   t.match(child.lines.find(l => /a second SIGINT while stopping: exiting before the daemon finished starting/.test(String(l['msg']))), { exitCode: 130 })
 })
 
-t.test("the demo's processSignals: the second signal exits 130 at once", async t => {
+t.test("the demo's firstStopSignal (daemon/signals.ts): the second signal exits 130 at once", async t => {
   const child = spawnChild(t, 'signals', fifo(t))
   t.ok(await child.line(/^test: running$/, 10_000))
   child.signal('SIGINT')
   t.ok(await child.line(/^test: draining after SIGINT$/, 5_000), 'the first signal starts the drain')
   child.signal('SIGTERM')
   t.same(await child.exit(BOUND_MS), { code: 130, signal: null })
-  t.match(child.lines.find(l => /second signal while draining: exiting now/.test(String(l['msg']))), { signal: 'SIGTERM' })
+  t.match(child.lines.find(l => /a second signal while stopping: exiting now/.test(String(l['msg']))), { signal: 'SIGTERM' })
 })
 
 t.test('without the addon: reallyExit skips a stuck exit listener; a stuck pool thread yields to the next signal', async t => {

@@ -25,9 +25,9 @@ import { createLogger } from '../../daemon/log.js'
 import { StageLatency } from '../../daemon/metrics/latency.js'
 import { createProcessCounters } from '../../daemon/metrics/process.js'
 import { startProcess } from '../../daemon/process.js'
-import { metricByLabel } from '../../bench/chaos/harness.js'
-import { metricSum } from '../../bench/report.js'
-import { readTopicIds } from '../../bench/verify.js'
+import { metricByLabel } from '../../tools/chaos/harness.js'
+import { metricSum } from '../../tools/bench/report.js'
+import { readTopicIds } from '../../tools/verify/verify.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import {
   candleDifferences, cassandraClient, committedOffsets, committedTotal, encodeTrades, pipelineConfig, produceValues,

@@ -21,7 +21,7 @@ import { candleOfRow, tradeOfRow, type StoredCandle, type StoredTrade } from '..
 import { createLogger } from '../../daemon/log.js'
 import { StageLatency } from '../../daemon/metrics/latency.js'
 import { startProcess } from '../../daemon/process.js'
-import { metricByLabel } from '../../bench/chaos/harness.js'
+import { metricByLabel } from '../../tools/chaos/harness.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import { readTopic } from '../fixtures/kafka.js'
 import {

@@ -11,7 +11,7 @@ import { tradeId } from '../../daemon/core/transform.js'
 import { startDaemon } from '../../daemon/daemon.js'
 import { validateConfig } from '../../daemon/config/load.js'
 import { createLogger } from '../../daemon/log.js'
-import { FinnhubSimulator } from '../../daemon/simulator/server.js'
+import { FinnhubSimulator } from '../../tools/simulator/server.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import { readTopic } from '../fixtures/kafka.js'
 import {

@@ -2,8 +2,8 @@
 // discovery parses, the token check, the sliding-window rate limit as Finnhub applies
 // it, the fault switches, the request log, and the CLI's REST URL.
 import t, { type Test } from 'tap'
-import { runSimulateCli } from '../../daemon/simulator/cli.js'
-import { DEFAULT_LISTINGS, FinnhubSimulator, type SimulatorOptions } from '../../daemon/simulator/server.js'
+import { runSimulateCli } from '../../tools/simulator/cli.js'
+import { DEFAULT_LISTINGS, FinnhubSimulator, type SimulatorOptions } from '../../tools/simulator/server.js'
 import { waitFor } from '../fixtures/kafka.js'
 
 t.setTimeout(60_000)

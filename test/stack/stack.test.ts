@@ -5,13 +5,13 @@ import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
-import { runStackCli } from '../../stack/cli.js'
-import { clusterId, COMPONENTS, cassandraYaml, kafkaProperties, PASSWORD_AUTH_FLAG, SKIP_SYNC_FLAG } from '../../stack/components.js'
-import { fetchJars } from '../../stack/fetch.js'
-import { findJava, parseJavaVersion } from '../../stack/java.js'
-import { STACK_CASSANDRA_CREDENTIALS, stackEndpoints, stackOptions, type StackOptions } from '../../stack/options.js'
-import { isAlive, isOurs, portFree, portOwner, stopPid, withLock } from '../../stack/proc.js'
-import { down, logs, runningPid, selectComponents, status, up, wipe } from '../../stack/stack.js'
+import { runStackCli } from '../../tools/stack/cli.js'
+import { clusterId, COMPONENTS, cassandraYaml, kafkaProperties, PASSWORD_AUTH_FLAG, SKIP_SYNC_FLAG } from '../../tools/stack/components.js'
+import { fetchJars } from '../../tools/stack/fetch.js'
+import { findJava, parseJavaVersion } from '../../tools/stack/java.js'
+import { STACK_CASSANDRA_CREDENTIALS, stackEndpoints, stackOptions, type StackOptions } from '../../tools/stack/options.js'
+import { isAlive, isOurs, portFree, portOwner, stopPid, withLock } from '../../tools/stack/proc.js'
+import { down, logs, runningPid, selectComponents, status, up, wipe } from '../../tools/stack/stack.js'
 import { freePorts, privateStackOptions } from '../fixtures/ports.js'
 
 t.setTimeout(180_000)
@@ -147,7 +147,7 @@ t.test('a taken port is named with its owner, and nothing is started', async t =
 t.test('a failed download says what to check and shows Maven\'s words', async t => {
   const dir = t.testdir({})
   const mvn = fakeExecutable(dir, 'mvn', 'echo "[ERROR] Could not transfer artifact org.apache.kafka:kafka_2.13: Connection refused"; exit 1')
-  const pom = join(process.cwd(), 'stack', 'kafka', 'pom.xml')
+  const pom = join(process.cwd(), 'tools', 'stack', 'kafka', 'pom.xml')
   await t.rejects(fetchJars({ name: 'kafka', pom, dir, mvn, log: quiet }), {
     code: 'FINNHUBD_ERR_STACK_DOWNLOAD',
     message: /fetching kafka with Maven failed \(exit 1\)\. Check that Maven Central is reachable.*Connection refused/s

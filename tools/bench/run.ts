@@ -1,0 +1,108 @@
+// `npm run bench [-- [pipeline] [--quick] [options]]`: the load tests, against the
+// local stack (started if it is not running) or a named cluster. The default is
+// the whole-pipeline open-loop run (tools/bench/pipeline.ts, see tools/bench/README.md); the
+// stage benches isolate one half: ingest (simulator → Kafka) and process
+// (pre-filled topic → workers → Cassandra). `--help` (after a stage: that stage's)
+// answers before anything starts; a failure is one line and exit 1 (daemon/args.ts).
+
+import { helpRequested, runEntry } from '../../daemon/args.js'
+import { FinnhubdError } from '../../daemon/core/errors.js'
+
+const USAGE = `usage: npm run bench [-- [pipeline|ingest|process] [options]]
+
+The load tests, against the local stack (started when it is not running) or, for the
+pipeline bench, a named cluster. Reports go to tools/bench/results/ (see tools/bench/README.md).
+
+stages:
+  pipeline   (the default) simulator → the real daemon → Kafka → workers → Cassandra:
+             settled ceilings, an open-loop rate sweep, the CPU budget, per-stage latency,
+             latency over time at half load, 2,000/s and 2 × overload, an exact account
+  ingest     simulator → ingest role → Kafka, at each offered rate
+  process    a pre-filled topic → process role → Cassandra, against raw Cassandra writes
+
+\`npm run bench -- <stage> --help\` lists a stage's options.`
+
+const STAGE_USAGE = {
+  pipeline: `usage: npm run bench -- [pipeline] [options]
+
+The whole-pipeline open-loop bench: raw Kafka and Cassandra ceilings (each after a warm-up
+and a wait for the stack to settle), a rate sweep (a step is sustainable when its backlog
+stays under a second of load, its p99 ≤ 1 s and nothing is dropped), the daemon's CPU
+budget at the sustainable rate, phases sampled every second (half the sustainable rate,
+a steady 2,000 trades/s, twice the sustainable rate and the recovery; charted in an SVG
+beside the report), and the account of every trade sent (lost beyond counted drops,
+duplicated).
+
+options:
+  --quick                    a short run (about three minutes)
+  --smoke                    a tiny run, for the test suite
+  --rates R1,R2,…            sweep these rates (trades/s) instead of fractions of the lower ceiling
+  --step-seconds N           seconds per sweep step
+  --set key.path=value       a daemon config override (repeatable), e.g. --set kafka.deliveryReports=errors
+  --kafka HOST:PORT --cassandra HOST:PORT
+                             against that cluster instead of the local stack (both together)
+  --out DIR                  where the report goes (default tools/bench/results)
+  --keep                     keep the bench's keyspaces and topics
+  --cpu-prof                 run the daemon with --cpu-prof (profiles beside the report)
+  --console                  keep a web console client open throughout and count what it got`,
+  ingest: `usage: npm run bench -- ingest [--rates R1,R2,…] [--seconds N]
+
+Simulator (its own process) → the ingest role (this process) → the local Kafka, open loop:
+acknowledged throughput, frame → Kafka-ack latency, main-thread time per trade, peak RSS.
+
+options:
+  --rates R1,R2,…   offered rates in trades/s (default 100000,200000,300000,400000)
+  --seconds N       seconds per rate (default 10)`,
+  process: `usage: npm run bench -- process [--trades N] [--symbols N]
+
+A pre-filled topic → the process role (consumer, worker pool, Cassandra writers, candles)
+→ the local Cassandra, against raw Cassandra writes of the same rows.
+
+options:
+  --trades N    trades in the topic (default 300000)
+  --symbols N   how many symbols they spread over (default 40)`
+} as const
+
+async function main (argv: readonly string[]): Promise<number> {
+  const explicit = argv[0] !== undefined && !argv[0].startsWith('-')
+  const [stage, ...rest] = explicit ? argv : ['pipeline', ...argv]
+  // `npm run bench -- --help` is the list; `-- pipeline --help` the pipeline's options.
+  if (!explicit) helpRequested(rest, USAGE)
+  if (stage !== 'pipeline' && stage !== 'ingest' && stage !== 'process') {
+    helpRequested(rest, USAGE)
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown bench stage "${String(stage)}"; stages: pipeline (the default), ingest, process; see \`npm run bench -- --help\``)
+  }
+  helpRequested(rest, STAGE_USAGE[stage])
+  // Loaded after --help: each stage module brings the clients it benches.
+  switch (stage) {
+    case 'pipeline': {
+      const [{ runPipelineBench }, { renderMarkdown }] = await Promise.all([import('./pipeline.js'), import('./report.js')])
+      const r = await runPipelineBench(rest)
+      process.stdout.write('\n' + renderMarkdown(r))
+      return 0
+    }
+    case 'ingest': {
+      const { runIngestBench } = await import('./ingest.js')
+      const runs = await runIngestBench(rest)
+      const sustained = runs.filter(r => r.ackedPerSec >= 0.95 * r.offeredPerSec).map(r => r.offeredPerSec)
+      process.stdout.write(`highest offered rate acknowledged at ≥ 95%: ${sustained.length > 0 ? Math.max(...sustained) : 'none'} trades/s\n`)
+      return 0
+    }
+    case 'process': {
+      const { runProcessBench } = await import('./process.js')
+      const r = await runProcessBench(rest)
+      process.stdout.write(`raw Cassandra writes (same rows, same batching): ${r.rawRowsPerSec} rows/s (before and after the pipeline: ${r.rawRuns.join(', ')})\n`)
+      process.stdout.write(`pipeline (topic → workers → Cassandra + candles): ${r.pipelineRowsPerSec} rows/s = ${r.ratio} × raw\n`)
+      process.stdout.write(`consume → written per batch: p50 ${r.consumeToWrittenMs.p50} ms, p99 ${r.consumeToWrittenMs.p99} ms, max ${r.consumeToWrittenMs.max} ms\n`)
+      process.stdout.write(`main-thread CPU ${r.mainCpuUsPerRow} µs/row, daemon peak RSS ${r.peakRssMiB} MiB, ${r.candlesWritten} candle writes; ${r.startupSeconds} s from spawn to the first row (not counted)\n`)
+      const cpu = (c: typeof r.cpuRaw): string => `node ${c.node}, kafka ${c.kafka}, cassandra ${c.cassandra}`
+      process.stdout.write(`records per consumed batch ${r.recordsPerBatch}; rows per Cassandra request: raw ${r.rowsPerRequest.raw}, pipeline ${r.rowsPerRequest.pipeline}\n`)
+      process.stdout.write(`CPU µs per row — raw writes: ${cpu(r.cpuRaw)}; pipeline: ${cpu(r.cpuPipeline)}\n`)
+      return 0
+    }
+  }
+}
+
+const argv = process.argv.slice(2)
+const explicitStage = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : 'pipeline'
+await runEntry(async () => await main(argv), { prefix: 'finnhubd bench', command: `npm run bench -- ${explicitStage}` })

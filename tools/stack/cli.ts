@@ -1,0 +1,120 @@
+// `npm run stack -- <verb>` / `finnhubd stack <verb>`: up | down | status | wipe | logs,
+// each optionally for one component (kafka or cassandra); `--help` after a verb shows
+// that verb's usage, on its own the list.
+
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { commandArgs, exitCodeOf, runEntry, stdio } from '../../daemon/args.js'
+import { FinnhubdError } from '../../daemon/core/errors.js'
+import { STACK_CASSANDRA_CREDENTIALS, stackOptions } from './options.js'
+import { down, logs, selectComponents, status, up, wipe } from './stack.js'
+
+export interface StackIo {
+  env: Readonly<Record<string, string | undefined>>
+  out: (line: string) => void
+  err: (line: string) => void
+}
+
+const USAGE = `usage: npm run stack -- <up|down|status|wipe|logs> [kafka|cassandra] [--lines N]
+       (or finnhubd stack …; \`npm run stack -- <verb> --help\` for one verb)
+
+The local Kafka + Cassandra stack, in .stack/ (FINNHUBD_STACK_DIR), on ports 19092 and
+19042 (FINNHUBD_KAFKA_PORT, FINNHUBD_CASSANDRA_PORT).
+
+  up       fetch (first run), start, and wait until each answers a real request
+  down     stop what the stack started (recorded pids only)
+  status   what runs where: pid, endpoint, ready, memory (RSS), fsync off, password auth;
+           exit 1 when not all are ready
+  wipe     down, then delete data and logs (downloaded jars are kept)
+  logs     the last lines of each log (--lines N, default 40)`
+
+const COMPONENTS_NOTE = 'kafka|cassandra  only that component (default both)'
+
+const VERB_USAGE: Readonly<Record<string, string>> = {
+  up: `usage: npm run stack -- up [kafka|cassandra]
+
+Fetches Kafka and Cassandra with Maven on first use (JDK 17), starts what is not running
+and waits until each answers a real request (a metadata request, a CQL query). A port
+taken by another process is an error that names it.
+
+  ${COMPONENTS_NOTE}`,
+  down: `usage: npm run stack -- down [kafka|cassandra]
+
+Stops what the stack started (the pids it recorded; nothing else is signalled).
+
+  ${COMPONENTS_NOTE}`,
+  status: `usage: npm run stack -- status [kafka|cassandra]
+
+One line per component: running or not, pid, endpoint, ready, memory (RSS), fsync off,
+password auth. Exit 0 when all are ready, else 1.
+
+  ${COMPONENTS_NOTE}`,
+  wipe: `usage: npm run stack -- wipe [kafka|cassandra]
+
+Stops the stack, then deletes its data and logs (the downloaded jars are kept).
+
+  ${COMPONENTS_NOTE}`,
+  logs: `usage: npm run stack -- logs [kafka|cassandra] [--lines N]
+
+The last lines of each component's log.
+
+  ${COMPONENTS_NOTE}
+  --lines N        how many lines (default 40)`
+}
+
+const mib = (bytes: number | null): string => bytes === null ? '-' : `${Math.round(bytes / 1048576)} MiB`
+
+// The user name, never the password (it is in the README).
+const authNote = `password auth, user ${STACK_CASSANDRA_CREDENTIALS.username}`
+
+export async function runStackCli (args: readonly string[], io: StackIo): Promise<number> {
+  try {
+    // The verb's own usage for `up --help`; the list for `--help` alone or an unknown verb.
+    const first = args.find(a => !a.startsWith('-'))
+    const usage = (first !== undefined ? VERB_USAGE[first] : undefined) ?? USAGE
+    const { values, positionals } = commandArgs({ args: [...args], options: { lines: { type: 'string' } }, allowPositionals: true, strict: true },
+      { usage, command: usage === USAGE ? 'npm run stack --' : `npm run stack -- ${first ?? ''}` })
+    const [verb, ...names] = positionals
+    if (verb === undefined || verb === 'help') {
+      io.out(USAGE)
+      return verb === undefined ? 2 : 0
+    }
+    const lines = values.lines === undefined ? 40 : Number(values.lines)
+    if (!Number.isInteger(lines) || lines < 1) throw new FinnhubdError('FINNHUBD_ERR_USAGE', '--lines takes a whole number ≥ 1')
+    const options = stackOptions(io.env)
+    const components = selectComponents(names)
+    switch (verb) {
+      case 'up': {
+        const results = await up(options, io.env, components, io.out)
+        io.out(`stack up: ${results.map(r => `${r.name} ${r.endpoint}${r.passwordAuth ? ` (${authNote})` : ''}`).join(', ')} (data in ${options.dir})`)
+        return 0
+      }
+      case 'down':
+        await down(options, components, io.out)
+        return 0
+      case 'status': {
+        const rows = await status(options, components)
+        for (const r of rows) {
+          io.out(`${r.name.padEnd(10)} ${r.running ? `running  pid ${String(r.pid).padEnd(8)}` : 'stopped              '} ${r.endpoint.padEnd(16)} ` +
+            `${r.ready ? 'ready    ' : 'not ready'} rss ${mib(r.rssBytes)}${r.fastUnsafe ? '  NO FSYNC (FINNHUBD_STACK_FAST_UNSAFE)' : ''}` +
+            `${r.passwordAuth ? `  PASSWORD AUTH (user ${STACK_CASSANDRA_CREDENTIALS.username})` : ''}`)
+        }
+        return rows.every(r => r.ready) ? 0 : 1
+      }
+      case 'wipe':
+        await wipe(options, components, io.out)
+        return 0
+      case 'logs':
+        io.out(logs(options, components, lines))
+        return 0
+      default:
+        throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown stack command "${verb}"\n${USAGE}`)
+    }
+  } catch (err) {
+    return exitCodeOf(err, io, 'finnhubd stack', 'npm run stack --')
+  }
+}
+
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await runEntry(async () => await runStackCli(process.argv.slice(2), stdio()), { prefix: 'finnhubd stack' })
+}

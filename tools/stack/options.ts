@@ -1,0 +1,139 @@
+// Where the local stack lives and listens. Defaults stay clear of the standard
+// Kafka/Cassandra ports (9092, 9042, 7000) so a user's own servers keep running
+// beside it; the FINNHUBD_* variables move everything.
+
+import { join } from 'node:path'
+import { FinnhubdError } from '../../daemon/core/errors.js'
+import { PROJECT_ROOT } from '../../daemon/paths.js'
+
+export interface StackOptions {
+  /** Where the stack's data, logs, configs and pid files go. */
+  dir: string
+  /** Where the Maven cache and the fetched jars go (shared by stacks in other dirs). */
+  cacheDir: string
+  kafkaPort: number
+  kafkaControllerPort: number
+  /**
+   * A second client listener for fault tests: clients that bootstrap through a proxy
+   * on kafkaProxyPort are told to reach the broker there too (advertised), and the
+   * proxy forwards to this port. Nothing listens on kafkaProxyPort unless a test does.
+   */
+  kafkaProxiedPort: number
+  kafkaProxyPort: number
+  cassandraPort: number
+  cassandraStoragePort: number
+  kafkaHeapMb: number
+  cassandraHeapMb: number
+  kafkaReadyTimeoutMs: number
+  cassandraReadyTimeoutMs: number
+  /** A JDK home to use instead of searching for Java 17. */
+  javaHome: string | null
+  /** The `mvn` executable. */
+  mvn: string
+  /**
+   * Cassandra without fsync (-Dcassandra.skip_sync=true): faster for throwaway test
+   * data, never for the bench's numbers, so it is off unless asked for.
+   */
+  fastUnsafe: boolean
+  /**
+   * Cassandra's commit log sync. `periodic` (Cassandra's default) acknowledges a write
+   * before the commit log is synced, and a kill -9 loses what was written since the
+   * last sync (the fault suite saw it lose acknowledged rows); `group` acknowledges
+   * only after the sync, batched over a 10 ms window: acknowledged writes survive a
+   * crash of the process or the machine.
+   */
+  cassandraCommitlogSync: 'periodic' | 'group'
+  /**
+   * How Cassandra checks clients. `none` lets anyone in (AllowAllAuthenticator);
+   * `password` (PasswordAuthenticator) asks for a login, the default superuser
+   * STACK_CASSANDRA_CREDENTIALS, so the daemon's auth path can be run locally.
+   */
+  cassandraAuth: 'none' | 'password'
+}
+
+/**
+ * The login of the stack's Cassandra with cassandraAuth `password`: the superuser
+ * Cassandra creates on first start. Public (Cassandra's documented default, and the
+ * seed project's .env values), so nothing secret is given away here.
+ */
+export const STACK_CASSANDRA_CREDENTIALS: Readonly<{ username: string, password: string }> = Object.freeze({ username: 'cassandra', password: 'cassandra' })
+
+export interface Endpoints {
+  kafkaBootstrap: string
+  cassandraHost: string
+  cassandraPort: number
+  /** host:port, the form cassandra-driver's contactPoints take. */
+  cassandraContactPoint: string
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+function intFromEnv (env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${name}=${raw} is not a whole number from ${min} to ${max}`)
+  }
+  return value
+}
+
+function flagFromEnv (env: Env, name: string): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false
+  if (raw === '1' || raw === 'true') return true
+  throw new FinnhubdError('FINNHUBD_ERR_USAGE', `${name}=${raw} must be 1 or 0 (true or false)`)
+}
+
+function commitlogSyncFromEnv (env: Env): StackOptions['cassandraCommitlogSync'] {
+  const raw = env['FINNHUBD_CASSANDRA_COMMITLOG_SYNC']
+  if (raw === undefined || raw === '' || raw === 'periodic') return 'periodic'
+  if (raw === 'group') return 'group'
+  throw new FinnhubdError('FINNHUBD_ERR_USAGE', `FINNHUBD_CASSANDRA_COMMITLOG_SYNC=${raw} must be periodic or group`)
+}
+
+function cassandraAuthFromEnv (env: Env): StackOptions['cassandraAuth'] {
+  const raw = env['FINNHUBD_CASSANDRA_AUTH']
+  if (raw === undefined || raw === '' || raw === 'none') return 'none'
+  if (raw === 'password') return 'password'
+  throw new FinnhubdError('FINNHUBD_ERR_USAGE', `FINNHUBD_CASSANDRA_AUTH=${raw} must be none or password`)
+}
+
+export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = {}): StackOptions {
+  const dir = overrides.dir ?? env['FINNHUBD_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack')
+  const options: StackOptions = {
+    dir,
+    cacheDir: env['FINNHUBD_STACK_CACHE_DIR'] ?? dir,
+    kafkaPort: intFromEnv(env, 'FINNHUBD_KAFKA_PORT', 19092, 1, 65535),
+    kafkaControllerPort: intFromEnv(env, 'FINNHUBD_KAFKA_CONTROLLER_PORT', 19093, 1, 65535),
+    kafkaProxiedPort: intFromEnv(env, 'FINNHUBD_KAFKA_PROXIED_PORT', 19094, 1, 65535),
+    kafkaProxyPort: intFromEnv(env, 'FINNHUBD_KAFKA_PROXY_PORT', 19095, 1, 65535),
+    cassandraPort: intFromEnv(env, 'FINNHUBD_CASSANDRA_PORT', 19042, 1, 65535),
+    cassandraStoragePort: intFromEnv(env, 'FINNHUBD_CASSANDRA_STORAGE_PORT', 17000, 1, 65535),
+    kafkaHeapMb: intFromEnv(env, 'FINNHUBD_KAFKA_HEAP_MB', 1024, 256, 65536),
+    cassandraHeapMb: intFromEnv(env, 'FINNHUBD_CASSANDRA_HEAP_MB', 1024, 512, 65536),
+    kafkaReadyTimeoutMs: intFromEnv(env, 'FINNHUBD_KAFKA_READY_TIMEOUT_MS', 60_000, 1000, 3_600_000),
+    cassandraReadyTimeoutMs: intFromEnv(env, 'FINNHUBD_CASSANDRA_READY_TIMEOUT_MS', 180_000, 1000, 3_600_000),
+    javaHome: env['FINNHUBD_JAVA_HOME'] ?? null,
+    mvn: env['FINNHUBD_MVN'] ?? 'mvn',
+    fastUnsafe: flagFromEnv(env, 'FINNHUBD_STACK_FAST_UNSAFE'),
+    cassandraCommitlogSync: commitlogSyncFromEnv(env),
+    cassandraAuth: cassandraAuthFromEnv(env),
+    ...overrides
+  }
+  const ports = [options.kafkaPort, options.kafkaControllerPort, options.kafkaProxiedPort, options.kafkaProxyPort, options.cassandraPort, options.cassandraStoragePort]
+  if (new Set(ports).size !== ports.length) {
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `the stack's six ports must differ, got ${ports.join(', ')}`)
+  }
+  return options
+}
+
+/** Where clients reach the stack; without options, the stack `npm run stack` runs (env applied). */
+export function stackEndpoints (options: StackOptions = stackOptions(process.env)): Endpoints {
+  return {
+    kafkaBootstrap: `127.0.0.1:${options.kafkaPort}`,
+    cassandraHost: '127.0.0.1',
+    cassandraPort: options.cassandraPort,
+    cassandraContactPoint: `127.0.0.1:${options.cassandraPort}`
+  }
+}

@@ -1,0 +1,253 @@
+// Checking what the pipeline stored against what was sent, trade by trade: the ids
+// every trade sent must be stored under (rebuilt from the simulator's generation
+// log), the ids that reached the Kafka topic (read back and decoded), the ids and
+// rows in Cassandra, and the one-minute candles recomputed from the stored trades.
+// Used by the bench, the fault suite (tools/chaos) and the end-to-end tests.
+
+import type cassandra from 'cassandra-driver'
+import Kafka from 'node-rdkafka'
+import { aggregateCandle, minuteOf, type Candle } from '../../daemon/core/candle.js'
+import { singleObjectFingerprint, TradeDecoder } from '../../daemon/core/avro-codec.js'
+import { assignOrdinals } from '../../daemon/core/frame.js'
+import { writerSchemasFor } from '../../daemon/core/process-batch.js'
+import { type TradeRecord } from '../../daemon/core/trade-schema.js'
+import { tradeId, utcDay } from '../../daemon/core/transform.js'
+import type { Config } from '../../daemon/config/schema.js'
+import { connectCassandra } from '../../daemon/cassandra/client.js'
+import { candleOfRow, tradeOfRow, type StoredCandle, type StoredTrade } from '../../daemon/cassandra/query.js'
+import { regenerate, type GenerationCall, type GeneratorOptions } from '../simulator/generator.js'
+import { partitionsOf, watermarks } from '../../daemon/kafka/topic-reader.js'
+import { TradeIdTable } from './id-table.js'
+import { loadTradeType, resolveSchemaPath } from '../../daemon/paths.js'
+
+export type { StoredCandle, StoredTrade } from '../../daemon/cassandra/query.js'
+
+/** What one simulator sent: its generator's settings and its generation log. */
+export interface SentLog { options: GeneratorOptions, calls: readonly GenerationCall[] }
+
+export interface Expected {
+  /** Trades sent (identical re-sends included). */
+  sent: number
+  /** The id each trade must be stored under → its symbol and trade time `t` (the intended send time). */
+  ids: Map<string, { symbol: string, t: number }>
+  symbols: Set<string>
+  days: Set<string>
+}
+
+/** Rebuilds every frame the simulators sent and hands each trade to `each` with its ordinal, as the ingest role numbers them; returns the trades sent. */
+function eachTradeSent (logs: readonly SentLog[], each: (r: TradeRecord) => void): number {
+  let sent = 0
+  for (const { options, calls } of logs) {
+    regenerate(options, calls, frame => {
+      const records: TradeRecord[] = frame.map(tr => ({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, ingest_ts: 0, ordinal: 0 }))
+      assignOrdinals(records)
+      for (const r of records) each(r)
+      sent += frame.length
+    })
+  }
+  return sent
+}
+
+/** Rebuilds every frame the simulators sent and works out each trade's id as the ingest role does. */
+export function expectedTrades (logs: readonly SentLog[]): Expected {
+  const out: Expected = { sent: 0, ids: new Map(), symbols: new Set(), days: new Set() }
+  out.sent = eachTradeSent(logs, r => {
+    out.ids.set(tradeId(r), { symbol: r.s, t: r.t })
+    out.symbols.add(r.s)
+    out.days.add(utcDay(r.t))
+  })
+  return out
+}
+
+export interface ExpectedIds {
+  /** Trades sent (identical re-sends included). */
+  sent: number
+  /** The id each trade must be stored under, tagged with its symbol's index in `symbols`. */
+  table: TradeIdTable
+  symbols: string[]
+  days: Set<string>
+}
+
+/** As `expectedTrades`, the ids in a compact table: for the bench's millions of trades (a Map of them runs out of heap). */
+export function expectedIdTable (logs: readonly SentLog[]): ExpectedIds {
+  const symbolIndex = new Map<string, number>()
+  const out: ExpectedIds = { sent: 0, table: new TradeIdTable(1 << 16), symbols: [], days: new Set() }
+  out.sent = eachTradeSent(logs, r => {
+    let tag = symbolIndex.get(r.s)
+    if (tag === undefined) {
+      tag = out.symbols.length
+      symbolIndex.set(r.s, tag)
+      out.symbols.push(r.s)
+    }
+    out.table.add(tradeId(r), tag)
+    out.days.add(utcDay(r.t))
+  })
+  return out
+}
+
+/** A connected consumer that never joins its group (reads by assignment, queries only), disconnected after `fn`. */
+async function withConsumer<T> (bootstrap: string, groupId: string, fn: (consumer: Kafka.KafkaConsumer) => Promise<T>): Promise<T> {
+  const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': groupId, 'enable.auto.commit': false }, {})
+  await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 15_000 }, err => { err ? reject(err) : resolve() }) })
+  try {
+    return await fn(consumer)
+  } finally {
+    await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
+  }
+}
+
+async function committedOf (consumer: Kafka.KafkaConsumer, topic: string, partitions: number): Promise<number[]> {
+  const toppars = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }))
+  const result = await new Promise<Kafka.TopicPartitionOffset[]>((resolve, reject) => {
+    consumer.committed(toppars, 10_000, (err, tps) => { err ? reject(err) : resolve(tps) })
+  })
+  return result.sort((a, b) => a.partition - b.partition).map(tp => tp.offset ?? -1001)
+}
+
+/** The group's committed offsets per partition (-1001 when none), read without joining the group. */
+export async function committedOffsets (bootstrap: string, groupId: string, topic: string, partitions: number): Promise<number[]> {
+  return await withConsumer(bootstrap, groupId, consumer => committedOf(consumer, topic, partitions))
+}
+
+/**
+ * Whether the group has committed every partition of the topic up to its high
+ * watermark (the next offset to be written): every record in it was processed.
+ */
+export async function groupCaughtUp (bootstrap: string, groupId: string, topic: string, partitions: number): Promise<boolean> {
+  return await withConsumer(bootstrap, groupId, async consumer => {
+    const committed = await committedOf(consumer, topic, partitions)
+    for (let partition = 0; partition < partitions; partition++) {
+      const { highOffset } = await watermarks(consumer, topic, partition)
+      if (highOffset !== 0 && committed[partition] !== highOffset) return false
+    }
+    return true
+  })
+}
+
+export interface TopicContents {
+  records: number
+  /** Decoded trades' ids → how many records carry each. */
+  ids: Map<string, number>
+  /** Records that did not decode (poison). */
+  undecodable: number
+}
+
+/**
+ * Every record of every partition of a topic, from offset 0 to the high watermark as
+ * of the start, handed to `each` in partition order; throws when the end is not reached
+ * within `timeoutMs`.
+ */
+export async function readWholeTopic (bootstrap: string, topic: string, each: (m: Kafka.Message) => void, timeoutMs = 60_000): Promise<void> {
+  await withConsumer(bootstrap, `finnhubd-verify-${process.pid}-${Date.now()}`, async consumer => {
+    const high = new Map<number, number>()
+    for (const partition of await partitionsOf(consumer, topic)) {
+      const w = await watermarks(consumer, topic, partition)
+      if (w.highOffset > w.lowOffset) high.set(partition, w.highOffset)
+    }
+    consumer.assign([...high.keys()].map(partition => ({ topic, partition, offset: 0 })))
+    const deadline = Date.now() + timeoutMs
+    while (high.size > 0) {
+      if (Date.now() > deadline) throw new Error(`reading ${topic}: partitions ${[...high.keys()].join(', ')} not read to their end within ${timeoutMs} ms`)
+      const batch = await new Promise<Kafka.Message[]>((resolve, reject) => { consumer.consume(1000, (err, m) => { err ? reject(err) : resolve(m) }) })
+      for (const m of batch) {
+        each(m)
+        if (m.offset + 1 >= (high.get(m.partition) ?? Infinity)) high.delete(m.partition)
+      }
+    }
+  })
+}
+
+/** A record's headers as one object of strings. */
+export function headersOf (m: Kafka.Message): Record<string, string> {
+  return Object.assign({}, ...(m.headers ?? []).map(x => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, String(v)])))) as Record<string, string>
+}
+
+/** Reads every partition of a topic from offset 0 to its high watermark and decodes each record. */
+export async function readTopicIds (bootstrap: string, topic: string, schemaPath: string, timeoutMs = 60_000): Promise<TopicContents> {
+  const type = loadTradeType(resolveSchemaPath(schemaPath))
+  const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), []))
+  const out: TopicContents = { records: 0, ids: new Map(), undecodable: 0 }
+  await readWholeTopic(bootstrap, topic, m => {
+    out.records++
+    const d = decoder.decode(m.value)
+    if (d.ok) {
+      const id = tradeId(d.trade)
+      out.ids.set(id, (out.ids.get(id) ?? 0) + 1)
+    } else {
+      out.undecodable++
+    }
+  }, timeoutMs)
+  return out
+}
+
+/** Every stored trade of these symbols on the days around `times`. */
+export async function readTrades (client: cassandra.Client, config: Config, symbols: readonly string[], times: readonly number[]): Promise<StoredTrade[]> {
+  const days = [...new Set(times.map(utcDay))]
+  const out: StoredTrade[] = []
+  for (const symbol of symbols) {
+    for (const day of days) {
+      const rs = await client.execute(`SELECT * FROM ${config.cassandra.keyspace}.${config.cassandra.tradesTable} WHERE symbol = ? AND day = ?`, [symbol, day], { prepare: true, fetchSize: 100_000 })
+      for (const r of rs.rows) out.push(tradeOfRow(r))
+    }
+  }
+  return out
+}
+
+export async function readCandles (client: cassandra.Client, config: Config, symbols: readonly string[], times: readonly number[]): Promise<StoredCandle[]> {
+  const days = [...new Set(times.map(utcDay))]
+  const out: StoredCandle[] = []
+  for (const symbol of symbols) {
+    for (const day of days) {
+      const rs = await client.execute(`SELECT * FROM ${config.cassandra.keyspace}.candles_1m WHERE symbol = ? AND day = ?`, [symbol, day], { prepare: true })
+      for (const r of rs.rows) out.push(candleOfRow(r))
+    }
+  }
+  return out.sort((a, b) => a.symbol.localeCompare(b.symbol) || a.minute - b.minute)
+}
+
+/** The candles as they should be: recomputed from the stored trades. */
+export function recomputeCandles (trades: readonly StoredTrade[]): StoredCandle[] {
+  const groups = new Map<string, StoredTrade[]>()
+  for (const tr of trades) {
+    const key = `${tr.symbol}\u0000${minuteOf(tr.trade_ts)}`
+    const g = groups.get(key)
+    if (g === undefined) groups.set(key, [tr])
+    else g.push(tr)
+  }
+  return [...groups.values()].map(g => ({ symbol: (g[0] as StoredTrade).symbol, ...aggregateCandle(g) as Candle }))
+    .sort((a, b) => a.symbol.localeCompare(b.symbol) || a.minute - b.minute)
+}
+
+/** Differences between stored and recomputed candles: exact for prices, times and counts, 1e-9 relative for sums. */
+export function candleDifferences (stored: readonly StoredCandle[], expected: readonly StoredCandle[]): string[] {
+  const problems: string[] = []
+  const byKey = new Map(stored.map(c => [`${c.symbol}@${c.minute}`, c]))
+  for (const e of expected) {
+    const s = byKey.get(`${e.symbol}@${e.minute}`)
+    byKey.delete(`${e.symbol}@${e.minute}`)
+    if (s === undefined) { problems.push(`missing candle ${e.symbol}@${new Date(e.minute).toISOString()}`); continue }
+    for (const k of ['open', 'high', 'low', 'close', 'trade_count', 'open_ts', 'close_ts'] as const) {
+      if (s[k] !== e[k]) problems.push(`${e.symbol}@${new Date(e.minute).toISOString()} ${k}: stored ${s[k]}, recomputed ${e[k]}`)
+    }
+    for (const k of ['volume', 'notional', 'vwap'] as const) {
+      const a = s[k] ?? 0
+      const b = e[k] ?? 0
+      if (Math.abs(a - b) > 1e-9 * Math.max(1, Math.abs(b)) || (s[k] === null) !== (e[k] === null)) problems.push(`${e.symbol}@${new Date(e.minute).toISOString()} ${k}: stored ${s[k]}, recomputed ${e[k]}`)
+    }
+  }
+  for (const extra of byKey.values()) problems.push(`extra candle ${extra.symbol}@${new Date(extra.minute).toISOString()}`)
+  return problems
+}
+
+/** Drops a run's keyspaces (the config's and `extraKeyspaces`) and deletes its topics. */
+export async function dropRunData (config: Config, extraKeyspaces: readonly string[], topics: readonly string[]): Promise<void> {
+  const client = await connectCassandra(config.cassandra)
+  try {
+    for (const ks of [config.cassandra.keyspace, ...extraKeyspaces]) await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`)
+  } finally {
+    await client.shutdown()
+  }
+  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': config.kafka.bootstrapServers.join(',') })
+  for (const t of topics) await new Promise<void>(resolve => { admin.deleteTopic(t, 10_000, () => resolve()) })
+  admin.disconnect()
+}
