@@ -186,7 +186,8 @@ export interface DevTools {
 
 /** tools/cli.js beside this tree, or null when it is not built (an installed daemon). */
 async function loadDevTools (): Promise<DevTools | null> {
-  const url = new URL('../tools/cli.js', import.meta.url)
+  // From the sources (the tests' TypeScript loader) the file is tools/cli.ts.
+  const url = new URL(`../tools/cli${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
   if (!existsSync(url)) return null
   return await import(url.href) as DevTools
 }

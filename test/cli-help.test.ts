@@ -150,10 +150,10 @@ t.test('the scripts: --help before anything starts, usage errors exit 2', async 
     ['tools/bench/run.js', ['process', '-h'], 0, /^usage: npm run bench -- process \[--trades N\] \[--symbols N\]/, null],
     ['tools/bench/run.js', ['ingest', '--nope'], 2, /^$/, /^finnhubd bench: Unknown option '--nope'; see `npm run bench -- ingest --help` \[FINNHUBD_ERR_USAGE\]\n$/],
     ['tools/bench/run.js', ['warp'], 2, /^$/, /^finnhubd bench: unknown bench stage "warp"; stages: pipeline \(the default\), ingest, process.*\[FINNHUBD_ERR_USAGE\]\n$/],
-    ['tools/bench/chaos.js', ['--help'], 0, /^usage: npm run chaos [\s\S]*--only NAME,NAME[\s\S]*--list/, null],
-    ['tools/bench/chaos.js', ['--keep'], 2, /^$/, /^finnhubd chaos: Unknown option '--keep'; see `npm run chaos -- --help` \[FINNHUBD_ERR_USAGE\]\n$/],
-    ['tools/bench/chaos.js', ['--rate', '-3'], 2, /^$/, /^finnhubd chaos: Option '--rate' argument is ambiguous[\s\S]*\[FINNHUBD_ERR_USAGE\]\n$/],
-    ['tools/bench/chaos.js', ['--rate', '0'], 2, /^$/, /^finnhubd chaos: --rate takes trades per second > 0, got 0 \[FINNHUBD_ERR_USAGE\]\n$/],
+    ['tools/chaos/run.js', ['--help'], 0, /^usage: npm run chaos [\s\S]*--only NAME,NAME[\s\S]*--list/, null],
+    ['tools/chaos/run.js', ['--keep'], 2, /^$/, /^finnhubd chaos: Unknown option '--keep'; see `npm run chaos -- --help` \[FINNHUBD_ERR_USAGE\]\n$/],
+    ['tools/chaos/run.js', ['--rate', '-3'], 2, /^$/, /^finnhubd chaos: Option '--rate' argument is ambiguous[\s\S]*\[FINNHUBD_ERR_USAGE\]\n$/],
+    ['tools/chaos/run.js', ['--rate', '0'], 2, /^$/, /^finnhubd chaos: --rate takes trades per second > 0, got 0 \[FINNHUBD_ERR_USAGE\]\n$/],
     ['tools/stack/cli.js', ['up', '--help'], 0, /^usage: npm run stack -- up /, null],
     ['tools/stack/cli.js', ['down', '--all'], 2, /^$/, /^finnhubd stack: Unknown option '--all'/]
   ]

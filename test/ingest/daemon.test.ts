@@ -9,6 +9,7 @@ import { startDaemon } from '../../daemon/daemon.js'
 import { firstStopSignal as processSignals } from '../../daemon/signals.js'
 import { createLogger } from '../../daemon/log.js'
 import { FinnhubSimulator } from '../../tools/simulator/server.js'
+import { metricSum } from '../../tools/verify/prom-text.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import { createTopic, readTopic, uniqueName, waitFor } from '../fixtures/kafka.js'
 
@@ -21,11 +22,6 @@ async function simulator (t: Test): Promise<FinnhubSimulator> {
   await sim.start()
   t.teardown(() => sim.close())
   return sim
-}
-
-function metricValue (text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find(l => l.startsWith(`${name}${labels} `))
-  return line === undefined ? NaN : Number(line.split(' ')[1])
 }
 
 t.test('the registry exports the ingest metrics; stop drains and says so', async t => {
@@ -51,16 +47,16 @@ t.test('the registry exports the ingest metrics; stop drains and says so', async
   sim.sendRaw('not json')
   t.ok(await waitFor(() => ingest.counters.malformed.invalid_json === 1 && ingest.counters.tradesRejected.bad_price === 1))
   const text = await daemon.registry.metrics()
-  t.ok(metricValue(text, 'finnhubd_trades_received_total') > 200, 'received trades')
-  t.ok(metricValue(text, 'finnhubd_kafka_produced_total') > 200, 'produced records')
-  t.ok(metricValue(text, 'finnhubd_kafka_delivered_total') > 0, 'acknowledged records')
-  t.equal(metricValue(text, 'finnhubd_ws_connected'), 1)
-  t.equal(metricValue(text, 'finnhubd_ws_malformed_frames_total', '{reason="invalid_json"}'), 1)
-  t.equal(metricValue(text, 'finnhubd_trades_rejected_total', '{reason="bad_price"}'), 1)
-  t.equal(metricValue(text, 'finnhubd_kafka_dropped_total', '{reason="queue_full"}'), 0)
-  t.ok(metricValue(text, 'finnhubd_ws_frames_total', '{kind="trade"}') > 0)
+  t.ok(metricSum(text, 'finnhubd_trades_received_total') > 200, 'received trades')
+  t.ok(metricSum(text, 'finnhubd_kafka_produced_total') > 200, 'produced records')
+  t.ok(metricSum(text, 'finnhubd_kafka_delivered_total') > 0, 'acknowledged records')
+  t.equal(metricSum(text, 'finnhubd_ws_connected'), 1)
+  t.equal(metricSum(text, 'finnhubd_ws_malformed_frames_total', { reason: 'invalid_json' }), 1)
+  t.equal(metricSum(text, 'finnhubd_trades_rejected_total', { reason: 'bad_price' }), 1)
+  t.equal(metricSum(text, 'finnhubd_kafka_dropped_total', { reason: 'queue_full' }), 0)
+  t.ok(metricSum(text, 'finnhubd_ws_frames_total', { kind: 'trade' }) > 0)
   t.match(text, /finnhubd_process_resident_memory_bytes/, 'process metrics too')
-  t.ok(metricValue(text, 'finnhubd_kafka_in_flight') >= 0)
+  t.ok(metricSum(text, 'finnhubd_kafka_in_flight') >= 0)
 
   sim.pause()
   // Frames still in the socket when the client closes are never read (Finnhub has no

@@ -26,7 +26,7 @@ import { StageLatency } from '../../daemon/metrics/latency.js'
 import { createProcessCounters } from '../../daemon/metrics/process.js'
 import { startProcess } from '../../daemon/process.js'
 import { metricByLabel } from '../../tools/chaos/harness.js'
-import { metricSum } from '../../tools/bench/report.js'
+import { metricSum } from '../../tools/verify/prom-text.js'
 import { readTopicIds } from '../../tools/verify/verify.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import {

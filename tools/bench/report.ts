@@ -5,6 +5,7 @@ import type { IntervalLatency, Stage } from '../../daemon/metrics/latency.js'
 import type { SettleResult } from './ceilings.js'
 import { PALETTE, renderChart, type Series } from './chart.js'
 import { renderCpuBudget, type CpuBudget } from './cpu-budget.js'
+import { metricByLabel } from '../verify/prom-text.js'
 
 /** A step passes when its backlog at the end is under this much of the offered rate, and its p99 under P99_BOUND_MS. */
 export const BACKLOG_BOUND_S = 1
@@ -13,29 +14,8 @@ export const P99_BOUND_MS = 1000
 const n = (x: number): string => Number.isFinite(x) ? x.toLocaleString('en-US') : '–'
 const ms = (x: number): string => Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 1) : '–'
 
-/** The sum of every series of `name` in a Prometheus text exposition (NaN when absent). */
-export function metricSum (text: string, name: string): number {
-  let sum = NaN
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue
-    const value = Number(line.slice(line.lastIndexOf(' ') + 1))
-    sum = Number.isNaN(sum) ? value : sum + value
-  }
-  return sum
-}
-
-/** Each value of `label` in the series of `name` with its count (every label present is read; other labels of a series are summed over). */
-export function metricByLabel (text: string, name: string, label: string): Record<string, number> {
-  const out: Record<string, number> = {}
-  const re = new RegExp(`[{,]${label}="((?:[^"\\\\]|\\\\.)*)"`)
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name + '{')) continue
-    const value = re.exec(line.slice(name.length, line.lastIndexOf('}') + 1))?.[1]
-    if (value === undefined) continue
-    out[value] = (out[value] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return out
-}
+// The Prometheus text reader is shared with the chaos suite and the tests (tools/verify/prom-text.ts).
+export { metricByLabel, metricSum } from '../verify/prom-text.js'
 
 /** Trades the daemon dropped on purpose or refused, by reason: Kafka drops and validation rejections. */
 export interface DropCounts { kafka: Record<string, number>, rejected: Record<string, number>, total: number }

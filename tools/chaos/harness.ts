@@ -33,7 +33,7 @@ import type { StackOptions } from '../stack/options.js'
 import { isAlive, sleep } from '../stack/proc.js'
 import { down, runningPid, selectComponents, up } from '../stack/stack.js'
 import { DaemonProcess, freePort } from '../bench/daemon-process.js'
-import { metricSum } from '../bench/report.js'
+import { metricByOnlyLabel, metricSum } from '../verify/prom-text.js'
 import { candleDifferences, dropRunData, expectedTrades, groupCaughtUp, readCandles, readTopicIds, readTrades, recomputeCandles, type SentLog } from '../verify/verify.js'
 import { TcpProxy } from './proxy.js'
 
@@ -108,13 +108,8 @@ export interface ScenarioResult {
 
 interface Edge { what: string, from: number, to: number }
 
-/** Sums of a labelled metric, by the value of its one label. */
-export function metricByLabel (text: string, name: string): Record<string, number> {
-  const out: Record<string, number> = {}
-  const re = new RegExp(`^${name}\\{[a-z_]+="([^"]*)"\\} (\\S+)$`, 'gm')
-  for (const m of text.matchAll(re)) out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2])
-  return out
-}
+/** Sums of a labelled metric, by the value of its one label (series with other or more labels are left out). */
+export const metricByLabel = metricByOnlyLabel
 
 const addInto = (into: Record<string, number>, from: Record<string, number>): void => {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v

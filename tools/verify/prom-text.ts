@@ -59,7 +59,9 @@ function parseSampleLine (line: string): PromSample {
   const name = line.slice(nameStart, i)
 
   const labels: Record<string, string> = {}
+  const afterName = i
   skipSpaces()
+  if (line[i] !== '{') i = afterName
   if (line[i] === '{') {
     i++
     for (;;) {
