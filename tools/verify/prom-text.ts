@@ -35,12 +35,15 @@ const LABEL_CHAR = /[a-zA-Z0-9_]/
 const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
 const INT = /^-?\d+$/
 
-/** A sample value as Prometheus writes it: a float, NaN, +Inf, -Inf (Inf too); undefined when it is not one. */
+/**
+ * A sample value: a float, NaN, +Inf, -Inf (Inf too), case-insensitive as Prometheus
+ * reads them (prom-client 15 writes NaN as `Nan`); undefined when it is not one.
+ */
 export function parsePromValue (text: string): number | undefined {
-  switch (text) {
-    case 'NaN': return NaN
-    case '+Inf': case 'Inf': return Infinity
-    case '-Inf': return -Infinity
+  switch (text.toLowerCase()) {
+    case 'nan': return NaN
+    case '+inf': case 'inf': return Infinity
+    case '-inf': return -Infinity
   }
   return FLOAT.test(text) ? Number(text) : undefined
 }
