@@ -1,4 +1,4 @@
-// Avro framing of Trade records in Kafka, pure. Two framings (BRIEF.md):
+// Avro framing of Trade records in Kafka, pure. Two framings:
 //  - single-object encoding (no registry): 0xC3 0x01, then the schema's 8-byte
 //    CRC-64-AVRO fingerprint (little-endian) of its Parsing Canonical Form, then the body;
 //  - Confluent wire format (registry configured): 0x00, the 4-byte big-endian schema
