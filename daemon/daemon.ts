@@ -14,6 +14,16 @@
 // Every forced exit (a second signal, the hard stop timer, a signal during the start,
 // a fatal error) goes through hardExit: process.exit can hang for good in Node's
 // teardown on a native close that never returns (see daemon/systemd/notify.ts).
+//
+// One object owns it all (Daemon), in one of five states:
+//
+//   starting ──► running ◄──► reloading
+//      │            │             │
+//      └────────────┴──► stopping ┴──► stopped
+//
+// A stop asked for while starting (a signal, the stop promise) runs as soon as the
+// roles are up; a reload is refused unless running, and one asked for while another
+// runs is coalesced into one more after it.
 
 import type { Registry } from 'prom-client'
 import { describeChange, diffConfig, effectiveConfig } from './config/reload.js'
@@ -36,6 +46,8 @@ export type Role = 'ingest' | 'process'
 
 export const EXIT_OK = 0
 export const EXIT_BUDGET = 3
+/** A role could not start (Kafka, Cassandra or the schema unreachable or refused): 1, a configuration or dependency problem. */
+export const EXIT_START_FAILED = 1
 export { EXIT_SECOND_SIGNAL }
 /** EX_SOFTWARE (sysexits.h): an internal error, distinct from 1 (a configuration or dependency problem). */
 export const EXIT_FATAL = 70
@@ -45,6 +57,25 @@ export const FATAL_FLUSH_MS = 2_000
 const CLOSE_GRACE_MS = 5_000
 const STATUS_EVERY_MS = 5_000
 const READY_WAIT_FOR_FINNHUB_MS = 15_000
+/** How long a role that failed to start, or the roles after a failed start, may take to close. */
+const START_FAILURE_CLOSE_MS = 5_000
+
+export type DaemonState = 'starting' | 'running' | 'reloading' | 'stopping' | 'stopped'
+
+/** The transitions the daemon may take; anything else is a bug, and throws. */
+const TRANSITIONS: Readonly<Record<DaemonState, readonly DaemonState[]>> = {
+  starting: ['running', 'stopped'],
+  running: ['reloading', 'stopping'],
+  reloading: ['running', 'stopping'],
+  stopping: ['stopped'],
+  stopped: []
+}
+
+/** How the roles start: the real ones by default; tests pass in-process fakes. */
+export interface RoleStarters {
+  ingest: typeof startIngest
+  process: typeof startProcess
+}
 
 export interface DaemonOptions {
   config: Config
@@ -60,6 +91,7 @@ export interface DaemonOptions {
   /** Serve /healthz, /readyz and /metrics when config.http.enabled (the CLI turns this on). */
   http?: boolean
   exit?: (code: number) => void
+  starters?: Partial<RoleStarters>
 }
 
 export interface ReloadResult {
@@ -78,6 +110,7 @@ export interface RunningDaemon {
   http: DaemonHttp | null
   /** The configuration in force (changes with each successful reload). */
   readonly config: Config
+  readonly state: DaemonState
   readiness: () => Readiness
   /** What SIGHUP does; reloads run one at a time, a reload asked for meanwhile runs once after. */
   reload: () => Promise<ReloadResult>
@@ -86,183 +119,302 @@ export interface RunningDaemon {
   stopped: Promise<number>
 }
 
+/** Starts the roles and the HTTP endpoint; resolves once they are up (a failed start throws, with the roles closed). */
 export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> {
-  const log = opts.log ?? createLogger({ level: opts.config.logLevel })
-  const exit = opts.exit ?? hardExit
-  const notifier = opts.notifier ?? null
-  let current = opts.config
-  let state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting'
-  const reloads = { applied: 0, unchanged: 0, failed: 0 }
+  const daemon = new Daemon(opts)
+  await daemon.start()
+  return daemon
+}
 
-  const startedAt = Date.now()
-  const latency = new StageLatency()
-  const registry = createRegistry(latency, reloads)
+export class Daemon implements RunningDaemon {
+  readonly log: Logger
+  readonly latency = new StageLatency()
+  readonly registry: Registry
+  readonly stopped: Promise<number>
+  ingest: Ingest | null = null
+  process: ProcessRole | null = null
+  http: DaemonHttp | null = null
 
-  // Signals are ours from the first moment: a SIGTERM during start must not kill the
-  // process half-connected (it stops right after the start).
-  let stopRequested: string | null = null
-  let stop: (reason: string) => Promise<number> = async reason => { stopRequested ??= reason; return await stopped }
-  let reload: () => Promise<ReloadResult> = async () => ({ ok: false, applied: [], needRestart: [], error: 'the daemon is still starting' })
-  let force: (why: string, code: number) => void = (why, code) => {
-    log.error(`${why}: exiting before the daemon finished starting`, { exitCode: code })
-    exit(code)
+  readonly #opts: DaemonOptions
+  readonly #exit: (code: number) => void
+  readonly #notifier: SystemdNotifier | null
+  readonly #startedAt = Date.now()
+  readonly #reloads = { applied: 0, unchanged: 0, failed: 0 }
+  #config: Config
+  #state: DaemonState = 'starting'
+  #shedder: Shedder | null = null
+  #releaseSignals: () => void = () => {}
+  #stopStatus: () => void = () => {}
+  #resolveStopped!: (code: number) => void
+  /** Why a stop was asked for while starting; it runs once the roles are up. */
+  #stopRequested: string | null = null
+  #stopping: Promise<number> | null = null
+  /** What the drain is doing, for the line of a forced exit. */
+  #phase = 'starting'
+  #forced = false
+  #startCalled = false
+  #reloading: Promise<ReloadResult> | null = null
+  #reloadAgain = false
+
+  constructor (opts: DaemonOptions) {
+    this.#opts = opts
+    this.#config = opts.config
+    this.log = opts.log ?? createLogger({ level: opts.config.logLevel })
+    this.#exit = opts.exit ?? hardExit
+    this.#notifier = opts.notifier ?? null
+    this.registry = createRegistry(this.latency, this.#reloads)
+    this.stopped = new Promise<number>(resolve => { this.#resolveStopped = resolve })
   }
-  let resolveStopped!: (code: number) => void
-  const stopped = new Promise<number>(resolve => { resolveStopped = resolve })
-  const releaseSignals = opts.signals === undefined
-    ? () => {}
-    : handleSignals(opts.signals, {
-      stop: signal => {
-        // A stop already asked for (the stop promise) makes this signal the second one.
-        if (stopRequested !== null || state === 'stopping') force(`a second ${signal} while stopping`, EXIT_SECOND_SIGNAL)
-        else stop(signal).catch(err => { log.error('shutdown failed', { err }) })
-      },
-      force: signal => force(`a second ${signal} while stopping`, EXIT_SECOND_SIGNAL),
-      reload: () => { reload().catch(err => { log.error('reload failed', { err }) }) }
-    })
 
-  let processRole: ProcessRole | null = null
-  let ingest: Ingest | null = null
-  let shedder: Shedder | null = null
-  let http: DaemonHttp | null = null
-  try {
-    notifier?.status('connecting to Kafka and Cassandra')
-    // The processor first: it is ready to drain the topic before trades flow into it.
-    processRole = opts.roles.includes('process') ? await startProcess(current, { log, registry, latency }) : null
-    ingest = opts.roles.includes('ingest') ? await startIngest(current, { log, registry, latency, shed: () => shedder?.drop ?? null }) : null
-    if (ingest !== null && processRole !== null) shedder = startShedding(() => current, ingest.counters, processRole.counters, log.child({ component: 'overload' }))
-    if (ingest !== null) liveProducers.add(ingest.producer)
-    if (opts.http === true && current.http.enabled) {
-      const { WebConsole } = await import('./console/console.js')
-      const started = ingest
-      const proc = processRole
-      const webConsole = current.http.console.enabled
-        ? new WebConsole({
-          config: () => current,
-          token: current.http.console.token,
-          startedAt,
-          roles: opts.roles,
-          ingest: started === null ? null : { counters: started.counters, symbols: () => started.client.symbols },
-          process: proc === null ? null : { counters: proc.counters, cassandra: proc.cassandra },
-          latency,
-          readiness: () => readiness(),
-          log: log.child({ component: 'console' })
-        })
-        : null
-      http = await startHttp({ host: current.http.host, port: current.http.port, registry, latency, readiness: () => readiness(), log: log.child({ component: 'http' }), console: webConsole })
+  get config (): Config { return this.#config }
+  get state (): DaemonState { return this.#state }
+
+  /** The state as of now, unnarrowed: awaits in between may have changed it. */
+  #stateNow (): DaemonState { return this.#state }
+
+  #to (next: DaemonState): void {
+    if (!TRANSITIONS[this.#state].includes(next)) throw new Error(`finnhubd bug: the daemon cannot go from ${this.#state} to ${next}`)
+    this.#state = next
+  }
+
+  /** Running or reloading: serving, not yet stopping. */
+  #live (): boolean { return this.#state === 'running' || this.#state === 'reloading' }
+
+  async start (): Promise<void> {
+    if (this.#startCalled) throw new Error('finnhubd bug: Daemon.start called twice')
+    this.#startCalled = true
+    // Signals are ours from the first moment: a SIGTERM during the start must not kill
+    // the process half-connected (it stops right after the start).
+    if (this.#opts.signals !== undefined) {
+      this.#releaseSignals = handleSignals(this.#opts.signals, {
+        stop: signal => this.#onStopSignal(signal),
+        force: signal => this.#onStopSignal(signal),
+        reload: () => { this.reload().catch(err => { this.log.error('reload failed', { err }) }) }
+      })
     }
-  } catch (err) {
-    releaseSignals()
-    shedder?.stop()
-    if (ingest !== null) liveProducers.delete(ingest.producer)
-    await ingest?.stop(Date.now() + 5_000)
-    await processRole?.stop(Date.now() + 5_000)
-    throw err
+    try {
+      await this.#startRoles()
+    } catch (err) {
+      this.#releaseSignals()
+      this.#shedder?.stop()
+      if (this.ingest !== null) liveProducers.delete(this.ingest.producer)
+      await this.ingest?.stop(Date.now() + START_FAILURE_CLOSE_MS)
+      await this.process?.stop(Date.now() + START_FAILURE_CLOSE_MS)
+      await this.http?.close()
+      this.#to('stopped')
+      // The caller gets the error; whoever awaits `stopped` (a stop asked for during
+      // the start) gets 1, the exit code of a dependency that could not be reached.
+      this.#resolveStopped(EXIT_START_FAILED)
+      throw err
+    }
+    this.#to('running')
+    this.#phase = 'running'
+    this.#opts.stopSignal?.then(async s => await this.stop(s)).catch(err => { this.log.error('shutdown failed', { err }) })
+    if (this.#stopRequested !== null) {
+      this.stop(this.#stopRequested).catch(err => { this.log.error('shutdown failed', { err }) })
+    } else {
+      this.#announceReady().catch(err => { this.log.error('could not notify systemd', { err }) })
+    }
   }
 
-  const readiness = (): Readiness => {
-    const checks: Readiness['checks'] = { daemon: { ok: state === 'running', detail: state } }
+  async #startRoles (): Promise<void> {
+    const { roles } = this.#opts
+    const starters: RoleStarters = { ingest: startIngest, process: startProcess, ...this.#opts.starters }
+    const deps = { log: this.log, registry: this.registry, latency: this.latency }
+    this.#notifier?.status('connecting to Kafka and Cassandra')
+    // The processor first: it is ready to drain the topic before trades flow into it.
+    if (roles.includes('process')) this.process = await starters.process(this.#config, deps)
+    if (roles.includes('ingest')) this.ingest = await starters.ingest(this.#config, { ...deps, shed: () => this.#shedder?.drop ?? null })
+    if (this.ingest !== null && this.process !== null) {
+      this.#shedder = startShedding(() => this.#config, this.ingest.counters, this.process.counters, this.log.child({ component: 'overload' }))
+    }
+    if (this.ingest !== null) liveProducers.add(this.ingest.producer)
+    if (this.#opts.http === true && this.#config.http.enabled) await this.#startHttp()
+  }
+
+  async #startHttp (): Promise<void> {
+    const current = this.#config
+    const { WebConsole } = await import('./console/console.js')
+    const ingest = this.ingest
+    const proc = this.process
+    const webConsole = current.http.console.enabled
+      ? new WebConsole({
+        config: () => this.#config,
+        token: current.http.console.token,
+        startedAt: this.#startedAt,
+        roles: this.#opts.roles,
+        ingest: ingest === null ? null : { counters: ingest.counters, symbols: () => ingest.client.symbols },
+        process: proc === null ? null : { counters: proc.counters, cassandra: proc.cassandra },
+        latency: this.latency,
+        readiness: () => this.readiness(),
+        log: this.log.child({ component: 'console' })
+      })
+      : null
+    this.http = await startHttp({
+      host: current.http.host,
+      port: current.http.port,
+      registry: this.registry,
+      latency: this.latency,
+      readiness: () => this.readiness(),
+      log: this.log.child({ component: 'http' }),
+      console: webConsole
+    })
+  }
+
+  readiness (): Readiness {
+    const checks: Readiness['checks'] = { daemon: { ok: this.#live(), detail: this.#state } }
+    const { ingest, process: proc } = this
     if (ingest !== null) {
       checks['finnhub'] = { ok: ingest.client.connected, detail: ingest.client.state }
       checks['kafka_producer'] = kafkaCheck(ingest.producer.connected, ingest.producer.brokers)
     }
-    if (processRole !== null) {
-      checks['kafka_consumer'] = kafkaCheck(processRole.consumer.connected, processRole.consumer.brokers)
-      const up = processRole.counters.cassandraUp === 1
+    if (proc !== null) {
+      checks['kafka_consumer'] = kafkaCheck(proc.consumer.connected, proc.consumer.brokers)
+      const up = proc.counters.cassandraUp === 1
       checks['cassandra'] = { ok: up, detail: up ? 'last request succeeded' : 'last request failed' }
     }
     return { ready: Object.values(checks).every(c => c.ok), checks }
   }
 
-  const abandoned = (): Record<string, unknown> => ({
-    // Lost: trades accepted from Finnhub that Kafka never acknowledged.
-    unacknowledgedTrades: ingest?.producer.inFlight ?? 0,
-    // Not lost: their offsets are not committed, so they are read again after the restart.
-    batchesInFlight: processRole?.consumer.inFlightBatches ?? 0,
-    recordsInFlight: processRole?.counters.inFlightRecords ?? 0
-  })
-
-  let forced = false
-  force = (why, code) => {
-    if (forced) return
-    forced = true
-    log.error(`${why}: exiting now without finishing the drain`, { exitCode: code, phase, ...abandoned() })
-    exit(code)
+  /** A SIGTERM/SIGINT: the first one stops; one after any stop was asked for forces the exit. */
+  #onStopSignal (signal: string): void {
+    if (this.#stopRequested !== null || this.#stopping !== null) {
+      this.#force(`a second ${signal} while stopping`, EXIT_SECOND_SIGNAL)
+      return
+    }
+    this.stop(signal).catch(err => { this.log.error('shutdown failed', { err }) })
   }
 
-  let phase = 'running'
-  let stopping: Promise<number> | null = null
-  let stopStatus = (): void => {}
-  stop = async (reason: string): Promise<number> => {
-    stopping ??= (async () => {
-      state = 'stopping'
-      stopStatus()
-      shedder?.stop()
-      const budgetMs = current.shutdown.drainTimeoutMs
-      const deadline = Date.now() + budgetMs
-      const hardStop = setTimeout(() => force(`the stop budget (shutdown.drainTimeoutMs = ${budgetMs} ms) ran out`, EXIT_BUDGET), budgetMs + CLOSE_GRACE_MS)
-      hardStop.unref()
-      notifier?.stopping(`draining (${reason}), up to ${Math.round(budgetMs / 1000)} s`)
-      log.info('stopping', { reason, budgetMs })
-      let unread = 0
-      let abandonedBatches = 0
-      phase = 'closing the Finnhub socket and flushing the producer'
-      await ingest?.stop(deadline)
-      if (ingest !== null) liveProducers.delete(ingest.producer)
-      const unflushed = ingest?.producer.inFlight ?? 0
-      if (ingest !== null && processRole !== null) {
-        phase = 'storing what the producer flushed'
-        const drain = await processRole.drainToEnd(deadline)
-        unread = drain.unread
-        if (!drain.drained) log.warn('the stop budget ran out before every produced trade was stored; the rest stays in Kafka and is stored after the restart', { unread })
-      }
-      phase = 'finishing in-flight batches, committing, closing the clients'
-      if (processRole !== null) abandonedBatches = (await processRole.stop(deadline)).abandonedBatches
-      await http?.close()
-      clearTimeout(hardStop)
-      notifier?.stopWatchdog()
-      releaseSignals()
-      state = 'stopped'
-      const code = unflushed + unread + abandonedBatches > 0 ? EXIT_BUDGET : EXIT_OK
-      if (code === EXIT_OK) log.info('stopped', { reason })
-      else log.error('stopped with work left over: the stop budget (shutdown.drainTimeoutMs) was too short', { reason, unacknowledgedTrades: unflushed, unread, abandonedBatches })
-      resolveStopped(code)
-      return code
+  /** What a forced exit leaves behind now. */
+  #abandoned (): Record<string, unknown> {
+    return {
+      // Lost: trades accepted from Finnhub that Kafka never acknowledged.
+      unacknowledgedTrades: this.ingest?.producer.inFlight ?? 0,
+      // Not lost: their offsets are not committed, so they are read again after the restart.
+      batchesInFlight: this.process?.consumer.inFlightBatches ?? 0,
+      recordsInFlight: this.process?.counters.inFlightRecords ?? 0
+    }
+  }
+
+  #force (why: string, code: number): void {
+    if (this.#forced) return
+    this.#forced = true
+    if (this.#state === 'starting') this.log.error(`${why}: exiting before the daemon finished starting`, { exitCode: code })
+    else this.log.error(`${why}: exiting now without finishing the drain`, { exitCode: code, phase: this.#phase, ...this.#abandoned() })
+    this.#exit(code)
+  }
+
+  /** Drains and stops (once; later calls get the same exit code). While starting, the stop runs right after the start. */
+  async stop (reason: string): Promise<number> {
+    if (this.#state === 'starting') {
+      this.#stopRequested ??= reason
+      return await this.stopped
+    }
+    if (this.#state === 'stopped' && this.#stopping === null) return await this.stopped
+    this.#stopping ??= this.#drain(reason)
+    return await this.#stopping
+  }
+
+  async #drain (reason: string): Promise<number> {
+    this.#to('stopping')
+    const { ingest, process: proc } = this
+    this.#stopStatus()
+    this.#shedder?.stop()
+    const budgetMs = this.#config.shutdown.drainTimeoutMs
+    const deadline = Date.now() + budgetMs
+    const hardStop = setTimeout(() => this.#force(`the stop budget (shutdown.drainTimeoutMs = ${budgetMs} ms) ran out`, EXIT_BUDGET), budgetMs + CLOSE_GRACE_MS)
+    hardStop.unref()
+    this.#notifier?.stopping(`draining (${reason}), up to ${Math.round(budgetMs / 1000)} s`)
+    this.log.info('stopping', { reason, budgetMs })
+    let unread = 0
+    let abandonedBatches = 0
+    this.#phase = 'closing the Finnhub socket and flushing the producer'
+    await ingest?.stop(deadline)
+    if (ingest !== null) liveProducers.delete(ingest.producer)
+    const unflushed = ingest?.producer.inFlight ?? 0
+    if (ingest !== null && proc !== null) {
+      this.#phase = 'storing what the producer flushed'
+      const drain = await proc.drainToEnd(deadline)
+      unread = drain.unread
+      if (!drain.drained) this.log.warn('the stop budget ran out before every produced trade was stored; the rest stays in Kafka and is stored after the restart', { unread })
+    }
+    this.#phase = 'finishing in-flight batches, committing, closing the clients'
+    if (proc !== null) abandonedBatches = (await proc.stop(deadline)).abandonedBatches
+    await this.http?.close()
+    clearTimeout(hardStop)
+    this.#notifier?.stopWatchdog()
+    this.#releaseSignals()
+    this.#to('stopped')
+    const code = unflushed + unread + abandonedBatches > 0 ? EXIT_BUDGET : EXIT_OK
+    if (code === EXIT_OK) this.log.info('stopped', { reason })
+    else this.log.error('stopped with work left over: the stop budget (shutdown.drainTimeoutMs) was too short', { reason, unacknowledgedTrades: unflushed, unread, abandonedBatches })
+    this.#resolveStopped(code)
+    return code
+  }
+
+  /** What SIGHUP does: refused unless running; one asked for during another runs once more after it. */
+  async reload (): Promise<ReloadResult> {
+    if (this.#state === 'reloading' && this.#reloading !== null) {
+      this.#reloadAgain = true
+      return await this.#reloading
+    }
+    if (this.#state !== 'running') {
+      this.log.warn('SIGHUP ignored: the daemon is not running', { state: this.#state })
+      return { ok: false, applied: [], needRestart: [], error: this.#state === 'starting' ? 'the daemon is still starting' : `the daemon is ${this.#state}` }
+    }
+    this.#to('reloading')
+    this.#reloading = (async () => {
+      let result: ReloadResult
+      do {
+        this.#reloadAgain = false
+        this.#notifier?.reloading('reloading the configuration')
+        // Let systemd see RELOADING=1 before READY=1 even when the reload is instant.
+        await new Promise(resolve => setImmediate(resolve))
+        // A stop that came meanwhile wins: the config it drains with stays the one it began with.
+        if (this.#stateNow() !== 'reloading') return { ok: false, applied: [], needRestart: [], error: `the daemon is ${this.#state}` }
+        result = this.#reloadOnce()
+        this.#notifier?.ready(result.ok ? 'configuration reloaded' : 'reload refused; running on the previous configuration')
+      } while (this.#reloadAgain)
+      return result
     })()
-    return await stopping
+    try {
+      return await this.#reloading
+    } finally {
+      this.#reloading = null
+      if (this.#stateNow() === 'reloading') this.#to('running')
+    }
   }
 
-  const isRunning = (): boolean => state === 'running'
-  let reloading: Promise<ReloadResult> | null = null
-  let reloadAgain = false
-  const reloadOnce = (): ReloadResult => {
-    if (opts.reload === undefined) {
+  #reloadOnce (): ReloadResult {
+    const log = this.log
+    if (this.#opts.reload === undefined) {
       log.warn('SIGHUP: this daemon was started without a config file to reload; nothing changes')
       return { ok: false, applied: [], needRestart: [], error: 'no config file' }
     }
     let next: Config
     try {
-      next = opts.reload()
+      next = this.#opts.reload()
     } catch (err) {
-      reloads.failed++
+      this.#reloads.failed++
       log.error('reload refused: the config file is invalid; still running on the previous configuration', { reason: (err as Error).message })
       return { ok: false, applied: [], needRestart: [], error: (err as Error).message }
     }
+    const current = this.#config
     const changes = diffConfig(current, next)
     const applied = changes.filter(c => c.hot)
     const needRestart = changes.filter(c => !c.hot)
     if (changes.length === 0) {
-      reloads.unchanged++
+      this.#reloads.unchanged++
       // SIGHUP also asks symbol discovery to run again.
-      ingest?.discovery?.reconfigure(current.finnhub)
+      this.ingest?.discovery?.reconfigure(current.finnhub)
       log.info('reload: the configuration is unchanged')
       return { ok: true, applied: [], needRestart: [] }
     }
-    current = effectiveConfig(current, next, changes)
-    log.level = current.logLevel
-    const symbols = ingest?.applyConfig(current)
-    processRole?.applyConfig(current)
-    reloads.applied++
+    this.#config = effectiveConfig(current, next, changes)
+    log.level = this.#config.logLevel
+    const symbols = this.ingest?.applyConfig(this.#config)
+    this.process?.applyConfig(this.#config)
+    this.#reloads.applied++
     log.info('configuration reloaded', {
       applied: applied.map(describeChange),
       ...(symbols !== undefined ? { subscribed: symbols.added, unsubscribed: symbols.removed, reconnected: symbols.reconnected } : {})
@@ -273,63 +425,21 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     }
     return { ok: true, applied: applied.map(c => c.path), needRestart: needRestart.map(c => c.path) }
   }
-  reload = async (): Promise<ReloadResult> => {
-    if (state !== 'running') {
-      log.warn('SIGHUP ignored: the daemon is not running', { state })
-      return { ok: false, applied: [], needRestart: [], error: `the daemon is ${state}` }
-    }
-    if (reloading !== null) {
-      reloadAgain = true
-      return await reloading
-    }
-    reloading = (async () => {
-      let result: ReloadResult
-      do {
-        reloadAgain = false
-        notifier?.reloading('reloading the configuration')
-        // Let systemd see RELOADING=1 before READY=1 even when the reload is instant.
-        await new Promise(resolve => setImmediate(resolve))
-        result = reloadOnce()
-        notifier?.ready(result.ok ? 'configuration reloaded' : 'reload refused; running on the previous configuration')
-      } while (reloadAgain && isRunning())
-      reloading = null
-      return result
-    })()
-    return await reloading
-  }
 
-  // Kafka and Cassandra are connected; give the first Finnhub handshake a moment so
-  // READY=1 means data can flow (a Finnhub that stays away shows in /readyz and STATUS=).
-  const announceReady = async (): Promise<void> => {
-    if (ingest !== null) await waitUntil(() => ingest?.client.connected === true || !isRunning(), Date.now() + READY_WAIT_FOR_FINNHUB_MS)
-    if (!isRunning()) return
+  /**
+   * Kafka and Cassandra are connected; give the first Finnhub handshake a moment so
+   * READY=1 means data can flow (a Finnhub that stays away shows in /readyz and STATUS=).
+   */
+  async #announceReady (): Promise<void> {
+    const { ingest, process: proc } = this
+    if (ingest !== null) await waitUntil(() => ingest.client.connected || !this.#live(), Date.now() + READY_WAIT_FOR_FINNHUB_MS)
+    if (!this.#live()) return
+    const notifier = this.#notifier
     notifier?.ready(ingest === null || ingest.client.connected ? 'running' : 'running; waiting for Finnhub')
-    notifier?.startWatchdog(() => !forced)
+    notifier?.startWatchdog(() => !this.#forced)
     if (notifier?.enabled !== true) return
-    stopStatus = startStatusLine({ ingest: ingest?.counters ?? null, process: processRole?.counters ?? null, p99Ms: () => latency.quantileMs('end_to_end', 0.99) },
+    this.#stopStatus = startStatusLine({ ingest: ingest?.counters ?? null, process: proc?.counters ?? null, p99Ms: () => this.latency.quantileMs('end_to_end', 0.99) },
       STATUS_EVERY_MS, line => notifier.status(line))
-  }
-
-  state = 'running'
-  opts.stopSignal?.then(s => stop(s)).catch(err => { log.error('shutdown failed', { err }) })
-  if (stopRequested !== null) {
-    stop(stopRequested).catch(err => { log.error('shutdown failed', { err }) })
-  } else {
-    announceReady().catch(err => { log.error('could not notify systemd', { err }) })
-  }
-
-  return {
-    ingest,
-    process: processRole,
-    latency,
-    registry,
-    log,
-    http,
-    get config () { return current },
-    readiness,
-    reload: async () => await reload(),
-    stop: async reason => await stop(reason),
-    stopped
   }
 }
 
