@@ -263,14 +263,14 @@ t.test('a stop during a reload wins: the reload applies nothing, the daemon stop
 t.test('a failed start closes what started, releases the signals, and a stop asked for meanwhile gets 1', async t => {
   const f = fakes()
   const refused = gate()
-  f.ctl.ingestStart = async () => { await refused.promise; throw new FinnhubdError('FINNHUBD_ERR_KAFKA', 'no broker') }
+  f.ctl.ingestStart = async () => { await refused.promise; throw new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE', 'no broker') }
   const daemon = new Daemon(f.opts())
   const starting = daemon.start()
   await tick()
   const stop = daemon.stop('test')
   f.signals.emit('SIGTERM', 'SIGTERM')
   refused.open()
-  await t.rejects(starting, { code: 'FINNHUBD_ERR_KAFKA' })
+  await t.rejects(starting, { code: 'FINNHUBD_ERR_KAFKA_UNREACHABLE' })
   t.equal(daemon.state, 'stopped')
   t.same(f.calls, ['process.start', 'ingest.start', 'process.stop'], 'the processor that did start is stopped again')
   t.equal(await stop, EXIT_START_FAILED)
