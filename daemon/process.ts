@@ -10,7 +10,8 @@
 // Cassandra outage holds batches at step 3 or 4 and so pauses consumption.
 
 import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
+import { extname } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { getHeapStatistics } from 'node:v8'
 import type cassandra from 'cassandra-driver'
 import { Piscina } from 'piscina'
@@ -31,10 +32,14 @@ import type { Logger } from './log.js'
 import { heapBoundWarning } from './node-flags.js'
 import type { StageLatency } from './metrics/latency.js'
 import { createProcessCounters, registerCandleMetrics, registerProcessMetrics, registerWorkerPoolMetrics, type ProcessCounters } from './metrics/process.js'
-import { PROJECT_ROOT, resolveSchemaPath } from './paths.js'
+import { resolveSchemaPath } from './paths.js'
 import type { DecodeTask, DecodeWorkerData } from '../workers/decode-batch.js'
 
-export const WORKER_FILE = join(PROJECT_ROOT, 'dist', 'workers', 'decode-batch.js')
+// The worker beside this module: dist/workers/decode-batch.js when the daemon runs from
+// dist/, workers/decode-batch.ts when it runs from the sources under the tests' TypeScript
+// loader (worker threads inherit its --import). So the workers always run the code the
+// caller runs: an edit to core/ is not silently ignored until a rebuild.
+export const WORKER_FILE = fileURLToPath(new URL(`../workers/decode-batch${extname(fileURLToPath(import.meta.url))}`, import.meta.url))
 
 export interface ProcessDeps {
   log: Logger
