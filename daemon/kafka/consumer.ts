@@ -4,9 +4,9 @@
 // its offsets are tracked per partition (core/offsets.ts) until it resolves; offsets are
 // committed (every kafka.commitIntervalMs, on revocation and on close) only for
 // the contiguous prefix of finished batches, as offset + 1. On revocation the
-// finished prefix is committed synchronously before the partitions go, and what
-// is still in flight for them finishes without committing (the next owner reads
-// it again; writes are idempotent). Backpressure: at workers.maxQueue batches in
+// finished prefix is committed (asynchronously, see #onRebalance) before the
+// partitions go, and what is still in flight for them finishes without committing
+// (the next owner reads it again; writes are idempotent). Backpressure: at workers.maxQueue batches in
 // flight the loop first waits, without consuming, for one of them to finish (up to
 // PAUSE_AFTER_MS; librdkafka keeps prefetching meanwhile, within
 // kafka.fetchQueueMaxKbytes, so the next batch is there at once); only a longer wait
@@ -19,6 +19,7 @@
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
 import { brokerHealth, connectKafka, parseStats, type BrokerHealth } from './admin.js'
+import { realConsumer, type ConsumerClient, type ConsumerFactory } from './clients.js'
 import { OffsetTracker, type Span } from '../core/offsets.js'
 import type { Logger } from '../log.js'
 import { waitUntil } from '../wait.js'
@@ -47,6 +48,8 @@ export interface TradeConsumerOptions {
    * after a restart.
    */
   onBatch: (batch: ConsumedBatch) => Promise<void>
+  /** Builds the client (the unit tests' fake); the real KafkaConsumer when absent. */
+  client?: ConsumerFactory
 }
 
 interface PartitionStats { partition: number, consumer_lag: number }
@@ -57,7 +60,7 @@ interface ConsumerStats {
 
 export class TradeConsumer {
   readonly #opts: TradeConsumerOptions
-  readonly #consumer: Kafka.KafkaConsumer
+  readonly #consumer: ConsumerClient
   readonly #tracker = new OffsetTracker()
   #running = false
   #loop: Promise<void> | null = null
@@ -78,7 +81,7 @@ export class TradeConsumer {
     this.#batchSize = opts.batchSize
     this.#commitIntervalMs = opts.kafka.commitIntervalMs
     const k = opts.kafka
-    this.#consumer = new Kafka.KafkaConsumer({
+    this.#consumer = (opts.client ?? realConsumer)({
       'metadata.broker.list': k.bootstrapServers.join(','),
       'group.id': k.groupId,
       'session.timeout.ms': k.sessionTimeoutMs,

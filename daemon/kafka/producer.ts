@@ -22,6 +22,7 @@
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
 import { brokerHealth, connectKafka, parseStats, type BrokerHealth } from './admin.js'
+import { realProducer, type ProducerClient, type ProducerFactory } from './clients.js'
 import { TradeEncoder } from '../core/avro-codec.js'
 import type { TradeRecord } from '../core/trade-schema.js'
 import type { Logger } from '../log.js'
@@ -40,6 +41,8 @@ export interface TradeProducerOptions {
   pollIntervalMs?: number
   /** Where frame → ack times go (kafka.deliveryReports = all). */
   latency?: StageLatency
+  /** Builds the client (the unit tests' fake); the real Producer when absent. */
+  client?: ProducerFactory
 }
 
 /** The parts of librdkafka's statistics we use (times in microseconds). */
@@ -59,7 +62,7 @@ export interface LatencyWindow { min: number, max: number, avg: number, p50: num
 
 export class TradeProducer {
   readonly #opts: TradeProducerOptions
-  readonly #producer: Kafka.Producer
+  readonly #producer: ProducerClient
   readonly #topic: string
   #ready = false
   readonly #keys = new Map<string, Buffer>()
@@ -71,7 +74,7 @@ export class TradeProducer {
   constructor (opts: TradeProducerOptions) {
     this.#opts = opts
     this.#topic = opts.kafka.topic
-    this.#producer = new Kafka.Producer({
+    this.#producer = (opts.client ?? realProducer)({
       'metadata.broker.list': opts.kafka.bootstrapServers.join(','),
       'client.id': opts.kafka.clientId,
       'enable.idempotence': true,

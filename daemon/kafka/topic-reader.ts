@@ -11,6 +11,7 @@ import { singleObjectFingerprint, TradeDecoder } from '../core/avro-codec.js'
 import { writerSchemasFor } from '../core/process-batch.js'
 import { type TradeRecord } from '../core/trade-schema.js'
 import { connectKafka } from './admin.js'
+import { realConsumer, type ConsumerClient, type ConsumerFactory } from './clients.js'
 import { tradeSchemaId } from './schema-registry.js'
 import { loadTradeType, resolveSchemaPath } from '../paths.js'
 
@@ -33,12 +34,14 @@ export interface TopicReaderOptions {
   decoder: TradeDecoder
   /** Distinguishes this reader's client in broker logs. */
   purpose: string
+  /** Builds the client (the unit tests' fake); the real KafkaConsumer when absent. */
+  client?: ConsumerFactory
 }
 
 export class TopicReader {
   readonly #opts: TopicReaderOptions
-  #consumer: Kafka.KafkaConsumer | null = null
-  #connecting: Promise<Kafka.KafkaConsumer> | null = null
+  #consumer: ConsumerClient | null = null
+  #connecting: Promise<ConsumerClient> | null = null
   /** One read at a time: the consumer's assignment is the read's state. */
   #turn: Promise<unknown> = Promise.resolve()
   #closed = false
@@ -125,18 +128,18 @@ export class TopicReader {
     if (consumer !== null) await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
   }
 
-  async #exclusive<T> (fn: (consumer: Kafka.KafkaConsumer) => Promise<T>): Promise<T> {
+  async #exclusive<T> (fn: (consumer: ConsumerClient) => Promise<T>): Promise<T> {
     const run = this.#turn.then(async () => await fn(await this.#connect()))
     this.#turn = run.catch(() => {})
     return await run
   }
 
-  async #connect (): Promise<Kafka.KafkaConsumer> {
+  async #connect (): Promise<ConsumerClient> {
     if (this.#closed) throw new Error('the topic reader is closed')
     if (this.#consumer !== null) return this.#consumer
     this.#connecting ??= (async () => {
       const { kafka, purpose } = this.#opts
-      const consumer = new Kafka.KafkaConsumer({
+      const consumer = (this.#opts.client ?? realConsumer)({
         'metadata.broker.list': kafka.bootstrapServers.join(','),
         'client.id': `${kafka.clientId}-${purpose}`,
         // Required by librdkafka, never used: the reader assigns partitions itself and never commits.
@@ -169,18 +172,18 @@ export async function tradeDecoderFor (config: Config): Promise<TradeDecoder> {
 }
 
 /** The topic's partition ids, sorted (none for a topic that does not exist). */
-export async function partitionsOf (consumer: Kafka.KafkaConsumer, topic: string): Promise<number[]> {
+export async function partitionsOf (consumer: ConsumerClient, topic: string): Promise<number[]> {
   const meta = await new Promise<Kafka.Metadata>((resolve, reject) => {
     consumer.getMetadata({ topic, timeout: 10_000 }, (err, m) => { err ? reject(err) : resolve(m) })
   })
   return (meta.topics.find(t => t.name === topic)?.partitions ?? []).map(p => p.id).sort((a, b) => a - b)
 }
 
-export function watermarks (consumer: Kafka.KafkaConsumer, topic: string, partition: number): Promise<Kafka.WatermarkOffsets> {
+export function watermarks (consumer: ConsumerClient, topic: string, partition: number): Promise<Kafka.WatermarkOffsets> {
   return new Promise((resolve, reject) => { consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => { err ? reject(err) : resolve(o) }) })
 }
 
-function consume (consumer: Kafka.KafkaConsumer, max: number, timeoutMs: number): Promise<Kafka.Message[]> {
+function consume (consumer: ConsumerClient, max: number, timeoutMs: number): Promise<Kafka.Message[]> {
   consumer.setDefaultConsumeTimeout(timeoutMs)
   return new Promise((resolve, reject) => { consumer.consume(max, (err, msgs) => { err ? reject(err) : resolve(msgs) }) })
 }
