@@ -74,7 +74,7 @@ exit codes:
 
 Environment overrides (the seed's names): FINNHUB_TOKEN, KAFKA_BOOTSTRAP_SERVERS,
 KAFKA_TOPIC, SCHEMA_PATH, CASSANDRA_HOST, CASSANDRA_PORT, CASSANDRA_USER,
-CASSANDRA_PASSWORD, CASSANDRA_KEYSPACE, CASSANDRA_TABLE, …  (see README.md)`
+CASSANDRA_PASSWORD, CASSANDRA_KEYSPACE, CASSANDRA_TABLE, …  (see docs/configuration.md)`
 
 const SIGNALS_AND_EXIT = `Stops on SIGTERM/SIGINT: drains within shutdown.drainTimeoutMs (exit 0, or 3 with work
 left over); a second signal exits at once (130). SIGHUP reloads the config file.

@@ -19,8 +19,8 @@ export const SEED_VARIABLES_WITHOUT_MEANING: Readonly<Record<string, string>> = 
   CASSANDRA_RACK: 'places the seed\'s Cassandra container in a rack; finnhubd is a client and has no rack (CASSANDRA_DC picks its local data center)',
   CASSANDRA_BROADCAST_ADDRESS: 'has no meaning here: it is the address the seed\'s Cassandra container announces to its peers; finnhubd reaches Cassandra at CASSANDRA_HOST:CASSANDRA_PORT',
   CASSANDRA_LISTEN_ADDRESS: 'is where the seed\'s Cassandra container listens; finnhubd reaches Cassandra at CASSANDRA_HOST:CASSANDRA_PORT (the local stack: npm run stack -- up)',
-  GRAFANA_ADMIN_USER: 'configures the seed\'s Grafana container; finnhubd runs no Grafana: set the admin in your own Grafana and import monitoring/grafana (see README, Monitoring)',
-  GRAFANA_ADMIN_PASSWORD: 'configures the seed\'s Grafana container; finnhubd runs no Grafana: set the admin in your own Grafana and import monitoring/grafana (see README, Monitoring)'
+  GRAFANA_ADMIN_USER: 'configures the seed\'s Grafana container; finnhubd runs no Grafana: set the admin in your own Grafana and import monitoring/grafana (see docs/metrics.md)',
+  GRAFANA_ADMIN_PASSWORD: 'configures the seed\'s Grafana container; finnhubd runs no Grafana: set the admin in your own Grafana and import monitoring/grafana (see docs/metrics.md)'
 }
 
 /** Names of the local stack's settings (tools/stack/options.ts): allowed in an env file for `finnhubd stack` and the demo. */
@@ -60,7 +60,7 @@ export function readEnvFile (file: string, known: readonly string[]): EnvFile {
       return `${file}${line === undefined ? '' : `:${line}`}: unknown variable ${shown}${near !== null ? ` (did you mean ${near}?)` : ''}`
     })
     throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
-      `${lines.join('\n  ')}\nfinnhubd reads ${[...allowed].join(', ')}; remove the line or fix the name (README, "Coming from the seed").`)
+      `${lines.join('\n  ')}\nfinnhubd reads ${[...allowed].join(', ')}; remove the line or fix the name (docs/configuration.md, "Coming from the seed").`)
   }
   const schemaPath = values['SCHEMA_PATH']
   if (schemaPath !== undefined && schemaPath !== '' && !isAbsolute(schemaPath)) values['SCHEMA_PATH'] = resolve(dirname(resolve(file)), schemaPath)

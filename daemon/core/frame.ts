@@ -1,4 +1,4 @@
-// Parsing and validation of Finnhub WebSocket frames (the protocol: README, "Ingest: what it guarantees"), pure.
+// Parsing and validation of Finnhub WebSocket frames (the protocol: docs/guarantees.md, "Ingest: what it guarantees"), pure.
 // A frame is classified (trades, ping, error, other type, or malformed with a
 // reason); inside a trade frame each trade is checked on its own, so one bad trade
 // drops only itself, with a counted reason, and the good ones around it go on.

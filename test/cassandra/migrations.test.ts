@@ -18,7 +18,7 @@ t.test('the shipped migrations are numbered, ordered and each statement is idemp
   }
   const trades = migrations[2]?.statements.map(s => renderStatement(s, params)).join('\n') ?? ''
   t.match(trades, /CREATE TABLE IF NOT EXISTS ks\.ticks/)
-  t.match(trades, /PRIMARY KEY \(\(symbol, day\), trade_ts, trade_id\)/, 'the key of the data contract (README, Data)')
+  t.match(trades, /PRIMARY KEY \(\(symbol, day\), trade_ts, trade_id\)/, 'the key of the data contract (docs/data.md)')
   const keyspace = migrations[0]?.statements.map(s => renderStatement(s, params)).join('\n') ?? ''
   t.match(keyspace, /'replication_factor': 3/)
 })

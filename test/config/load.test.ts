@@ -1,10 +1,8 @@
 import t from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig, readConfigFile, redactConfig, validateConfig, ENV_OVERRIDE_NAMES } from '../../daemon/config/load.js'
 import { FinnhubdError, isFinnhubdError } from '../../daemon/core/errors.js'
-import { PROJECT_ROOT } from '../../daemon/paths.js'
-import { parse as parseYaml } from 'yaml'
 
 function configError (fn: () => unknown): FinnhubdError {
   try {
@@ -181,15 +179,6 @@ t.test('the printed config is itself a valid config file', async t => {
   const file = join(dir, 'full.json')
   writeFileSync(file, JSON.stringify(redactConfig(loadConfig().config)))
   t.equal(loadConfig({ file }).config.kafka.topic, 'finnhub.trades', 'the printed config is itself a valid config file')
-})
-
-t.test('README\'s configuration example is valid and shows the defaults', async t => {
-  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8')
-  const section = readme.slice(readme.indexOf('## Configuration'))
-  const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
-  t.ok(block.length > 1000, 'the example is there')
-  const fromReadme = validateConfig(parseYaml(block))
-  t.same(fromReadme, loadConfig().config, 'every value in the example is the default')
 })
 
 t.test('discovery settings: patterns must compile, an empty symbol list needs discovery, REST delays are ordered', async t => {

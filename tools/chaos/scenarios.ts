@@ -1,4 +1,4 @@
-// The fault suite's scenarios (README: the ingest and process guarantees, bad input). Each
+// The fault suite's scenarios (docs/guarantees.md: the ingest and process guarantees, bad input). Each
 // runs while trades flow at a steady rate; the harness accounts for every trade after
 // it (tools/chaos/harness.ts). A scenario checks what is particular to it: the drop
 // counter beyond the buffer bound, the malformed-frame count, the dead-letter records.

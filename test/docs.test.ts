@@ -1,0 +1,138 @@
+// The documentation stays complete and true to the code: docs/configuration.md's
+// example holds every setting at its default and names every environment variable the
+// daemon reads; docs/metrics.md lists exactly the metrics of our own; every relative link
+// and anchor in README.md and docs/ resolves; and no tracked file names a document that
+// is not in the repository. Each check is also run once against a planted mistake.
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { ENV_OVERRIDE_NAMES, loadConfig, validateConfig } from '../daemon/config/load.js'
+import { PROJECT_ROOT } from '../daemon/paths.js'
+import { allMetrics } from './fixtures/all-metrics.js'
+
+const read = (file: string): string => readFileSync(join(PROJECT_ROOT, file), 'utf8')
+const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).split('\n').filter(f => f !== '')
+const pages = tracked.filter(f => f === 'README.md' || (f.startsWith('docs/') && f.endsWith('.md')))
+
+/** Dotted paths of an object's leaves (arrays and null are leaves). */
+export function leafPaths (value: unknown, prefix = ''): string[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [prefix]
+  const entries = Object.entries(value)
+  if (entries.length === 0) return [prefix]
+  return entries.flatMap(([k, v]) => leafPaths(v, prefix === '' ? k : `${prefix}.${k}`))
+}
+
+/** The YAML example of docs/configuration.md. */
+function exampleOf (page: string): unknown {
+  return parseYaml(/```yaml\n([\s\S]*?)```/.exec(page)?.[1] ?? '')
+}
+
+/** Settings of the defaults the example lacks. */
+function missingSettings (example: unknown): string[] {
+  const shown = new Set(leafPaths(example))
+  return leafPaths(validateConfig({})).filter(p => !shown.has(p))
+}
+
+/** The environment variables the daemon reads: the overrides, and every FINNHUBD_* its sources name (error codes aside). */
+function envNames (): string[] {
+  const sources = tracked.filter(f => f.startsWith('daemon/') && f.endsWith('.ts')).map(read).join('\n')
+  const named = new Set([...sources.matchAll(/\bFINNHUBD_[A-Z0-9_]+\b/g)].map(m => m[0]).filter(n => !n.startsWith('FINNHUBD_ERR_')))
+  return [...new Set([...ENV_OVERRIDE_NAMES, ...named])].sort()
+}
+
+/** GitHub's anchor of a heading. */
+export function slugOf (heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\- _]/gu, '').replace(/ /g, '-')
+}
+
+function anchorsOf (markdown: string): Set<string> {
+  const out = new Set<string>()
+  let fenced = false
+  for (const line of markdown.split('\n')) {
+    if (line.startsWith('```')) fenced = !fenced
+    const m = /^#{1,6} (.*)$/.exec(line)
+    if (!fenced && m !== null) out.add(slugOf(m[1] as string))
+  }
+  return out
+}
+
+/** Relative links of a page that do not resolve: a missing file, or an anchor no heading has. */
+export function brokenLinks (file: string, markdown: string, exists: (path: string) => boolean, anchors: (path: string) => Set<string>): string[] {
+  const out: string[] = []
+  const prose = markdown.replace(/```[\s\S]*?```/g, '')
+  for (const m of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+    const target = m[1] as string
+    if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue
+    const [path, anchor] = target.split('#') as [string, string | undefined]
+    const resolved = path === '' ? file : join(dirname(file), path)
+    if (!exists(resolved)) { out.push(`${file}: ${target} (no such file)`); continue }
+    if (anchor !== undefined && resolved.endsWith('.md') && !anchors(resolved).has(anchor)) out.push(`${file}: ${target} (no such heading)`)
+  }
+  return out
+}
+
+const onDisk = (path: string): boolean => existsSync(join(PROJECT_ROOT, path))
+const anchorsOnDisk = (path: string): Set<string> => anchorsOf(read(path))
+
+/** Names of markdown documents a text mentions that the repository does not hold. */
+export function absentDocuments (file: string, text: string, present: ReadonlySet<string>): string[] {
+  const out: string[] = []
+  for (const m of text.matchAll(/(?<![\w./${}-])((?:[\w.-]+\/)*\w[\w.-]*\.md)\b/g)) {
+    const name = m[1] as string
+    const base = name.split('/').pop() as string
+    const here = relative(PROJECT_ROOT, join(PROJECT_ROOT, dirname(file), name))
+    if (present.has(name) || present.has(here) || [...present].some(p => p.endsWith(`/${name}`) || p === base || p.endsWith(`/${base}`))) continue
+    out.push(`${file}: ${name}`)
+  }
+  return out
+}
+
+t.test('docs/configuration.md: its example holds every setting at its default', async t => {
+  const example = exampleOf(read('docs/configuration.md'))
+  t.same(validateConfig(example), loadConfig().config, 'every value in the example is the default')
+  t.same(missingSettings(example), [], 'every setting is in the example')
+  t.ok(leafPaths(validateConfig({})).length > 80, 'and there are many')
+  const { kafka, ...withoutKafka } = example as { kafka: Record<string, unknown> }
+  t.ok(missingSettings(withoutKafka).includes('kafka.topic'), 'a setting left out is found')
+  const { lingerMs: _, ...kafkaWithoutLinger } = kafka
+  t.same(missingSettings({ ...withoutKafka, kafka: kafkaWithoutLinger }), ['kafka.lingerMs'])
+})
+
+t.test('docs/configuration.md names every environment variable the daemon reads', async t => {
+  const page = read('docs/configuration.md')
+  const names = envNames()
+  t.ok(names.includes('KAFKA_BOOTSTRAP_SERVERS') && names.includes('FINNHUBD_CONFIG') && names.includes('FINNHUBD_DEBUG'), names.join(', '))
+  for (const name of names) t.match(page, new RegExp(`\\b${name}\\b`), `${name} is documented`)
+  t.notMatch(page, /\bFINNHUBD_NOT_A_VARIABLE\b/, 'the check can fail')
+})
+
+t.test('docs/metrics.md lists exactly the metrics of our own', async t => {
+  const { own } = await allMetrics()
+  const documented = (page: string): string[] => [...new Set([...page.matchAll(/^\| `(finnhubd_[a-z0-9_]+)` \|/gm)].map(m => m[1] as string))].sort()
+  const page = read('docs/metrics.md')
+  t.ok(own.length >= 25)
+  t.same(documented(page), [...own].sort(), 'docs/metrics.md documents every metric of our own, and no other')
+  const planted = page.replace(/^\| `finnhubd_[a-z0-9_]+` \|.*\n/m, '') + '| `finnhubd_made_up_total` | counter | nothing |\n'
+  t.not(documented(planted).join(), [...own].sort().join(), 'a missing or a made-up metric is found')
+})
+
+t.test('every relative link and anchor of README.md and docs/ resolves', async t => {
+  t.ok(pages.length >= 10, `${pages.length} pages`)
+  for (const page of pages) t.same(brokenLinks(page, read(page), onDisk, anchorsOnDisk), [], page)
+  t.same(brokenLinks('docs/x.md', '[a](../README.md#layout) [b](metrics.md#metrics) [c](#here)\n## Here\n', p => p === 'docs/x.md' || onDisk(p), p => p === 'docs/x.md' ? new Set(['here']) : anchorsOnDisk(p)), [])
+  t.same(brokenLinks('docs/x.md', '[a](README.md) [b](metrics.md#no-such) [c](https://x.test/y.md)', onDisk, anchorsOnDisk),
+    ['docs/x.md: README.md (no such file)', 'docs/x.md: metrics.md#no-such (no such heading)'])
+})
+
+t.test('no tracked file names a document that is not in the repository', async t => {
+  const present = new Set(tracked)
+  const texts = tracked.filter(f => /\.(ts|mjs|js|md|json|ya?ml|service|sh|cql|avsc|txt)$/.test(f) || f === '.ci/run')
+    // This file is left out: its planted mistakes name pages that do not exist, on purpose.
+    .filter(f => f !== 'package-lock.json' && f !== 'test/docs.test.ts')
+  t.ok(texts.length > 150)
+  const absent = texts.flatMap(f => absentDocuments(f, read(f), present))
+  t.same(absent, [])
+  t.same(absentDocuments('daemon/x.ts', '// the protocol: see missing-page.md and docs/metrics.md', present), ['daemon/x.ts: missing-page.md'], 'the check can fail')
+})
