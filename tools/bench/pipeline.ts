@@ -55,6 +55,7 @@ import {
 import type { SimCommand, SimWorkerData } from './sim-worker.js'
 import { syntheticTrades } from './trades.js'
 import { dropRunData, expectedIdTable } from '../verify/verify.js'
+import { settleDrops } from '../verify/accounting.js'
 
 const TOKEN = 'bench'
 const SYMBOLS = Array.from({ length: 40 }, (_, i) => `BENCH:SYM${String(i).padStart(2, '0')}`)
@@ -771,6 +772,7 @@ async function accountFor (config: Config, options: GeneratorOptions, calls: rea
     await client.shutdown()
   }
   const notStored = expected.table.unmarked()
+  const { lost, overCounted } = settleDrops(notStored, countedDrops)
   return {
     sent: expected.sent,
     distinctTrades: expected.table.size,
@@ -778,8 +780,8 @@ async function accountFor (config: Config, options: GeneratorOptions, calls: rea
     stored,
     notStored,
     countedDrops,
-    lost: Math.max(0, notStored - countedDrops),
-    overCountedDrops: Math.max(0, countedDrops - notStored),
+    lost,
+    overCountedDrops: overCounted,
     duplicated
   }
 }

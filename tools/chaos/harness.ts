@@ -34,6 +34,7 @@ import { isAlive, sleep } from '../stack/proc.js'
 import { down, runningPid, selectComponents, up } from '../stack/stack.js'
 import { DaemonProcess, freePort } from '../bench/daemon-process.js'
 import { metricByOnlyLabel, metricSum } from '../verify/prom-text.js'
+import { accountScenario } from '../verify/accounting.js'
 import { candleDifferences, dropRunData, expectedTrades, groupCaughtUp, readCandles, readTopicIds, readTrades, recomputeCandles, type SentLog } from '../verify/verify.js'
 import { TcpProxy } from './proxy.js'
 
@@ -431,56 +432,31 @@ export class Run {
     } finally {
       await client.shutdown()
     }
-    const storedIds = new Set(stored.map(r => r.trade_id))
-    let inKafka = 0
-    let kafkaExtra = 0
-    let lostAfterKafka = 0
-    let foreignStored = 0
-    for (const [id, count] of topic.ids) {
-      if (this.foreignIds.has(id)) {
-        if (storedIds.has(id)) foreignStored++
-        continue
-      }
-      if (expected.ids.has(id)) inKafka++
-      kafkaExtra += count - 1
-      if (!storedIds.has(id)) lostAfterKafka++
-    }
-    let inFlightAtEdges = 0
-    let missingOutsideEdges = 0
-    const missingTimes: number[] = []
-    for (const [id, { t }] of expected.ids) {
-      if (topic.ids.has(id)) continue
-      if (this.edges.some(e => t >= e.from && t <= e.to)) inFlightAtEdges++
-      else { missingOutsideEdges++; missingTimes.push(t) }
-    }
-    // Where the trades missing outside the windows were sent, against the faults' times: a failure names when.
-    const when = missingTimes.length === 0
-      ? ''
-      : `; sent at ${[...new Set(missingTimes.sort((a, b) => a - b).map(t => new Date(t).toISOString().slice(11, 23)))].slice(0, 8).join(', ')}` +
-        `; faults at ${this.faultTimes.map(f => `${new Date(f.at).toISOString().slice(11, 23)} ${f.what.slice(0, 40)}`).join('; ')}`
-    const storedUnexpected = stored.filter(r => !expected.ids.has(r.trade_id)).length
     const droppedTotal = Object.values(this.dropped).reduce((a, b) => a + b, 0)
-    const lost = lostAfterKafka + Math.max(0, missingOutsideEdges - droppedTotal)
-    const duplicated = kafkaExtra + storedUnexpected
+    const a = accountScenario({ sent: expected.ids, inKafka: topic.ids, stored: stored.map(r => r.trade_id), foreign: this.foreignIds, windows: this.edges, countedDrops: droppedTotal })
+    const { lost, duplicated, lostAfterKafka, kafkaExtra, storedUnexpected } = a
+    const missingOutsideEdges = a.missingOutsideWindows
+    // Where the trades missing outside the windows were sent, against the faults' times: a failure names when.
+    const when = a.missingTimes.length === 0
+      ? ''
+      : `; sent at ${[...new Set(a.missingTimes.sort((x, y) => x - y).map(t => new Date(t).toISOString().slice(11, 23)))].slice(0, 8).join(', ')}` +
+        `; faults at ${this.faultTimes.map(f => `${new Date(f.at).toISOString().slice(11, 23)} ${f.what.slice(0, 40)}`).join('; ')}`
     this.check('lost = 0', lost === 0, `${lostAfterKafka} in Kafka and not stored; ${missingOutsideEdges} sent, not in Kafka, outside kill/stop windows, against ${droppedTotal} counted drops${lost > 0 ? when : ''}`)
     this.check('duplicated = 0', duplicated === 0, `${kafkaExtra} extra Kafka records, ${storedUnexpected} stored rows for no trade sent`)
     // A counted drop can also fall inside a kill/stop window (overload shedding goes on
     // up to a SIGTERM under load): the drops cover every trade missing outside the
     // windows exactly and exceed them by at most the trades missing inside (each of
     // those either dropped and counted or in flight when the daemon died or stopped).
-    const dropsInsideEdges = droppedTotal - missingOutsideEdges
-    this.check('every trade missing from Kafka outside kill/stop windows is a counted drop, and no drop is counted for a trade in Kafka', dropsInsideEdges >= 0 && dropsInsideEdges <= inFlightAtEdges,
-      `${missingOutsideEdges} missing outside the windows, ${inFlightAtEdges} inside, ${droppedTotal} counted (${JSON.stringify(this.dropped)})`)
-    // What the windows cost beyond the counted drops: trades in flight when the daemon died or stopped.
-    inFlightAtEdges -= Math.max(0, Math.min(dropsInsideEdges, inFlightAtEdges))
-    if (this.foreignIds.size > 0) this.check('no record the scenario wrote into the topic as not a trade is stored', foreignStored === 0, `${foreignStored} of ${this.foreignIds.size} stored`)
+    this.check('every trade missing from Kafka outside kill/stop windows is a counted drop, and no drop is counted for a trade in Kafka', a.dropsInsideWindows >= 0 && a.dropsInsideWindows <= a.missingInsideWindows,
+      `${missingOutsideEdges} missing outside the windows, ${a.missingInsideWindows} inside, ${droppedTotal} counted (${JSON.stringify(this.dropped)})`)
+    if (this.foreignIds.size > 0) this.check('no record the scenario wrote into the topic as not a trade is stored', a.foreignStored === 0, `${a.foreignStored} of ${this.foreignIds.size} stored`)
     this.check('candles equal their recomputation from the stored trades', candleProblems.length === 0, candleProblems.slice(0, 3).join('; '))
     this.check('the daemon never exited unless killed or stopped', this.unexpectedExits.length === 0, this.unexpectedExits.join('; '))
     this.check(`peak RSS under ${RSS_BOUND_MIB} MiB`, this.peakRssMiB > 0 && this.peakRssMiB < RSS_BOUND_MIB, `${this.peakRssMiB} MiB`)
     this.check(`the main thread never blocked ${STALL_BOUND_S} s or more`, this.maxStallS < STALL_BOUND_S, `longest event-loop delay ${this.maxStallS.toFixed(3)} s`)
     const bound = (config.kafka.maxBufferedMessages)
     this.check('producer queue within kafka.maxBufferedMessages', this.maxProducerQueue <= bound, `max ${this.maxProducerQueue}, bound ${bound}`)
-    return this.#result(started, { sent: expected.sent, inKafka, stored: storedIds.size, lost, duplicated, droppedTotal, inFlightAtEdges, candles, candleProblems })
+    return this.#result(started, { sent: expected.sent, inKafka: a.inKafka, stored: a.stored, lost, duplicated, droppedTotal, inFlightAtEdges: a.inFlightAtWindows, candles, candleProblems })
   }
 
   /**
