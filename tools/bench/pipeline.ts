@@ -55,7 +55,7 @@ import {
 import type { SimCommand, SimWorkerData } from './sim-worker.js'
 import { syntheticTrades } from './trades.js'
 import { dropRunData, expectedIdTable } from '../verify/verify.js'
-import { settleDrops } from '../verify/accounting.js'
+import { accountIds, StoredRowTally, type IdAccount } from '../verify/accounting.js'
 
 const TOKEN = 'bench'
 const SYMBOLS = Array.from({ length: 40 }, (_, i) => `BENCH:SYM${String(i).padStart(2, '0')}`)
@@ -745,43 +745,26 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
 }
 
 /**
- * Rebuilds every trade sent, works out its id as the daemon should, and compares
- * with the ids stored. Trades the daemon counted as dropped (`countedDrops`) were
- * sent and never stored on purpose: lost is what is missing beyond them.
+ * Rebuilds every trade sent, works out its id as the daemon should, and tallies the
+ * ids stored against them (tools/verify/accounting.ts). Trades the daemon counted as
+ * dropped (`countedDrops`) were sent and never stored on purpose: lost is what is
+ * missing beyond them.
  */
-async function accountFor (config: Config, options: GeneratorOptions, calls: readonly GenerationCall[], countedDrops: number): Promise<Omit<BenchReport['counts'], 'notStoredAtEnd'>> {
+async function accountFor (config: Config, options: GeneratorOptions, calls: readonly GenerationCall[], countedDrops: number): Promise<IdAccount> {
   const expected = expectedIdTable([{ options, calls }])
+  const tally = new StoredRowTally(expected.table)
   const client = await connectCassandra(config.cassandra)
-  let stored = 0
-  let duplicated = 0
   try {
     for (const [tag, symbol] of expected.symbols.entries()) {
       for (const day of expected.days) {
         const rs = await client.execute(`SELECT trade_id FROM ${config.cassandra.keyspace}.${config.cassandra.tradesTable} WHERE symbol = ? AND day = ?`,
           [symbol, day], { prepare: true, fetchSize: 5000 })
         // The result set fetches the following pages as it is iterated.
-        for await (const row of rs) {
-          const tid = String(row.get('trade_id'))
-          stored++
-          // A row for no trade sent, under another trade's symbol, or twice.
-          if (expected.table.tag(tid) !== tag || !expected.table.mark(tid)) duplicated++
-        }
+        for await (const row of rs) tally.row(String(row.get('trade_id')), tag)
       }
     }
   } finally {
     await client.shutdown()
   }
-  const notStored = expected.table.unmarked()
-  const { lost, overCounted } = settleDrops(notStored, countedDrops)
-  return {
-    sent: expected.sent,
-    distinctTrades: expected.table.size,
-    identicalResends: expected.sent - expected.table.size,
-    stored,
-    notStored,
-    countedDrops,
-    lost,
-    overCountedDrops: overCounted,
-    duplicated
-  }
+  return accountIds(expected.sent, tally, countedDrops)
 }

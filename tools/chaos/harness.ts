@@ -20,7 +20,7 @@
 //                or memory, and Finnhub has no replay. Reported, never counted as
 //                accepted; a missing trade outside those windows is lost.
 
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { validateConfig } from '../../daemon/config/load.js'
 import type { Config } from '../../daemon/config/schema.js'
@@ -36,6 +36,7 @@ import { DaemonProcess, freePort } from '../bench/daemon-process.js'
 import { metricByOnlyLabel, metricSum } from '../verify/prom-text.js'
 import { accountScenario } from '../verify/accounting.js'
 import { candleDifferences, dropRunData, expectedTrades, groupCaughtUp, readCandles, readTopicIds, readTrades, recomputeCandles, type SentLog } from '../verify/verify.js'
+import { DaemonObserver } from './observer.js'
 import { TcpProxy } from './proxy.js'
 
 export const SYMBOLS = ['CHAOS:AAA', 'CHAOS:BBB', 'CHAOS:CCC', 'CHAOS:DDD', 'CHAOS:EEE', 'CHAOS:FFF']
@@ -112,10 +113,6 @@ interface Edge { what: string, from: number, to: number }
 /** Sums of a labelled metric, by the value of its one label (series with other or more labels are left out). */
 export const metricByLabel = metricByOnlyLabel
 
-const addInto = (into: Record<string, number>, from: Record<string, number>): void => {
-  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v
-}
-
 /** Merges plain objects two levels deep (config sections). */
 function merge (base: Record<string, unknown>, over: Record<string, Record<string, unknown>> = {}): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base }
@@ -141,10 +138,8 @@ export class Run {
   readonly edges: Edge[] = []
   faults = 0
   badInputs = 0
-  peakRssMiB = 0
-  maxProducerQueue = 0
-  maxStallS = 0
-  readonly dropped: Record<string, number> = {}
+  /** Memory, stalls, the producer queue and the drops, over the daemon's lives. */
+  readonly observed = new DaemonObserver()
   /**
    * Ids of records a scenario wrote into the topic itself that decode but are no
    * valid trade: no trade was sent for them and none may be stored, so the account
@@ -154,8 +149,6 @@ export class Run {
   readonly #sentLogs: SentLog[] = []
   #simPort = 0
   #simSeed = 1
-  #lastMetrics = ''
-  #scraper: NodeJS.Timeout | null = null
   #httpPort = 0
 
   constructor (env: ChaosEnv, scenario: Scenario, id: string) {
@@ -240,7 +233,7 @@ export class Run {
   }
 
   async killDaemon (): Promise<void> {
-    this.#endOfLife()
+    this.observed.endOfLife(this.daemon)
     const at = Date.now()
     this.daemon.signal('SIGKILL')
     await this.daemon.exited
@@ -249,46 +242,19 @@ export class Run {
 
   /** SIGTERM; checks the exit code is 0 and reads the daemon's own final counts. */
   async stopDaemon (): Promise<void> {
-    this.#endOfLife()
+    this.observed.endOfLife(this.daemon)
     const at = Date.now()
     this.daemon.signal('SIGTERM')
     const code = await this.daemon.exited
     this.edges.push({ what: 'SIGTERM', from: at - EDGE_BEFORE_MS, to: Date.now() })
     this.check('SIGTERM: exit code 0', code === 0, `exit code ${code}, signal ${this.daemon.exitSignal}`)
-    // The daemon's last word on what it dropped (counted after the final scrape).
-    const stopped = readFileSync(this.logFile, 'utf8').split('\n').filter(l => l.includes('"ingest stopped"')).pop()
-    if (stopped !== undefined) {
-      const line = JSON.parse(stopped) as { dropped?: Record<string, number> }
-      const scraped = metricByLabel(this.#lastMetrics, 'finnhubd_kafka_dropped_total')
-      for (const [k, v] of Object.entries(line.dropped ?? {})) this.dropped[k] = (this.dropped[k] ?? 0) + v - (scraped[k] ?? 0)
-    }
+    this.observed.finalDrops(this.logFile)
   }
 
   /** SIGHUP. */
   reload (): void { this.daemon.signal('SIGHUP') }
 
-  async metrics (): Promise<string> {
-    const text = await this.daemon.metrics()
-    this.#lastMetrics = text
-    return text
-  }
-
-  #scrape (): void {
-    if (!this.daemon.running) return
-    this.metrics().then(text => {
-      this.maxProducerQueue = Math.max(this.maxProducerQueue, metricSum(text, 'finnhubd_kafka_producer_queue_messages') || 0)
-      this.maxStallS = Math.max(this.maxStallS, metricSum(text, 'finnhubd_nodejs_eventloop_lag_max_seconds') || 0)
-    }, () => {})
-    const mem = this.daemon.memory()
-    if (Number.isFinite(mem.peakMiB)) this.peakRssMiB = Math.max(this.peakRssMiB, mem.peakMiB)
-  }
-
-  /** Folds the ending daemon's counters into the scenario's. */
-  #endOfLife (): void {
-    const mem = this.daemon.memory()
-    if (Number.isFinite(mem.peakMiB)) this.peakRssMiB = Math.max(this.peakRssMiB, mem.peakMiB)
-    addInto(this.dropped, metricByLabel(this.#lastMetrics, 'finnhubd_kafka_dropped_total'))
-  }
+  async metrics (): Promise<string> { return await this.observed.metrics(this.daemon) }
 
   // ---- stack and network --------------------------------------------------------
 
@@ -362,7 +328,7 @@ export class Run {
     await runMigrate(direct, CQL_DIR, () => {})
     await createTopic(env.kafkaBootstrap, topic, 3)
     await this.startDaemon()
-    this.#scraper = setInterval(() => { this.#scrape() }, 500)
+    this.observed.start(() => this.daemon)
   }
 
   /** The scenario's config with the direct (unproxied) endpoints, for the suite's own clients. */
@@ -383,7 +349,7 @@ export class Run {
       this.check('the daemon settles (nothing in flight, no lag)', settled)
       await this.stopDaemon()
     }
-    if (this.#scraper !== null) clearInterval(this.#scraper)
+    this.observed.stop()
     try {
       await this.scenario.verify?.(this)
     } catch (err) {
@@ -432,7 +398,8 @@ export class Run {
     } finally {
       await client.shutdown()
     }
-    const droppedTotal = Object.values(this.dropped).reduce((a, b) => a + b, 0)
+    const o = this.observed
+    const droppedTotal = o.droppedTotal
     const a = accountScenario({ sent: expected.ids, inKafka: topic.ids, stored: stored.map(r => r.trade_id), foreign: this.foreignIds, windows: this.edges, countedDrops: droppedTotal })
     const { lost, duplicated, lostAfterKafka, kafkaExtra, storedUnexpected } = a
     const missingOutsideEdges = a.missingOutsideWindows
@@ -448,14 +415,14 @@ export class Run {
     // windows exactly and exceed them by at most the trades missing inside (each of
     // those either dropped and counted or in flight when the daemon died or stopped).
     this.check('every trade missing from Kafka outside kill/stop windows is a counted drop, and no drop is counted for a trade in Kafka', a.dropsInsideWindows >= 0 && a.dropsInsideWindows <= a.missingInsideWindows,
-      `${missingOutsideEdges} missing outside the windows, ${a.missingInsideWindows} inside, ${droppedTotal} counted (${JSON.stringify(this.dropped)})`)
+      `${missingOutsideEdges} missing outside the windows, ${a.missingInsideWindows} inside, ${droppedTotal} counted (${JSON.stringify(o.dropped)})`)
     if (this.foreignIds.size > 0) this.check('no record the scenario wrote into the topic as not a trade is stored', a.foreignStored === 0, `${a.foreignStored} of ${this.foreignIds.size} stored`)
     this.check('candles equal their recomputation from the stored trades', candleProblems.length === 0, candleProblems.slice(0, 3).join('; '))
     this.check('the daemon never exited unless killed or stopped', this.unexpectedExits.length === 0, this.unexpectedExits.join('; '))
-    this.check(`peak RSS under ${RSS_BOUND_MIB} MiB`, this.peakRssMiB > 0 && this.peakRssMiB < RSS_BOUND_MIB, `${this.peakRssMiB} MiB`)
-    this.check(`the main thread never blocked ${STALL_BOUND_S} s or more`, this.maxStallS < STALL_BOUND_S, `longest event-loop delay ${this.maxStallS.toFixed(3)} s`)
+    this.check(`peak RSS under ${RSS_BOUND_MIB} MiB`, o.peakRssMiB > 0 && o.peakRssMiB < RSS_BOUND_MIB, `${o.peakRssMiB} MiB`)
+    this.check(`the main thread never blocked ${STALL_BOUND_S} s or more`, o.maxStallS < STALL_BOUND_S, `longest event-loop delay ${o.maxStallS.toFixed(3)} s`)
     const bound = (config.kafka.maxBufferedMessages)
-    this.check('producer queue within kafka.maxBufferedMessages', this.maxProducerQueue <= bound, `max ${this.maxProducerQueue}, bound ${bound}`)
+    this.check('producer queue within kafka.maxBufferedMessages', o.maxProducerQueue <= bound, `max ${o.maxProducerQueue}, bound ${bound}`)
     return this.#result(started, { sent: expected.sent, inKafka: a.inKafka, stored: a.stored, lost, duplicated, droppedTotal, inFlightAtEdges: a.inFlightAtWindows, candles, candleProblems })
   }
 
@@ -467,7 +434,7 @@ export class Run {
   async unaccounted (started: number, err: unknown): Promise<ScenarioResult> {
     this.check('the scenario could be settled and accounted for', false, (err as Error).stack ?? String(err))
     if (this.daemon.running) this.daemon.signal('SIGKILL')
-    if (this.#scraper !== null) clearInterval(this.#scraper)
+    this.observed.stop()
     for (const close of [() => this.sim.close(), () => this.kafkaProxy?.close(), () => this.cassandraProxy?.close()]) {
       try { await close() } catch { /* already closed by finish() */ }
     }
@@ -483,11 +450,11 @@ export class Run {
       faults: this.faults,
       badInputs: this.badInputs,
       ...counts,
-      dropped: { ...this.dropped },
+      dropped: { ...this.observed.dropped },
       recoveryMs: this.recoveryMs,
-      peakRssMiB: this.peakRssMiB,
-      maxProducerQueue: this.maxProducerQueue,
-      maxStallS: Math.round(this.maxStallS * 1000) / 1000,
+      peakRssMiB: this.observed.peakRssMiB,
+      maxProducerQueue: this.observed.maxProducerQueue,
+      maxStallS: Math.round(this.observed.maxStallS * 1000) / 1000,
       unexpectedExits: this.unexpectedExits,
       checks: this.checks
     }

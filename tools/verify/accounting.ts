@@ -9,6 +9,11 @@
 //  - a trade missing from Kafka that was sent inside a kill/stop window (its record was in
 //    flight when the daemon died or stopped) is neither lost nor a drop;
 //  - duplicated = Kafka records beyond one per trade, plus stored rows for no trade sent.
+// The bench has no Kafka read-back and millions of trades: its account (`StoredRowTally`,
+// `accountIds`) goes row by row against the compact id table of tools/verify/id-table.ts,
+// and a row for no trade sent, under another trade's symbol, or a second time is a
+// duplicate. The I/O (the generation logs rebuilt, the topic read, the rows fetched)
+// stays with the callers and tools/verify/verify.ts.
 
 /** Missing trades against the drops the daemon counted: lost is what the drops do not explain. */
 export function settleDrops (missing: number, countedDrops: number): { lost: number, overCounted: number } {
@@ -32,6 +37,68 @@ export interface ScenarioInput {
   countedDrops: number
 }
 
+/** The ids sent, as the bench holds them (tools/verify/id-table.ts): id → the tag of its symbol, marked once when stored. */
+export interface SentIdTable {
+  /** Distinct ids sent. */
+  readonly size: number
+  /** The tag of `id`, or -1 when it was not sent. */
+  tag: (id: string) => number
+  /** Marks a sent `id` as stored: true the first time, false after. */
+  mark: (id: string) => boolean
+  /** Ids sent and never marked. */
+  unmarked: () => number
+}
+
+/** The stored rows, one at a time against the ids sent (the bench's millions are never held at once). */
+export class StoredRowTally {
+  readonly table: SentIdTable
+  /** Rows seen. */
+  stored = 0
+  /** Rows for no trade sent, under another trade's symbol, or for a trade already stored. */
+  duplicated = 0
+
+  constructor (table: SentIdTable) { this.table = table }
+
+  /** One stored row: its trade id, read under the symbol tagged `tag`. */
+  row (tradeId: string, tag: number): void {
+    this.stored++
+    if (this.table.tag(tradeId) !== tag || !this.table.mark(tradeId)) this.duplicated++
+  }
+}
+
+/** The bench's account (its report's `counts`, in that order). */
+export interface IdAccount {
+  /** Trades sent (identical re-sends included). */
+  sent: number
+  distinctTrades: number
+  identicalResends: number
+  /** Rows stored. */
+  stored: number
+  /** Distinct trades sent and not stored, counted drops included. */
+  notStored: number
+  countedDrops: number
+  lost: number
+  overCountedDrops: number
+  duplicated: number
+}
+
+/** Settles the rows tallied against the trades sent (`sent`: identical re-sends included) and the drops the daemon counted. */
+export function accountIds (sent: number, tally: StoredRowTally, countedDrops: number): IdAccount {
+  const notStored = tally.table.unmarked()
+  const { lost, overCounted } = settleDrops(notStored, countedDrops)
+  return {
+    sent,
+    distinctTrades: tally.table.size,
+    identicalResends: sent - tally.table.size,
+    stored: tally.stored,
+    notStored,
+    countedDrops,
+    lost,
+    overCountedDrops: overCounted,
+    duplicated: tally.duplicated
+  }
+}
+
 export interface ScenarioAccount {
   /** Distinct trades sent that reached Kafka. */
   inKafka: number
@@ -39,15 +106,17 @@ export interface ScenarioAccount {
   stored: number
   /** Records in Kafka beyond one per trade. */
   kafkaExtra: number
-  /** Trades in Kafka and not stored. */
+  /** Trades in Kafka and not stored; and their ids. */
   lostAfterKafka: number
+  lostAfterKafkaIds: string[]
   /** Trades sent, not in Kafka, sent outside every window; and their send times. */
   missingOutsideWindows: number
   missingTimes: number[]
   /** Trades sent, not in Kafka, sent inside a window, before the drops are set against them. */
   missingInsideWindows: number
-  /** Stored rows for no trade sent (a stored foreign record counts here too). */
+  /** Stored rows for no trade sent (a stored foreign record counts here too); and their distinct ids. */
   storedUnexpected: number
+  unexpectedIds: string[]
   /** Foreign records that were stored (must be none). */
   foreignStored: number
   lost: number
@@ -62,7 +131,7 @@ export function accountScenario (input: ScenarioInput): ScenarioAccount {
   const storedIds = new Set(input.stored)
   let inKafka = 0
   let kafkaExtra = 0
-  let lostAfterKafka = 0
+  const lostAfterKafkaIds: string[] = []
   let foreignStored = 0
   for (const [id, count] of input.inKafka) {
     if (input.foreign.has(id)) {
@@ -71,7 +140,7 @@ export function accountScenario (input: ScenarioInput): ScenarioAccount {
     }
     if (input.sent.has(id)) inKafka++
     kafkaExtra += count - 1
-    if (!storedIds.has(id)) lostAfterKafka++
+    if (!storedIds.has(id)) lostAfterKafkaIds.push(id)
   }
   let missingInsideWindows = 0
   let missingOutsideWindows = 0
@@ -81,7 +150,9 @@ export function accountScenario (input: ScenarioInput): ScenarioAccount {
     if (input.windows.some(w => t >= w.from && t <= w.to)) missingInsideWindows++
     else { missingOutsideWindows++; missingTimes.push(t) }
   }
-  const storedUnexpected = input.stored.filter(id => !input.sent.has(id)).length
+  const unexpected = input.stored.filter(id => !input.sent.has(id))
+  const storedUnexpected = unexpected.length
+  const lostAfterKafka = lostAfterKafkaIds.length
   const lost = lostAfterKafka + settleDrops(missingOutsideWindows, input.countedDrops).lost
   const dropsInsideWindows = input.countedDrops - missingOutsideWindows
   return {
@@ -89,10 +160,12 @@ export function accountScenario (input: ScenarioInput): ScenarioAccount {
     stored: storedIds.size,
     kafkaExtra,
     lostAfterKafka,
+    lostAfterKafkaIds,
     missingOutsideWindows,
     missingTimes,
     missingInsideWindows,
     storedUnexpected,
+    unexpectedIds: [...new Set(unexpected)],
     foreignStored,
     lost,
     duplicated: kafkaExtra + storedUnexpected,
