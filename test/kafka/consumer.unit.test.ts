@@ -8,7 +8,7 @@ import { TradeConsumer, type ConsumedBatch } from '../../daemon/kafka/consumer.j
 import { createLogger } from '../../daemon/log.js'
 import { createProcessCounters } from '../../daemon/metrics/process.js'
 import { waitUntil } from '../../daemon/wait.js'
-import { ASSIGN, codedError, FakeConsumer, REVOKE } from './fake-rdkafka.js'
+import { ASSIGN, codedError, FakeConsumer, REVOKE } from '../fixtures/fake-rdkafka.js'
 import Kafka from 'node-rdkafka'
 
 const TOPIC = 'finnhub.trades'

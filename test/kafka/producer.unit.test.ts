@@ -16,7 +16,7 @@ import { createIngestCounters } from '../../daemon/metrics/ingest.js'
 import type { StageLatency } from '../../daemon/metrics/latency.js'
 import { loadTradeType, SCHEMAS_DIR } from '../../daemon/paths.js'
 import { waitUntil } from '../../daemon/wait.js'
-import { codedError, FakeProducer } from './fake-rdkafka.js'
+import { codedError, FakeProducer } from '../fixtures/fake-rdkafka.js'
 
 const type = loadTradeType(join(SCHEMAS_DIR, 'trade.avsc'))
 const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), []))

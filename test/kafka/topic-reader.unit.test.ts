@@ -11,7 +11,7 @@ import { writerSchemasFor } from '../../daemon/core/process-batch.js'
 import { partitionsOf, TopicReader, type ShownRecord } from '../../daemon/kafka/topic-reader.js'
 import { loadTradeType, SCHEMAS_DIR } from '../../daemon/paths.js'
 import { waitUntil } from '../../daemon/wait.js'
-import { FakeConsumer } from './fake-rdkafka.js'
+import { FakeConsumer } from '../fixtures/fake-rdkafka.js'
 import type { ConsumerClient } from '../../daemon/kafka/clients.js'
 
 const TOPIC = 'finnhub.trades'

@@ -4,7 +4,9 @@
 // accounting must find exactly the fates it was given.
 import t from 'tap'
 import fc from 'fast-check'
-import { accountScenario, settleDrops, type Window } from '../../tools/verify/accounting.js'
+import { accountIds, accountScenario, settleDrops, StoredRowTally, UNEXPECTED_SAMPLE, type Window } from '../../tools/verify/accounting.js'
+import { TradeIdTable } from '../../tools/verify/id-table.js'
+import { uuidString } from '../../daemon/core/cql-rows.js'
 
 type Fate = { kind: 'stored', records: number, rows: number } | { kind: 'kafka-only', records: number } | { kind: 'missing' }
 
@@ -39,6 +41,8 @@ t.test('accountScenario finds exactly the fates it was given', async t => {
     const inKafka = new Map<string, number>()
     const stored: string[] = []
     const want = { inKafka: 0, stored: 0, kafkaExtra: 0, lostAfterKafka: 0, inside: 0, outside: 0, unexpected: 0, foreignStored: 0 }
+    const wantLostIds: string[] = []
+    const wantUnexpectedIds: string[] = []
     const inWindow = (time: number): boolean => s.windows.some(w => time >= w.from && time <= w.to)
     s.trades.forEach(({ t: time, fate }, i) => {
       const id = `trade-${i}`
@@ -51,17 +55,17 @@ t.test('accountScenario finds exactly the fates it was given', async t => {
       inKafka.set(id, fate.records)
       want.inKafka++
       want.kafkaExtra += fate.records - 1
-      if (fate.kind === 'kafka-only') { want.lostAfterKafka++; return }
+      if (fate.kind === 'kafka-only') { want.lostAfterKafka++; wantLostIds.push(id); return }
       want.stored++
       for (let r = 0; r < fate.rows; r++) stored.push(id)
     })
-    s.strangers.forEach((rows, i) => { for (let r = 0; r < rows; r++) stored.push(`stranger-${i}`); want.stored++; want.unexpected += rows })
+    s.strangers.forEach((rows, i) => { for (let r = 0; r < rows; r++) stored.push(`stranger-${i}`); want.stored++; want.unexpected += rows; wantUnexpectedIds.push(`stranger-${i}`) })
     const foreign = new Set<string>()
     s.foreign.forEach((isStored, i) => {
       const id = `foreign-${i}`
       foreign.add(id)
       inKafka.set(id, 1)
-      if (isStored) { stored.push(id); want.stored++; want.unexpected++; want.foreignStored++ }
+      if (isStored) { stored.push(id); want.stored++; want.unexpected++; want.foreignStored++; wantUnexpectedIds.push(id) }
     })
     const a = accountScenario({ sent, inKafka, stored, foreign, windows: s.windows, countedDrops: s.countedDrops })
     const dropsInside = s.countedDrops - want.outside
@@ -79,8 +83,11 @@ t.test('accountScenario finds exactly the fates it was given', async t => {
       dropsInsideWindows: dropsInside,
       inFlightAtWindows: want.inside - Math.max(0, Math.min(dropsInside, want.inside))
     }
-    const { missingTimes, ...counts } = a
+    const { missingTimes, lostAfterKafkaIds, unexpectedIds, ...counts } = a
     if (JSON.stringify(counts) !== JSON.stringify(expected)) throw new Error(`got ${JSON.stringify(counts)}, want ${JSON.stringify(expected)}`)
+    // The trades lost past Kafka and the rows for no trade sent are named.
+    if (JSON.stringify([...lostAfterKafkaIds].sort()) !== JSON.stringify(wantLostIds.sort())) throw new Error('the trades lost past Kafka are named')
+    if (JSON.stringify([...unexpectedIds].sort()) !== JSON.stringify(wantUnexpectedIds.sort())) throw new Error('the rows for no trade sent are named')
     // Every trade sent is in exactly one place.
     if (a.inKafka + a.missingInsideWindows + a.missingOutsideWindows !== sent.size) throw new Error('a trade is unaccounted for')
     if (missingTimes.length !== a.missingOutsideWindows || missingTimes.some(inWindow)) throw new Error('the missing times are those outside the windows')
@@ -101,4 +108,74 @@ t.test('hand cases: a clean run, a loss past Kafka, a stop window, a duplicate',
   t.same(stopped.missingTimes, [30])
   const twice = accountScenario({ sent, inKafka: new Map([['a', 2], ['b', 1], ['c', 1]]), stored: ['a', 'b', 'c', 'zz'], foreign: new Set(), windows: [], countedDrops: 0 })
   t.match(twice, { duplicated: 2, kafkaExtra: 1, storedUnexpected: 1, stored: 4 })
+})
+
+t.test('accountScenario names the trades lost past Kafka and the rows for no trade sent', async t => {
+  const sent = new Map([['a', { t: 1 }], ['b', { t: 2 }], ['c', { t: 3 }]])
+  const a = accountScenario({ sent, inKafka: new Map([['a', 1], ['b', 1], ['c', 1]]), stored: ['a', 'x', 'x', 'y'], foreign: new Set(), windows: [], countedDrops: 0 })
+  t.same([...a.lostAfterKafkaIds].sort(), ['b', 'c'])
+  t.same([...a.unexpectedIds].sort(), ['x', 'y'])
+  t.match(a, { lost: 2, storedUnexpected: 3, duplicated: 3 })
+})
+
+// The bench's row-by-row account against the compact id table.
+const uuid = fc.uint8Array({ minLength: 16, maxLength: 16 }).map(b => uuidString(b, 0))
+const benchRun = fc.record({
+  /** Distinct trades sent: how many times each was sent (identical re-sends), its symbol tag, its rows stored under its own symbol and under another. */
+  trades: fc.uniqueArray(fc.record({ id: uuid, sends: fc.integer({ min: 1, max: 3 }), tag: fc.nat(3), rows: fc.nat(3), misfiled: fc.nat(2) }), { selector: x => x.id, maxLength: 80 }),
+  /** Rows for ids never sent. */
+  strangers: fc.uniqueArray(fc.record({ id: uuid, rows: fc.integer({ min: 1, max: 2 }), tag: fc.nat(3) }), { selector: x => x.id, maxLength: 15 }),
+  countedDrops: fc.nat(100),
+  capacity: fc.integer({ min: 1, max: 128 })
+}).filter(r => { const sent = new Set(r.trades.map(x => x.id)); return r.strangers.every(x => !sent.has(x.id)) })
+
+t.test('accountIds: stored distinct + not stored = sent, duplicates counted exactly, extras named', async t => {
+  let runs = 0
+  fc.assert(fc.property(benchRun, r => {
+    runs++
+    const table = new TradeIdTable(r.capacity)
+    let sent = 0
+    for (const tr of r.trades) { for (let i = 0; i < tr.sends; i++) table.add(tr.id, tr.tag); sent += tr.sends }
+    const rows: Array<{ id: string, tag: number }> = []
+    for (const tr of r.trades) {
+      for (let i = 0; i < tr.rows; i++) rows.push({ id: tr.id, tag: tr.tag })
+      for (let i = 0; i < tr.misfiled; i++) rows.push({ id: tr.id, tag: tr.tag + 1 + i })
+    }
+    for (const x of r.strangers) for (let i = 0; i < x.rows; i++) rows.push({ id: x.id, tag: x.tag })
+    // The order rows come back in must not matter.
+    rows.sort((a, b) => a.id.localeCompare(b.id) || a.tag - b.tag)
+    const tally = new StoredRowTally(table)
+    for (const row of rows) tally.row(row.id, row.tag)
+    const a = accountIds(sent, tally, r.countedDrops)
+    const storedDistinct = r.trades.filter(x => x.rows > 0).length
+    const extraRows = r.trades.reduce((n, x) => n + Math.max(0, x.rows - 1) + x.misfiled, 0) + r.strangers.reduce((n, x) => n + x.rows, 0)
+    const expectUnexpected = r.strangers.map(x => x.id).sort().slice(0, UNEXPECTED_SAMPLE)
+    const checks: Array<[string, boolean]> = [
+      ['sent', a.sent === sent],
+      ['distinct', a.distinctTrades === r.trades.length && a.identicalResends === sent - r.trades.length],
+      ['stored distinct + not stored = sent', storedDistinct + a.notStored === a.distinctTrades],
+      ['every row is stored once or duplicated', a.stored === rows.length && a.stored === storedDistinct + a.duplicated],
+      ['duplicates exactly', a.duplicated === extraRows],
+      ['lost against the drops', a.lost === Math.max(0, a.notStored - r.countedDrops) && a.overCountedDrops === Math.max(0, r.countedDrops - a.notStored) && a.lost - a.overCountedDrops === a.notStored - r.countedDrops],
+      ['extras named', JSON.stringify(tally.unexpected) === JSON.stringify(expectUnexpected)]
+    ]
+    const failed = checks.filter(([, ok]) => !ok).map(([what]) => what)
+    if (failed.length > 0) throw new Error(`${failed.join(', ')}: ${JSON.stringify(a)}`)
+  }), { numRuns: 300 })
+  t.equal(runs >= 300, true, `${runs} generated runs`)
+})
+
+t.test('accountIds hand cases: clean, a loss explained by drops, a re-send, a misfiled row, a stranger', async t => {
+  const [a, b, c, x] = ['00000000-0000-5000-8000-000000000001', '00000000-0000-5000-8000-000000000002', '00000000-0000-5000-8000-000000000003', '00000000-0000-5000-8000-0000000000ff']
+  const tableOf = (): TradeIdTable => { const tb = new TradeIdTable(); tb.add(a, 0); tb.add(b, 1); tb.add(c, 1); tb.add(c, 1); return tb }
+  const clean = new StoredRowTally(tableOf());
+  [[a, 0], [b, 1], [c, 1]].forEach(([id, tag]) => clean.row(id as string, tag as number))
+  t.same(accountIds(4, clean, 0), { sent: 4, distinctTrades: 3, identicalResends: 1, stored: 3, notStored: 0, countedDrops: 0, lost: 0, overCountedDrops: 0, duplicated: 0 })
+  const dropped = new StoredRowTally(tableOf())
+  dropped.row(a, 0)
+  t.match(accountIds(4, dropped, 1), { notStored: 2, lost: 1, overCountedDrops: 0 }, 'one counted drop explains one of the two missing')
+  const messy = new StoredRowTally(tableOf());
+  [[a, 0], [a, 0], [b, 0], [b, 1], [x, 2]].forEach(([id, tag]) => messy.row(id as string, tag as number))
+  t.match(accountIds(4, messy, 3), { stored: 5, notStored: 1, duplicated: 3, lost: 0, overCountedDrops: 2 })
+  t.same(messy.unexpected, [x])
 })

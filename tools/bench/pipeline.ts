@@ -608,7 +608,21 @@ function versions (remote: boolean): Record<string, string> {
   }
 }
 
-export async function runPipelineBench (args: readonly string[]): Promise<BenchReport> {
+/** The bench's command line, parsed. */
+interface BenchOptions {
+  mode: Mode
+  rates: string | undefined
+  kafka: string | undefined
+  cassandra: string | undefined
+  /** --set overrides of the daemon's config (PATH=VALUE). */
+  set: string[]
+  out: string | undefined
+  keep: boolean
+  cpuProf: boolean
+  console: boolean
+}
+
+function parseBenchArgs (args: readonly string[]): BenchOptions {
   const { values } = parseArgs({
     args: [...args],
     options: {
@@ -628,16 +642,44 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
   })
   const mode = { ...MODES[values.smoke === true ? 'smoke' : values.quick === true ? 'quick' : 'full'] }
   if (values['step-seconds'] !== undefined) mode.stepSeconds = Number(values['step-seconds'])
+  return {
+    mode,
+    rates: values.rates,
+    kafka: values.kafka,
+    cassandra: values.cassandra,
+    set: values.set ?? [],
+    out: values.out,
+    keep: values.keep === true,
+    cpuProf: values['cpu-prof'] === true,
+    console: values.console === true
+  }
+}
+
+/** When the run started, its stamp, and the path (without extension) of its report files. */
+interface RunFiles { started: number, stamp: string, base: string }
+
+function runFiles (out: string | undefined, mode: Mode): RunFiles {
   const started = Date.now()
   const stamp = new Date(started).toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')
-  const outDir = values.out ?? join(PROJECT_ROOT, 'tools', 'bench', 'results')
+  const outDir = out ?? join(PROJECT_ROOT, 'tools', 'bench', 'results')
   mkdirSync(outDir, { recursive: true })
-  const base = join(outDir, `${stamp}-${mode.name}`)
+  return { started, stamp, base: join(outDir, `${stamp}-${mode.name}`) }
+}
 
-  const stack = await openStack(values.kafka, values.cassandra)
-  const { remote, options, kafkaBootstrap, cassandraHost, cassandraPort } = stack
-  let pids = stack.pids
+type Stack = Awaited<ReturnType<typeof openStack>>
 
+/** The run's names, its simulator (started) and the daemon's config (validated, and written to a file). */
+interface RunSetup {
+  id: string
+  topic: string
+  httpPort: number
+  sim: Sim
+  raw: Record<string, unknown>
+  config: Config
+  configFile: string
+}
+
+async function prepareRun (stack: Stack, stamp: string, overrides: readonly string[]): Promise<RunSetup> {
   const id = `bench_${stamp.replace('-', '_')}`
   const topic = `finnhub.bench.${stamp}`
   const httpPort = await freePort()
@@ -646,101 +688,162 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
   const raw: Record<string, unknown> = {
     logLevel: 'warn',
     finnhub: { url: sim.url, token: TOKEN, symbols: SYMBOLS },
-    kafka: { bootstrapServers: [kafkaBootstrap], topic, deadLetterTopic: `${topic}.dlq`, groupId: id, topicPartitions: 3 },
-    cassandra: { contactPoints: [cassandraHost], port: cassandraPort, keyspace: id },
+    kafka: { bootstrapServers: [stack.kafkaBootstrap], topic, deadLetterTopic: `${topic}.dlq`, groupId: id, topicPartitions: 3 },
+    cassandra: { contactPoints: [stack.cassandraHost], port: stack.cassandraPort, keyspace: id },
     http: { host: '127.0.0.1', port: httpPort }
   }
-  for (const s of values.set ?? []) setPath(raw, s)
+  for (const s of overrides) setPath(raw, s)
   const config: Config = validateConfig(raw)
   const configFile = join(tmpdir(), `finnhubd-bench-${stamp}.json`)
   writeFileSync(configFile, JSON.stringify(raw, null, 2))
+  return { id, topic, httpPort, sim, raw, config, configFile }
+}
 
-  // 1. Ceilings.
-  const ceilings = await measureCeilings(raw, config, { id, topic }, pids, mode)
-  const lowerCeiling = ceilings.lower
-
-  // 2. The daemon, as deployed.
-  await runMigrate(config, CQL_DIR, () => {})
-  await createTopic(kafkaBootstrap, topic, config.kafka.topicPartitions)
+/** The keyspace and the topic as deployed, then the daemon (ready) and, with --console, a console viewer following it. */
+async function startPipeline (setup: RunSetup, stack: Stack, pids: Pids, base: string, opts: BenchOptions): Promise<{ rig: Rig, viewer: ConsoleViewer | null }> {
+  await runMigrate(setup.config, CQL_DIR, () => {})
+  await createTopic(stack.kafkaBootstrap, setup.topic, setup.config.kafka.topicPartitions)
   await quiet(pids.cassandra)
-  const daemon = await startDaemon(configFile, httpPort, base, values['cpu-prof'] === true, sim)
-  pids = { ...pids, daemon: daemon.child.pid ?? null }
-  const rig: Rig = { daemon, sim, pids, chartOrigin: null }
-  const viewer = values.console === true ? new ConsoleViewer(daemon.url, SYMBOLS[0] as string) : null
+  const daemon = await startDaemon(setup.configFile, setup.httpPort, base, opts.cpuProf, setup.sim)
+  const rig: Rig = { daemon, sim: setup.sim, pids: { ...pids, daemon: daemon.child.pid ?? null }, chartOrigin: null }
+  const viewer = opts.console ? new ConsoleViewer(daemon.url, SYMBOLS[0] as string) : null
   if (viewer !== null) {
     viewer.start()
     progress(`console open: following ${daemon.url}/api/stream, polling topic, trades and candles every second`)
   }
+  return { rig, viewer }
+}
 
-  // 3.–4. The load, from the warm-up to the last drain; on a failure the daemon is stopped, not left running.
-  const load = await runLoad(rig, mode, values.rates, lowerCeiling).catch(async (err: unknown) => { await daemon.stop(); throw err })
-  const { steps, sustainableRate, cpuBudget, halfRate, latencyRun, stages, phases, leftAtEnd, memory, drops } = load
-
-  const watched: ViewerCounts | null = viewer === null ? null : await viewer.stop()
-  if (watched !== null) progress(`console: ${watched.streamEvents} stream events, ${watched.requests} API requests, ${watched.failures} failed`)
-
-  // 5. Stop the daemon as systemd would and account for every trade.
+/** Stops the daemon as systemd would (SIGTERM), closes the simulator and accounts for every trade it sent. */
+async function stopAndAccount (rig: Rig, config: Config, countedDrops: number): Promise<{ exitCode: number | null, account: IdAccount }> {
+  const { daemon, sim } = rig
   daemon.child.kill('SIGTERM')
   const exitCode = await daemon.exited
   progress(`daemon stopped with exit code ${String(exitCode)}; checking every trade sent against Cassandra`)
   const finalStats = await sim.stats()
   const generation = await sim.call('generation') as unknown as { options: GeneratorOptions, calls: GenerationCall[] }
   await sim.call('close')
-  const account = await accountFor(config, generation.options, generation.calls, drops.total)
+  const account = await accountFor(config, generation.options, generation.calls, countedDrops)
   if (account.sent !== finalStats.tradesSent) throw new Error(`bench bug: the generation log rebuilds ${account.sent} trades, the simulator sent ${finalStats.tradesSent}`)
+  return { exitCode, account }
+}
 
-  const chartFile = `${base}.latency.svg`
-  const report: Omit<BenchReport, 'goals'> = {
-    mode: mode.name,
-    startedAt: new Date(started).toISOString(),
-    durationSeconds: Math.round((Date.now() - started) / 1000),
-    machine: machineInfo(),
-    versions: versions(remote),
-    stack: remote ? `remote: Kafka ${kafkaBootstrap}, Cassandra ${cassandraHost}:${cassandraPort}` : `local (${options.dir}), Kafka heap ${options.kafkaHeapMb} MiB, Cassandra heap ${options.cassandraHeapMb} MiB${options.fastUnsafe ? ', Cassandra without fsync' : ''}`,
-    config: {
-      overrides: values.set ?? [],
-      workers: config.workers,
-      kafka: { compression: config.kafka.compression, lingerMs: config.kafka.lingerMs, deliveryReports: config.kafka.deliveryReports, topicPartitions: config.kafka.topicPartitions },
-      cassandra: { maxConcurrentWrites: config.cassandra.maxConcurrentWrites, batchMaxBytes: config.cassandra.batchMaxBytes },
-      symbols: SYMBOLS.length,
-      simulator: { maxTradesPerFrame: 40, tickMs: 1 },
-      console: watched === null ? 'closed' : { open: 'followed /api/stream; polled /api/topic, /api/trades and /api/candles every second', ...watched }
+/** Everything the report is made of, phase by phase. */
+interface ReportInput {
+  opts: BenchOptions
+  files: RunFiles
+  stack: Stack
+  config: Config
+  ceilings: BenchReport['ceilings']
+  load: Load
+  watched: ViewerCounts | null
+  account: IdAccount
+  exitCode: number | null
+}
+
+function stackLabel (stack: Stack): string {
+  const { options } = stack
+  return stack.remote
+    ? `remote: Kafka ${stack.kafkaBootstrap}, Cassandra ${stack.cassandraHost}:${stack.cassandraPort}`
+    : `local (${options.dir}), Kafka heap ${options.kafkaHeapMb} MiB, Cassandra heap ${options.cassandraHeapMb} MiB${options.fastUnsafe ? ', Cassandra without fsync' : ''}`
+}
+
+function configSummary (opts: BenchOptions, config: Config, watched: ViewerCounts | null): BenchReport['config'] {
+  return {
+    overrides: opts.set,
+    workers: config.workers,
+    kafka: { compression: config.kafka.compression, lingerMs: config.kafka.lingerMs, deliveryReports: config.kafka.deliveryReports, topicPartitions: config.kafka.topicPartitions },
+    cassandra: { maxConcurrentWrites: config.cassandra.maxConcurrentWrites, batchMaxBytes: config.cassandra.batchMaxBytes },
+    symbols: SYMBOLS.length,
+    simulator: { maxTradesPerFrame: 40, tickMs: 1 },
+    console: watched === null ? 'closed' : { open: 'followed /api/stream; polled /api/topic, /api/trades and /api/candles every second', ...watched }
+  }
+}
+
+function latencySummary ({ halfRate, latencyRun, stages }: Load): BenchReport['latency'] {
+  const elP99s = latencyRun.window.elP99sMs
+  return {
+    ratePerSec: halfRate,
+    seconds: latencyRun.step.seconds,
+    stages,
+    eventLoopDelayP99Ms: {
+      worstSecond: round(latencyRun.window.elMaxP99Ms, 2),
+      medianSecond: round([...elP99s].sort((a, b) => a - b)[Math.floor(elP99s.length / 2)] ?? NaN, 2)
     },
+    rssMaxMiB: latencyRun.window.rssMaxMiB,
+    cpuPercent: latencyRun.step.cpuPercent
+  }
+}
+
+/** The report, goals included; `chartFile`: where its chart goes. */
+function assembleReport (input: ReportInput, chartFile: string): BenchReport {
+  const { opts, files, stack, config, ceilings, load, watched, account, exitCode } = input
+  const { sustainableRate, cpuBudget, phases, memory } = load
+  const report: Omit<BenchReport, 'goals'> = {
+    mode: opts.mode.name,
+    startedAt: new Date(files.started).toISOString(),
+    durationSeconds: Math.round((Date.now() - files.started) / 1000),
+    machine: machineInfo(),
+    versions: versions(stack.remote),
+    stack: stackLabel(stack),
+    config: configSummary(opts, config, watched),
     ceilings,
     criteria: { backlogBoundSeconds: BACKLOG_BOUND_S, p99BoundMs: P99_BOUND_MS },
-    sweep: steps,
+    sweep: load.steps,
     sustainablePerSec: sustainableRate,
     ratios: {
       toKafkaCeiling: round(sustainableRate / ceilings.kafkaProducePerSec, 2),
       toCassandraCeiling: round(sustainableRate / ceilings.cassandraWritePerSec, 2),
-      toLowerCeiling: round(sustainableRate / lowerCeiling, 2)
+      toLowerCeiling: round(sustainableRate / ceilings.lower, 2)
     },
     cpuBudget: cpuBudget.budget,
     cpuBudgetError: cpuBudget.error,
-    latency: {
-      ratePerSec: halfRate,
-      seconds: latencyRun.step.seconds,
-      stages,
-      eventLoopDelayP99Ms: {
-        worstSecond: round(latencyRun.window.elMaxP99Ms, 2),
-        medianSecond: round([...latencyRun.window.elP99sMs].sort((a, b) => a - b)[Math.floor(latencyRun.window.elP99sMs.length / 2)] ?? NaN, 2)
-      },
-      rssMaxMiB: latencyRun.window.rssMaxMiB,
-      cpuPercent: latencyRun.step.cpuPercent
-    },
+    latency: latencySummary(load),
     phases,
     latencyChart: basename(chartFile),
     memory: { peakRssMiB: memory.peakMiB, rssAtEndMiB: memory.rssMiB },
-    counts: { ...account, notStoredAtEnd: leftAtEnd },
-    drops,
+    counts: { ...account, notStoredAtEnd: load.leftAtEnd },
+    drops: load.drops,
     daemonExitCode: exitCode
   }
-  const full: BenchReport = { ...report, goals: computeGoals(report) }
-  writeFileSync(chartFile, renderLatencyChart(Object.values(phases), `finnhubd bench (${mode.name}), ${full.startedAt}: latency over time`))
+  return { ...report, goals: computeGoals(report) }
+}
+
+/** The chart, the JSON and the Markdown report next to each other. */
+function writeReport (full: BenchReport, base: string, chartFile: string): void {
+  writeFileSync(chartFile, renderLatencyChart(Object.values(full.phases), `finnhubd bench (${full.mode}), ${full.startedAt}: latency over time`))
   writeFileSync(`${base}.json`, JSON.stringify(full, null, 2) + '\n')
   writeFileSync(`${base}.md`, renderMarkdown(full))
   progress(`report: ${base}.md, ${base}.json and ${chartFile}`)
-  if (values.keep !== true) await dropRunData(config, [`${id}_raw`, `${id}_warm`], [topic, `${topic}.dlq`, `${topic}.ceiling`, `${topic}.warm`])
+}
+
+export async function runPipelineBench (args: readonly string[]): Promise<BenchReport> {
+  const opts = parseBenchArgs(args)
+  const files = runFiles(opts.out, opts.mode)
+  const stack = await openStack(opts.kafka, opts.cassandra)
+  const setup = await prepareRun(stack, files.stamp, opts.set)
+  const { id, topic, config } = setup
+
+  // 1. Ceilings.
+  const ceilings = await measureCeilings(setup.raw, config, { id, topic }, stack.pids, opts.mode)
+
+  // 2. The daemon, as deployed.
+  const { rig, viewer } = await startPipeline(setup, stack, stack.pids, files.base, opts)
+
+  // 3.–4. The load, from the warm-up to the last drain; on a failure the daemon is stopped, not left running.
+  const load = await runLoad(rig, opts.mode, opts.rates, ceilings.lower).catch(async (err: unknown) => { await rig.daemon.stop(); throw err })
+
+  const watched: ViewerCounts | null = viewer === null ? null : await viewer.stop()
+  if (watched !== null) progress(`console: ${watched.streamEvents} stream events, ${watched.requests} API requests, ${watched.failures} failed`)
+
+  // 5. Stop the daemon as systemd would and account for every trade.
+  const { exitCode, account } = await stopAndAccount(rig, config, load.drops.total)
+
+  // 6. The report.
+  const chartFile = `${files.base}.latency.svg`
+  const full = assembleReport({ opts, files, stack, config, ceilings, load, watched, account, exitCode }, chartFile)
+  writeReport(full, files.base, chartFile)
+  if (!opts.keep) await dropRunData(config, [`${id}_raw`, `${id}_warm`], [topic, `${topic}.dlq`, `${topic}.ceiling`, `${topic}.warm`])
   return full
 }
 

@@ -56,15 +56,24 @@ export class StoredRowTally {
   stored = 0
   /** Rows for no trade sent, under another trade's symbol, or for a trade already stored. */
   duplicated = 0
+  /** The first distinct ids (at most UNEXPECTED_SAMPLE) of rows for no trade sent. */
+  readonly unexpected: string[] = []
 
   constructor (table: SentIdTable) { this.table = table }
 
   /** One stored row: its trade id, read under the symbol tagged `tag`. */
   row (tradeId: string, tag: number): void {
     this.stored++
-    if (this.table.tag(tradeId) !== tag || !this.table.mark(tradeId)) this.duplicated++
+    const sentUnder = this.table.tag(tradeId)
+    if (sentUnder !== tag || !this.table.mark(tradeId)) {
+      this.duplicated++
+      if (sentUnder === -1 && this.unexpected.length < UNEXPECTED_SAMPLE && !this.unexpected.includes(tradeId)) this.unexpected.push(tradeId)
+    }
   }
 }
+
+/** How many ids of rows for no trade sent a StoredRowTally keeps, to name them. */
+export const UNEXPECTED_SAMPLE = 10
 
 /** The bench's account (its report's `counts`, in that order). */
 export interface IdAccount {
