@@ -19,34 +19,33 @@
 //                the daemon that never reached Kafka: they were in its socket buffer
 //                or memory, and Finnhub has no replay. Reported, never counted as
 //                accepted; a missing trade outside those windows is lost.
+//
+// Run is what a scenario works with; its parts, each in its own file: the daemon's lives
+// (daemon-life.ts), what the suite watches of it (observer.ts), the stack and the proxies
+// (processes.ts), and the verdict with the one trade accounting (verdict.ts).
 
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { validateConfig } from '../../daemon/config/load.js'
 import type { Config } from '../../daemon/config/schema.js'
-import { connectCassandra } from '../../daemon/cassandra/client.js'
 import { runMigrate } from '../../daemon/cassandra/migrate-command.js'
 import { createTopic } from '../../daemon/kafka/admin.js'
 import { CQL_DIR } from '../../daemon/paths.js'
 import { FinnhubSimulator, type SimulatorOptions } from '../simulator/server.js'
 import type { StackOptions } from '../stack/options.js'
-import { isAlive, sleep } from '../stack/proc.js'
-import { down, runningPid, selectComponents, up } from '../stack/stack.js'
-import { DaemonProcess, freePort } from '../bench/daemon-process.js'
+import { sleep } from '../stack/proc.js'
+import { freePort, type DaemonProcess } from '../bench/daemon-process.js'
+import { DaemonLife, type Edge } from './daemon-life.js'
 import { metricByOnlyLabel, metricSum } from '../verify/prom-text.js'
-import { accountScenario } from '../verify/accounting.js'
-import { candleDifferences, dropRunData, expectedTrades, groupCaughtUp, readCandles, readTopicIds, readTrades, recomputeCandles, type SentLog } from '../verify/verify.js'
+import { dropRunData, groupCaughtUp, type SentLog } from '../verify/verify.js'
 import { DaemonObserver } from './observer.js'
-import { TcpProxy } from './proxy.js'
+import { Proxies, StackControl } from './processes.js'
+import type { TcpProxy } from './proxy.js'
+import { gather, verdict, type Check, type VerdictCounts } from './verdict.js'
 
 export const SYMBOLS = ['CHAOS:AAA', 'CHAOS:BBB', 'CHAOS:CCC', 'CHAOS:DDD', 'CHAOS:EEE', 'CHAOS:FFF']
 const TOKEN = 'chaos'
-/** Trades sent this long before a kill or stop of the daemon (and up to its exit) may be in flight. */
-const EDGE_BEFORE_MS = 3000
-/** The daemon's resident memory must stay under this in every scenario (it holds ~150–250 MiB here). */
-export const RSS_BOUND_MIB = 512
-/** The daemon's main thread must never be blocked this long (it reads the Finnhub socket). */
-export const STALL_BOUND_S = 2
+export { RSS_BOUND_MIB, STALL_BOUND_S } from './verdict.js'
 
 export interface ChaosEnv {
   kafkaBootstrap: string
@@ -80,7 +79,7 @@ export interface Scenario {
   after?: (r: Run) => Promise<void>
 }
 
-export interface Check { what: string, ok: boolean, detail: string }
+export type { Check } from './verdict.js'
 
 export interface ScenarioResult {
   name: string
@@ -108,8 +107,6 @@ export interface ScenarioResult {
   checks: Check[]
 }
 
-interface Edge { what: string, from: number, to: number }
-
 /** Sums of a labelled metric, by the value of its one label (series with other or more labels are left out). */
 export const metricByLabel = metricByOnlyLabel
 
@@ -129,17 +126,18 @@ export class Run {
   readonly logFile: string
   config: Record<string, unknown>
   sim!: FinnhubSimulator
-  daemon!: DaemonProcess
-  kafkaProxy: TcpProxy | null = null
-  cassandraProxy: TcpProxy | null = null
+  /** The TCP proxy the scenario talks to Kafka or Cassandra through (tools/chaos/processes.ts). */
+  readonly proxies = new Proxies()
+  /** The local stack's Kafka and Cassandra (tools/chaos/processes.ts). */
+  readonly stack: StackControl
   readonly checks: Check[] = []
   readonly recoveryMs: number[] = []
-  readonly unexpectedExits: string[] = []
-  readonly edges: Edge[] = []
   faults = 0
   badInputs = 0
   /** Memory, stalls, the producer queue and the drops, over the daemon's lives. */
   readonly observed = new DaemonObserver()
+  /** The daemon's processes, their kill/stop windows and unexpected exits (tools/chaos/daemon-life.ts). */
+  readonly life: DaemonLife
   /**
    * Ids of records a scenario wrote into the topic itself that decode but are no
    * valid trade: no trade was sent for them and none may be stored, so the account
@@ -149,7 +147,6 @@ export class Run {
   readonly #sentLogs: SentLog[] = []
   #simPort = 0
   #simSeed = 1
-  #httpPort = 0
 
   constructor (env: ChaosEnv, scenario: Scenario, id: string) {
     this.env = env
@@ -158,7 +155,17 @@ export class Run {
     this.configFile = join(env.outDir, `chaos-${id}.config.json`)
     this.logFile = join(env.outDir, `chaos-${id}.daemon.log`)
     this.config = {}
+    this.stack = new StackControl(env.stack, scenario.name, line => this.log(line))
+    this.life = new DaemonLife({ configFile: this.configFile, logFile: this.logFile, observed: this.observed, check: (what, ok, detail) => this.check(what, ok, detail), log: line => this.log(line) })
   }
+
+  get daemon (): DaemonProcess { return this.life.daemon }
+  /** The kill/stop windows so far. */
+  get edges (): readonly Edge[] { return this.life.edges }
+  get unexpectedExits (): string[] { return this.life.unexpectedExits }
+
+  get kafkaProxy (): TcpProxy | null { return this.proxies.kafka }
+  get cassandraProxy (): TcpProxy | null { return this.proxies.cassandra }
 
   log (line: string): void { this.env.log(`${this.scenario.name}: ${line}`) }
 
@@ -200,30 +207,10 @@ export class Run {
     writeFileSync(this.configFile, JSON.stringify(this.config, null, 2))
   }
 
-  async startDaemon (): Promise<number> {
-    const started = Date.now()
-    const daemon = new DaemonProcess(this.configFile, this.#httpPort, this.logFile)
-    this.daemon = daemon
-    daemon.child.once('close', (code, signal) => {
-      const asked = daemon.signalsSent.some(sig => sig === 'SIGKILL' || sig === 'SIGTERM')
-      if (!asked) this.unexpectedExits.push(`exit code ${code}, signal ${signal}`)
-    })
-    const ms = await this.waitReady(90_000)
-    this.log(`daemon pid ${daemon.pid} ready after ${ms} ms`)
-    return Date.now() - started
-  }
+  async startDaemon (): Promise<number> { return await this.life.start() }
 
   /** Waits until GET /readyz answers 200; returns the ms it took (a failed check when it never does). */
-  async waitReady (timeoutMs = 120_000): Promise<number> {
-    const started = Date.now()
-    while (Date.now() - started < timeoutMs) {
-      if (!this.daemon.running) break
-      if (await this.daemon.ready()) return Date.now() - started
-      await sleep(100)
-    }
-    this.check('daemon ready again', false, `not ready within ${timeoutMs} ms`)
-    return Date.now() - started
-  }
+  async waitReady (timeoutMs = 120_000): Promise<number> { return await this.life.waitReady(timeoutMs) }
 
   /** Waits for readiness after a fault was healed and records the recovery time. */
   async recovered (): Promise<void> {
@@ -232,24 +219,10 @@ export class Run {
     this.log(`ready again after ${ms} ms`)
   }
 
-  async killDaemon (): Promise<void> {
-    this.observed.endOfLife(this.daemon)
-    const at = Date.now()
-    this.daemon.signal('SIGKILL')
-    await this.daemon.exited
-    this.edges.push({ what: 'kill -9', from: at - EDGE_BEFORE_MS, to: Date.now() })
-  }
+  async killDaemon (): Promise<void> { await this.life.kill() }
 
   /** SIGTERM; checks the exit code is 0 and reads the daemon's own final counts. */
-  async stopDaemon (): Promise<void> {
-    this.observed.endOfLife(this.daemon)
-    const at = Date.now()
-    this.daemon.signal('SIGTERM')
-    const code = await this.daemon.exited
-    this.edges.push({ what: 'SIGTERM', from: at - EDGE_BEFORE_MS, to: Date.now() })
-    this.check('SIGTERM: exit code 0', code === 0, `exit code ${code}, signal ${this.daemon.exitSignal}`)
-    this.observed.finalDrops(this.logFile)
-  }
+  async stopDaemon (): Promise<void> { await this.life.stop() }
 
   /** SIGHUP. */
   reload (): void { this.daemon.signal('SIGHUP') }
@@ -258,36 +231,18 @@ export class Run {
 
   // ---- stack and network --------------------------------------------------------
 
-  stackPid (name: 'kafka' | 'cassandra'): number {
-    if (this.env.stack === null) throw new Error(`${this.scenario.name} needs the local stack`)
-    const pid = runningPid(selectComponents([name])[0] as Parameters<typeof runningPid>[0], this.env.stack)
-    if (pid === null) throw new Error(`${name} is not running`)
-    return pid
-  }
+  stackPid (name: 'kafka' | 'cassandra'): number { return this.stack.pid(name) }
 
-  signalStack (name: 'kafka' | 'cassandra', sig: NodeJS.Signals): void {
-    process.kill(this.stackPid(name), sig)
-  }
+  signalStack (name: 'kafka' | 'cassandra', sig: NodeJS.Signals): void { this.stack.signal(name, sig) }
 
   /** kill -9 of a stack component; returns once it is gone. */
-  async killStack (name: 'kafka' | 'cassandra'): Promise<void> {
-    const pid = this.stackPid(name)
-    process.kill(pid, 'SIGKILL')
-    while (isAlive(pid)) await sleep(50)
-  }
+  async killStack (name: 'kafka' | 'cassandra'): Promise<void> { await this.stack.kill(name) }
 
   /** Starts a stack component (the suite's stack options, with `overrides`). */
-  async startStack (name: 'kafka' | 'cassandra', overrides: Partial<StackOptions> = {}): Promise<void> {
-    if (this.env.stack === null) throw new Error(`${this.scenario.name} needs the local stack`)
-    await up({ ...this.env.stack, ...overrides }, process.env, selectComponents([name]), line => this.log(line))
-  }
+  async startStack (name: 'kafka' | 'cassandra', overrides: Partial<StackOptions> = {}): Promise<void> { await this.stack.start(name, overrides) }
 
   /** Stops a stack component cleanly and starts it again with `overrides`. */
-  async restartStack (name: 'kafka' | 'cassandra', overrides: Partial<StackOptions> = {}): Promise<void> {
-    if (this.env.stack === null) throw new Error(`${this.scenario.name} needs the local stack`)
-    await down(this.env.stack, selectComponents([name]), line => this.log(line))
-    await this.startStack(name, overrides)
-  }
+  async restartStack (name: 'kafka' | 'cassandra', overrides: Partial<StackOptions> = {}): Promise<void> { await this.stack.restart(name, overrides) }
 
   /** Lets trades flow for a while. */
   async flow (ms: number): Promise<void> {
@@ -298,21 +253,9 @@ export class Run {
 
   async setUp (): Promise<void> {
     const env = this.env
-    this.#httpPort = await freePort()
+    this.life.httpPort = await freePort()
     const topic = `finnhubd.chaos.${this.id}`
-    let kafkaBootstrap = env.kafkaBootstrap
-    let cassandraPort = env.cassandraPort
-    if (this.scenario.viaProxy === 'kafka') {
-      if (env.stack === null) throw new Error(`${this.scenario.name} needs the local stack (its Kafka has the listener the proxy forwards to)`)
-      this.kafkaProxy = new TcpProxy(env.stack.kafkaProxiedPort)
-      await this.kafkaProxy.listen(env.stack.kafkaProxyPort)
-      kafkaBootstrap = `127.0.0.1:${env.stack.kafkaProxyPort}`
-    } else if (this.scenario.viaProxy === 'cassandra') {
-      const cassandraProxyPort = await freePort()
-      this.cassandraProxy = new TcpProxy(env.cassandraPort)
-      await this.cassandraProxy.listen(cassandraProxyPort)
-      cassandraPort = cassandraProxyPort
-    }
+    const { kafkaBootstrap, cassandraPort } = await this.proxies.open(this.scenario.viaProxy, { kafkaBootstrap: env.kafkaBootstrap, cassandraPort: env.cassandraPort }, env.stack, this.scenario.name)
     await this.startSimulator()
     this.config = merge({
       logLevel: 'info',
@@ -321,7 +264,7 @@ export class Run {
       cassandra: { contactPoints: [env.cassandraHost], port: cassandraPort, keyspace: `chaos_${this.id}`, requestTimeoutMs: 5000, retryMaxDelayMs: 1000 },
       workers: { poolSize: 1 },
       shutdown: { drainTimeoutMs: 20_000 },
-      http: { port: this.#httpPort }
+      http: { port: this.life.httpPort }
     }, this.scenario.config)
     this.writeConfig()
     const direct = this.#directConfig()
@@ -341,8 +284,7 @@ export class Run {
 
   /** Stops the flow, waits until the daemon holds nothing, stops it, and accounts. */
   async finish (started: number): Promise<ScenarioResult> {
-    this.kafkaProxy?.setMode('pass')
-    this.cassandraProxy?.setMode('pass')
+    this.proxies.pass()
     this.sim.pause()
     if (this.daemon.running) {
       const settled = await this.#settle(this.scenario.settleTimeoutMs ?? 180_000)
@@ -381,49 +323,21 @@ export class Run {
     return false
   }
 
+  /** Reads back what the scenario left and records the verdict (tools/chaos/verdict.ts). */
   async #account (started: number): Promise<ScenarioResult> {
     const config = this.#directConfig()
-    const expected = expectedTrades(this.#sentLogs)
-    const topic = await readTopicIds(this.env.kafkaBootstrap, config.kafka.topic, config.schemaPath)
-    const client = await connectCassandra(config.cassandra)
-    let stored: Awaited<ReturnType<typeof readTrades>>
-    let candleProblems: string[]
-    let candles = 0
-    try {
-      const times = [...expected.days].map(d => Date.parse(d))
-      stored = await readTrades(client, config, [...expected.symbols], times)
-      const storedCandles = await readCandles(client, config, [...expected.symbols], times)
-      candles = storedCandles.length
-      candleProblems = candleDifferences(storedCandles, recomputeCandles(stored))
-    } finally {
-      await client.shutdown()
-    }
-    const o = this.observed
-    const droppedTotal = o.droppedTotal
-    const a = accountScenario({ sent: expected.ids, inKafka: topic.ids, stored: stored.map(r => r.trade_id), foreign: this.foreignIds, windows: this.edges, countedDrops: droppedTotal })
-    const { lost, duplicated, lostAfterKafka, kafkaExtra, storedUnexpected } = a
-    const missingOutsideEdges = a.missingOutsideWindows
-    // Where the trades missing outside the windows were sent, against the faults' times: a failure names when.
-    const when = a.missingTimes.length === 0
-      ? ''
-      : `; sent at ${[...new Set(a.missingTimes.sort((x, y) => x - y).map(t => new Date(t).toISOString().slice(11, 23)))].slice(0, 8).join(', ')}` +
-        `; faults at ${this.faultTimes.map(f => `${new Date(f.at).toISOString().slice(11, 23)} ${f.what.slice(0, 40)}`).join('; ')}`
-    this.check('lost = 0', lost === 0, `${lostAfterKafka} in Kafka and not stored; ${missingOutsideEdges} sent, not in Kafka, outside kill/stop windows, against ${droppedTotal} counted drops${lost > 0 ? when : ''}`)
-    this.check('duplicated = 0', duplicated === 0, `${kafkaExtra} extra Kafka records, ${storedUnexpected} stored rows for no trade sent`)
-    // A counted drop can also fall inside a kill/stop window (overload shedding goes on
-    // up to a SIGTERM under load): the drops cover every trade missing outside the
-    // windows exactly and exceed them by at most the trades missing inside (each of
-    // those either dropped and counted or in flight when the daemon died or stopped).
-    this.check('every trade missing from Kafka outside kill/stop windows is a counted drop, and no drop is counted for a trade in Kafka', a.dropsInsideWindows >= 0 && a.dropsInsideWindows <= a.missingInsideWindows,
-      `${missingOutsideEdges} missing outside the windows, ${a.missingInsideWindows} inside, ${droppedTotal} counted (${JSON.stringify(o.dropped)})`)
-    if (this.foreignIds.size > 0) this.check('no record the scenario wrote into the topic as not a trade is stored', a.foreignStored === 0, `${a.foreignStored} of ${this.foreignIds.size} stored`)
-    this.check('candles equal their recomputation from the stored trades', candleProblems.length === 0, candleProblems.slice(0, 3).join('; '))
-    this.check('the daemon never exited unless killed or stopped', this.unexpectedExits.length === 0, this.unexpectedExits.join('; '))
-    this.check(`peak RSS under ${RSS_BOUND_MIB} MiB`, o.peakRssMiB > 0 && o.peakRssMiB < RSS_BOUND_MIB, `${o.peakRssMiB} MiB`)
-    this.check(`the main thread never blocked ${STALL_BOUND_S} s or more`, o.maxStallS < STALL_BOUND_S, `longest event-loop delay ${o.maxStallS.toFixed(3)} s`)
-    const bound = (config.kafka.maxBufferedMessages)
-    this.check('producer queue within kafka.maxBufferedMessages', o.maxProducerQueue <= bound, `max ${o.maxProducerQueue}, bound ${bound}`)
-    return this.#result(started, { sent: expected.sent, inKafka: a.inKafka, stored: a.stored, lost, duplicated, droppedTotal, inFlightAtEdges: a.inFlightAtWindows, candles, candleProblems })
+    const gathered = await gather(config, this.env.kafkaBootstrap, this.#sentLogs)
+    const { checks, counts } = verdict({
+      gathered,
+      foreignIds: this.foreignIds,
+      edges: this.edges,
+      faultTimes: this.faultTimes,
+      observed: this.observed,
+      unexpectedExits: this.unexpectedExits,
+      maxBufferedMessages: config.kafka.maxBufferedMessages
+    })
+    for (const c of checks) this.check(c.what, c.ok, c.detail)
+    return this.#result(started, counts)
   }
 
   /**
@@ -441,7 +355,7 @@ export class Run {
     return this.#result(started, { sent: 0, inKafka: 0, stored: 0, lost: 0, duplicated: 0, droppedTotal: 0, inFlightAtEdges: 0, candles: 0, candleProblems: ['not accounted'] })
   }
 
-  #result (started: number, counts: Pick<ScenarioResult, 'sent' | 'inKafka' | 'stored' | 'lost' | 'duplicated' | 'droppedTotal' | 'inFlightAtEdges' | 'candles' | 'candleProblems'>): ScenarioResult {
+  #result (started: number, counts: VerdictCounts): ScenarioResult {
     return {
       name: this.scenario.name,
       title: this.scenario.title,
