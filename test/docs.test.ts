@@ -108,14 +108,37 @@ t.test('docs/configuration.md names every environment variable the daemon reads'
   t.notMatch(page, /\bFINNHUBD_NOT_A_VARIABLE\b/, 'the check can fail')
 })
 
+/** Metrics the daemon's sources register by a literal name (the HTTP server's among them, which the registry of all-metrics.ts lacks). */
+function registeredInSources (): string[] {
+  const sources = tracked.filter(f => f.startsWith('daemon/') && f.endsWith('.ts')).map(read).join('\n')
+  const calls = /\b(?:labelledCounter|labelledGauge|counter|gauge)From\(\s*\w+,\s*'(finnhubd_[a-z0-9_]+)'|\bname: '(finnhubd_[a-z0-9_]+)'/g
+  return [...new Set([...sources.matchAll(calls)].map(m => (m[1] ?? m[2]) as string))].sort()
+}
+
+/** Metric names a page mentions that are not known: neither registered nor prom-client's (a histogram's series allowed). */
+export function unknownMetrics (page: string, known: ReadonlySet<string>): string[] {
+  const named = [...page.matchAll(/\bfinnhubd_[a-z0-9_]*[a-z0-9]\b/g)].map(m => m[0])
+  return [...new Set(named.filter(n => !known.has(n) && !known.has(n.replace(/_(bucket|sum|count)$/, ''))))].sort()
+}
+
 t.test('docs/metrics.md lists exactly the metrics of our own', async t => {
-  const { own } = await allMetrics()
+  const { own, standard } = await allMetrics()
   const documented = (page: string): string[] => [...new Set([...page.matchAll(/^\| `(finnhubd_[a-z0-9_]+)` \|/gm)].map(m => m[1] as string))].sort()
   const page = read('docs/metrics.md')
   t.ok(own.length >= 25)
-  t.same(documented(page), [...own].sort(), 'docs/metrics.md documents every metric of our own, and no other')
+  t.same(documented(page), [...own].sort(), 'docs/metrics.md\'s table documents every metric of our own, and no other')
   const planted = page.replace(/^\| `finnhubd_[a-z0-9_]+` \|.*\n/m, '') + '| `finnhubd_made_up_total` | counter | nothing |\n'
   t.not(documented(planted).join(), [...own].sort().join(), 'a missing or a made-up metric is found')
+
+  const inSources = registeredInSources()
+  t.ok(inSources.includes('finnhubd_http_errors_total') && inSources.includes('finnhubd_console_topic_reads_total'), 'the HTTP server\'s metrics are found in the sources')
+  const registered = [...new Set([...own, ...inSources])].sort()
+  t.same(own.filter(n => !inSources.includes(n)), [], 'the source scan finds every metric of the registry')
+  for (const name of registered) t.match(page, new RegExp(`\\b${name}\\b`), `docs/metrics.md names ${name}`)
+  const known = new Set([...registered, ...standard])
+  for (const file of pages) t.same(unknownMetrics(read(file), known), [], `${file} names no metric the daemon lacks`)
+  t.same(unknownMetrics('see `finnhubd_` and finnhubd_trades_received_total, finnhubd_stage_latency_seconds_bucket, finnhubd_tardes_received_total', known),
+    ['finnhubd_tardes_received_total'], 'a misspelt metric is found')
 })
 
 t.test('every relative link and anchor of README.md and docs/ resolves', async t => {

@@ -15,7 +15,7 @@ const TOPIC = 'finnhub.trades'
 
 interface Held { batch: ConsumedBatch, finish: () => void, fail: (err: Error) => void }
 
-function setup (opts: { batchSize?: number, maxInFlight?: number, onBatch?: (b: ConsumedBatch) => Promise<void> } = {}): {
+function setup (opts: { batchSize?: number, maxInFlight?: number, commitIntervalMs?: number, onBatch?: (b: ConsumedBatch) => Promise<void> } = {}): {
   fake: FakeConsumer
   consumer: TradeConsumer
   held: Held[]
@@ -26,7 +26,7 @@ function setup (opts: { batchSize?: number, maxInFlight?: number, onBatch?: (b: 
   const held: Held[] = []
   const counters = createProcessCounters()
   const lines: string[] = []
-  const config = validateConfig({ kafka: { commitIntervalMs: 60_000 } })
+  const config = validateConfig({ kafka: { commitIntervalMs: opts.commitIntervalMs ?? 60_000 } })
   const consumer = new TradeConsumer({
     kafka: config.kafka,
     batchSize: opts.batchSize ?? 10,
@@ -112,6 +112,40 @@ t.test('only the contiguous prefix of finished batches is committed, as the last
   t.equal(s.fake.commits.length, 1, 'close has nothing more to commit')
 })
 
+t.test('a batch that spans partitions commits each partition at its own last offset + 1', async t => {
+  const s = setup({ batchSize: 10 })
+  s.fake.write(TOPIC, 0, 3)
+  s.fake.write(TOPIC, 1, 4)
+  await started(s, [0, 1])
+  await waitUntil(() => s.held.length === 1, Date.now() + 5000)
+  const [b] = s.held as [Held]
+  t.same(b.batch.messages.map(m => [m.partition, m.offset]), [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [1, 3]], 'one batch, both partitions')
+  b.finish()
+  await waitUntil(() => s.counters.inFlightBatches === 0, Date.now() + 5000)
+  s.consumer.commit()
+  t.same(s.fake.commits, [{ sync: false, positions: [{ topic: TOPIC, partition: 0, offset: 3 }, { topic: TOPIC, partition: 1, offset: 4 }] }])
+  await s.consumer.close(1000)
+})
+
+t.test('the finished prefix is committed every kafka.commitIntervalMs without a call, and a reload re-arms the timer', async t => {
+  const timed = setup({ batchSize: 5, commitIntervalMs: 10, onBatch: async () => {} })
+  await started(timed)
+  timed.fake.write(TOPIC, 0, 5)
+  await waitUntil(() => timed.fake.commits.length === 1, Date.now() + 5000)
+  t.same(timed.fake.commits, [{ sync: false, positions: [{ topic: TOPIC, partition: 0, offset: 5 }] }], 'committed by the timer')
+  await timed.consumer.close(1000)
+
+  // At the 60 s interval of setup() only the reload can commit within the test's wait.
+  const reloaded = setup({ batchSize: 5, onBatch: async () => {} })
+  await started(reloaded)
+  reloaded.fake.write(TOPIC, 0, 5)
+  await waitUntil(() => reloaded.counters.consumed === 5 && reloaded.counters.inFlightBatches === 0, Date.now() + 5000)
+  reloaded.consumer.setCommitInterval(10)
+  await waitUntil(() => reloaded.fake.commits.length === 1, Date.now() + 5000)
+  t.same(reloaded.fake.commits.map(c => c.positions), [[{ topic: TOPIC, partition: 0, offset: 5 }]], 'committed at the reloaded interval')
+  await reloaded.consumer.close(1000)
+})
+
 t.test('a revocation commits the finished prefix, and what was in flight for the partition never commits', async t => {
   const s = setup({ batchSize: 5 })
   await started(s, [0, 1])
@@ -132,6 +166,21 @@ t.test('a revocation commits the finished prefix, and what was in flight for the
   s.consumer.commit()
   await s.consumer.close(1000)
   t.equal(s.fake.commits.length, 1, 'the batch of the revoked partition 1 finished into the void: never committed')
+  t.equal(s.counters.inFlightRecords, 0)
+})
+
+t.test('a batch read before a revocation that finishes after the partition came back does not commit', async t => {
+  const s = setup({ batchSize: 5 })
+  await started(s)
+  s.fake.write(TOPIC, 0, 5)
+  await waitUntil(() => s.held.length === 1, Date.now() + 5000)
+  s.fake.rebalance(REVOKE, [{ topic: TOPIC, partition: 0 }])
+  s.fake.rebalance(ASSIGN, [{ topic: TOPIC, partition: 0 }])
+  s.held[0]?.finish()
+  await waitUntil(() => s.counters.inFlightBatches === 0, Date.now() + 5000)
+  s.consumer.commit()
+  await s.consumer.close(1000)
+  t.same(s.fake.commits, [], 'the batch belonged to the earlier assignment')
   t.equal(s.counters.inFlightRecords, 0)
 })
 
@@ -296,6 +345,33 @@ t.test('drainToEnd says how much is left unread at the deadline', async t => {
   await waitUntil(() => s.held.length === 1, Date.now() + 5000)
   const r = await s.consumer.drainToEnd(Date.now() + 100)
   t.same(r, { drained: false, unread: 4 }, 'one batch of 2 read (and unfinished), 4 records unread')
+  for (const h of s.held) h.finish()
+  await s.consumer.close(10)
+})
+
+t.test('drainToEnd: a partition with nothing new to read is drained by its partition EOF event; EOF events of other topics do not count', async t => {
+  const s = setup({ onBatch: async () => {} })
+  s.fake.low.set(`${TOPIC}:0`, 5) // offsets 0-4 gone (read and committed earlier): high = 5, nothing to read
+  await started(s)
+  t.same(await s.consumer.drainToEnd(Date.now() + 50), { drained: false, unread: 5 }, 'no record and no EOF: the position is unknown')
+  s.fake.emit('partition.eof', { topic: 'other.topic', partition: 0, offset: 5 })
+  t.same(await s.consumer.drainToEnd(Date.now() + 50), { drained: false, unread: 5 })
+  s.fake.emit('partition.eof', { topic: TOPIC, partition: 0, offset: 5 })
+  t.same(await s.consumer.drainToEnd(Date.now() + 1000), { drained: true, unread: 0 })
+  t.equal(s.counters.consumed, 0)
+  await s.consumer.close(10)
+})
+
+t.test('drainToEnd does not wait for a partition revoked meanwhile', async t => {
+  const s = setup({ batchSize: 2, maxInFlight: 1 })
+  await started(s, [0, 1])
+  s.fake.write(TOPIC, 0, 6)
+  await waitUntil(() => s.held.length === 1, Date.now() + 5000)
+  const draining = s.consumer.drainToEnd(Date.now() + 5000)
+  s.fake.rebalance(REVOKE, [{ topic: TOPIC, partition: 0 }, { topic: TOPIC, partition: 1 }])
+  s.fake.rebalance(ASSIGN, [{ topic: TOPIC, partition: 1 }])
+  s.held[0]?.finish()
+  t.same(await draining, { drained: true, unread: 0 }, 'partition 0 is the new owner\'s to read')
   for (const h of s.held) h.finish()
   await s.consumer.close(10)
 })

@@ -1,8 +1,8 @@
 // The trade producer against an in-process fake of node-rdkafka's Producer: what it
 // sends (topic, key = symbol, Avro value that decodes back, timestamp = receive time),
 // how every refusal becomes a counted drop instead of a throw, and how acknowledgements
-// are counted in both delivery-report modes. The real-broker tests are test/ingest/ and
-// test/kafka/roundtrip.
+// are counted in both delivery-report modes, flush and disconnect. The real-broker tests
+// are test/ingest/ and test/kafka/roundtrip.
 import t from 'tap'
 import { join } from 'node:path'
 import Kafka from 'node-rdkafka'
@@ -74,6 +74,18 @@ t.test('before connect, trades are dropped as not_connected, never sent', async 
   t.match(s.lines.join('\n'), /trades dropped: the Kafka producer is not connected/)
 })
 
+t.test('disconnect before connect leaves the client alone; after it, trades are dropped as not_connected', async t => {
+  const s = setup()
+  await s.producer.disconnect()
+  t.notOk(s.fake.disconnected, 'a client never connected is not disconnected')
+  await s.producer.connect(100)
+  await s.producer.disconnect()
+  t.ok(s.fake.disconnected)
+  s.producer.send([trade(1)])
+  t.equal(s.counters.dropped.not_connected, 1)
+  t.equal(s.fake.produced.length, 0)
+})
+
 t.test('a refused connection rejects with the brokers named', async t => {
   const s = setup()
   s.fake.connectError = new Error('all brokers down')
@@ -141,6 +153,29 @@ t.test('reports per record: flush waits for the last reports on their way', asyn
   await s.producer.flush(2000)
   t.equal(s.fake.flushes, 1)
   t.equal(s.counters.delivered, 2, 'flush returned only once both reports had come')
+  await s.producer.disconnect()
+})
+
+t.test('reports per record: flush gives up at its timeout when reports never come, and leaves them in flight', async t => {
+  const s = setup('all')
+  await s.producer.connect(100)
+  s.producer.send([trade(1), trade(2)])
+  await s.producer.flush(30)
+  t.equal(s.counters.delivered, 0, 'nothing acknowledged is invented')
+  t.equal(s.producer.inFlight, 2)
+  s.fake.report(2)
+  t.equal(s.producer.inFlight, 0, 'late reports still count')
+  await s.producer.disconnect()
+})
+
+t.test('a flush librdkafka fails rejects, and settles nothing', async t => {
+  const s = setup('errors')
+  await s.producer.connect(100)
+  s.producer.send([trade(1), trade(2)])
+  s.fake.flush = (_timeout, cb) => { setImmediate(() => { cb(codedError(Kafka.CODES.ERRORS.ERR__TIMED_OUT, 'Local: Timed out')) }); return s.fake }
+  await t.rejects(s.producer.flush(50), { message: 'Local: Timed out' })
+  t.equal(s.counters.delivered, 0, 'records still queued are not counted as acknowledged')
+  t.equal(s.producer.inFlight, 2)
   await s.producer.disconnect()
 })
 

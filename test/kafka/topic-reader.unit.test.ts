@@ -1,8 +1,9 @@
 // The topic reader (the console's Topic view, `finnhubd tail`) against an in-process fake
 // of node-rdkafka's KafkaConsumer: the newest records over all partitions, following from
 // the end or the start, undecodable records shown with their reason, a reader that never
-// joins the daemon's group or commits, one read at a time, and a connection that failed
-// is tried again. The real-broker tests are test/console/ and test/tail.test.ts.
+// joins the daemon's group or commits, a read that times out or fails, one read at a
+// time, and a connection that failed is tried again. The real-broker tests are
+// test/console/ and test/tail.test.ts.
 import t from 'tap'
 import { join } from 'node:path'
 import { validateConfig } from '../../daemon/config/load.js'
@@ -101,6 +102,33 @@ t.test('follow from the end shows only what comes after; from the start, everyth
   const again = reader.follow(TOPIC, true, r => { all.push(r.offset); if (all.length === 5) ac2.abort() }, ac2.signal)
   await again
   t.same(all, [0, 1, 2, 3, 4])
+  await reader.close()
+})
+
+t.test('latest returns what it read by its timeout when a partition never reaches its end', async t => {
+  const { fake, reader } = setup()
+  fake.write(TOPIC, 0, 3, tradeValue)
+  fake.write(TOPIC, 1, 2, tradeValue)
+  // Partition 1 says it ends at 4 but holds 2 records (say, deleted by retention after the watermark query).
+  const query = fake.queryWatermarkOffsets.bind(fake)
+  fake.queryWatermarkOffsets = (topic, partition, timeout, cb) => {
+    query(topic, partition, timeout, (err, w) => { cb(err, partition === 1 ? { ...w, highOffset: 4 } : w) })
+  }
+  const shown = await reader.latest(TOPIC, 10, 100)
+  t.same(shown.map(r => [r.partition, r.offset]).sort(), [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1]], 'every record that was there')
+  t.same(fake.assigned, [], 'unassigned after the read')
+  await reader.close()
+})
+
+t.test('a consume error ends the follow with that error, drops the assignment, and the next read works', async t => {
+  const { fake, reader } = setup()
+  fake.write(TOPIC, 0, 2, tradeValue)
+  const following = reader.follow(TOPIC, false, () => {}, new AbortController().signal)
+  await waitUntil(() => fake.assigned.length === 1, Date.now() + 2000)
+  fake.consumeError = new Error('Local: Broker transport failure')
+  await t.rejects(following, { message: 'Local: Broker transport failure' })
+  t.same(fake.assigned, [])
+  t.same((await reader.latest(TOPIC, 5)).map(r => r.offset), [1, 0], 'the reader is usable again')
   await reader.close()
 })
 
