@@ -1,8 +1,10 @@
 // The documentation stays complete and true to the code: docs/configuration.md's
 // example holds every setting at its default and names every environment variable the
-// daemon reads; docs/metrics.md lists exactly the metrics of our own; every relative link
-// and anchor in README.md and docs/ resolves; and no tracked file names a document that
-// is not in the repository. Each check is also run once against a planted mistake.
+// daemon reads (and the configuration's error code); docs/metrics.md lists exactly the
+// metrics of our own, and no page names a metric the daemon lacks; every relative link and
+// anchor in README.md and docs/ resolves; and no tracked text file (this one included)
+// names a document that is not in the repository. Each check is also run once against a
+// planted mistake.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
@@ -35,11 +37,18 @@ function missingSettings (example: unknown): string[] {
   return leafPaths(validateConfig({})).filter(p => !shown.has(p))
 }
 
-/** The environment variables the daemon reads: the overrides, and every FINNHUBD_* its sources name (error codes aside). */
+const finnhubdNames = (files: readonly string[]): string[] => [...files.map(read).join('\n').matchAll(/\bFINNHUBD_[A-Z0-9_]+\b/g)].map(m => m[0])
+
+/**
+ * The names docs/configuration.md must hold: the environment overrides, every FINNHUBD_*
+ * the daemon's sources name (error codes aside, but for those of daemon/config/: the
+ * configuration's own error).
+ */
 function envNames (): string[] {
-  const sources = tracked.filter(f => f.startsWith('daemon/') && f.endsWith('.ts')).map(read).join('\n')
-  const named = new Set([...sources.matchAll(/\bFINNHUBD_[A-Z0-9_]+\b/g)].map(m => m[0]).filter(n => !n.startsWith('FINNHUBD_ERR_')))
-  return [...new Set([...ENV_OVERRIDE_NAMES, ...named])].sort()
+  const sources = tracked.filter(f => f.startsWith('daemon/') && f.endsWith('.ts'))
+  const named = finnhubdNames(sources).filter(n => !n.startsWith('FINNHUBD_ERR_'))
+  const ofConfig = finnhubdNames(sources.filter(f => f.startsWith('daemon/config/')))
+  return [...new Set([...ENV_OVERRIDE_NAMES, ...named, ...ofConfig])].sort()
 }
 
 /** GitHub's anchor of a heading. */
@@ -47,13 +56,18 @@ export function slugOf (heading: string): string {
   return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\- _]/gu, '').replace(/ /g, '-')
 }
 
-function anchorsOf (markdown: string): Set<string> {
+/** The anchors of a page's headings; a repeated heading gets GitHub's -1, -2, … */
+export function anchorsOf (markdown: string): Set<string> {
   const out = new Set<string>()
   let fenced = false
   for (const line of markdown.split('\n')) {
     if (line.startsWith('```')) fenced = !fenced
     const m = /^#{1,6} (.*)$/.exec(line)
-    if (!fenced && m !== null) out.add(slugOf(m[1] as string))
+    if (fenced || m === null) continue
+    const slug = slugOf(m[1] as string)
+    let anchor = slug
+    for (let n = 1; out.has(anchor); n++) anchor = `${slug}-${n}`
+    out.add(anchor)
   }
   return out
 }
@@ -103,7 +117,7 @@ t.test('docs/configuration.md: its example holds every setting at its default', 
 t.test('docs/configuration.md names every environment variable the daemon reads', async t => {
   const page = read('docs/configuration.md')
   const names = envNames()
-  t.ok(names.includes('KAFKA_BOOTSTRAP_SERVERS') && names.includes('FINNHUBD_CONFIG') && names.includes('FINNHUBD_DEBUG'), names.join(', '))
+  t.ok(names.includes('KAFKA_BOOTSTRAP_SERVERS') && names.includes('FINNHUBD_CONFIG') && names.includes('FINNHUBD_DEBUG') && names.includes('FINNHUBD_ERR_CONFIG'), names.join(', '))
   for (const name of names) t.match(page, new RegExp(`\\b${name}\\b`), `${name} is documented`)
   t.notMatch(page, /\bFINNHUBD_NOT_A_VARIABLE\b/, 'the check can fail')
 })
@@ -141,21 +155,35 @@ t.test('docs/metrics.md lists exactly the metrics of our own', async t => {
     ['finnhubd_tardes_received_total'], 'a misspelt metric is found')
 })
 
+// The planted pages' names are built, not written out: this file is itself one the last check reads.
+const PLANTED_PAGE = 'docs/x' + '.md'
+const MISSING_PAGE = 'missing-page' + '.md'
+
 t.test('every relative link and anchor of README.md and docs/ resolves', async t => {
   t.ok(pages.length >= 10, `${pages.length} pages`)
   for (const page of pages) t.same(brokenLinks(page, read(page), onDisk, anchorsOnDisk), [], page)
-  t.same(brokenLinks('docs/x.md', '[a](../README.md#layout) [b](metrics.md#metrics) [c](#here)\n## Here\n', p => p === 'docs/x.md' || onDisk(p), p => p === 'docs/x.md' ? new Set(['here']) : anchorsOnDisk(p)), [])
-  t.same(brokenLinks('docs/x.md', '[a](README.md) [b](metrics.md#no-such) [c](https://x.test/y.md)', onDisk, anchorsOnDisk),
-    ['docs/x.md: README.md (no such file)', 'docs/x.md: metrics.md#no-such (no such heading)'])
+  const x = PLANTED_PAGE
+  t.same(brokenLinks(x, '[a](../README.md#layout) [b](metrics.md#metrics) [c](#here)\n## Here\n', p => p === x || onDisk(p), p => p === x ? new Set(['here']) : anchorsOnDisk(p)), [])
+  t.same(brokenLinks(x, '[a](README.md) [b](metrics.md#no-such) [c](https://x.test/y.md) [d](../systemd/none.service)', onDisk, anchorsOnDisk),
+    [`${x}: README.md (no such file)`, `${x}: metrics.md#no-such (no such heading)`, `${x}: ../systemd/none.service (no such file)`], 'a missing file or heading is found')
+  t.same(slugOf('Faults: `npm run chaos`'), 'faults-npm-run-chaos')
+  t.same(slugOf('The web console and `finnhubd tail`'), 'the-web-console-and-finnhubd-tail')
+  t.same([...anchorsOf('# A\n## Run it\n```sh\n# not a heading\n```\n## Run it\n')], ['a', 'run-it', 'run-it-1'], 'a repeated heading gets -1; a fenced comment is no heading')
 })
+
+/** A file's text, or null when it is binary (a NUL among its first bytes). */
+function textOf (file: string): string | null {
+  const bytes = readFileSync(join(PROJECT_ROOT, file))
+  return bytes.subarray(0, 8000).includes(0) ? null : bytes.toString('utf8')
+}
 
 t.test('no tracked file names a document that is not in the repository', async t => {
   const present = new Set(tracked)
-  const texts = tracked.filter(f => /\.(ts|mjs|js|md|json|ya?ml|service|sh|cql|avsc|txt)$/.test(f) || f === '.ci/run')
-    // This file is left out: its planted mistakes name pages that do not exist, on purpose.
-    .filter(f => f !== 'package-lock.json' && f !== 'test/docs.test.ts')
-  t.ok(texts.length > 150)
-  const absent = texts.flatMap(f => absentDocuments(f, read(f), present))
-  t.same(absent, [])
-  t.same(absentDocuments('daemon/x.ts', '// the protocol: see missing-page.md and docs/metrics.md', present), ['daemon/x.ts: missing-page.md'], 'the check can fail')
+  // Every text file but the lock file (whose package metadata names the packages' own documents).
+  const texts = tracked.filter(f => f !== 'package-lock.json' && onDisk(f))
+    .flatMap(f => { const text = textOf(f); return text === null ? [] : [{ f, text }] })
+  t.ok(texts.length > 150, `${texts.length} text files`)
+  t.ok(texts.some(x => x.f === 'test/docs.test.ts') && texts.some(x => x.f === '.gitignore'), 'this file and files of any extension are read')
+  t.same(texts.flatMap(({ f, text }) => absentDocuments(f, text, present)), [])
+  t.same(absentDocuments('daemon/x.ts', `// the protocol: see ${MISSING_PAGE} and docs/metrics.md`, present), [`daemon/x.ts: ${MISSING_PAGE}`], 'the check can fail')
 })
