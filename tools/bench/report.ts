@@ -5,6 +5,7 @@ import type { IntervalLatency, Stage } from '../../daemon/metrics/latency.js'
 import type { SettleResult } from './ceilings.js'
 import { PALETTE, renderChart, type Series } from './chart.js'
 import { renderCpuBudget, type CpuBudget } from './cpu-budget.js'
+import type { IdAccount } from '../verify/accounting.js'
 import { metricByLabel } from '../verify/prom-text.js'
 
 /** A step passes when its backlog at the end is under this much of the offered rate, and its p99 under P99_BOUND_MS. */
@@ -189,22 +190,8 @@ export interface BenchReport {
   /** The latency-over-time chart beside the report (file name, relative to it); null when not written. */
   latencyChart: string | null
   memory: { peakRssMiB: number, rssAtEndMiB: number }
-  counts: {
-    sent: number
-    distinctTrades: number
-    identicalResends: number
-    stored: number
-    /** Distinct trades sent and not stored, counted drops included. */
-    notStored: number
-    /** Trades the daemon counted as dropped or rejected over the whole run (by reason in `drops`). */
-    countedDrops: number
-    /** Not stored and not counted as dropped: notStored − countedDrops (never below 0). */
-    lost: number
-    /** Drops counted beyond the trades missing (a miscount). */
-    overCountedDrops: number
-    duplicated: number
-    notStoredAtEnd: number
-  }
+  /** The account of every trade sent (tools/verify/accounting.ts), and what was still not stored when the run ended. */
+  counts: IdAccount & { notStoredAtEnd: number }
   drops: DropCounts
   daemonExitCode: number | null
   goals: Record<GoalKey, Goal>

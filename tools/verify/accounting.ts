@@ -85,8 +85,11 @@ export interface IdAccount {
   stored: number
   /** Distinct trades sent and not stored, counted drops included. */
   notStored: number
+  /** Trades the daemon counted as dropped or rejected over the whole run. */
   countedDrops: number
+  /** Not stored and not counted as dropped: notStored − countedDrops (never below 0). */
   lost: number
+  /** Drops counted beyond the trades missing (a miscount). */
   overCountedDrops: number
   duplicated: number
 }
