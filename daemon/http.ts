@@ -244,7 +244,7 @@ function sendJson (res: ServerResponse, status: number, body: unknown, headers: 
 }
 
 /** The HTTP server's own metrics, read at scrape time; a second server on the same registry replaces them. */
-function registerHttpMetrics (registry: Registry, rejected: () => Record<string, number>, errors: () => Record<string, number>, webConsole: WebConsole | null): void {
+export function registerHttpMetrics (registry: Registry, rejected: () => Record<string, number>, errors: () => Record<string, number>, webConsole: WebConsole | null): void {
   for (const name of ['finnhubd_http_requests_rejected_total', 'finnhubd_http_errors_total', 'finnhubd_console_topic_reads_total']) registry.removeSingleMetric(name)
   labelledCounterFrom(registry, 'finnhubd_http_requests_rejected_total',
     'HTTP requests refused, by reason: bad_request, unauthorized, not_found, method_not_allowed, headers_too_large, timeout, busy (the console topic view)', 'reason', rejected)
