@@ -11,6 +11,7 @@ import { show } from '../core/validate.js'
 import { FinnhubdError } from '../core/errors.js'
 import { mergeEnv, readEnvFile, seedVariableWarnings } from './env-file.js'
 import { configSchema, type Config } from './schema.js'
+import { REDACTED, SECRET_ENV_NAMES, SECRET_PATHS, redactSecrets, resolveSecrets } from './secrets.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 type Json = Record<string, unknown>
@@ -18,7 +19,6 @@ type Json = Record<string, unknown>
 // The seed's .env names (and a few of ours), each mapped to one key path.
 // A later entry wins over an earlier one for the same key.
 const ENV_OVERRIDES: ReadonlyArray<{ name: string, path: readonly string[], kind: 'string' | 'list' | 'port' | 'url-or-null' | 'first-path' }> = [
-  { name: 'FINNHUB_TOKEN', path: ['finnhub', 'token'], kind: 'string' },
   { name: 'FINNHUB_URL', path: ['finnhub', 'url'], kind: 'string' },
   { name: 'FINNHUB_REST_URL', path: ['finnhub', 'rest', 'url'], kind: 'string' },
   { name: 'FINNHUB_SYMBOLS', path: ['finnhub', 'symbols'], kind: 'list' },
@@ -29,21 +29,24 @@ const ENV_OVERRIDES: ReadonlyArray<{ name: string, path: readonly string[], kind
   { name: 'CASSANDRA_HOST', path: ['cassandra', 'contactPoints'], kind: 'list' },
   { name: 'CASSANDRA_PORT', path: ['cassandra', 'port'], kind: 'port' },
   { name: 'CASSANDRA_USER', path: ['cassandra', 'username'], kind: 'string' },
-  { name: 'CASSANDRA_PASSWORD', path: ['cassandra', 'password'], kind: 'string' },
+  { name: 'KAFKA_SECURITY_PROTOCOL', path: ['kafka', 'security', 'protocol'], kind: 'string' },
+  { name: 'KAFKA_SASL_MECHANISM', path: ['kafka', 'security', 'sasl', 'mechanism'], kind: 'string' },
+  { name: 'KAFKA_SASL_USERNAME', path: ['kafka', 'security', 'sasl', 'username'], kind: 'string' },
+  { name: 'SCHEMA_REGISTRY_USERNAME', path: ['kafka', 'schemaRegistry', 'username'], kind: 'string' },
   { name: 'CASSANDRA_KEYSPACE', path: ['cassandra', 'keyspace'], kind: 'string' },
   { name: 'CASSANDRA_TABLE', path: ['cassandra', 'tradesTable'], kind: 'string' },
   { name: 'CASSANDRA_DC', path: ['cassandra', 'localDataCenter'], kind: 'string' },
   { name: 'FINNHUBD_LOG_LEVEL', path: ['logLevel'], kind: 'string' },
-  { name: 'FINNHUBD_CONSOLE_TOKEN', path: ['http', 'console', 'token'], kind: 'string' },
   // systemd's StateDirectory= (a colon-separated list when there are several: the first is ours).
   { name: 'STATE_DIRECTORY', path: ['stateDir'], kind: 'first-path' },
   { name: 'FINNHUBD_STATE_DIR', path: ['stateDir'], kind: 'string' }
 ]
 
-export const ENV_OVERRIDE_NAMES: readonly string[] = ENV_OVERRIDES.map(o => o.name)
-
-const SECRET_PATHS: ReadonlyArray<readonly string[]> = [['finnhub', 'token'], ['cassandra', 'password'], ['http', 'console', 'token']]
-const REDACTED = '[redacted]'
+/**
+ * Every variable the configuration reads: the overrides, the secrets (daemon/config/
+ * secrets.ts: each secret's variable) and systemd's CREDENTIALS_DIRECTORY.
+ */
+export const ENV_OVERRIDE_NAMES: readonly string[] = [...ENV_OVERRIDES.map(o => o.name), ...SECRET_ENV_NAMES, 'CREDENTIALS_DIRECTORY']
 
 export interface LoadOptions {
   /** Path of a JSON or YAML config file; omit to run on defaults + environment. */
@@ -70,13 +73,14 @@ export function loadConfig (options: LoadOptions = {}): LoadedConfig {
   const raw = options.file === undefined ? {} : readConfigFile(options.file)
   const sources: Record<string, string> = {}
   applyEnv(raw, env, sources, envFile)
-  const config = validateConfig(raw, options.file ?? 'defaults', sources)
+  const validated = validateConfig(raw, options.file ?? 'defaults', sources)
+  const { config, warnings } = resolveSecrets(validated, { env, configFile: options.file ?? null, sources })
   return {
-    config,
+    config: deepFreeze(config),
     sources: Object.freeze(sources),
     file: options.file ?? null,
     envFile: envFile?.file ?? null,
-    warnings: Object.freeze(seedVariableWarnings(options.env ?? {}, envFile))
+    warnings: Object.freeze([...seedVariableWarnings(options.env ?? {}, envFile), ...warnings])
   }
 }
 
@@ -110,12 +114,11 @@ export function readConfigFile (file: string): Json {
   try {
     parsed = isJson ? JSON.parse(text) : parseYaml(text)
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos !== undefined
-      ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
-      : ''
+    // Never the parser's own message: V8's JSON errors quote the text around the
+    // error, and a syntax error beside a password would print part of it.
     throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
-      `config file ${file} is not valid ${isJson ? 'JSON' : 'YAML'}${where}: ${(err as Error).message.split('\n')[0] ?? ''}`,
-      { cause: err })
+      `config file ${file} is not valid ${isJson ? 'JSON' : 'YAML'}${parseErrorPosition(err, text)}; fix the syntax there ` +
+      `(a ${isJson ? 'JSON' : 'YAML'} checker shows the details)`)
   }
   if (parsed === null || parsed === undefined) return {}
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
@@ -123,6 +126,16 @@ export function readConfigFile (file: string): Json {
       `config file ${file} must hold a mapping of settings at the top level, not ${Array.isArray(parsed) ? 'a list' : typeof parsed}`)
   }
   return parsed as Json
+}
+
+/** " at line L, column C" of a JSON or YAML parse error, or "" when it has none. */
+export function parseErrorPosition (err: unknown, text: string): string {
+  if (err instanceof YAMLParseError && err.linePos !== undefined) return ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
+  const m = /position (\d+)/.exec((err as Error).message)
+  if (m === null) return (err as Error).message.includes('end of JSON input') ? ' at the end of the file' : ''
+  const before = text.slice(0, Number(m[1]))
+  const line = before.split('\n').length
+  return ` at line ${line}, column ${before.length - before.lastIndexOf('\n')}`
 }
 
 // The YAML parser recurses once per nesting level. Its stack overflow is mostly caught
@@ -213,8 +226,16 @@ function valueAt (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown {
   return node
 }
 
+// A value under a secret's key, anything in kafka.clientProperties (it may hold what
+// belongs in kafka.security) and anything under a key that sounds like a secret is
+// never quoted back.
+function mayBeSecret (keyPath: string): boolean {
+  if (SECRET_PATHS.includes(keyPath) || keyPath.startsWith('kafka.clientProperties')) return true
+  return /pass|secret|token|credential|key|auth|sasl/i.test(keyPath.split('.').slice(-1)[0] ?? '')
+}
+
 function describeValue (keyPath: string, value: unknown): string {
-  if (SECRET_PATHS.some(p => p.join('.') === keyPath)) return REDACTED
+  if (mayBeSecret(keyPath)) return REDACTED
   let text: string
   try {
     text = JSON.stringify(value) ?? String(value)
@@ -226,15 +247,9 @@ function describeValue (keyPath: string, value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
 
-/** A copy safe to print or log: the token and passwords are replaced. */
+/** A copy safe to print or log: the tokens and passwords are replaced. */
 export function redactConfig (config: Config): Config {
-  const copy = structuredClone(config) as unknown as Json
-  for (const path of SECRET_PATHS) {
-    const parent = valueAt(copy, path.slice(0, -1)) as Json
-    const key = path[path.length - 1] as string
-    if (parent[key] !== null && parent[key] !== '') parent[key] = REDACTED
-  }
-  return copy as unknown as Config
+  return redactSecrets(config)
 }
 
 export function deepFreeze<T> (value: T): T {

@@ -7,6 +7,7 @@
 
 import { deepFreeze } from './load.js'
 import type { Config } from './schema.js'
+import { REDACTED, SECRET_PATHS } from './secrets.js'
 
 /** Keys applied to the running daemon without a restart. */
 export const HOT_KEYS: readonly string[] = [
@@ -40,7 +41,7 @@ export const HOT_KEYS: readonly string[] = [
   'overload.maxShare'
 ]
 
-const SECRET_KEYS = new Set(['finnhub.token', 'cassandra.password', 'http.console.token'])
+const SECRET_KEYS = new Set(SECRET_PATHS)
 
 export interface ConfigChange {
   path: string
@@ -86,6 +87,6 @@ export function effectiveConfig (current: Config, next: Config, changes: readonl
 
 /** A change as a log field: secrets show only that they changed. */
 export function describeChange (c: ConfigChange): { key: string, from: unknown, to: unknown } {
-  if (SECRET_KEYS.has(c.path)) return { key: c.path, from: '[redacted]', to: '[redacted]' }
+  if (SECRET_KEYS.has(c.path)) return { key: c.path, from: REDACTED, to: REDACTED }
   return { key: c.path, from: c.from, to: c.to }
 }

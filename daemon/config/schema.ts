@@ -8,6 +8,11 @@ import { SYMBOL_PATTERN } from '../core/validate.js'
 export { SYMBOL_PATTERN }
 
 const port = z.number().int().min(1).max(65535)
+// A path to a file holding one secret (a password, a token, a private key). Read at
+// start and on every reload; a file others can read gets a warning (docs/security.md).
+const secretFile = z.string().min(1).nullable().default(null)
+// A path to a public file (a CA bundle, a certificate).
+const publicFile = z.string().min(1).nullable().default(null)
 const positiveInt = z.number().int().positive()
 const nonNegativeInt = z.number().int().nonnegative()
 
@@ -65,6 +70,8 @@ const discovery = z.strictObject({
 const finnhub = z.strictObject({
   url: z.string().regex(/^wss?:\/\/\S+$/, 'expected a ws:// or wss:// URL').default('wss://ws.finnhub.io'),
   token: z.string().default(''),
+  // A file holding the token (its first line); see docs/security.md for every source.
+  tokenFile: secretFile,
   symbols: z.array(z.string().regex(SYMBOL_PATTERN, 'expected a Finnhub symbol such as AAPL or BINANCE:BTCUSDT'))
     .max(500)
     .default(['BINANCE:BTCUSDT', 'BINANCE:ETHUSDT']),
@@ -77,6 +84,96 @@ const finnhub = z.strictObject({
   rest: rest.prefault({}),
   discovery: discovery.prefault({})
 })
+
+export const KAFKA_SECURITY_PROTOCOLS = ['plaintext', 'ssl', 'sasl_plaintext', 'sasl_ssl'] as const
+export const KAFKA_SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'] as const
+
+// How every Kafka client of the daemon connects (daemon/kafka/client-config.ts builds
+// the one librdkafka configuration all of them start from).
+const kafkaSecurity = z.strictObject({
+  protocol: z.enum(KAFKA_SECURITY_PROTOCOLS).default('plaintext'),
+  sasl: z.strictObject({
+    mechanism: z.enum(KAFKA_SASL_MECHANISMS).default('SCRAM-SHA-512'),
+    username: z.string().min(1).nullable().default(null),
+    password: z.string().min(1).nullable().default(null),
+    passwordFile: secretFile,
+    // OAUTHBEARER through OIDC client credentials (librdkafka fetches and refreshes the token).
+    oauthbearer: z.strictObject({
+      tokenEndpointUrl: z.string().regex(/^https:\/\/\S+$/, 'expected an https:// URL').nullable().default(null),
+      clientId: z.string().min(1).nullable().default(null),
+      clientSecret: z.string().min(1).nullable().default(null),
+      clientSecretFile: secretFile,
+      scope: z.string().min(1).nullable().default(null)
+    }).prefault({})
+  }).prefault({}),
+  ssl: z.strictObject({
+    // null: the system's trusted CAs (OpenSSL's default paths).
+    caFile: publicFile,
+    // Mutual TLS: the client's certificate (PEM) and its private key (PEM).
+    certificateFile: publicFile,
+    keyFile: secretFile,
+    keyPassword: z.string().min(1).nullable().default(null),
+    keyPasswordFile: secretFile,
+    // Check that the broker's certificate names the host connected to.
+    verifyHostname: z.boolean().default(true)
+  }).prefault({})
+})
+
+// librdkafka properties finnhubd sets itself, each with the reason a deployment may
+// not change it through kafka.clientProperties (docs/configuration.md).
+export const OWNED_KAFKA_PROPERTIES: Readonly<Record<string, string>> = Object.freeze({
+  'bootstrap.servers': 'set kafka.bootstrapServers',
+  'metadata.broker.list': 'set kafka.bootstrapServers',
+  'enable.idempotence': 'the producer is idempotent so a retry never duplicates a trade',
+  acks: 'every record waits for all in-sync replicas (acks=all)',
+  'request.required.acks': 'every record waits for all in-sync replicas (acks=all)',
+  'enable.auto.commit': 'offsets are committed only after the rows are stored (the committed prefix)',
+  'enable.auto.offset.store': 'offsets are stored only after the rows are stored (the committed prefix)',
+  'auto.commit.interval.ms': 'set kafka.commitIntervalMs',
+  'group.id': 'set kafka.groupId',
+  'group.instance.id': 'set kafka.groupInstanceId',
+  'client.id': 'set kafka.clientId',
+  'enable.partition.eof': 'the consumer relies on partition-EOF events to return partial batches',
+  'isolation.level': 'the consumer reads committed records only',
+  'max.in.flight.requests.per.connection': 'bounded by idempotence, which orders retries',
+  'max.in.flight': 'bounded by idempotence, which orders retries',
+  'message.timeout.ms': 'set kafka.deliveryTimeoutMs',
+  'delivery.timeout.ms': 'set kafka.deliveryTimeoutMs',
+  'statistics.interval.ms': 'set kafka.statsIntervalMs (the metrics come from these statistics)',
+  dr_cb: 'the producer counts deliveries itself',
+  dr_msg_cb: 'the producer counts deliveries itself',
+  'delivery.report.only.error': 'set kafka.deliveryReports',
+  'compression.codec': 'set kafka.compression',
+  'compression.type': 'set kafka.compression',
+  'linger.ms': 'set kafka.lingerMs',
+  'queue.buffering.max.ms': 'set kafka.lingerMs',
+  'queue.buffering.max.messages': 'set kafka.maxBufferedMessages',
+  'queue.buffering.max.kbytes': 'set kafka.maxBufferedKbytes',
+  'batch.size': 'set kafka.batchSizeBytes',
+  'fetch.wait.max.ms': 'set kafka.fetchWaitMaxMs',
+  'queued.max.messages.kbytes': 'set kafka.fetchQueueMaxKbytes',
+  'session.timeout.ms': 'set kafka.sessionTimeoutMs',
+  'auto.offset.reset': 'set kafka.autoOffsetReset',
+  offset_commit_cb: 'the consumer tracks its commits itself',
+  rebalance_cb: 'the consumer handles rebalances itself',
+  'security.protocol': 'set kafka.security.protocol',
+  'ssl.endpoint.identification.algorithm': 'set kafka.security.ssl.verifyHostname'
+})
+// Whole families of properties that kafka.security sets (secrets among them, which must
+// come from a file, the environment or a systemd credential, never the config's map).
+export const OWNED_KAFKA_PREFIXES: ReadonlyArray<readonly [string, string]> = Object.freeze([
+  ['sasl.', 'set kafka.security.sasl (its password from a file, KAFKA_SASL_PASSWORD or a systemd credential)'],
+  ['ssl.', 'set kafka.security.ssl (its key password from a file, KAFKA_SSL_KEY_PASSWORD or a systemd credential)'],
+  ['ssl_', 'set kafka.security.ssl']
+] as const)
+
+/** Why finnhubd refuses a librdkafka property in kafka.clientProperties, or null when it is allowed. */
+export function ownedKafkaProperty (name: string): string | null {
+  const lower = name.toLowerCase()
+  if (Object.hasOwn(OWNED_KAFKA_PROPERTIES, lower)) return OWNED_KAFKA_PROPERTIES[lower] as string
+  for (const [prefix, reason] of OWNED_KAFKA_PREFIXES) if (lower.startsWith(prefix)) return reason
+  return null
+}
 
 const kafka = z.strictObject({
   bootstrapServers: z.array(hostPort).min(1).default(['127.0.0.1:19092']),
@@ -93,6 +190,21 @@ const kafka = z.strictObject({
   // per daemon in the group (a second daemon with the same id fences the first).
   groupInstanceId: z.string().min(1).max(249).nullable().default(null),
   schemaRegistryUrl: z.string().regex(/^https?:\/\/\S+$/, 'expected an http(s):// URL').nullable().default(null),
+  // Basic auth and a private CA for the schema registry (its URL carries no credentials).
+  schemaRegistry: z.strictObject({
+    username: z.string().min(1).nullable().default(null),
+    password: z.string().min(1).nullable().default(null),
+    passwordFile: secretFile,
+    caFile: publicFile,
+    timeoutMs: positiveInt.max(120_000).default(10_000)
+  }).prefault({}),
+  security: kafkaSecurity.prefault({}),
+  // Other librdkafka properties a deployment needs (client.rack, socket.*, …), given to
+  // every client. The ones finnhubd owns for its guarantees are refused by name.
+  clientProperties: z.record(
+    z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'expected a librdkafka property name such as client.rack'),
+    z.union([z.string().max(4096), z.number().finite(), z.boolean()])
+  ).default({}),
   // lz4 is built into librdkafka, so it needs no system library at install time.
   compression: z.enum(['none', 'gzip', 'snappy', 'lz4']).default('lz4'),
   lingerMs: nonNegativeInt.max(900_000).default(5),
@@ -125,6 +237,22 @@ const cassandra = z.strictObject({
   localDataCenter: z.string().min(1).default('datacenter1'),
   username: z.string().nullable().default(null),
   password: z.string().nullable().default(null),
+  passwordFile: secretFile,
+  // Client-to-node encryption (Cassandra's client_encryption_options).
+  tls: z.strictObject({
+    enabled: z.boolean().default(false),
+    // null: Node's bundled trusted CAs.
+    caFile: publicFile,
+    // Mutual TLS (require_client_auth on the server).
+    certificateFile: publicFile,
+    keyFile: secretFile,
+    keyPassphrase: z.string().min(1).nullable().default(null),
+    keyPassphraseFile: secretFile,
+    rejectUnauthorized: z.boolean().default(true),
+    // The name the node's certificate must carry (and SNI), when the contact points
+    // are addresses or differ from it (a managed service behind one name).
+    serverName: z.string().min(1).max(253).nullable().default(null)
+  }).prefault({}),
   keyspace: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,47}$/, 'expected a CQL identifier').default('finnhub'),
   tradesTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,47}$/, 'expected a CQL identifier').default('trades'),
   replicationFactor: positiveInt.max(9).default(1),
@@ -178,7 +306,13 @@ const consoleSettings = z.strictObject({
   enabled: z.boolean().default(true),
   // Required when http.host is not a loopback address; then every console request
   // must carry it (Authorization: Bearer, or ?token= once, which sets a cookie).
-  token: z.string().min(16, 'use at least 16 characters').nullable().default(null)
+  token: z.string().min(16, 'use at least 16 characters').nullable().default(null),
+  tokenFile: secretFile,
+  // Bounds on what the console's readers can make the daemon do.
+  maxConcurrentReads: positiveInt.max(64).default(2),
+  maxQueuedReads: nonNegativeInt.max(1_000).default(8),
+  maxEventStreams: positiveInt.max(1_000).default(8),
+  topicReadMaxBytes: positiveInt.max(64 * 1024 * 1024).default(1024 * 1024)
 })
 
 const http = z.strictObject({
@@ -186,6 +320,17 @@ const http = z.strictObject({
   enabled: z.boolean().default(true),
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(9464),
+  // Host names (as in the Host header, without the port) served besides loopback names
+  // and http.host: the name a reverse proxy or the operator's browser uses. Any other
+  // Host is refused before a handler runs (DNS rebinding).
+  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$/, 'expected a host name or an address, without a port')).max(100).default([]),
+  // Native HTTPS: required for the console off loopback unless behind a TLS reverse
+  // proxy (http.behindTlsProxy), so its token never travels in clear text.
+  tls: z.strictObject({
+    certificateFile: publicFile,
+    keyFile: secretFile
+  }).prefault({}),
+  behindTlsProxy: z.boolean().default(false),
   console: consoleSettings.prefault({})
 })
 
@@ -195,7 +340,7 @@ export function isLoopbackHost (host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
 }
 
-export const configSchema = z.strictObject({
+const configShape = z.strictObject({
   roles: z.array(z.enum(['ingest', 'process'])).min(1).default(['ingest', 'process']),
   schemaPath: z.string().min(1).default('schemas/trade.avsc'),
   logLevel: z.enum(LOG_LEVELS).default('info'),
@@ -210,7 +355,9 @@ export const configSchema = z.strictObject({
   shutdown: shutdown.prefault({}),
   overload: overload.prefault({}),
   http: http.prefault({})
-}).superRefine((cfg, ctx) => {
+})
+
+export const configSchema = configShape.superRefine((cfg, ctx) => {
   if (cfg.finnhub.reconnectMaxDelayMs < cfg.finnhub.reconnectInitialDelayMs) {
     ctx.addIssue({
       code: 'custom',
@@ -231,16 +378,91 @@ export const configSchema = z.strictObject({
   if (cfg.kafka.topic === cfg.kafka.deadLetterTopic) {
     ctx.addIssue({ code: 'custom', path: ['kafka', 'deadLetterTopic'], message: 'must differ from kafka.topic' })
   }
-  if (cfg.http.enabled && cfg.http.console.enabled && cfg.http.console.token === null && !isLoopbackHost(cfg.http.host)) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['http', 'console', 'token'],
-      message: `the web console would be served on ${cfg.http.host}, beyond this machine: set an access token here (or FINNHUBD_CONSOLE_TOKEN), or turn the console off with http.console.enabled: false`
-    })
-  }
-  if ((cfg.cassandra.username === null) !== (cfg.cassandra.password === null)) {
-    ctx.addIssue({ code: 'custom', path: ['cassandra', 'password'], message: 'cassandra.username and cassandra.password go together: set both or neither' })
-  }
+  for (const issue of securityIssues(cfg)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message })
 })
+
+interface Issue { path: string[], message: string }
+
+// The checks on where connections go and how, shared by the schema and by the secret
+// resolution (daemon/config/secrets.ts), which runs them again once the secrets are in.
+function securityIssues (cfg: z.infer<typeof configShape>): Issue[] {
+  const out: Issue[] = []
+  const add = (path: string[], message: string): void => { out.push({ path, message }) }
+  urlIssues(cfg.finnhub.url, ['finnhub', 'url'], 'wss', 'finnhub.token, finnhub.tokenFile, FINNHUB_TOKEN or the systemd credential finnhub-token', add)
+  urlIssues(cfg.finnhub.rest.url, ['finnhub', 'rest', 'url'], 'https', 'finnhub.token (the REST API uses the same token)', add)
+  if (cfg.kafka.schemaRegistryUrl !== null) {
+    urlIssues(cfg.kafka.schemaRegistryUrl, ['kafka', 'schemaRegistryUrl'], null, 'kafka.schemaRegistry.username and kafka.schemaRegistry.password (or passwordFile, SCHEMA_REGISTRY_PASSWORD)', add)
+  }
+  for (const name of Object.keys(cfg.kafka.clientProperties)) {
+    const reason = ownedKafkaProperty(name)
+    if (reason !== null) add(['kafka', 'clientProperties', name], `finnhubd sets this property itself: ${reason}`)
+  }
+  const sec = cfg.kafka.security
+  if ((sec.ssl.certificateFile === null) !== (sec.ssl.keyFile === null)) {
+    add(['kafka', 'security', 'ssl', 'keyFile'], 'kafka.security.ssl.certificateFile and keyFile go together (mutual TLS): set both or neither')
+  }
+  if (sec.protocol === 'plaintext' || sec.protocol === 'sasl_plaintext') {
+    for (const key of ['caFile', 'certificateFile', 'keyFile'] as const) {
+      if (sec.ssl[key] !== null) add(['kafka', 'security', 'ssl', key], `is set but kafka.security.protocol is ${sec.protocol}, which does not use TLS: use ssl or sasl_ssl`)
+    }
+  }
+  const tls = cfg.cassandra.tls
+  if ((tls.certificateFile === null) !== (tls.keyFile === null)) {
+    add(['cassandra', 'tls', 'keyFile'], 'cassandra.tls.certificateFile and keyFile go together (mutual TLS): set both or neither')
+  }
+  if (!tls.enabled && (tls.caFile !== null || tls.certificateFile !== null || tls.serverName !== null)) {
+    add(['cassandra', 'tls', 'enabled'], 'TLS files or a server name are set but cassandra.tls.enabled is false: set it to true')
+  }
+  for (const [value, file, path] of SECRET_PAIRS(cfg)) {
+    if (value !== null && value !== '' && file !== null) add(path, 'is set both inline and as a file: keep one (the file is the safer place)')
+  }
+  const h = cfg.http
+  if ((h.tls.certificateFile === null) !== (h.tls.keyFile === null)) {
+    add(['http', 'tls', 'keyFile'], 'http.tls.certificateFile and keyFile go together: set both or neither')
+  }
+  if (h.enabled && h.console.enabled && !isLoopbackHost(h.host) && h.tls.certificateFile === null && !h.behindTlsProxy) {
+    add(['http', 'tls'], `the console on ${h.host} would send its token in clear text: set http.tls.certificateFile and keyFile, ` +
+      'or put it behind a TLS reverse proxy and set http.behindTlsProxy: true (docs/security.md), or turn the console off')
+  }
+  return out
+}
+
+// Each inline secret beside its file setting, with the path an error names.
+function SECRET_PAIRS (cfg: z.infer<typeof configShape>): Array<[string | null, string | null, string[]]> {
+  return [
+    [cfg.finnhub.token, cfg.finnhub.tokenFile, ['finnhub', 'tokenFile']],
+    [cfg.kafka.security.sasl.password, cfg.kafka.security.sasl.passwordFile, ['kafka', 'security', 'sasl', 'passwordFile']],
+    [cfg.kafka.security.sasl.oauthbearer.clientSecret, cfg.kafka.security.sasl.oauthbearer.clientSecretFile, ['kafka', 'security', 'sasl', 'oauthbearer', 'clientSecretFile']],
+    [cfg.kafka.security.ssl.keyPassword, cfg.kafka.security.ssl.keyPasswordFile, ['kafka', 'security', 'ssl', 'keyPasswordFile']],
+    [cfg.kafka.schemaRegistry.password, cfg.kafka.schemaRegistry.passwordFile, ['kafka', 'schemaRegistry', 'passwordFile']],
+    [cfg.cassandra.password, cfg.cassandra.passwordFile, ['cassandra', 'passwordFile']],
+    [cfg.cassandra.tls.keyPassphrase, cfg.cassandra.tls.keyPassphraseFile, ['cassandra', 'tls', 'keyPassphraseFile']],
+    [cfg.http.console.token, cfg.http.console.tokenFile, ['http', 'console', 'tokenFile']]
+  ]
+}
+
+// A URL must not carry a credential (it would be logged and printed), and a plain
+// scheme is accepted only for loopback (tests, the simulator, a local proxy).
+function urlIssues (text: string, path: string[], secure: 'wss' | 'https' | null, where: string, add: (path: string[], message: string) => void): void {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    add(path, 'is not a valid URL')
+    return
+  }
+  if (url.username !== '' || url.password !== '') {
+    add(path, `holds a user name or password; remove it from the URL and set ${where}`)
+  }
+  for (const key of url.searchParams.keys()) {
+    if (/token|secret|pass|key|auth|cred|sig/i.test(key)) {
+      add(path, `holds a credential in its query (${key}=…); remove it from the URL and set ${where}`)
+      break
+    }
+  }
+  if (secure !== null && url.protocol !== `${secure}:` && !isLoopbackHost(url.hostname)) {
+    add(path, `must be ${secure}:// for a host that is not loopback (${url.protocol}// would send the token in clear text)`)
+  }
+}
 
 export type Config = z.infer<typeof configSchema>
