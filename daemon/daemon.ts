@@ -27,6 +27,8 @@
 
 import type { Registry } from 'prom-client'
 import { describeChange, diffConfig, effectiveConfig } from './config/reload.js'
+import { secretValues } from './config/secrets.js'
+import { connectionChanges, probeConnections } from './connections.js'
 import type { Config } from './config/schema.js'
 import { startHttp, type DaemonHttp } from './http.js'
 import type { Readiness } from './readiness.js'
@@ -92,6 +94,12 @@ export interface DaemonOptions {
   http?: boolean
   exit?: (code: number) => void
   starters?: Partial<RoleStarters>
+  /**
+   * Checks a reload's changed connection settings (credentials, TLS, brokers) with a
+   * connection of its own before anything is applied; throws a FinnhubdError when they
+   * would not connect. Defaults to a real Kafka and Cassandra probe (daemon/connections.ts).
+   */
+  probeConnections?: (config: Config, changed: readonly string[]) => Promise<void>
 }
 
 export interface ReloadResult {
@@ -160,6 +168,7 @@ export class Daemon implements RunningDaemon {
     this.#opts = opts
     this.#config = opts.config
     this.log = opts.log ?? createLogger({ level: opts.config.logLevel })
+    this.log.redact(secretValues(opts.config))
     this.#exit = opts.exit ?? hardExit
     this.#notifier = opts.notifier ?? null
     this.registry = createRegistry(this.latency, this.#reloads)
@@ -372,7 +381,7 @@ export class Daemon implements RunningDaemon {
         await new Promise(resolve => setImmediate(resolve))
         // A stop that came meanwhile wins: the config it drains with stays the one it began with.
         if (this.#stateNow() !== 'reloading') return { ok: false, applied: [], needRestart: [], error: `the daemon is ${this.#state}` }
-        result = this.#reloadOnce()
+        result = await this.#reloadOnce()
         this.#notifier?.ready(result.ok ? 'configuration reloaded' : 'reload refused; running on the previous configuration')
       } while (this.#reloadAgain)
       return result
@@ -385,7 +394,7 @@ export class Daemon implements RunningDaemon {
     }
   }
 
-  #reloadOnce (): ReloadResult {
+  async #reloadOnce (): Promise<ReloadResult> {
     const log = this.log
     if (this.#opts.reload === undefined) {
       log.warn('SIGHUP: this daemon was started without a config file to reload; nothing changes')
@@ -399,10 +408,25 @@ export class Daemon implements RunningDaemon {
       log.error('reload refused: the config file is invalid; still running on the previous configuration', { reason: (err as Error).message })
       return { ok: false, applied: [], needRestart: [], error: (err as Error).message }
     }
+    this.log.redact(secretValues(next))
     const current = this.#config
     const changes = diffConfig(current, next)
     const applied = changes.filter(c => c.hot)
     const needRestart = changes.filter(c => !c.hot)
+    const connection = connectionChanges(changes.map(c => c.path), this.#opts.roles)
+    if (connection.length > 0) {
+      // New credentials that would not connect are refused now, while the running
+      // clients still work on the old ones, not found at the next restart.
+      try {
+        await (this.#opts.probeConnections ?? probeConnections)(next, connection)
+      } catch (err) {
+        this.#reloads.failed++
+        log.error('reload refused: the new connection settings do not connect; still running on the previous configuration',
+          { changed: connection, reason: (err as Error).message, code: (err as { code?: unknown }).code })
+        return { ok: false, applied: [], needRestart: [], error: (err as Error).message }
+      }
+      if (this.#stateNow() !== 'reloading') return { ok: false, applied: [], needRestart: [], error: `the daemon is ${this.#state}` }
+    }
     if (changes.length === 0) {
       this.#reloads.unchanged++
       // SIGHUP also asks symbol discovery to run again.

@@ -21,7 +21,18 @@ export interface Logger {
   /** Logs `key`'s event at most once per intervalMs, with the count suppressed since the last line. */
   limited: (level: LogLevel, key: string, msg: string, fields?: Fields) => void
   child: (bindings: Fields) => Logger
+  /**
+   * Secret values (tokens, passwords) this logger and its children never print: a
+   * last line of defence behind messages written not to hold them. Values add up (a
+   * reload's new ones beside the old, which running clients may still use).
+   */
+  redact: (values: Iterable<string>) => void
 }
+
+/** Secrets remembered at most (each reload may add some); beyond it the shortest are dropped. */
+const MAX_SECRETS = 64
+/** Shorter values are not searched for: they would blank out ordinary words. */
+const MIN_SECRET_LENGTH = 4
 
 export interface LoggerOptions {
   level: LogLevel
@@ -38,13 +49,14 @@ export function createLogger (options: LoggerOptions): Logger {
   const now = options.now ?? Date.now
   const interval = options.limitIntervalMs ?? 10_000
   const limits = new Map<string, LimitState>()
-  const shared = { level: options.level }
+  const shared = { level: options.level, secrets: [] as string[] }
   return build(options.bindings ?? {})
 
   function build (bindings: Fields): Logger {
     const emit = (level: LogLevel, msg: string, fields?: Fields): void => {
       if (RANK[level] < RANK[shared.level]) return
-      write(JSON.stringify({ time: new Date(now()).toISOString(), level, msg, ...bindings, ...fields }, errorReplacer))
+      const line = JSON.stringify({ time: new Date(now()).toISOString(), level, msg, ...bindings, ...fields }, errorReplacer)
+      write(shared.secrets.length === 0 ? line : redactText(line, shared.secrets))
     }
     return {
       get level () { return shared.level },
@@ -69,9 +81,28 @@ export function createLogger (options: LoggerOptions): Logger {
         limits.set(key, { last: t, suppressed: 0 })
         emit(level, msg, suppressed > 0 ? { ...fields, suppressed } : fields)
       },
-      child: (more: Fields) => build({ ...bindings, ...more })
+      child: (more: Fields) => build({ ...bindings, ...more }),
+      redact: values => {
+        for (const v of values) {
+          if (v.length < MIN_SECRET_LENGTH) continue
+          // As the JSON line spells it (quotes and backslashes escaped), and as written.
+          for (const form of new Set([v, JSON.stringify(v).slice(1, -1)])) {
+            if (!shared.secrets.includes(form)) shared.secrets.push(form)
+          }
+        }
+        // Longest first, so a secret that contains another is replaced whole.
+        shared.secrets.sort((a, b) => b.length - a.length)
+        if (shared.secrets.length > MAX_SECRETS) shared.secrets.length = MAX_SECRETS
+      }
     }
   }
+}
+
+/** `text` with every occurrence of each secret replaced by [redacted]. */
+export function redactText (text: string, secrets: readonly string[]): string {
+  let out = text
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[redacted]')
+  return out
 }
 
 /** Rate-limit keys remembered at most; beyond it the quiet ones are forgotten. */

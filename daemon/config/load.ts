@@ -46,7 +46,7 @@ const ENV_OVERRIDES: ReadonlyArray<{ name: string, path: readonly string[], kind
  * Every variable the configuration reads: the overrides, the secrets (daemon/config/
  * secrets.ts: each secret's variable) and systemd's CREDENTIALS_DIRECTORY.
  */
-export const ENV_OVERRIDE_NAMES: readonly string[] = [...ENV_OVERRIDES.map(o => o.name), ...SECRET_ENV_NAMES, 'CREDENTIALS_DIRECTORY']
+export const ENV_OVERRIDE_NAMES: readonly string[] = [...SECRET_ENV_NAMES, ...ENV_OVERRIDES.map(o => o.name), 'CREDENTIALS_DIRECTORY']
 
 export interface LoadOptions {
   /** Path of a JSON or YAML config file; omit to run on defaults + environment. */
@@ -74,7 +74,7 @@ export function loadConfig (options: LoadOptions = {}): LoadedConfig {
   const sources: Record<string, string> = {}
   applyEnv(raw, env, sources, envFile)
   const validated = validateConfig(raw, options.file ?? 'defaults', sources)
-  const { config, warnings } = resolveSecrets(validated, { env, configFile: options.file ?? null, sources })
+  const { config, warnings } = resolveSecrets(validated, { env, configFile: options.file ?? null, sources, envSource: name => envSource(name, env, envFile) })
   return {
     config: deepFreeze(config),
     sources: Object.freeze(sources),
@@ -114,11 +114,8 @@ export function readConfigFile (file: string): Json {
   try {
     parsed = isJson ? JSON.parse(text) : parseYaml(text)
   } catch (err) {
-    // Never the parser's own message: V8's JSON errors quote the text around the
-    // error, and a syntax error beside a password would print part of it.
     throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
-      `config file ${file} is not valid ${isJson ? 'JSON' : 'YAML'}${parseErrorPosition(err, text)}; fix the syntax there ` +
-      `(a ${isJson ? 'JSON' : 'YAML'} checker shows the details)`)
+      `config file ${file} is not valid ${isJson ? 'JSON' : 'YAML'}: ${parseErrorReason(err, isJson)}${parseErrorPosition(err, text)}; fix the syntax there`)
   }
   if (parsed === null || parsed === undefined) return {}
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
@@ -126,6 +123,17 @@ export function readConfigFile (file: string): Json {
       `config file ${file} must hold a mapping of settings at the top level, not ${Array.isArray(parsed) ? 'a list' : typeof parsed}`)
   }
   return parsed as Json
+}
+
+/**
+ * What a parser said, without the text it quotes: V8's JSON errors quote the source
+ * around the error ("…" in double quotes) and some YAML errors end with a token from
+ * it (after ": "), and a syntax error beside a password would print part of it.
+ */
+export function parseErrorReason (err: unknown, isJson: boolean): string {
+  const first = ((err as Error).message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+.*$/, '')
+  const unquoted = !isJson ? first.replace(/:\s.*$/, '') : first.replace(/"(?:[^"\\]|\\.)*"?/g, '"…"').replace(/ in JSON at position.*$/, '')
+  return unquoted.slice(0, 160)
 }
 
 /** " at line L, column C" of a JSON or YAML parse error, or "" when it has none. */
@@ -184,8 +192,13 @@ function applyEnv (raw: Json, env: Env, sources: Record<string, string>, envFile
       case 'first-path': converted = value.split(':')[0]; break
     }
     setPath(raw, path, converted)
-    sources[path.join('.')] = envFile !== null && envFile.values[name] === value ? `${name} in ${envFile.file}` : name
+    sources[path.join('.')] = envSource(name, env, envFile)
   }
+}
+
+/** How a variable is named as a source: with its env file when it came from there. */
+function envSource (name: string, env: Env, envFile: { file: string, values: Record<string, string> } | null): string {
+  return envFile !== null && envFile.values[name] === env[name] ? `${name} in ${envFile.file}` : name
 }
 
 function setPath (obj: Json, path: readonly string[], value: unknown): void {

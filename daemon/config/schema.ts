@@ -86,7 +86,9 @@ const finnhub = z.strictObject({
 })
 
 export const KAFKA_SECURITY_PROTOCOLS = ['plaintext', 'ssl', 'sasl_plaintext', 'sasl_ssl'] as const
-export const KAFKA_SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'] as const
+// No OAUTHBEARER: the librdkafka that node-rdkafka builds has no HTTP client (its
+// `features` lack "http"/"oidc"), so it cannot fetch tokens itself (docs/security.md).
+export const KAFKA_SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const
 
 // How every Kafka client of the daemon connects (daemon/kafka/client-config.ts builds
 // the one librdkafka configuration all of them start from).
@@ -97,14 +99,6 @@ const kafkaSecurity = z.strictObject({
     username: z.string().min(1).nullable().default(null),
     password: z.string().min(1).nullable().default(null),
     passwordFile: secretFile,
-    // OAUTHBEARER through OIDC client credentials (librdkafka fetches and refreshes the token).
-    oauthbearer: z.strictObject({
-      tokenEndpointUrl: z.string().regex(/^https:\/\/\S+$/, 'expected an https:// URL').nullable().default(null),
-      clientId: z.string().min(1).nullable().default(null),
-      clientSecret: z.string().min(1).nullable().default(null),
-      clientSecretFile: secretFile,
-      scope: z.string().min(1).nullable().default(null)
-    }).prefault({})
   }).prefault({}),
   ssl: z.strictObject({
     // null: the system's trusted CAs (OpenSSL's default paths).
@@ -432,7 +426,6 @@ function SECRET_PAIRS (cfg: z.infer<typeof configShape>): Array<[string | null, 
   return [
     [cfg.finnhub.token, cfg.finnhub.tokenFile, ['finnhub', 'tokenFile']],
     [cfg.kafka.security.sasl.password, cfg.kafka.security.sasl.passwordFile, ['kafka', 'security', 'sasl', 'passwordFile']],
-    [cfg.kafka.security.sasl.oauthbearer.clientSecret, cfg.kafka.security.sasl.oauthbearer.clientSecretFile, ['kafka', 'security', 'sasl', 'oauthbearer', 'clientSecretFile']],
     [cfg.kafka.security.ssl.keyPassword, cfg.kafka.security.ssl.keyPasswordFile, ['kafka', 'security', 'ssl', 'keyPasswordFile']],
     [cfg.kafka.schemaRegistry.password, cfg.kafka.schemaRegistry.passwordFile, ['kafka', 'schemaRegistry', 'passwordFile']],
     [cfg.cassandra.password, cfg.cassandra.passwordFile, ['cassandra', 'passwordFile']],

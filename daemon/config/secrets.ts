@@ -31,7 +31,6 @@ const s = (path: string, fileKey: string, env: string, credential: string): Secr
 export const SECRET_SOURCES: readonly SecretSource[] = Object.freeze([
   s('finnhub.token', 'finnhub.tokenFile', 'FINNHUB_TOKEN', 'finnhub-token'),
   s('kafka.security.sasl.password', 'kafka.security.sasl.passwordFile', 'KAFKA_SASL_PASSWORD', 'kafka-sasl-password'),
-  s('kafka.security.sasl.oauthbearer.clientSecret', 'kafka.security.sasl.oauthbearer.clientSecretFile', 'KAFKA_OAUTH_CLIENT_SECRET', 'kafka-oauth-client-secret'),
   s('kafka.security.ssl.keyPassword', 'kafka.security.ssl.keyPasswordFile', 'KAFKA_SSL_KEY_PASSWORD', 'kafka-ssl-key-password'),
   s('kafka.schemaRegistry.password', 'kafka.schemaRegistry.passwordFile', 'SCHEMA_REGISTRY_PASSWORD', 'schema-registry-password'),
   s('cassandra.password', 'cassandra.passwordFile', 'CASSANDRA_PASSWORD', 'cassandra-password'),
@@ -60,6 +59,8 @@ export interface ResolveOptions {
   configFile: string | null
   /** Where each value came from, filled in (names and paths only, never values). */
   sources: Record<string, string>
+  /** How an environment variable is named as a source (e.g. "FINNHUB_TOKEN in /etc/finnhubd/env"). */
+  envSource?: (name: string) => string
 }
 
 export interface Resolved {
@@ -86,7 +87,7 @@ export function resolveSecrets (config: Config, options: ResolveOptions): Resolv
     try {
       if (fromEnv !== undefined && fromEnv !== '') {
         set(copy, src.path, fromEnv)
-        options.sources[key] = src.env
+        options.sources[key] = options.envSource?.(src.env) ?? src.env
       } else if (credential !== null && exists(credential)) {
         set(copy, src.path, readSecretFile(credential, key, warnings))
         options.sources[key] = `systemd credential ${src.credential}`
@@ -105,7 +106,7 @@ export function resolveSecrets (config: Config, options: ResolveOptions): Resolv
     const file = get(copy, path) as string | null
     if (file === null) continue
     try {
-      readSecretFile(file, path.join('.'), warnings)
+      readPrivate(file, path.join('.'), warnings)
     } catch (err) {
       problems.push((err as Error).message)
     }
@@ -130,7 +131,7 @@ export function resolveSecrets (config: Config, options: ResolveOptions): Resolv
   problems.push(...secretIssues(resolved))
   if (problems.length > 0) {
     throw new FinnhubdError('FINNHUBD_ERR_CONFIG',
-      `invalid configuration (secrets):\n  - ${problems.join('\n  - ')}\nSee docs/security.md for where each secret may come from.`)
+      `invalid configuration (${options.configFile ?? 'defaults'}: secrets and credentials):\n  - ${problems.join('\n  - ')}\nSee docs/security.md for where each secret may come from.`)
   }
   return { config: resolved, warnings }
 }
@@ -140,12 +141,7 @@ function secretIssues (cfg: Config): string[] {
   const out: string[] = []
   const sec = cfg.kafka.security
   if (sec.protocol === 'sasl_plaintext' || sec.protocol === 'sasl_ssl') {
-    if (sec.sasl.mechanism === 'OAUTHBEARER') {
-      const o = sec.sasl.oauthbearer
-      if (o.tokenEndpointUrl === null || o.clientId === null || o.clientSecret === null) {
-        out.push('kafka.security.sasl.oauthbearer: OAUTHBEARER needs tokenEndpointUrl, clientId and a client secret (clientSecretFile, KAFKA_OAUTH_CLIENT_SECRET or the systemd credential kafka-oauth-client-secret)')
-      }
-    } else if (sec.sasl.username === null || sec.sasl.password === null) {
+    if (sec.sasl.username === null || sec.sasl.password === null) {
       out.push(`kafka.security.sasl: protocol ${sec.protocol} with ${sec.sasl.mechanism} needs username and a password ` +
         '(passwordFile, KAFKA_SASL_PASSWORD or the systemd credential kafka-sasl-password)')
     }
@@ -181,6 +177,14 @@ function secretIssues (cfg: Config): string[] {
 // The first line of the file: a secret written with `echo` ends in a newline that is
 // not part of it. An empty file is an error, not an empty password.
 function readSecretFile (file: string, key: string, warnings: string[]): string {
+  const value = readPrivate(file, key, warnings).replace(/^\uFEFF/, '').split(/\r?\n/)[0] ?? ''
+  if (value === '') throw new FinnhubdError('FINNHUBD_ERR_CONFIG', `${key}: ${file} is empty; write the secret on its first line`)
+  return value
+}
+
+// A file only the daemon's user should read (a secret, a private key): its text, with
+// a warning when its mode lets others in.
+function readPrivate (file: string, key: string, warnings: string[]): string {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -193,11 +197,7 @@ function readSecretFile (file: string, key: string, warnings: string[]): string 
     warnings.push(`${key}: the secret file ${file} is readable or writable by ${whoCanRead(mode)} (mode ${octal(mode)}): run chmod 600 ${file} ` +
       '(chmod 640 with the daemon\'s group), or pass it as a systemd credential (LoadCredential=, docs/security.md)')
   }
-  const value = text.replace(/^\uFEFF/, '').split(/\r?\n/)[0] ?? ''
-  if (value === '' && !key.endsWith('keyFile')) {
-    throw new FinnhubdError('FINNHUBD_ERR_CONFIG', `${key}: ${file} is empty; write the secret on its first line`)
-  }
-  return key.endsWith('keyFile') ? '' : value
+  return text
 }
 
 function exists (file: string): boolean {
@@ -248,4 +248,14 @@ export function redactSecrets<T> (config: T): T {
     if (value !== null && value !== undefined && value !== '') set(copy, src.path, REDACTED)
   }
   return copy as unknown as T
+}
+
+/** The secret values set in a configuration, for the logger to keep out of every line. */
+export function secretValues (config: Config): string[] {
+  const out: string[] = []
+  for (const src of SECRET_SOURCES) {
+    const value = get(config as unknown as Json, src.path)
+    if (typeof value === 'string' && value !== '') out.push(value)
+  }
+  return out
 }

@@ -19,6 +19,7 @@
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
 import { brokerHealth, connectKafka, parseStats, type BrokerHealth } from './admin.js'
+import { kafkaClientConfig } from './client-config.js'
 import { realConsumer, type ConsumerClient, type ConsumerFactory } from './clients.js'
 import { OffsetTracker, type Span } from '../core/offsets.js'
 import type { Logger } from '../log.js'
@@ -82,11 +83,10 @@ export class TradeConsumer {
     this.#commitIntervalMs = opts.kafka.commitIntervalMs
     const k = opts.kafka
     this.#consumer = (opts.client ?? realConsumer)({
-      'metadata.broker.list': k.bootstrapServers.join(','),
+      ...kafkaClientConfig(k, '-consumer'),
       'group.id': k.groupId,
       'session.timeout.ms': k.sessionTimeoutMs,
       ...(k.groupInstanceId !== null ? { 'group.instance.id': k.groupInstanceId } : {}),
-      'client.id': `${k.clientId}-consumer`,
       'enable.auto.commit': false,
       'enable.auto.offset.store': false,
       'fetch.wait.max.ms': k.fetchWaitMaxMs,

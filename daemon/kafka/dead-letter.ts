@@ -11,6 +11,7 @@
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
 import { connectKafka } from './admin.js'
+import { kafkaClientConfig } from './client-config.js'
 import type { PoisonReason } from '../core/avro-codec.js'
 import { backoffDelay, RetryScope, retryUntilDone } from '../core/retry.js'
 import { FinnhubdError } from '../core/errors.js'
@@ -46,8 +47,7 @@ export class DeadLetterProducer {
     this.#log = log
     this.#counters = counters
     this.#producer = new Kafka.Producer({
-      'metadata.broker.list': kafka.bootstrapServers.join(','),
-      'client.id': `${kafka.clientId}-dlq`,
+      ...kafkaClientConfig(kafka, '-dlq'),
       'enable.idempotence': true,
       'linger.ms': 5,
       dr_cb: true

@@ -22,6 +22,7 @@
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
 import { brokerHealth, connectKafka, parseStats, type BrokerHealth } from './admin.js'
+import { kafkaClientConfig } from './client-config.js'
 import { realProducer, type ProducerClient, type ProducerFactory } from './clients.js'
 import { TradeEncoder } from '../core/avro-codec.js'
 import type { TradeRecord } from '../core/trade-schema.js'
@@ -75,8 +76,7 @@ export class TradeProducer {
     this.#opts = opts
     this.#topic = opts.kafka.topic
     this.#producer = (opts.client ?? realProducer)({
-      'metadata.broker.list': opts.kafka.bootstrapServers.join(','),
-      'client.id': opts.kafka.clientId,
+      ...kafkaClientConfig(opts.kafka),
       'enable.idempotence': true,
       'compression.codec': opts.kafka.compression,
       'linger.ms': opts.kafka.lingerMs,

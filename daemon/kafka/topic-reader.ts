@@ -11,6 +11,7 @@ import { singleObjectFingerprint, TradeDecoder } from '../core/avro-codec.js'
 import { writerSchemasFor } from '../core/process-batch.js'
 import { type TradeRecord } from '../core/trade-schema.js'
 import { connectKafka } from './admin.js'
+import { kafkaClientConfig } from './client-config.js'
 import { realConsumer, type ConsumerClient, type ConsumerFactory } from './clients.js'
 import { tradeSchemaId } from './schema-registry.js'
 import { loadTradeType, resolveSchemaPath } from '../paths.js'
@@ -140,8 +141,7 @@ export class TopicReader {
     this.#connecting ??= (async () => {
       const { kafka, purpose } = this.#opts
       const consumer = (this.#opts.client ?? realConsumer)({
-        'metadata.broker.list': kafka.bootstrapServers.join(','),
-        'client.id': `${kafka.clientId}-${purpose}`,
+        ...kafkaClientConfig(kafka, `-${purpose}`),
         // Required by librdkafka, never used: the reader assigns partitions itself and never commits.
         'group.id': `${kafka.groupId}-${purpose}-${process.pid}`,
         'enable.auto.commit': false,
