@@ -244,7 +244,8 @@ function valueAt (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 // never quoted back.
 function mayBeSecret (keyPath: string): boolean {
   if (SECRET_PATHS.includes(keyPath) || keyPath.startsWith('kafka.clientProperties')) return true
-  return /pass|secret|token|credential|key|auth|sasl/i.test(keyPath.split('.').slice(-1)[0] ?? '')
+  // URLs too: one holding a credential is refused, and its text must not be the leak.
+  return /pass|secret|token|credential|key|auth|sasl|url/i.test(keyPath.split('.').slice(-1)[0] ?? '')
 }
 
 function describeValue (keyPath: string, value: unknown): string {

@@ -145,7 +145,7 @@ function secretIssues (cfg: Config): string[] {
       out.push(`kafka.security.sasl: protocol ${sec.protocol} with ${sec.sasl.mechanism} needs username and a password ` +
         '(passwordFile, KAFKA_SASL_PASSWORD or the systemd credential kafka-sasl-password)')
     }
-  } else if (sec.sasl.username !== null || sec.sasl.password !== null) {
+  } else if (sec.sasl.username !== null) {
     out.push(`kafka.security.sasl: a login is set but kafka.security.protocol is ${sec.protocol}, which does not use SASL: use sasl_ssl (or sasl_plaintext)`)
   }
   if (sec.ssl.keyPassword !== null && sec.ssl.keyFile === null) {
