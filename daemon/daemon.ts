@@ -266,7 +266,9 @@ export class Daemon implements RunningDaemon {
       latency: this.latency,
       readiness: () => this.readiness(),
       log: this.log.child({ component: 'http' }),
-      console: webConsole
+      console: webConsole,
+      allowedHosts: current.http.allowedHosts,
+      tls: current.http.tls
     })
   }
 

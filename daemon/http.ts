@@ -10,6 +10,14 @@
 //                 does; see tools/bench/README.md).
 //   GET /, /api/… the web console and its JSON API (daemon/console/console.ts), when
 //                 http.console.enabled.
+// Over HTTPS when http.tls names a certificate and its key (node:https), else HTTP.
+//
+// Only its operator reaches it: a page on another site that a browser loads can still
+// send requests here (DNS rebinding points the page's own name at 127.0.0.1), so a
+// request whose Host is not a loopback name, http.host or one of http.allowedHosts
+// is a 421 before any handler runs, whatever its path, and one whose Origin is such a
+// foreign site is a 403. Every answer carries SECURITY_HEADERS (no framing, no
+// sniffing, no referrer, scripts only from here), and the JSON API's no-store.
 // Nothing here touches the hot path: every answer is read from state the pipeline
 // keeps anyway.
 //
@@ -18,15 +26,19 @@
 // every few seconds with its path (never its query, which may hold the console's
 // token); a request the server will not serve (a bad target or Host, a body on a GET,
 // another method, a parser error, headers too large or too slow) is a 4xx, counted by
-// reason (finnhubd_http_requests_rejected_total). HTTP_LIMITS end slow clients: the
+// reason (finnhubd_http_requests_rejected_total; a foreign Host is `host`, a foreign
+// Origin `origin`, and a console bound refusing with a 503 `busy`). HTTP_LIMITS end slow clients: the
 // headers within headersTimeoutMs, the whole request within requestTimeoutMs, an idle
 // keep-alive after keepAliveTimeoutMs; at most 16 KiB of request line and headers.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { readFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
+import { isLoopbackHost } from './config/schema.js'
 import { API_ENDPOINTS, type WebConsole } from './console/console.js'
 import { ApiError, requestUrl } from './console/params.js'
 import { FinnhubdError } from './core/errors.js'
@@ -45,6 +57,10 @@ export interface HttpOptions {
   readiness: () => Readiness
   log: Logger
   console?: WebConsole | null
+  /** Host names served besides loopback names and `host` (http.allowedHosts; none when absent). */
+  allowedHosts?: readonly string[]
+  /** Serve HTTPS with this certificate and key, PEM files (http.tls); HTTP when absent or null. */
+  tls?: { certificateFile: string | null, keyFile: string | null } | null
   /** Overrides HTTP_LIMITS (tests). */
   limits?: Partial<HttpLimits>
 }
@@ -71,10 +87,26 @@ export const HTTP_LIMITS: Readonly<HttpLimits> = {
 }
 
 /** Why a request was refused: the `reason` of finnhubd_http_requests_rejected_total, a fixed set. */
-export const REJECT_REASONS = ['bad_request', 'unauthorized', 'not_found', 'method_not_allowed', 'headers_too_large', 'timeout', 'busy'] as const
+export const REJECT_REASONS = ['bad_request', 'unauthorized', 'not_found', 'method_not_allowed', 'headers_too_large', 'timeout', 'busy', 'host', 'origin'] as const
 type RejectReason = typeof REJECT_REASONS[number]
 
-const ROUTES = ['/healthz', '/readyz', '/metrics', '/latency']
+/**
+ * On every answer. The console's page loads its script, style sheet and charting
+ * library from /static; the library adds one <style> element of its own (its
+ * attribution logo), allowed by its hash (test/http-rebinding.test.ts checks it
+ * against the installed library), and the page's icon is an empty data: URL.
+ */
+export const CONSOLE_STYLE_HASH = "'sha256-3pRED1tOXas1FXFoPb9TGCjmYe9XQsmO9OV23khV2nY='"
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy': `default-src 'self'; style-src 'self' ${CONSOLE_STYLE_HASH}; img-src 'self' data:; frame-ancestors 'none'`,
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer'
+})
+/** The same, for the answers written straight to a socket (clientError, CONNECT). */
+const RAW_SECURITY_HEADERS = Object.entries(SECURITY_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+
+/** The paths served here besides the console's (which has CONSOLE_PATHS and API_ENDPOINTS). */
+export const ROUTES: readonly string[] = ['/healthz', '/readyz', '/metrics', '/latency']
 
 export interface DaemonHttp {
   url: string
@@ -89,9 +121,11 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
   const rejected = Object.fromEntries(REJECT_REASONS.map(r => [r, 0])) as Record<RejectReason, number>
   const errors: Record<string, number> = {}
   const failed = (routeName: string): void => { errors[routeName] = (errors[routeName] ?? 0) + 1 }
-  registerHttpMetrics(opts.registry, () => ({ ...rejected, busy: opts.console?.topicReads.refused ?? 0 }), () => ({ ...errors }), opts.console ?? null)
+  registerHttpMetrics(opts.registry, () => ({ ...rejected, busy: opts.console?.refused ?? 0 }), () => ({ ...errors }), opts.console ?? null)
+  const serves = hostCheck(opts.host, opts.allowedHosts ?? [])
+  const tls = await tlsFiles(opts.tls ?? null)
 
-  const server: Server = createServer({
+  const serverOptions: ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
@@ -99,8 +133,11 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
     connectionsCheckingInterval: limits.timeoutCheckMs,
     // Checked in route(), to answer and count it like any other bad request.
     requireHostHeader: false
-  }, (req, res) => {
+  }
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const routeName = routeOf(req.url)
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value)
+    if (routeName.startsWith('/api')) res.setHeader('cache-control', 'no-store')
     res.on('finish', () => {
       const reason = rejectionOf(res.statusCode)
       if (reason !== null) rejected[reason]++
@@ -129,7 +166,14 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
         res.destroy()
       }
     })
-  })
+  }
+  let server: Server
+  try {
+    // A TLS handshake is held to the same time as the headers (a slow handshake is a slowloris too).
+    server = tls === null ? createServer(serverOptions, handler) : createHttpsServer({ ...serverOptions, ...tls, handshakeTimeout: limits.headersTimeoutMs }, handler)
+  } catch (err) {
+    throw new FinnhubdError('FINNHUBD_ERR_HTTP', `cannot serve HTTPS with http.tls.certificateFile and keyFile (${(err as Error).message}): are they a PEM certificate and its private key?`, { cause: err })
+  }
   // A parser error, headers too large or too slow: Node's own answer, counted. (A
   // listener replaces Node's: it must answer and close the socket itself.)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -143,7 +187,7 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
     rejected[reason]++
     // Only when nothing of an answer went out on this socket yet (as Node does).
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-    if (socket.writable && inFlight?.headersSent !== true) socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    if (socket.writable && inFlight?.headersSent !== true) socket.write(`HTTP/1.1 ${status} ${text}\r\n${RAW_SECURITY_HEADERS}Connection: close\r\nContent-Length: 0\r\n\r\n`)
     socket.destroy()
   })
   // CONNECT is a proxy's method: without a listener Node drops the socket without an answer.
@@ -151,10 +195,25 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
     rejected.method_not_allowed++
     // Handed over without the server's listeners: an error here would be thrown.
     socket.on('error', () => {})
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n${RAW_SECURITY_HEADERS}Connection: close\r\nContent-Length: 0\r\n\r\n`)
   })
 
   async function route (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Before anything else, whatever the method and path: nothing is served to a foreign Host or Origin.
+    if (req.headers.host === undefined && req.httpVersion !== '1.0') throw new ApiError(400, 'an HTTP/1.1 request needs a Host header')
+    if (!validHost(req.headers.host)) throw new ApiError(400, 'the Host header is neither a host name nor an address (with an optional :port)')
+    if (req.headers.host !== undefined && !serves(hostName(req.headers.host))) {
+      send(res, 421, 'text/plain; charset=utf-8',
+        'finnhubd does not answer to the host name in this request\'s Host header (a page on another site can point its own name at this machine). ' +
+        'If it is the name you reach finnhubd by, add it to http.allowedHosts.\n')
+      return
+    }
+    if (!originAllowed(req.headers.origin, serves)) {
+      send(res, 403, 'text/plain; charset=utf-8',
+        'finnhubd does not answer requests a page of another site sends (its Origin header names a host that is not served here). ' +
+        'If that page is yours, add its host name to http.allowedHosts.\n')
+      return
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
       send(res, 405, 'text/plain', 'only GET and HEAD\n')
@@ -162,8 +221,6 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
     }
     const url = requestUrl(req.url)
     const path = url.pathname
-    if (req.headers.host === undefined && req.httpVersion !== '1.0') throw new ApiError(400, 'an HTTP/1.1 request needs a Host header')
-    if (!validHost(req.headers.host)) throw new ApiError(400, 'the Host header is neither a host name nor an address (with an optional :port)')
     if (hasBody(req)) {
       // Left unread: the connection closes after the answer rather than drain it.
       res.setHeader('connection', 'close')
@@ -219,8 +276,8 @@ export async function startHttp (opts: HttpOptions): Promise<DaemonHttp> {
   // descriptor) must not be thrown: Node goes on accepting by itself.
   server.on('error', err => { opts.log.limited('error', 'http-server', 'the HTTP server failed to accept a connection', { err }) })
   const { port } = server.address() as AddressInfo
-  const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`
-  opts.log.info('serving HTTP', { url, endpoints: ['/healthz', '/readyz', '/metrics', '/latency', ...(opts.console != null ? ['/ (console)', '/api'] : [])] })
+  const url = `${tls === null ? 'http' : 'https'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`
+  opts.log.info(tls === null ? 'serving HTTP' : 'serving HTTPS', { url, endpoints: ['/healthz', '/readyz', '/metrics', '/latency', ...(opts.console != null ? ['/ (console)', '/api'] : [])] })
   return {
     url,
     close: async () => {
@@ -247,7 +304,8 @@ function sendJson (res: ServerResponse, status: number, body: unknown, headers: 
 export function registerHttpMetrics (registry: Registry, rejected: () => Record<string, number>, errors: () => Record<string, number>, webConsole: WebConsole | null): void {
   for (const name of ['finnhubd_http_requests_rejected_total', 'finnhubd_http_errors_total', 'finnhubd_console_topic_reads_total']) registry.removeSingleMetric(name)
   labelledCounterFrom(registry, 'finnhubd_http_requests_rejected_total',
-    'HTTP requests refused, by reason: bad_request, unauthorized, not_found, method_not_allowed, headers_too_large, timeout, busy (the console topic view)', 'reason', rejected)
+    'HTTP requests refused, by reason: bad_request, unauthorized, not_found, method_not_allowed, headers_too_large, timeout, ' +
+    'busy (a console bound: the topic view, Cassandra reads, event streams), host (a Host not served: DNS rebinding), origin (a page of another site)', 'reason', rejected)
   labelledCounterFrom(registry, 'finnhubd_http_errors_total', 'HTTP requests that failed unexpectedly (answered 500 or cut off), by route', 'route', errors)
   if (webConsole !== null) {
     counterFrom(registry, 'finnhubd_console_topic_reads_total',
@@ -261,6 +319,8 @@ function rejectionOf (status: number): RejectReason | null {
     case 401: return 'unauthorized'
     case 404: return 'not_found'
     case 405: return 'method_not_allowed'
+    case 421: return 'host'
+    case 403: return 'origin'
     default: return null
   }
 }
@@ -285,6 +345,46 @@ function safePath (target: string | undefined): string {
 function validHost (host: string | undefined): boolean {
   if (host === undefined) return true
   return host.length <= 255 && /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?$/.test(host)
+}
+
+/**
+ * Whether a host name (as hostName() gives it) is served: a loopback name, `host`
+ * (http.host) or one of `allowed` (http.allowedHosts).
+ */
+export function hostCheck (host: string, allowed: readonly string[]): (name: string) => boolean {
+  const names = new Set([host.includes(':') && !host.startsWith('[') ? `[${host}]` : host, ...allowed].map(hostName))
+  return name => isLoopbackHost(name) || names.has(name)
+}
+
+/** A Host header's name: without its port, an IPv6 address in brackets, lower case, without a trailing dot. */
+export function hostName (host: string): string {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '')
+  return name.toLowerCase().replace(/\.$/, '')
+}
+
+/** No Origin (not sent by a browser's page of another site), or one whose host is served here. */
+function originAllowed (origin: string | undefined, serves: (name: string) => boolean): boolean {
+  if (origin === undefined) return true
+  try {
+    const url = new URL(origin)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && serves(hostName(url.host))
+  } catch {
+    // "null" (a sandboxed frame, a file), or no URL at all.
+    return false
+  }
+}
+
+/** The certificate and key http.tls names, read once at start; null for plain HTTP. */
+async function tlsFiles (tls: HttpOptions['tls'] | null): Promise<{ cert: Buffer, key: Buffer } | null> {
+  if (tls === null || tls === undefined || tls.certificateFile === null || tls.keyFile === null) return null
+  const read = async (file: string, setting: string): Promise<Buffer> => {
+    try {
+      return await readFile(file)
+    } catch (err) {
+      throw new FinnhubdError('FINNHUBD_ERR_HTTP', `cannot read ${setting} ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): check the path and that finnhubd may read it`, { cause: err })
+    }
+  }
+  return { cert: await read(tls.certificateFile, 'http.tls.certificateFile'), key: await read(tls.keyFile, 'http.tls.keyFile') }
 }
 
 function hasBody (req: IncomingMessage): boolean {

@@ -1,11 +1,15 @@
 // `finnhubd tail [--dlq] [--symbol S] [--from-beginning] [--max N]`: the trades topic
 // (or the dead-letter topic) decoded, one line a record, live, for operators on a
 // terminal. It reads with its own consumer (daemon/kafka/topic-reader.ts), outside
-// the daemon's group: tailing never moves or delays the pipeline's offsets.
+// the daemon's group: tailing never moves or delays the pipeline's offsets. Whoever
+// produces to the topic chooses its keys, headers and strings: each is printed with
+// its control characters and bidi overrides escaped (daemon/core/escape.ts), so a
+// record cannot send escape sequences to the operator's terminal.
 
 import type { Config } from './config/schema.js'
 import { SYMBOL_PATTERN } from './config/schema.js'
 import { FinnhubdError } from './core/errors.js'
+import { escapeTerminal as esc, jsonForTerminal } from './core/escape.js'
 import { TopicReader, tradeDecoderFor, type ShownRecord } from './kafka/topic-reader.js'
 
 export interface TailOptions {
@@ -29,19 +33,20 @@ export function tailOptions (values: { dlq?: boolean, symbol?: string, 'from-beg
   return { dlq: values.dlq === true, symbol, fromBeginning: values['from-beginning'] === true, max }
 }
 
-/** One record as a line. */
+/** One record as a line; everything the producer chose is escaped for the terminal. */
 export function formatRecord (r: ShownRecord): string {
   const at = r.timestamp === null ? '-' : new Date(r.timestamp).toISOString()
   const where = `p${r.partition}@${r.offset}`
   if (r.trade !== null) {
     const t = r.trade
-    return `${at}  ${where}  ${t.s}  ${t.p} × ${t.v}  c=${JSON.stringify(t.c)}  t=${new Date(t.t).toISOString()}${t.ordinal > 0 ? `  fill #${t.ordinal + 1}` : ''}`
+    return `${at}  ${where}  ${esc(t.s)}  ${t.p} × ${t.v}  c=${jsonForTerminal(t.c)}  t=${new Date(t.t).toISOString()}${t.ordinal > 0 ? `  fill #${t.ordinal + 1}` : ''}`
   }
+  const header = (name: string): string => esc(r.headers[name] ?? '?')
   const reason = r.headers['finnhubd-reason']
   const why = reason !== undefined
-    ? `${reason}: ${r.headers['finnhubd-detail'] ?? ''}  (from ${r.headers['finnhubd-source-topic'] ?? '?'} p${r.headers['finnhubd-source-partition'] ?? '?'}@${r.headers['finnhubd-source-offset'] ?? '?'})`
-    : `${r.undecodable?.reason ?? 'undecodable'}: ${r.undecodable?.detail ?? ''}`
-  return `${at}  ${where}  key=${r.key ?? '-'}  ${r.size} bytes  ${why}`
+    ? `${esc(reason)}: ${esc(r.headers['finnhubd-detail'] ?? '')}  (from ${header('finnhubd-source-topic')} p${header('finnhubd-source-partition')}@${header('finnhubd-source-offset')})`
+    : `${esc(r.undecodable?.reason ?? 'undecodable')}: ${esc(r.undecodable?.detail ?? '')}`
+  return `${at}  ${where}  key=${r.key === null ? '-' : esc(r.key)}  ${r.size} bytes  ${why}`
 }
 
 export async function runTail (config: Config, opts: TailOptions, out: (line: string) => void, err: (line: string) => void, stop: Promise<unknown>): Promise<number> {

@@ -93,25 +93,25 @@ t.test('hostile requests get 4xx answers that say why; the server goes on', asyn
 
   t.match(json(await send(port, get('http://evil.example/healthz')))['error'], /^the request target "http:\/\/evil\.example\/healthz" is not a path/)
   t.equal((await send(port, get('//evil.example/api/topic'))).status, 404, '//host is a path here, never another host')
-  t.equal((await send(port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).status, 405)
+  t.equal((await send(port, 'OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')).status, 405)
   for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
-    const r = await send(port, `${method} /api/topic HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`)
+    const r = await send(port, `${method} /api/topic HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`)
     t.equal(r.status, 405, method)
     t.equal(r.headers['allow'], 'GET, HEAD')
   }
   const connect = await send(port, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`)
   t.equal(connect.status, 405, 'CONNECT is answered, not dropped')
-  t.equal((await send(port, 'BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n')).status, 400, 'a method Node does not know')
+  t.equal((await send(port, 'BREW /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n')).status, 400, 'a method Node does not know')
 
-  const body = await send(port, 'GET /api/symbols HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n{"a":"b"}\r\n')
+  const body = await send(port, 'GET /api/symbols HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\n\r\n{"a":"b"}\r\n')
   t.equal(body.status, 400)
   t.equal(body.headers['connection'], 'close', 'the body is not drained: the connection closes')
   t.match(json(body)['error'], /a GET or HEAD request carries no body/)
-  const chunked = await send(port, 'GET /api/symbols HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n')
+  const chunked = await send(port, 'GET /api/symbols HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n')
   t.equal(chunked.status, 400, 'a chunked body too')
-  t.equal((await send(port, 'GET /api/symbols HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')).status, 200, 'an empty one is no body')
+  t.equal((await send(port, 'GET /api/symbols HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')).status, 200, 'an empty one is no body')
 
-  const headStream = await send(port, 'HEAD /api/stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', true)
+  const headStream = await send(port, 'HEAD /api/stream HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', true)
   t.equal(headStream.status, 200, 'HEAD on the stream answers its headers and ends (it has no body to stream into)')
 
   t.equal((await send(port, get('/healthz'))).status, 200, 'and the server still answers')
@@ -131,7 +131,7 @@ t.test('slow clients are ended by the server\'s timeouts; a stream outlives the 
   socket.on('data', chunk => { got = Buffer.concat([got, chunk]) })
   socket.on('error', () => {})
   const closed = new Promise<void>(resolve => socket.on('close', () => resolve()))
-  socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n')
+  socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n')
   const drip = setInterval(() => { if (socket.writable) socket.write('X-Drip: 1\r\n') }, 100)
   t.teardown(() => { clearInterval(drip); socket.destroy() })
   await closed

@@ -1,6 +1,11 @@
 // `finnhubd tail` on the real Kafka: decoded lines from the beginning or live from
-// the end, a symbol filter, the dead-letter topic with its reasons, usage errors.
+// the end, a symbol filter, the dead-letter topic with its reasons, usage errors; and
+// (no Kafka) what a hostile producer puts in keys, headers and strings never reaches
+// the terminal as control characters: escapeTerminal, property-based.
 import t from 'tap'
+import fc from 'fast-check'
+import { escapeTerminal, jsonForTerminal, unescapeTerminal } from '../daemon/core/escape.js'
+import { formatRecord } from '../daemon/tail.js'
 import { join } from 'node:path'
 import { main } from '../daemon/cli.js'
 import { validateConfig } from '../daemon/config/load.js'
@@ -12,6 +17,36 @@ import { createTopic, uniqueName, waitFor } from './fixtures/kafka.js'
 import { encodeTrades, produceValues, syntheticTrades } from './fixtures/pipeline.js'
 
 t.setTimeout(120_000)
+
+// eslint-disable-next-line no-control-regex -- what must never reach a terminal
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u
+const hostileText = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.array(fc.constantFrom('\u001b[2J', '\u001b]0;pwned\u0007', '\u009b31m', '\u202e', '\u2066', '\\u001b', '\\', '\u007f', '\r', 'ok', 'é'), { maxLength: 8 }).map(p => p.join(''))
+)
+
+t.test('escapeTerminal: no control character or bidi override survives; printable ASCII stays; reversible', async t => {
+  fc.assert(fc.property(hostileText, s => {
+    const e = escapeTerminal(s)
+    if (UNSAFE.test(e)) throw new Error(`a control character survived in ${JSON.stringify(e)}`)
+    if (unescapeTerminal(e) !== s) throw new Error(`not reversible: ${JSON.stringify(s)}`)
+    if (UNSAFE.test(jsonForTerminal([s])) || (JSON.parse(jsonForTerminal([s])) as string[])[0] !== s) throw new Error(`jsonForTerminal changed ${JSON.stringify(s)}`)
+  }), { seed: 77, numRuns: 2_000 })
+  fc.assert(fc.property(fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).filter(c => c !== 0x5c).map(c => String.fromCharCode(c)) }), s => escapeTerminal(s) === s), { seed: 77 })
+  fc.assert(fc.property(hostileText, hostileText, (a, b) => a === b || escapeTerminal(a) !== escapeTerminal(b)), { seed: 77, numRuns: 2_000 })
+  t.equal(escapeTerminal('\u001b[31mred\u202e'), '\\u001b[31mred\\u202e')
+  t.equal(escapeTerminal('\\u001b'), '\\\\u001b', 'a literal backslash-u is not an escape')
+})
+
+t.test('formatRecord escapes everything a producer chose: key, headers, details, symbol, conditions', async t => {
+  const base = { topic: 't', partition: 0, offset: 1, timestamp: 0, size: 4 }
+  const dlq = formatRecord({ ...base, key: 'K\u001b]0;x\u0007', trade: null, undecodable: null, headers: { 'finnhubd-reason': 'r\u009b', 'finnhubd-detail': 'd\u202e', 'finnhubd-source-topic': 's\u001b[2J' } })
+  const undecodable = formatRecord({ ...base, key: null, trade: null, undecodable: { reason: 'invalid_body', detail: 'x\u0000\u2069' }, headers: {} })
+  const trade = formatRecord({ ...base, key: null, undecodable: null, headers: {}, trade: { s: 'AAPL\u001b[8m', p: 1, v: 2, t: 0, c: ['\u009b1', '\u001b'], ingest_ts: 0, ordinal: 0 } as never })
+  for (const line of [dlq, undecodable, trade]) t.notOk(UNSAFE.test(line), line)
+  t.match(dlq, /key=K\\u001b\]0;x\\u0007 .* r\\u009b: d\\u202e {2}\(from s\\u001b\[2J p\?@\?\)$/)
+  t.match(trade, /AAPL\\u001b\[8m .* c=\["\\u009b1","\\u001b"\]/)
+})
 
 const { kafkaBootstrap } = testEndpoints()
 

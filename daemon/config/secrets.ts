@@ -89,7 +89,8 @@ export function resolveSecrets (config: Config, options: ResolveOptions): Resolv
         set(copy, src.path, fromEnv)
         options.sources[key] = options.envSource?.(src.env) ?? src.env
       } else if (credential !== null && exists(credential)) {
-        set(copy, src.path, readSecretFile(credential, key, warnings))
+        // systemd made it private to the unit (its mode may show an ACL's group bits): no warning.
+        set(copy, src.path, readSecretFile(credential, key, []))
         options.sources[key] = `systemd credential ${src.credential}`
       } else if (file !== null) {
         set(copy, src.path, readSecretFile(file, src.fileKey.join('.'), warnings))
@@ -163,9 +164,9 @@ function secretIssues (cfg: Config): string[] {
     out.push('kafka.schemaRegistry.username and password go together: set both or neither (the password from passwordFile, SCHEMA_REGISTRY_PASSWORD or the systemd credential schema-registry-password)')
   }
   const h = cfg.http
-  if (h.enabled && h.console.enabled && !isLoopbackHost(h.host)) {
+  if (h.enabled && h.console.enabled && (!isLoopbackHost(h.host) || h.behindTlsProxy)) {
     if (h.console.token === null || h.console.token === '') {
-      out.push(`http.console.token: the web console would be served on ${h.host}, beyond this machine: set an access token ` +
+      out.push(`http.console.token: the web console would be served ${h.behindTlsProxy ? 'through a reverse proxy' : `on ${h.host}`}, beyond this machine: set an access token ` +
         '(tokenFile, FINNHUBD_CONSOLE_TOKEN or the systemd credential console-token), or turn the console off with http.console.enabled: false')
     } else if (h.console.token.length < 16) {
       out.push('http.console.token: use at least 16 characters')

@@ -7,13 +7,18 @@
 //   GET /api              the endpoints below, described
 //   GET /api/pipeline     one snapshot of the counters the metrics export
 //   GET /api/stream       the same snapshot once a second (Server-Sent Events); one
-//                         timer builds it for every open page, and only while one is open
+//                         timer builds it for every open page, and only while one is open;
+//                         at most http.console.maxEventStreams pages at once (then a 503)
 //   GET /api/symbols      the symbols subscribed now
 //   GET /api/topic        the latest records of the trades or the dead-letter topic, decoded;
 //                         one read shared by the requests for the same view (SharedReads),
-//                         and a 503 with Retry-After past a few distinct reads under way
+//                         and a 503 with Retry-After past a few distinct reads under way;
+//                         at most http.console.topicReadMaxBytes of records an answer
+//                         (daemon/console/topic-budget.ts), `truncated` when it left some out
 //   GET /api/trades       a symbol's latest stored trades (Cassandra)
 //   GET /api/candles      a symbol's one-minute candles (Cassandra)
+// Reads of Cassandra go through one ReadGate (http.console.maxConcurrentReads at once,
+// maxQueuedReads waiting, a 503 with Retry-After beyond).
 // With http.console.token set (required off loopback), every request must carry it:
 // `Authorization: Bearer …`, or the `finnhubd_console` cookie that opening
 // /?token=… once sets; anything else gets 401. A request's own fault is a 4xx with a
@@ -22,10 +27,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TLSSocket } from 'node:tls'
 import { join } from 'node:path'
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { storedCandles, storedTrades } from '../cassandra/query.js'
+import type { ConsumerFactory } from '../kafka/clients.js'
 import type { Readiness } from '../readiness.js'
 import { TopicReader, tradeDecoderFor, type ShownRecord } from '../kafka/topic-reader.js'
 import type { Logger } from '../log.js'
@@ -34,8 +41,10 @@ import { STAGES, type StageLatency } from '../metrics/latency.js'
 import type { ProcessCounters } from '../metrics/process.js'
 import { PROJECT_ROOT } from '../paths.js'
 import { ApiError, apiRequest, type ApiRequest } from './params.js'
+import { ReadGate } from './read-gate.js'
 import { SharedReads, type SharedReadStats } from './shared-read.js'
 import { takeSnapshot, type PipelineSnapshot } from './snapshot.js'
+import { fit } from './topic-budget.js'
 
 /** Where `npm run build` puts the page's files (see daemon/console/build.ts). */
 export const CONSOLE_DIR = join(PROJECT_ROOT, 'dist', 'console')
@@ -46,6 +55,9 @@ const STATIC: Readonly<Record<string, { file: string, type: string }>> = {
   '/static/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
   '/static/lightweight-charts.js': { file: 'lightweight-charts.js', type: 'text/javascript; charset=utf-8' }
 }
+
+/** The page and its files (the JSON API's paths are API_ENDPOINTS). */
+export const CONSOLE_PATHS: readonly string[] = [...Object.keys(STATIC), '/index.html']
 
 const COOKIE = 'finnhubd_console'
 const STREAM_EVERY_MS = 1_000
@@ -64,7 +76,7 @@ export const API_ENDPOINTS: Readonly<Record<string, string>> = {
   '/api/pipeline': 'one snapshot: totals, rates per second, per-stage p50/p99 (ms), lag, producer queue, errors and drops by reason, reconnects, connections',
   '/api/stream': 'the pipeline snapshot about once a second, as Server-Sent Events (event: pipeline)',
   '/api/symbols': 'the symbols subscribed now',
-  '/api/topic?topic=trades|dlq&limit=1..200': 'the latest records of the trades or dead-letter topic, decoded, newest first: partition, offset, key, timestamp, trade or why it does not decode, headers',
+  '/api/topic?topic=trades|dlq&limit=1..200': 'the latest records of the trades or dead-letter topic, decoded, newest first: partition, offset, key, timestamp, trade or why it does not decode, headers; truncated: true when http.console.topicReadMaxBytes left some out',
   '/api/trades?symbol=S&limit=1..1000[&minutes=N | &from=T&to=T]': 'a symbol\'s latest stored trades, newest first (default: the last 60 minutes)',
   '/api/candles?symbol=S[&minutes=N | &from=T&to=T]': 'a symbol\'s one-minute candles, oldest first (default: the last 120 minutes; at most 2 days)'
 }
@@ -83,9 +95,11 @@ export interface ConsoleDeps {
   now?: () => number
   /** Overrides TOPIC_VIEW_TTL_MS and TOPIC_VIEW_MAX_PENDING (tests). */
   topicView?: { ttlMs?: number, maxPending?: number }
+  /** Builds the topic reader's Kafka client (the unit tests' fake); the real consumer when absent. */
+  topicClient?: ConsumerFactory
 }
 
-interface TopicView { topic: string, kind: 'trades' | 'dlq', records: ShownRecord[] }
+interface TopicView { topic: string, kind: 'trades' | 'dlq', records: ShownRecord[], truncated: boolean }
 
 export class WebConsole {
   readonly #deps: ConsoleDeps
@@ -97,6 +111,8 @@ export class WebConsole {
   #last: PipelineSnapshot | null = null
   #reader: Promise<TopicReader> | null = null
   readonly #topicViews: SharedReads<TopicView>
+  readonly #cassandraReads: ReadGate
+  #streamsRefused = 0
   #closed = false
 
   constructor (deps: ConsoleDeps) {
@@ -108,6 +124,13 @@ export class WebConsole {
       ttlMs: deps.topicView?.ttlMs ?? TOPIC_VIEW_TTL_MS,
       maxPending: deps.topicView?.maxPending ?? TOPIC_VIEW_MAX_PENDING,
       now: this.#now
+    })
+    const bounds = deps.config().http.console
+    this.#cassandraReads = new ReadGate({
+      maxConcurrent: bounds.maxConcurrentReads,
+      maxQueued: bounds.maxQueuedReads,
+      what: 'Cassandra reads',
+      setting: 'http.console.maxConcurrentReads, maxQueuedReads'
     })
   }
 
@@ -121,6 +144,9 @@ export class WebConsole {
 
   /** The Topic view's reads: started, joined, reused, refused (exported by daemon/http.ts). */
   get topicReads (): Readonly<SharedReadStats> { return this.#topicViews.stats }
+
+  /** Requests a console bound refused with a 503 (Topic view reads, Cassandra reads, event streams). */
+  get refused (): number { return this.#topicViews.stats.refused + this.#cassandraReads.refused + this.#streamsRefused }
 
   async handle (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const path = url.pathname === '/index.html' ? '/' : url.pathname
@@ -137,7 +163,7 @@ export class WebConsole {
         rest.delete('token')
         res.writeHead(303, {
           location: rest.size > 0 ? `/?${rest.toString()}` : '/',
-          'set-cookie': `${COOKIE}=${encodeURIComponent(url.searchParams.get('token') ?? '')}; HttpOnly; SameSite=Strict; Path=/`,
+          'set-cookie': `${COOKIE}=${encodeURIComponent(url.searchParams.get('token') ?? '')}; HttpOnly; SameSite=Strict; Path=/${this.#overTls(req) ? '; Secure' : ''}`,
           'cache-control': 'no-store'
         }).end()
         return
@@ -177,10 +203,12 @@ export class WebConsole {
       case '/api/topic': {
         const topic = req.topic === 'dlq' ? config.kafka.deadLetterTopic : config.kafka.topic
         const limit = req.limit
+        const maxBytes = config.http.console.topicReadMaxBytes
         const { value, readAt } = await this.#topicViews.get(`${topic}\n${limit}`, async () => {
           const reader = await this.#topicReader()
-          const records = await answered('Kafka', () => reader.latest(topic, limit))
-          return { topic, kind: req.topic, records }
+          const read = await answered('Kafka', () => reader.latestWithin(topic, limit, maxBytes))
+          const shown = fit(read.records, maxBytes)
+          return { topic, kind: req.topic, records: shown.records, truncated: read.truncated || shown.truncated }
         })
         sendJson(res, 200, { ...value, readAt: iso(readAt) })
         return
@@ -188,14 +216,14 @@ export class WebConsole {
       case '/api/trades': {
         const { symbol, limit, from, to } = req
         const client = this.#cassandra()
-        const trades = await answered('Cassandra', () => storedTrades(client, config.cassandra, symbol, from, limit, to))
+        const trades = await this.#cassandraReads.run(() => answered('Cassandra', () => storedTrades(client, config.cassandra, symbol, from, limit, to)))
         sendJson(res, 200, { symbol, from: iso(from), to: iso(to), trades })
         return
       }
       case '/api/candles': {
         const { symbol, from, to } = req
         const client = this.#cassandra()
-        const candles = await answered('Cassandra', () => storedCandles(client, config.cassandra, symbol, from, 3000, to))
+        const candles = await this.#cassandraReads.run(() => answered('Cassandra', () => storedCandles(client, config.cassandra, symbol, from, 3000, to)))
         sendJson(res, 200, { symbol, from: iso(from), to: iso(to), candles: candles.reverse() })
       }
     }
@@ -234,6 +262,11 @@ export class WebConsole {
     if (res.req.method === 'HEAD') {
       res.writeHead(200, headers).end()
       return
+    }
+    const max = this.#deps.config().http.console.maxEventStreams
+    if (this.#streams.size >= max) {
+      this.#streamsRefused++
+      throw new ApiError(503, `${this.#streams.size} pages already follow the pipeline stream, the most at once (http.console.maxEventStreams); close one, or retry in a few seconds`, { 'retry-after': String(STREAM_EVERY_MS * 3 / 1000) })
     }
     res.writeHead(200, { ...headers, connection: 'keep-alive' })
     res.write(`retry: ${STREAM_EVERY_MS * 3}\n\n`)
@@ -281,7 +314,7 @@ export class WebConsole {
   async #topicReader (): Promise<TopicReader> {
     this.#reader ??= (async () => {
       const config = this.#deps.config()
-      return new TopicReader({ kafka: config.kafka, decoder: await tradeDecoderFor(config), purpose: 'console' })
+      return new TopicReader({ kafka: config.kafka, decoder: await tradeDecoderFor(config), purpose: 'console', ...(this.#deps.topicClient !== undefined ? { client: this.#deps.topicClient } : {}) })
     })()
     try {
       return await this.#reader
@@ -289,6 +322,11 @@ export class WebConsole {
       this.#reader = null
       throw new ApiError(503, `cannot read the topic: ${(err as Error).message}`)
     }
+  }
+
+  /** The browser reached this page over TLS: natively, or through the TLS proxy http.behindTlsProxy says is in front. */
+  #overTls (req: IncomingMessage): boolean {
+    return (req.socket as TLSSocket).encrypted === true || this.#deps.config().http.behindTlsProxy
   }
 
   #authorized (req: IncomingMessage, url: URL): boolean {
@@ -309,7 +347,8 @@ export class WebConsole {
       }
       this.#files.set(file, body)
     }
-    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
+    // daemon/http.ts adds its security headers (nosniff, the CSP) to every answer.
+    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' })
     res.end(res.req.method === 'HEAD' ? undefined : body)
   }
 }

@@ -7,6 +7,8 @@
 //              it does not use up an attempt: the server said when to come back;
 //   5xx, network errors, timeouts
 //              back off (full jitter) and retry, up to rest.maxAttempts attempts;
+//   3xx        a FINNHUBD_ERR_FINNHUB_REST error naming where it points: redirects
+//              are never followed, so the token goes to finnhub.rest.url and nowhere else;
 //   other 4xx  a FINNHUBD_ERR_FINNHUB_REST error naming the path and Finnhub's reason.
 // The token travels in the X-Finnhub-Token header, never in a URL, so no log line or
 // error can carry it.
@@ -74,6 +76,8 @@ export class FinnhubRest {
       try {
         res = await fetch(url, {
           headers: { 'X-Finnhub-Token': this.#token, accept: 'application/json' },
+          // A redirect would take the token header along to wherever it points.
+          redirect: 'manual',
           signal: AbortSignal.any([signal, AbortSignal.timeout(rest.requestTimeoutMs)])
         })
         body = await res.text()
@@ -93,6 +97,12 @@ export class FinnhubRest {
           throw new FinnhubdError('FINNHUBD_ERR_FINNHUB_REST',
             `Finnhub's REST API answered ${where} with a body that is not JSON (${body.slice(0, 80)}); check finnhub.rest.url (${rest.url})`)
         }
+      }
+      if (res.status >= 300 && res.status < 400) {
+        this.#counts.client_error++
+        throw new FinnhubdError('FINNHUBD_ERR_FINNHUB_REST',
+          `Finnhub's REST API answered ${where} with a redirect (HTTP ${res.status}) to ${locationHost(res.headers.get('location'), url)}, which finnhubd does not follow ` +
+          `(the token would go along); check finnhub.rest.url (${rest.url}), or set it to where the redirect points if you trust that host`)
       }
       if (res.status === 401 || res.status === 403) {
         this.#counts.unauthorized++
@@ -156,6 +166,17 @@ function errorText (body: string): string {
     if (typeof parsed.error === 'string' && parsed.error !== '') return `: ${parsed.error.slice(0, 200)}`
   } catch {}
   return ''
+}
+
+/** Where a redirect points, as its host only: a Location's path or query may carry anything. */
+function locationHost (location: string | null, base: string): string {
+  if (location === null) return 'nowhere (no Location header)'
+  try {
+    const to = new URL(location, base)
+    return `${to.protocol}//${to.host}`
+  } catch {
+    return 'an address that is not a URL'
+  }
 }
 
 function causeText (err: unknown): string {

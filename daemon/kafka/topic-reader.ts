@@ -39,6 +39,24 @@ export interface TopicReaderOptions {
   client?: ConsumerFactory
 }
 
+/** A record's size as read: value, key and headers. */
+function rawBytes (m: Kafka.Message): number {
+  let n = m.value?.length ?? 0
+  n += m.key === undefined || m.key === null ? 0 : Buffer.byteLength(m.key)
+  for (const h of m.headers ?? []) {
+    for (const [k, v] of Object.entries(h)) n += Buffer.byteLength(k) + (Buffer.isBuffer(v) ? v.length : Buffer.byteLength(String(v)))
+  }
+  return n
+}
+
+const newestFirst = (a: Kafka.Message, b: Kafka.Message): number => (b.timestamp ?? 0) - (a.timestamp ?? 0) || b.offset - a.offset
+
+function oldestIndex (messages: readonly Kafka.Message[]): number {
+  let at = 0
+  for (let i = 1; i < messages.length; i++) if (newestFirst(messages[i] as Kafka.Message, messages[at] as Kafka.Message) > 0) at = i
+  return at
+}
+
 export class TopicReader {
   readonly #opts: TopicReaderOptions
   #consumer: ConsumerClient | null = null
@@ -53,6 +71,16 @@ export class TopicReader {
 
   /** The newest `limit` records of the topic over all partitions, newest first. */
   async latest (topic: string, limit: number, timeoutMs = 5_000): Promise<ShownRecord[]> {
+    return (await this.latestWithin(topic, limit, Number.POSITIVE_INFINITY, timeoutMs)).records
+  }
+
+  /**
+   * As latest(), holding at most about `maxBytes` of records (value, key and headers)
+   * at any time and decoding only those: a producer chooses how large its records are,
+   * and a view of the dead-letter topic must not make the daemon hold or decode
+   * hundreds of megabytes. The oldest are let go first; `truncated` says some were.
+   */
+  async latestWithin (topic: string, limit: number, maxBytes: number, timeoutMs = 5_000): Promise<{ records: ShownRecord[], truncated: boolean }> {
     return await this.#exclusive(async consumer => {
       const partitions = await partitionsOf(consumer, topic)
       const ranges = new Map<number, { from: number, to: number }>()
@@ -60,8 +88,10 @@ export class TopicReader {
         const w = await watermarks(consumer, topic, partition)
         if (w.highOffset > w.lowOffset) ranges.set(partition, { from: Math.max(w.lowOffset, w.highOffset - limit), to: w.highOffset })
       }
-      const out: ShownRecord[] = []
-      if (ranges.size === 0) return out
+      const kept: Kafka.Message[] = []
+      let held = 0
+      let truncated = false
+      if (ranges.size === 0) return { records: [], truncated }
       consumer.assign([...ranges].map(([partition, r]) => ({ topic, partition, offset: r.from })))
       try {
         const deadline = Date.now() + timeoutMs
@@ -69,14 +99,22 @@ export class TopicReader {
           for (const m of await consume(consumer, 500, 200)) {
             const r = ranges.get(m.partition)
             if (r === undefined || m.offset >= r.to) continue
-            out.push(this.show(m))
             if (m.offset + 1 >= r.to) ranges.delete(m.partition)
+            kept.push(m)
+            held += rawBytes(m)
+            while (held > maxBytes && kept.length > 0) {
+              const oldest = oldestIndex(kept)
+              held -= rawBytes(kept[oldest] as Kafka.Message)
+              kept.splice(oldest, 1)
+              truncated = true
+            }
           }
         }
       } finally {
         consumer.unassign()
       }
-      return out.sort((a, b) => (b.timestamp ?? 0) - (a.timestamp ?? 0) || b.offset - a.offset).slice(0, limit)
+      const records = kept.sort(newestFirst).slice(0, limit).map(m => this.show(m))
+      return { records, truncated: truncated || kept.length > limit }
     })
   }
 

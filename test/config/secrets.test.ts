@@ -135,7 +135,11 @@ t.test('the console off loopback: a token from any source, and TLS or a TLS prox
   const token = secretFile(dir, 'console-token', 'a-console-token-of-32-characters\n')
   const off = { http: { host: '0.0.0.0' } }
   t.match(configError(() => loadConfig({ env: {}, file: secretFile(dir, 'a.json', JSON.stringify({ http: { host: '0.0.0.0', behindTlsProxy: true } })) })).message,
-    /http\.console\.token: the web console would be served on 0\.0\.0\.0, beyond this machine: set an access token \(tokenFile, FINNHUBD_CONSOLE_TOKEN/)
+    /http\.console\.token: the web console would be served through a reverse proxy, beyond this machine: set an access token \(tokenFile, FINNHUBD_CONSOLE_TOKEN/)
+  t.match(configError(() => loadConfig({ env: {}, file: secretFile(dir, 'a2.json', JSON.stringify({ http: { host: '0.0.0.0', tls: { certificateFile: token, keyFile: token } } })) })).message,
+    /http\.console\.token: the web console would be served on 0\.0\.0\.0, beyond this machine/)
+  t.match(configError(() => loadConfig({ env: {}, file: secretFile(dir, 'a3.json', JSON.stringify({ http: { behindTlsProxy: true } })) })).message,
+    /http\.console\.token: the web console would be served through a reverse proxy/, 'a loopback daemon behind a proxy is reachable from afar: a token too')
   t.match(configError(() => loadConfig({ env: {}, file: secretFile(dir, 'b.json', JSON.stringify({ http: { ...off.http, console: { tokenFile: token } } })) })).message,
     /http\.tls: the console on 0\.0\.0\.0 would send its token in clear text/)
   const ok = loadConfig({ env: {}, file: secretFile(dir, 'c.json', JSON.stringify({ http: { ...off.http, behindTlsProxy: true, console: { tokenFile: token } } })) })

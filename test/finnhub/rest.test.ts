@@ -88,3 +88,31 @@ t.test('an abort stops a request waiting for its turn or for Retry-After', async
   t.equal((await second).name, 'AbortError', 'the second was waiting for the limiter')
   t.equal(limited.hits.length, 1, 'the limiter let one request through')
 })
+
+t.test('a redirect is never followed: an error naming where it points, and the token goes nowhere else', async t => {
+  const TOKEN = 'sekrit-token-0123456789'
+  const elsewhere = await scripted(t, [res => res.writeHead(200, { 'content-type': 'application/json' }).end('{"stolen":true}')])
+  const target = new URL(elsewhere.url)
+  for (const status of [301, 302, 303, 307, 308]) {
+    const sent: Array<string | undefined> = []
+    const redirecting = createServer((req, res) => {
+      sent.push(req.headers['x-finnhub-token'] as string | undefined)
+      res.writeHead(status, { location: `http://localhost:${target.port}/steal?token=${TOKEN}&x=1` }).end()
+    })
+    await new Promise<void>(resolve => redirecting.listen(0, '127.0.0.1', () => resolve()))
+    t.teardown(() => new Promise<void>(resolve => { redirecting.closeAllConnections(); redirecting.close(() => resolve()) }))
+    const { rest, counts } = client(`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/api/v1`, {}, TOKEN)
+    const err = await failure(rest.get('/stock/symbol', { exchange: 'US' }, new AbortController().signal))
+    t.ok(isFinnhubdError(err, 'FINNHUBD_ERR_FINNHUB_REST'), `${status}: FINNHUBD_ERR_FINNHUB_REST`)
+    t.match(err.message, new RegExp(`answered /stock/symbol\\?exchange=US with a redirect \\(HTTP ${status}\\) to http://localhost:${target.port}, which finnhubd does not follow`))
+    t.notMatch(err.message, TOKEN, 'the message never carries the token, not even the one in the Location')
+    t.notMatch(err.message, /\/steal/, 'nor the Location\'s path')
+    t.same(sent, [TOKEN], 'one request, to the configured URL only, with the token')
+    t.equal(counts.client_error, 1)
+  }
+  t.same(elsewhere.hits, [], 'the redirect target was never asked')
+
+  const noLocation = await scripted(t, [res => res.writeHead(302).end()])
+  const { rest } = client(noLocation.url)
+  t.match((await failure(rest.get('/quote', { symbol: 'AAPL' }, new AbortController().signal))).message, /redirect \(HTTP 302\) to nowhere \(no Location header\)/)
+})

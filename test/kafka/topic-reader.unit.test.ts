@@ -53,6 +53,28 @@ t.test('latest: the newest records of the topic over all partitions, newest firs
   await reader.close()
 })
 
+t.test('latestWithin holds and decodes at most maxBytes: the newest records that fit, and says it left some out', async t => {
+  const { fake, reader } = setup()
+  const big = (offset: number): Buffer => Buffer.concat([Buffer.from([0xff]), Buffer.alloc(399, offset)]) // 400 bytes, undecodable
+  fake.write(TOPIC, 0, 6, big)
+  fake.write(TOPIC, 1, 6, big)
+  let decoded = 0
+  const counting = { decode: (v: Buffer | null | undefined) => { decoded++; return decoder.decode(v) } } as unknown as typeof decoder
+  const bounded = new TopicReader({ kafka: validateConfig({}).kafka, decoder: counting, purpose: 'unit', client: fake.factory() })
+  const within = await bounded.latestWithin(TOPIC, 6, 1_000)
+  t.ok(within.truncated, 'some were left out')
+  t.ok(within.records.length <= 2, `at most 1,000 bytes of 400-byte records kept (${within.records.length})`)
+  t.ok(within.records.length >= 1)
+  t.equal(decoded, within.records.length, 'only the kept records were decoded')
+  const newest = (await bounded.latestWithin(TOPIC, 12, Number.POSITIVE_INFINITY)).records.slice(0, within.records.length)
+  t.same(within.records.map(r => [r.partition, r.offset]), newest.map(r => [r.partition, r.offset]), 'the kept ones are the newest')
+  const all = await bounded.latestWithin(TOPIC, 6, 1_000_000)
+  t.equal(all.records.length, 6)
+  t.equal(all.truncated, true, 'limit 6 over two partitions of 6 each: the older six are left out')
+  await bounded.close()
+  await reader.close()
+})
+
 t.test('latest reads only what was there: from high − limit, never below the low watermark', async t => {
   const { fake, reader } = setup()
   fake.write(TOPIC, 0, 10, tradeValue)
