@@ -35,11 +35,11 @@ export function tailOptions (values: { dlq?: boolean, symbol?: string, 'from-beg
 
 /** One record as a line; everything the producer chose is escaped for the terminal. */
 export function formatRecord (r: ShownRecord): string {
-  const at = r.timestamp === null ? '-' : new Date(r.timestamp).toISOString()
+  const at = r.timestamp === null ? '-' : isoOrRaw(r.timestamp)
   const where = `p${r.partition}@${r.offset}`
   if (r.trade !== null) {
     const t = r.trade
-    return `${at}  ${where}  ${esc(t.s)}  ${t.p} × ${t.v}  c=${jsonForTerminal(t.c)}  t=${new Date(t.t).toISOString()}${t.ordinal > 0 ? `  fill #${t.ordinal + 1}` : ''}`
+    return `${at}  ${where}  ${esc(t.s)}  ${t.p} × ${t.v}  c=${jsonForTerminal(t.c)}  t=${isoOrRaw(t.t)}${t.ordinal > 0 ? `  fill #${t.ordinal + 1}` : ''}`
   }
   const header = (name: string): string => esc(r.headers[name] ?? '?')
   const reason = r.headers['finnhubd-reason']
@@ -68,4 +68,10 @@ export async function runTail (config: Config, opts: TailOptions, out: (line: st
     await reader.close()
   }
   return 0
+}
+
+/** A time as ISO 8601, or the raw number when a producer wrote one no Date can hold (toISOString would throw). */
+export function isoOrRaw (ms: number): string {
+  const d = new Date(ms)
+  return Number.isNaN(d.getTime()) ? `${ms} (out of range)` : d.toISOString()
 }

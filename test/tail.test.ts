@@ -46,6 +46,9 @@ t.test('formatRecord escapes everything a producer chose: key, headers, details,
   for (const line of [dlq, undecodable, trade]) t.notOk(UNSAFE.test(line), line)
   t.match(dlq, /key=K\\u001b\]0;x\\u0007 .* r\\u009b: d\\u202e {2}\(from s\\u001b\[2J p\?@\?\)$/)
   t.match(trade, /AAPL\\u001b\[8m .* c=\["\\u009b1","\\u001b"\]/)
+  // A trade time or record timestamp no Date can hold (a long from any producer) is shown, not thrown.
+  const far = formatRecord({ ...base, timestamp: 9e15, key: null, undecodable: null, headers: {}, trade: { s: 'AAPL', p: 1, v: 2, t: -9e18, c: null, ingest_ts: 0, ordinal: 0 } as never })
+  t.match(far, /^9000000000000000 \(out of range\) .* t=-9000000000000000000 \(out of range\)/)
 })
 
 const { kafkaBootstrap } = testEndpoints()
