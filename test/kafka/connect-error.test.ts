@@ -1,0 +1,54 @@
+// What a failed Kafka connection tells the operator: librdkafka's texts for a refused
+// login, an untrusted or misnamed certificate and a listener of the other protocol
+// (as librdkafka 2.12 words them; the secured stack produces them for real in
+// test/security/) each become a FinnhubdError naming the setting to change, and
+// anything else (a broker down) is left to the retrying path.
+import t from 'tap'
+import fc from 'fast-check'
+import { validateConfig } from '../../daemon/config/load.js'
+import { definitiveKafkaError } from '../../daemon/kafka/connect-error.js'
+import { holds, runs } from '../fixtures/fuzz.js'
+
+const kafka = validateConfig({ kafka: { bootstrapServers: ['broker-1:9096'], security: { protocol: 'sasl_ssl', sasl: { username: 'finnhubd', password: 'Sup3r-s3cret-pw' } } } }).kafka
+
+const CASES: Array<[string, { code?: number, message: string }, string, RegExp]> = [
+  ['wrong password', { code: -169, message: 'sasl_ssl://127.0.0.1:29092/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512 (after 305ms in state AUTH_REQ)' },
+    'FINNHUBD_ERR_KAFKA_AUTH', /refused the SASL login of user "finnhubd" with SCRAM-SHA-512 .*kafka\.security\.sasl\.username and its password/],
+  ['untrusted CA', { code: -181, message: 'ssl://127.0.0.1:29092/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured or root CA certificates are installed (install ca-certificates package) (after 4ms in state SSL_HANDSHAKE)' },
+    'FINNHUBD_ERR_KAFKA_TLS', /is not trusted .*set kafka\.security\.ssl\.caFile/],
+  ['certificate for another host', { code: -181, message: 'ssl://127.0.0.2:29092/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: Broker certificate could not be verified, verify that ssl.ca.location is correctly configured or root CA certificates are installed (IP address mismatch)' },
+    'FINNHUBD_ERR_KAFKA_TLS', /is not for the host connected to .*kafka\.bootstrapServers/],
+  ['plaintext against TLS', { code: -195, message: 'plaintext://127.0.0.1:29092/bootstrap: Disconnected while requesting ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?) or broker version is < 0.10 (see api.version.request) (after 2ms in state APIVERSION_QUERY)' },
+    'FINNHUBD_ERR_KAFKA_PROTOCOL', /speaks another protocol than kafka\.security\.protocol=sasl_ssl .*set kafka\.security\.protocol/],
+  ['TLS against plaintext', { code: -181, message: 'ssl://127.0.0.1:19092/bootstrap: SSL handshake failed: error:0A00010B:SSL routines::wrong version number: connecting to a PLAINTEXT broker listener? (after 1ms in state SSL_HANDSHAKE)' },
+    'FINNHUBD_ERR_KAFKA_PROTOCOL', /another protocol/]
+]
+
+t.test('each definitive failure names its setting and never the password', async t => {
+  for (const [name, err, code, message] of CASES) {
+    const out = definitiveKafkaError(err, kafka)
+    t.equal(out?.code, code, name)
+    t.match(out?.message, message, name)
+    t.match(out?.message, 'broker-1:9096', `${name}: names the brokers`)
+    t.notMatch(out?.message ?? '', /Sup3r-s3cret-pw/, `${name}: no password`)
+  }
+})
+
+t.test('a broker that is down or slow is not definitive: librdkafka keeps trying', async t => {
+  for (const message of [
+    '127.0.0.1:19092/bootstrap: Connect to ipv4#127.0.0.1:19092 failed: Connection refused (after 0ms in state CONNECT)',
+    '1/1 brokers are down',
+    'Local: Broker transport failure',
+    'Local: Timed out',
+    'broker-1:9096/bootstrap: Failed to resolve \'broker-1:9096\': Name or service not known (after 4ms in state CONNECT)'
+  ]) {
+    t.equal(definitiveKafkaError({ code: -195, message }, kafka), null, message)
+  }
+})
+
+t.test('any text: the answer is null or a coded error whose message holds no password', async t => {
+  holds(t, fc.property(fc.oneof(fc.string(), fc.constantFrom(...CASES.map(c => c[1].message))), fc.integer({ min: -200, max: 100 }), (message, code) => {
+    const out = definitiveKafkaError({ code, message: `${message} Sup3r-s3cret-pw`.slice(0, 10) + message }, kafka)
+    return out === null || (/^FINNHUBD_ERR_KAFKA_(AUTH|TLS|PROTOCOL)$/.test(out.code) && out.message.length < 2_000)
+  }), { numRuns: runs(500) })
+})
