@@ -248,6 +248,35 @@ t.test('an invalid file is refused and the old configuration stays in force; a r
   await daemon.stop('test')
 })
 
+t.test('a reload whose new credentials do not connect is refused with the reason; the running clients keep the old ones', async t => {
+  const base = validateConfig({ finnhub: { token: 't', symbols: ['AAPL'] }, cassandra: { username: 'finnhubd', password: 'old-password-1' } })
+  const f = fakes(base)
+  const probed: Array<{ password: string | null, changed: readonly string[] }> = []
+  let refuse = true
+  const next = validateConfig({ finnhub: { token: 't', symbols: ['AAPL'] }, cassandra: { username: 'finnhubd', password: 'new-password-2' }, logLevel: 'debug' })
+  const daemon = await startDaemon(f.opts({
+    reload: () => next,
+    probeConnections: async (c, changed) => {
+      probed.push({ password: c.cassandra.password, changed })
+      if (refuse) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_AUTH', 'Cassandra at 127.0.0.1:19042 refused the credentials of user "finnhubd"')
+    }
+  }))
+  const refused = await daemon.reload()
+  t.match(refused, { ok: false, applied: [], error: /refused the credentials/ })
+  t.same(probed, [{ password: 'new-password-2', changed: ['cassandra.password'] }], 'the new settings were probed, only the connection keys named')
+  t.equal(daemon.config, base, 'nothing applied, not even the hot log level')
+  t.same(f.ctl.applied, [], 'the roles were not touched')
+  const line = f.lines.find(l => /reload refused: the new connection settings do not connect/.test(String(l['msg'])))
+  t.match(line, { changed: ['cassandra.password'], code: 'FINNHUBD_ERR_CASSANDRA_AUTH' })
+  t.notOk(JSON.stringify(f.lines).includes('new-password-2') || JSON.stringify(f.lines).includes('old-password-1'), 'no password in any line')
+  t.match(await daemon.registry.getSingleMetricAsString('finnhubd_config_reloads_total'), /result="failed"} 1/)
+  refuse = false
+  const accepted = await daemon.reload()
+  t.same(accepted, { ok: true, applied: ['logLevel'], needRestart: ['cassandra.password'] }, 'credentials that connect are taken at the next restart')
+  t.equal(daemon.config.cassandra.password, 'old-password-1', 'the running clients keep the old ones')
+  await daemon.stop('test')
+})
+
 t.test('a stop during a reload wins: the reload applies nothing, the daemon stops', async t => {
   const f = fakes()
   let reads = 0
