@@ -53,8 +53,24 @@ export async function probeKafka (kafka: Config['kafka'], timeoutMs: number): Pr
   try {
     await connectKafka(probe, kafka, timeoutMs)
   } finally {
-    await new Promise<void>(resolve => { probe.disconnect(() => resolve()) })
+    await disconnectQuietly(probe)
   }
+}
+
+/**
+ * Disconnects a client that may never have connected: node-rdkafka's Producer throws
+ * "Producer not connected" (from its flush) when asked to disconnect before connecting,
+ * which would mask the connect error being reported.
+ */
+export async function disconnectQuietly (client: Pick<Kafka.Client<string>, 'isConnected'> & { disconnect: (cb?: () => void) => unknown }): Promise<void> {
+  if (!client.isConnected()) return
+  await new Promise<void>(resolve => {
+    try {
+      client.disconnect(() => resolve())
+    } catch {
+      resolve()
+    }
+  })
 }
 
 type Connectable = Pick<Kafka.Client<string>, 'connect' | 'on'> & { disconnect: (cb?: () => void) => unknown }

@@ -52,3 +52,12 @@ t.test('any text: the answer is null or a coded error whose message holds no pas
     return out === null || (/^FINNHUBD_ERR_KAFKA_(AUTH|TLS|PROTOCOL)$/.test(out.code) && out.message.length < 2_000)
   }), { numRuns: runs(500) })
 })
+
+t.test('probeKafka against a port where nothing listens: the connect error, not a crash of the probe\'s own disconnect', async t => {
+  // node-rdkafka's Producer throws "Producer not connected" when asked to disconnect before
+  // it connected; the probe must report why it could not connect instead (real librdkafka,
+  // no broker needed).
+  const { probeKafka } = await import('../../daemon/kafka/admin.js')
+  const down = validateConfig({ kafka: { bootstrapServers: ['127.0.0.1:1'], connectTimeoutMs: 1000 } }).kafka
+  await t.rejects(probeKafka(down, 1000), { code: 'FINNHUBD_ERR_KAFKA_UNREACHABLE', message: /cannot reach Kafka at 127\.0\.0\.1:1 .*kafka\.bootstrapServers/ })
+})
