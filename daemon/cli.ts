@@ -83,14 +83,21 @@ An uncaught error exits 70 after one fatal log line.`
 const ONLY_GLOBAL = `options: none of its own; the global --config FILE and --env-file FILE stand before the
 command (\`finnhubd --config f.yaml <command>\`)`
 
+/** demo's one option (tools/cli.ts reads it; checked here with the other commands'). */
+export const DEMO_OPTIONS = { secure: { type: 'boolean' } } as const
+
 /** Each command's --help. simulate and stack keep theirs beside their own parsing. */
 const COMMAND_USAGE = {
-  demo: `usage: finnhubd [--config FILE] demo
+  demo: `usage: finnhubd [--config FILE] demo [--secure]
 
 The whole pipeline in one command: starts the local Kafka + Cassandra stack (if it is not
 running), applies the migrations, starts the simulator on loopback (or connects to Finnhub
 when FINNHUB_TOKEN is set), runs both roles and prints a live status line every 5 s.
 Ctrl-C stops it (and the stack, if the demo started it); a second Ctrl-C exits at once.
+
+  --secure   on the secure stack instead (npm run stack -- up --secure): SASL_SSL with
+             SCRAM-SHA-512 to Kafka, TLS and a password to Cassandra (also
+             FINNHUBD_STACK_SECURE=1)
 
 ${ONLY_GLOBAL}`,
   run: `usage: finnhubd [--config FILE] [--env-file FILE] run
@@ -230,14 +237,14 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
     const warn = (loaded: LoadedConfig): void => { for (const w of loaded.warnings) io.err(`finnhubd: warning: ${w}`) }
     // The commands with no options of their own: --help, or a usage error for anything else.
     if (command !== 'query' && command !== 'tail' && Object.hasOwn(COMMAND_USAGE, command)) {
-      commandArgs({ args: [...rest], options: {}, strict: true }, helpOf(command as Command))
+      commandArgs({ args: [...rest], options: command === 'demo' ? DEMO_OPTIONS : {}, strict: true }, helpOf(command as Command))
     }
     switch (command) {
       case 'config': {
         const loaded = load()
         const { config, sources, file } = loaded
         warn(loaded)
-        io.out(`# configuration is valid (file: ${file ?? 'none, defaults'}; overrides: ${Object.entries(sources).map(([k, v]) => `${k}←${v}`).join(', ') || 'none'})`)
+        io.out(`# configuration is valid (file: ${file ?? 'none, defaults'}; overrides: ${Object.entries(sources).map(([k, v]) => `${k}←${v}`).sort().join(', ') || 'none'})`)
         io.out(JSON.stringify(redactConfig(config), null, 2))
         return 0
       }

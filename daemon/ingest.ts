@@ -54,6 +54,8 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
   const type = loadTradeType(schemaPath)
   const schemaId = await tradeSchemaId(config.kafka, schemaPath)
   const framing: Framing = schemaId === null ? { kind: 'single-object' } : { kind: 'confluent', schemaId }
+  // The topic first: its probe fails fast on credentials, TLS or protocol (see probeKafka).
+  await ensureTopics(config.kafka, [config.kafka.topic])
   const counters = createIngestCounters()
   registerIngestMetrics(deps.registry, counters)
   const producer = new TradeProducer({
@@ -65,7 +67,6 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     ...(deps.latency !== undefined ? { latency: deps.latency } : {})
   })
   await producer.connect(config.kafka.connectTimeoutMs)
-  await ensureTopics(config.kafka, [config.kafka.topic])
   const client = new FinnhubClient({
     finnhub: config.finnhub,
     log: deps.log.child({ component: 'finnhub' }),

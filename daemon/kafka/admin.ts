@@ -5,7 +5,7 @@ import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
 import { FinnhubdError } from '../core/errors.js'
 import { kafkaClientConfig } from './client-config.js'
-import { definitiveKafkaError } from './connect-error.js'
+import { definitiveKafkaError, KafkaConnectWatch } from './connect-error.js'
 
 const TOPIC_ALREADY_EXISTS = Kafka.CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS
 
@@ -43,77 +43,117 @@ export async function ensureTopics (kafka: Config['kafka'], topics: readonly str
   }
 }
 
+/** How long one probe client may try (see probeKafka). */
+export const PROBE_ATTEMPT_MS = 3000
+
 /**
  * Connects a short-lived client with these settings and fetches metadata: the same
  * clear error a role would meet at start, without starting one (also used to check a
- * reload's new credentials before the running clients are touched).
+ * reload's new credentials before the running clients are touched). It tries with a
+ * new client every PROBE_ATTEMPT_MS until `timeoutMs` is spent: a client refused while
+ * connecting cannot be torn down before its own connect times out (node-rdkafka waits
+ * for it, and so does the process's exit), so short attempts keep a refused start from
+ * lingering for the whole connect timeout.
  */
 export async function probeKafka (kafka: Config['kafka'], timeoutMs: number): Promise<void> {
-  const probe = new Kafka.Producer({ ...kafkaClientConfig(kafka, '-probe'), log_level: 0 } as Kafka.ProducerGlobalConfig)
-  try {
-    await connectKafka(probe, kafka, timeoutMs)
-  } finally {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const attemptMs = Math.max(1, Math.min(PROBE_ATTEMPT_MS, deadline - Date.now()))
+    const probe = new Kafka.Producer(kafkaClientConfig(kafka, '-probe') as Kafka.ProducerGlobalConfig)
+    try {
+      await connectKafka(probe, kafka, attemptMs)
+    } catch (err) {
+      // Not awaited: the answer does not wait for the refused client to finish.
+      disconnectQuietly(probe).catch(() => {})
+      const unreachable = (err as { code?: string }).code === 'FINNHUBD_ERR_KAFKA_UNREACHABLE'
+      if (!unreachable || Date.now() >= deadline - 50) throw err
+      continue
+    }
     await disconnectQuietly(probe)
+    return
   }
 }
 
+/** Disconnects under way, by client: a second disconnect of node-rdkafka's never calls back. */
+const disconnecting = new WeakMap<object, Promise<void>>()
+
 /**
- * Disconnects a client that may never have connected: node-rdkafka's Producer throws
- * "Producer not connected" (from its flush) when asked to disconnect before connecting,
- * which would mask the connect error being reported.
+ * Disconnects a client that may never have connected, once: node-rdkafka's Producer
+ * throws "Producer not connected" (from its flush) when asked to disconnect before it
+ * connected, and a client asked twice (the connect watch, then its owner) never calls
+ * the second one back. Every caller gets the same promise.
  */
 export async function disconnectQuietly (client: Pick<Kafka.Client<string>, 'isConnected'> & { disconnect: (cb?: () => void) => unknown }): Promise<void> {
+  const pending = disconnecting.get(client)
+  if (pending !== undefined) return await pending
   if (!client.isConnected()) return
-  await new Promise<void>(resolve => {
+  const done = new Promise<void>(resolve => {
     try {
       client.disconnect(() => resolve())
     } catch {
       resolve()
     }
   })
+  disconnecting.set(client, done)
+  await done
 }
 
-type Connectable = Pick<Kafka.Client<string>, 'connect' | 'on'> & { disconnect: (cb?: () => void) => unknown }
+type Connectable = Pick<Kafka.Client<string>, 'connect' | 'on' | 'removeListener' | 'isConnected'> & { disconnect: (cb?: () => void) => unknown }
+
+/** The part of node-rdkafka's event.log payload read here. */
+interface KafkaLogLine { severity: number, message: string }
 
 /**
- * Connects a node-rdkafka client. Rejects at the first definitive error event (a
- * refused login, an untrusted certificate, the other protocol: see connect-error.ts)
- * and disconnects the client, else at the connect timeout, with a message that names
- * the brokers and what to do.
+ * Connects a node-rdkafka client. Rejects at the first definitive error (a refused
+ * login, an untrusted certificate, the other protocol: see connect-error.ts), seen in
+ * an error event or in librdkafka's log (where it reports them before the client is
+ * connected), and disconnects the client; else at the connect timeout, with a message
+ * that names the brokers and what to do.
  */
 export async function connectKafka (client: Connectable, kafka: Config['kafka'], timeoutMs: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    let settled = false
-    let lastError: { code?: number, message: string } | null = null
-    const fail = (err: FinnhubdError): void => {
-      if (settled) return
-      settled = true
-      reject(err)
-    }
-    client.on('event.error', (err: Kafka.LibrdKafkaError) => {
-      if (settled) return
-      lastError = err
-      const definitive = definitiveKafkaError(err, kafka)
-      if (definitive !== null) {
-        fail(definitive)
-        try { client.disconnect(() => {}) } catch {}
+  const watch = new KafkaConnectWatch(kafka)
+  let lastError: { code?: number, message: string } | null = null
+  let fail: (err: FinnhubdError) => void = () => {}
+  const observe = (err: { code?: number, message: string }): void => {
+    lastError = err
+    const definitive = watch.observe(err)
+    if (definitive === null) return
+    fail(definitive)
+    disconnectQuietly(client).catch(() => {})
+  }
+  const onError = (err: Kafka.LibrdKafkaError): void => { observe(err) }
+  // Errors (3) and the notices a refused connection is logged at (librdkafka logs some at 6).
+  const onLog = (line: KafkaLogLine): void => { if (line.severity <= 6) observe({ message: line.message.replace(/^\[thrd:[^\]]*\]: /, '') }) }
+  client.on('event.error', onError)
+  client.on('event.log', onLog)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let settled = false
+      fail = err => {
+        if (settled) return
+        settled = true
+        reject(err)
       }
-    })
-    client.connect({ timeout: timeoutMs }, err => {
-      if (settled) return
-      if (err !== null && err !== undefined) {
-        // The connect error is often a bare timeout; an error event before it says why.
+      client.connect({ timeout: timeoutMs }, err => {
+        if (settled) return
+        if (err === null || err === undefined) {
+          settled = true
+          resolve()
+          return
+        }
+        // The connect error is often a bare "broker transport failure"; the log before it says why.
         const why = lastError ?? err
         const definitive = definitiveKafkaError(why, kafka) ?? definitiveKafkaError(err, kafka)
         fail(definitive ?? new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
-          `cannot reach Kafka at ${kafka.bootstrapServers.join(',')} (${firstLine(why.message)}); ` +
+          `cannot reach Kafka at ${kafka.bootstrapServers.join(',')} (${firstLine(err.message)}${why !== err ? `; last: ${firstLine(why.message)}` : ''}); ` +
           'start the local stack with `npm run stack -- up` or set kafka.bootstrapServers / KAFKA_BOOTSTRAP_SERVERS', { cause: err }))
-      } else {
-        settled = true
-        resolve()
-      }
+      })
     })
-  })
+  } finally {
+    // Connected or not, the watch is over: the running client's errors go to its owner.
+    client.removeListener('event.error', onError)
+    client.removeListener('event.log', onLog)
+  }
 }
 
 const firstLine = (text: string): string => (text.split('\n')[0] ?? '').slice(0, 400)

@@ -7,13 +7,13 @@ import Kafka from 'node-rdkafka'
 
 /** What the trade consumer and the topic reader call on a KafkaConsumer. */
 export type ConsumerClient = Pick<Kafka.KafkaConsumer,
-  'on' | 'connect' | 'disconnect' | 'setDefaultConsumeTimeout' | 'subscribe' | 'consume' |
+  'on' | 'removeListener' | 'isConnected' | 'connect' | 'disconnect' | 'setDefaultConsumeTimeout' | 'subscribe' | 'consume' |
   'assign' | 'unassign' | 'assignments' | 'pause' | 'resume' | 'commit' | 'commitSync' |
   'queryWatermarkOffsets' | 'getMetadata'>
 
 /** What the trade producer calls on a Producer. */
 export type ProducerClient = Pick<Kafka.Producer,
-  'on' | 'connect' | 'disconnect' | 'setPollInterval' | 'produce' | 'flush'>
+  'on' | 'removeListener' | 'isConnected' | 'connect' | 'disconnect' | 'setPollInterval' | 'produce' | 'flush'>
 
 export type ConsumerFactory = (global: Kafka.ConsumerGlobalConfig, topic: Kafka.ConsumerTopicConfig) => ConsumerClient
 export type ProducerFactory = (global: Kafka.ProducerGlobalConfig, topic: Kafka.ProducerTopicConfig) => ProducerClient

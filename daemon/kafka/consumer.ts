@@ -18,7 +18,7 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
-import { brokerHealth, connectKafka, parseStats, type BrokerHealth } from './admin.js'
+import { brokerHealth, connectKafka, parseStats, type BrokerHealth, disconnectQuietly } from './admin.js'
 import { kafkaClientConfig } from './client-config.js'
 import { realConsumer, type ConsumerClient, type ConsumerFactory } from './clients.js'
 import { OffsetTracker, type Span } from '../core/offsets.js'
@@ -197,7 +197,7 @@ export class TradeConsumer {
     await waitUntil(() => this.#inFlightBatches === 0, Date.now() + drainTimeoutMs)
     const abandonedBatches = this.#inFlightBatches
     this.#commit(true)
-    await new Promise<void>(resolve => { this.#consumer.disconnect(() => resolve()) })
+    await disconnectQuietly(this.#consumer)
     this.#connected = false
     return { abandonedBatches }
   }

@@ -10,7 +10,7 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
-import { connectKafka } from './admin.js'
+import { connectKafka, disconnectQuietly } from './admin.js'
 import { kafkaClientConfig } from './client-config.js'
 import type { PoisonReason } from '../core/avro-codec.js'
 import { backoffDelay, RetryScope, retryUntilDone } from '../core/retry.js'
@@ -116,6 +116,6 @@ export class DeadLetterProducer {
     // A copy waiting out a backoff gives up now (its batch stays uncommitted).
     this.#retries.close()
     await new Promise<void>(resolve => { this.#producer.flush(flushTimeoutMs, () => resolve()) })
-    await new Promise<void>(resolve => { this.#producer.disconnect(() => resolve()) })
+    await disconnectQuietly(this.#producer)
   }
 }

@@ -21,7 +21,7 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
-import { brokerHealth, connectKafka, parseStats, type BrokerHealth } from './admin.js'
+import { brokerHealth, connectKafka, parseStats, type BrokerHealth, disconnectQuietly } from './admin.js'
 import { kafkaClientConfig } from './client-config.js'
 import { realProducer, type ProducerClient, type ProducerFactory } from './clients.js'
 import { TradeEncoder } from '../core/avro-codec.js'
@@ -178,7 +178,7 @@ export class TradeProducer {
   async disconnect (): Promise<void> {
     if (!this.#ready) return
     this.#ready = false
-    await new Promise<void>(resolve => { this.#producer.disconnect(() => resolve()) })
+    await disconnectQuietly(this.#producer)
   }
 
   #key (symbol: string): Buffer {

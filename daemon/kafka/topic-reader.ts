@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js'
 import { singleObjectFingerprint, TradeDecoder } from '../core/avro-codec.js'
 import { writerSchemasFor } from '../core/process-batch.js'
 import { type TradeRecord } from '../core/trade-schema.js'
-import { connectKafka } from './admin.js'
+import { connectKafka, disconnectQuietly } from './admin.js'
 import { kafkaClientConfig } from './client-config.js'
 import { realConsumer, type ConsumerClient, type ConsumerFactory } from './clients.js'
 import { tradeSchemaId } from './schema-registry.js'
@@ -164,7 +164,7 @@ export class TopicReader {
     this.#closed = true
     const consumer = this.#consumer ?? await this.#connecting?.catch(() => null) ?? null
     this.#consumer = null
-    if (consumer !== null) await new Promise<void>(resolve => { consumer.disconnect(() => resolve()) })
+    if (consumer !== null) await disconnectQuietly(consumer)
   }
 
   async #exclusive<T> (fn: (consumer: ConsumerClient) => Promise<T>): Promise<T> {

@@ -6,7 +6,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { validateConfig } from '../../daemon/config/load.js'
-import { definitiveKafkaError } from '../../daemon/kafka/connect-error.js'
+import { definitiveKafkaError, KafkaConnectWatch } from '../../daemon/kafka/connect-error.js'
 import { holds, runs } from '../fixtures/fuzz.js'
 
 const kafka = validateConfig({ kafka: { bootstrapServers: ['broker-1:9096'], security: { protocol: 'sasl_ssl', sasl: { username: 'finnhubd', password: 'Sup3r-s3cret-pw' } } } }).kafka
@@ -15,9 +15,15 @@ const CASES: Array<[string, { code?: number, message: string }, string, RegExp]>
   ['wrong password', { code: -169, message: 'sasl_ssl://127.0.0.1:29092/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512 (after 305ms in state AUTH_REQ)' },
     'FINNHUBD_ERR_KAFKA_AUTH', /refused the SASL login of user "finnhubd" with SCRAM-SHA-512 .*kafka\.security\.sasl\.username and its password/],
   ['untrusted CA', { code: -181, message: 'ssl://127.0.0.1:29092/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured or root CA certificates are installed (install ca-certificates package) (after 4ms in state SSL_HANDSHAKE)' },
-    'FINNHUBD_ERR_KAFKA_TLS', /is not trusted .*set kafka\.security\.ssl\.caFile/],
-  ['certificate for another host', { code: -181, message: 'ssl://127.0.0.2:29092/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: Broker certificate could not be verified, verify that ssl.ca.location is correctly configured or root CA certificates are installed (IP address mismatch)' },
+    'FINNHUBD_ERR_KAFKA_TLS', /could not be verified .*set kafka\.security\.ssl\.caFile.*or it does not name the host connected to/],
+  // librdkafka 2.12 words a certificate for another name as it words an unknown CA (seen through a relay on 127.0.0.2).
+  ['certificate for another host', { message: 'sasl_ssl://127.0.0.2:29192/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured or root CA certificates are installed (install ca-certificates package) (after 18ms in state SSL_HANDSHAKE)' },
+    'FINNHUBD_ERR_KAFKA_TLS', /could not be verified .*does not name the host connected to: use the broker names its certificate lists in kafka\.bootstrapServers/],
+  // OpenSSL's own verify text, when a build reports it.
+  ['OpenSSL: IP address mismatch', { code: -181, message: 'ssl://127.0.0.2:29092/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: IP address mismatch' },
     'FINNHUBD_ERR_KAFKA_TLS', /is not for the host connected to .*kafka\.bootstrapServers/],
+  ['unsupported mechanism', { message: 'sasl_ssl://127.0.0.1:29092/bootstrap: SASL PLAIN mechanism handshake failed: Broker: Unsupported SASL mechanism: broker\'s supported mechanisms: SCRAM-SHA-512 (after 302ms in state AUTH_HANDSHAKE)' },
+    'FINNHUBD_ERR_KAFKA_AUTH', /kafka\.security\.sasl\.mechanism/],
   ['plaintext against TLS', { code: -195, message: 'plaintext://127.0.0.1:29092/bootstrap: Disconnected while requesting ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?) or broker version is < 0.10 (see api.version.request) (after 2ms in state APIVERSION_QUERY)' },
     'FINNHUBD_ERR_KAFKA_PROTOCOL', /speaks another protocol than kafka\.security\.protocol=sasl_ssl .*set kafka\.security\.protocol/],
   ['TLS against plaintext', { code: -181, message: 'ssl://127.0.0.1:19092/bootstrap: SSL handshake failed: error:0A00010B:SSL routines::wrong version number: connecting to a PLAINTEXT broker listener? (after 1ms in state SSL_HANDSHAKE)' },
@@ -51,6 +57,22 @@ t.test('any text: the answer is null or a coded error whose message holds no pas
     const out = definitiveKafkaError({ code, message: `${message} Sup3r-s3cret-pw`.slice(0, 10) + message }, kafka)
     return out === null || (/^FINNHUBD_ERR_KAFKA_(AUTH|TLS|PROTOCOL)$/.test(out.code) && out.message.length < 2_000)
   }), { numRuns: runs(500) })
+})
+
+t.test('a plaintext client whose connection is closed at the first request, twice, is taken for the other protocol; once is not', async t => {
+  const closed = '127.0.0.1:29092/bootstrap: Disconnected: connection closed by peer: receive 0 after POLLIN (after 3ms in state APIVERSION_QUERY)'
+  const plain = validateConfig({ kafka: { bootstrapServers: ['127.0.0.1:29092'] } }).kafka
+  const watch = new KafkaConnectWatch(plain)
+  t.equal(watch.observe({ message: closed }), null, 'once: a broker restarting could do that')
+  t.match(watch.observe({ message: closed }), { code: 'FINNHUBD_ERR_KAFKA_PROTOCOL', message: /probably expects TLS, and kafka\.security\.protocol is plaintext; set kafka\.security\.protocol .* to ssl or sasl_ssl/ })
+  // A TLS client never gets that reading (its handshake failing says more), nor another disconnect.
+  const tls = new KafkaConnectWatch(kafka)
+  t.equal(tls.observe({ message: closed.replace('plaintext', 'sasl_ssl') }), null)
+  t.equal(tls.observe({ message: closed }), null)
+  const other = new KafkaConnectWatch(plain)
+  for (let i = 0; i < 3; i++) t.equal(other.observe({ message: '127.0.0.1:29092/bootstrap: Disconnected (after 5000ms in state UP)' }), null, 'a connection that was up and dropped')
+  // The definitive texts go through the watch too.
+  t.match(new KafkaConnectWatch(kafka).observe(CASES[0]![1]), { code: 'FINNHUBD_ERR_KAFKA_AUTH' })
 })
 
 t.test('probeKafka against a port where nothing listens: the connect error, not a crash of the probe\'s own disconnect', async t => {
