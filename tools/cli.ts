@@ -2,7 +2,8 @@
 // clone only: an installed daemon builds daemon/ and workers/ and none of tools/, and
 // its command line (daemon/cli.ts) loads this file only when it is there.
 
-import type { DevContext } from '../daemon/cli.js'
+import { parseArgs } from 'node:util'
+import { DEMO_OPTIONS, type DevContext } from '../daemon/cli.js'
 import { installFatalHandler } from '../daemon/daemon.js'
 import { createLogger } from '../daemon/log.js'
 import { firstStopSignal } from '../daemon/signals.js'
@@ -10,13 +11,15 @@ import { firstStopSignal } from '../daemon/signals.js'
 export async function runDevCommand (command: 'demo' | 'simulate' | 'stack', rest: readonly string[], ctx: DevContext): Promise<number> {
   switch (command) {
     case 'demo': {
+      // --secure: on the secure stack (daemon/cli.ts checked demo's options and answered --help).
+      const { values } = parseArgs({ args: [...rest], options: DEMO_OPTIONS, strict: true })
       const loaded = ctx.load()
       for (const w of loaded.warnings) ctx.err(`finnhubd: warning: ${w}`)
       const { config } = loaded
       const { runDemo } = await import('./demo.js')
       const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })
       if (ctx.isEntry) installFatalHandler({ log })
-      return await runDemo({ env: ctx.env, config, out: ctx.out, log, stopSignal: ctx.signals?.(log) ?? firstStopSignal(log) })
+      return await runDemo({ env: ctx.env, config, out: ctx.out, log, stopSignal: ctx.signals?.(log) ?? firstStopSignal(log), ...(values.secure === true ? { secure: true } : {}) })
     }
     case 'simulate': {
       const { runSimulateCli } = await import('./simulator/cli.js')

@@ -1,13 +1,15 @@
 // `npm run stack -- <verb>` / `finnhubd stack <verb>`: up | down | status | wipe | logs,
 // each optionally for one component (kafka or cassandra); `--help` after a verb shows
-// that verb's usage, on its own the list.
+// that verb's usage, on its own the list. `--secure` (or FINNHUBD_STACK_SECURE=1) runs
+// each verb on the secure stack instead (its own folder and ports).
 
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { commandArgs, exitCodeOf, runEntry, stdio } from '../../daemon/args.js'
 import { FinnhubdError } from '../../daemon/core/errors.js'
-import { STACK_CASSANDRA_CREDENTIALS, stackOptions } from './options.js'
-import { down, logs, selectComponents, status, up, wipe } from './stack.js'
+import { STACK_CASSANDRA_CREDENTIALS, stackOptions, type StackOptions } from './options.js'
+import { secureStackFiles } from './secure.js'
+import { down, logs, secureNote, selectComponents, status, up, wipe } from './stack.js'
 
 export interface StackIo {
   env: Readonly<Record<string, string | undefined>>
@@ -15,11 +17,16 @@ export interface StackIo {
   err: (line: string) => void
 }
 
-const USAGE = `usage: npm run stack -- <up|down|status|wipe|logs> [kafka|cassandra] [--lines N]
+const USAGE = `usage: npm run stack -- <up|down|status|wipe|logs> [kafka|cassandra] [--secure] [--lines N]
        (or finnhubd stack …; \`npm run stack -- <verb> --help\` for one verb)
 
 The local Kafka + Cassandra stack, in .stack/ (FINNHUBD_STACK_DIR), on ports 19092 and
 19042 (FINNHUBD_KAFKA_PORT, FINNHUBD_CASSANDRA_PORT).
+
+With --secure (or FINNHUBD_STACK_SECURE=1): the secure stack beside it, in .stack-secure/
+(FINNHUBD_STACK_SECURE_DIR), on ports 29092 and 29042: Kafka over SASL_SSL with
+SCRAM-SHA-512, Cassandra over TLS with a password, certificates from a throwaway CA, and
+the daemon's config for it in .stack-secure/secure/finnhubd.yaml.
 
   up       fetch (first run), start, and wait until each answers a real request
   down     stop what the stack started (recorded pids only)
@@ -28,14 +35,16 @@ The local Kafka + Cassandra stack, in .stack/ (FINNHUBD_STACK_DIR), on ports 190
   wipe     down, then delete data and logs (downloaded jars are kept)
   logs     the last lines of each log (--lines N, default 40)`
 
-const COMPONENTS_NOTE = 'kafka|cassandra  only that component (default both)'
+const COMPONENTS_NOTE = `kafka|cassandra  only that component (default both)
+  --secure         the secure stack (SASL_SSL, TLS, passwords) in its own folder and ports`
 
 const VERB_USAGE: Readonly<Record<string, string>> = {
   up: `usage: npm run stack -- up [kafka|cassandra]
 
 Fetches Kafka and Cassandra with Maven on first use (JDK 17), starts what is not running
 and waits until each answers a real request (a metadata request, a CQL query). A port
-taken by another process is an error that names it.
+taken by another process is an error that names it. With --secure, the first \`up\` makes
+a throwaway CA, certificates and passwords (openssl) and prints the daemon's config.
 
   ${COMPONENTS_NOTE}`,
   down: `usage: npm run stack -- down [kafka|cassandra]
@@ -46,12 +55,13 @@ Stops what the stack started (the pids it recorded; nothing else is signalled).
   status: `usage: npm run stack -- status [kafka|cassandra]
 
 One line per component: running or not, pid, endpoint, ready, memory (RSS), fsync off,
-password auth. Exit 0 when all are ready, else 1.
+password auth, secure. Exit 0 when all are ready, else 1.
 
   ${COMPONENTS_NOTE}`,
   wipe: `usage: npm run stack -- wipe [kafka|cassandra]
 
-Stops the stack, then deletes its data and logs (the downloaded jars are kept).
+Stops the stack, then deletes its data and logs (the downloaded jars are kept); the
+whole secure stack's wipe deletes its certificates and passwords too.
 
   ${COMPONENTS_NOTE}`,
   logs: `usage: npm run stack -- logs [kafka|cassandra] [--lines N]
@@ -67,12 +77,24 @@ const mib = (bytes: number | null): string => bytes === null ? '-' : `${Math.rou
 // The user name, never the password (it is in the README).
 const authNote = `password auth, user ${STACK_CASSANDRA_CREDENTIALS.username}`
 
+/** What `up --secure` prints: where the daemon's config is and how to run the daemon with it. */
+export function secureUpLines (o: StackOptions): string[] {
+  const files = secureStackFiles(o)
+  return [
+    `secure stack: Kafka SASL_SSL SCRAM-SHA-512 (user ${files.kafkaUser}), Cassandra TLS + password (user ${files.cassandraUser}); ` +
+      `CA ${files.caFile}, passwords in ${files.dir} (mode 0600)`,
+    `the daemon's config for it: ${files.configFile}`,
+    `  run the daemon with it: npm run finnhubd -- --config ${files.configFile} run`,
+    '  or the whole demo:      FINNHUBD_STACK_SECURE=1 npm start   (npm run finnhubd -- demo --secure)'
+  ]
+}
+
 export async function runStackCli (args: readonly string[], io: StackIo): Promise<number> {
   try {
     // The verb's own usage for `up --help`; the list for `--help` alone or an unknown verb.
     const first = args.find(a => !a.startsWith('-'))
     const usage = (first !== undefined ? VERB_USAGE[first] : undefined) ?? USAGE
-    const { values, positionals } = commandArgs({ args: [...args], options: { lines: { type: 'string' } }, allowPositionals: true, strict: true },
+    const { values, positionals } = commandArgs({ args: [...args], options: { lines: { type: 'string' }, secure: { type: 'boolean' } }, allowPositionals: true, strict: true },
       { usage, command: usage === USAGE ? 'npm run stack --' : `npm run stack -- ${first ?? ''}` })
     const [verb, ...names] = positionals
     if (verb === undefined || verb === 'help') {
@@ -81,12 +103,13 @@ export async function runStackCli (args: readonly string[], io: StackIo): Promis
     }
     const lines = values.lines === undefined ? 40 : Number(values.lines)
     if (!Number.isInteger(lines) || lines < 1) throw new FinnhubdError('FINNHUBD_ERR_USAGE', '--lines takes a whole number ≥ 1')
-    const options = stackOptions(io.env)
+    const options = stackOptions(io.env, values.secure === true ? { secure: true } : {})
     const components = selectComponents(names)
     switch (verb) {
       case 'up': {
         const results = await up(options, io.env, components, io.out)
-        io.out(`stack up: ${results.map(r => `${r.name} ${r.endpoint}${r.passwordAuth ? ` (${authNote})` : ''}`).join(', ')} (data in ${options.dir})`)
+        io.out(`stack up: ${results.map(r => `${r.name} ${r.endpoint}${r.secure ? ` (${secureNote(r.name)})` : r.passwordAuth ? ` (${authNote})` : ''}`).join(', ')} (data in ${options.dir})`)
+        if (options.secure) for (const line of secureUpLines(options)) io.out(line)
         return 0
       }
       case 'down':
@@ -97,7 +120,7 @@ export async function runStackCli (args: readonly string[], io: StackIo): Promis
         for (const r of rows) {
           io.out(`${r.name.padEnd(10)} ${r.running ? `running  pid ${String(r.pid).padEnd(8)}` : 'stopped              '} ${r.endpoint.padEnd(16)} ` +
             `${r.ready ? 'ready    ' : 'not ready'} rss ${mib(r.rssBytes)}${r.fastUnsafe ? '  NO FSYNC (FINNHUBD_STACK_FAST_UNSAFE)' : ''}` +
-            `${r.passwordAuth ? `  PASSWORD AUTH (user ${STACK_CASSANDRA_CREDENTIALS.username})` : ''}`)
+            `${r.secure ? `  SECURE (${secureNote(r.name)})` : r.passwordAuth ? `  PASSWORD AUTH (user ${STACK_CASSANDRA_CREDENTIALS.username})` : ''}`)
         }
         return rows.every(r => r.ready) ? 0 : 1
       }

@@ -2,18 +2,24 @@
 // probed. Kafka runs as a single KRaft node (broker + controller in one process,
 // storage formatted once, replication factors 1, no group-rebalance delay);
 // Cassandra as a single node with a capped heap and fast-start settings, open or
-// behind a password (FINNHUBD_CASSANDRA_AUTH). Both are ready only when a real
-// client request succeeds, never after a sleep.
+// behind a password (FINNHUBD_CASSANDRA_AUTH). With `secure` (tools/stack/secure.ts)
+// Kafka's client listeners are SASL_SSL (SCRAM-SHA-512) and Cassandra asks for TLS
+// and a password. Both are ready only when a real client request succeeds, never
+// after a sleep.
 
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import cassandra from 'cassandra-driver'
 import Kafka from 'node-rdkafka'
 import { FinnhubdError } from '../../daemon/core/errors.js'
 import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { STACK_CASSANDRA_CREDENTIALS, type StackOptions } from './options.js'
+import {
+  cassandraSecureYaml, ensureSecureFiles, kafkaSecureListenerLines, readSecret, SECURE_FLAG, secureDataMarker, secureKafkaClientConfig,
+  secureStackFiles, scramFormatArgs, writePrivate, type ServerSecrets
+} from './secure.js'
 
 export type ComponentName = 'kafka' | 'cassandra'
 
@@ -30,24 +36,45 @@ export interface Component {
   args: (o: StackOptions, libDir: string) => string[]
   probe: (o: StackOptions) => Promise<boolean>
   endpoint: (o: StackOptions) => string
+  /** Setup that needs the running component (the secure Cassandra's login role); run by every `up`, so it must be idempotent. */
+  afterReady?: (o: StackOptions, log: (line: string) => void) => Promise<void>
+}
+
+/**
+ * A plain `up` never starts on a secure stack's data, nor a secure one on a plain
+ * stack's (its SCRAM users, its auth setup would be missing): the two keep apart.
+ */
+function checkDataMode (o: StackOptions, name: ComponentName, home: string, hasData: boolean): void {
+  const secureData = existsSync(secureDataMarker(home))
+  if (o.secure === secureData || (o.secure && !hasData)) return
+  throw new FinnhubdError('FINNHUBD_ERR_STACK_START',
+    `${home} holds the data of a ${secureData ? 'secure' : 'plain'} stack's ${name}, and this \`up\` is ${o.secure ? 'secure' : 'plain'}: ` +
+    `run ${secureData ? '`npm run stack -- up --secure`' : '`npm run stack -- up` (without --secure)'} for it, ` +
+    `or \`npm run stack -- wipe${secureData ? ' --secure' : ''}\` to delete it, or give this stack its own folder (FINNHUBD_STACK_DIR / FINNHUBD_STACK_SECURE_DIR)`)
 }
 
 // ---- Kafka ----------------------------------------------------------------------
 
-export function kafkaProperties (o: StackOptions): string {
+/** server.properties; the secure stack's (o.secure) needs its passwords. */
+export function kafkaProperties (o: StackOptions, secrets?: ServerSecrets): string {
   const home = join(o.dir, 'kafka')
+  if (o.secure && secrets === undefined) throw new FinnhubdError('FINNHUBD_ERR_STACK_START', 'the secure stack\'s server.properties needs its passwords (a bug in the stack tool)')
   return [
-    '# written by finnhubd stack: single-node KRaft for local use',
+    `# written by finnhubd stack: single-node KRaft for local use${o.secure ? ' (secure: SASL_SSL, SCRAM-SHA-512)' : ''}`,
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${o.kafkaControllerPort}`,
-    // VIA_PROXY: for the fault suite's TCP proxy (tools/chaos): it listens on
-    // kafkaProxyPort, which this listener advertises, and forwards to kafkaProxiedPort.
-    `listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort},CONTROLLER://127.0.0.1:${o.kafkaControllerPort},VIA_PROXY://127.0.0.1:${o.kafkaProxiedPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort},VIA_PROXY://127.0.0.1:${o.kafkaProxyPort}`,
-    'inter.broker.listener.name=PLAINTEXT',
-    'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,VIA_PROXY:PLAINTEXT',
+    ...(o.secure && secrets !== undefined
+      ? kafkaSecureListenerLines(o, secrets)
+      : [
+          // VIA_PROXY: for the fault suite's TCP proxy (tools/chaos): it listens on
+          // kafkaProxyPort, which this listener advertises, and forwards to kafkaProxiedPort.
+          `listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort},CONTROLLER://127.0.0.1:${o.kafkaControllerPort},VIA_PROXY://127.0.0.1:${o.kafkaProxiedPort}`,
+          `advertised.listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort},VIA_PROXY://127.0.0.1:${o.kafkaProxyPort}`,
+          'inter.broker.listener.name=PLAINTEXT',
+          'controller.listener.names=CONTROLLER',
+          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,VIA_PROXY:PLAINTEXT'
+        ]),
     `log.dirs=${join(home, 'data')}`,
     'num.partitions=3',
     'auto.create.topics.enable=true',
@@ -106,13 +133,28 @@ const kafka: Component = {
   prepare (o, java, libDir) {
     const home = join(o.dir, 'kafka')
     mkdirSync(join(home, 'data'), { recursive: true })
-    writeFileSync(join(home, 'server.properties'), kafkaProperties(o))
+    const formatted = existsSync(join(home, 'data', 'meta.properties'))
+    checkDataMode(o, 'kafka', home, formatted)
+    const setup = o.secure ? ensureSecureFiles(o) : null
+    if (setup === null) writeFileSync(join(home, 'server.properties'), kafkaProperties(o))
+    // It holds the keystore's and the admin's passwords.
+    else writePrivate(join(home, 'server.properties'), kafkaProperties(o, setup.secrets))
     writeFileSync(join(home, 'log4j2.yaml'), KAFKA_LOG4J2)
-    if (existsSync(join(home, 'data', 'meta.properties'))) return
+    if (formatted) {
+      if (setup?.kafkaPasswordsCreated === true) {
+        throw new FinnhubdError('FINNHUBD_ERR_STACK_START',
+          `Kafka's storage in ${join(home, 'data')} was formatted with SCRAM users whose passwords are gone (${setup.files.dir} was new); ` +
+          '`npm run stack -- wipe --secure kafka` and `up --secure` again to make them anew')
+      }
+      return
+    }
+    // The secure stack's SCRAM users are created with the storage (KRaft keeps them in its metadata).
+    const scram = setup === null ? [] : scramFormatArgs(setup.secrets.kafkaAdminPassword, readSecret(setup.files.kafkaPasswordFile))
     try {
       execFileSync(java, ['-cp', `${libDir}/*`, `-Dlog4j2.configurationFile=${join(home, 'log4j2.yaml')}`, 'kafka.tools.StorageTool',
-        'format', '-c', join(home, 'server.properties'), '-t', clusterId(), '--ignore-formatted'],
+        'format', '-c', join(home, 'server.properties'), '-t', clusterId(), '--ignore-formatted', ...scram],
       { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 })
+      if (setup !== null) writeFileSync(secureDataMarker(home), 'formatted for the secure stack\n')
     } catch (err) {
       const e = err as { stdout?: Buffer, stderr?: Buffer, message: string }
       throw new FinnhubdError('FINNHUBD_ERR_STACK_START',
@@ -128,13 +170,23 @@ const kafka: Component = {
       '-Djava.awt.headless=true',
       `-Dlog4j2.configurationFile=${join(home, 'log4j2.yaml')}`,
       `-Dkafka.logs.dir=${home}`,
+      ...(o.secure ? [SECURE_FLAG] : []),
       '-cp', `${libDir}/*`,
       'kafka.Kafka', join(home, 'server.properties')
     ]
   },
   async probe (o) {
-    // A metadata request through a real client: the broker is up, elected and serving.
-    const producer = new Kafka.Producer({ 'metadata.broker.list': `127.0.0.1:${o.kafkaPort}`, 'client.id': 'finnhubd-stack-probe', log_level: 0 })
+    // A metadata request through a real client: the broker is up, elected and serving
+    // (the secure one: over TLS, logged in as the daemon's user).
+    let security: Record<string, string> = {}
+    if (o.secure) {
+      try {
+        security = secureKafkaClientConfig(o)
+      } catch {
+        return false
+      }
+    }
+    const producer = new Kafka.Producer({ 'metadata.broker.list': `127.0.0.1:${o.kafkaPort}`, ...security, 'client.id': 'finnhubd-stack-probe', log_level: 0 })
     try {
       await new Promise<void>((resolve, reject) => {
         producer.connect({ timeout: 3000 }, err => { err ? reject(err) : resolve() })
@@ -154,8 +206,10 @@ const kafka: Component = {
 
 // ---- Cassandra -------------------------------------------------------------------
 
-export function cassandraYaml (o: StackOptions): string {
+/** cassandra.yaml; the secure stack's (o.secure) needs the keystore's password. */
+export function cassandraYaml (o: StackOptions, secrets?: ServerSecrets): string {
   const home = join(o.dir, 'cassandra')
+  if (o.secure && secrets === undefined) throw new FinnhubdError('FINNHUBD_ERR_STACK_START', 'the secure stack\'s cassandra.yaml needs its passwords (a bug in the stack tool)')
   return `# written by finnhubd stack: single node for local use
 cluster_name: finnhubd-local
 num_tokens: 1
@@ -189,7 +243,7 @@ batch_size_fail_threshold: 50KiB
 unlogged_batch_across_partitions_warn_threshold: 10
 authenticator: ${o.cassandraAuth === 'password' ? 'PasswordAuthenticator' : 'AllowAllAuthenticator'}
 authorizer: AllowAllAuthorizer
-`
+${o.secure && secrets !== undefined ? cassandraSecureYaml(o, secrets) : ''}`
 }
 
 const CASSANDRA_LOGBACK = `<configuration scan="false">
@@ -236,7 +290,14 @@ const cassandraComponent: Component = {
     const home = join(o.dir, 'cassandra')
     mkdirSync(join(home, 'data'), { recursive: true })
     mkdirSync(join(home, 'triggers'), { recursive: true })
-    writeFileSync(join(home, 'cassandra.yaml'), cassandraYaml(o))
+    checkDataMode(o, 'cassandra', home, existsSync(join(home, 'data', 'commitlog')))
+    if (!o.secure) writeFileSync(join(home, 'cassandra.yaml'), cassandraYaml(o))
+    else {
+      const setup = ensureSecureFiles(o)
+      // It holds the keystore's password.
+      writePrivate(join(home, 'cassandra.yaml'), cassandraYaml(o, setup.secrets))
+      writeFileSync(secureDataMarker(home), 'used by the secure stack\n')
+    }
     writeFileSync(join(home, 'logback.xml'), CASSANDRA_LOGBACK)
   },
   args (o, libDir) {
@@ -268,11 +329,21 @@ const cassandraComponent: Component = {
       '-Dcassandra.native.epoll.enabled=true',
       ...(o.fastUnsafe ? [SKIP_SYNC_FLAG] : []),
       ...(o.cassandraAuth === 'password' ? [PASSWORD_AUTH_FLAG] : []),
+      ...(o.secure ? [SECURE_FLAG] : []),
       '-cp', `${libDir}/*`,
       'org.apache.cassandra.service.CassandraDaemon'
     ]
   },
   async probe (o) {
+    let sslOptions: { ca: Buffer[], rejectUnauthorized: true } | undefined
+    if (o.secure) {
+      try {
+        // The CA only: the certificate names 127.0.0.1, which Node checks without a server name.
+        sslOptions = { ca: [readFileSync(secureStackFiles(o).caFile)], rejectUnauthorized: true }
+      } catch {
+        return false
+      }
+    }
     const client = new cassandra.Client({
       contactPoints: ['127.0.0.1'],
       protocolOptions: { port: o.cassandraPort },
@@ -285,7 +356,8 @@ const cassandraComponent: Component = {
       // No connection pools before the first query: a connect that fails half-way
       // (Cassandra still starting) would otherwise leave a pool behind that
       // shutdown() does not see, reconnecting for minutes and holding the process.
-      pooling: { warmup: false }
+      pooling: { warmup: false },
+      ...(sslOptions !== undefined ? { sslOptions } : {})
     })
     try {
       const rs = await client.execute('SELECT bootstrapped FROM system.local')
@@ -296,7 +368,62 @@ const cassandraComponent: Component = {
       await client.shutdown().catch(() => {})
     }
   },
-  endpoint: o => `127.0.0.1:${o.cassandraPort}`
+  endpoint: o => `127.0.0.1:${o.cassandraPort}`,
+  async afterReady (o, log) {
+    if (o.secure) await ensureCassandraRole(o, log)
+  }
+}
+
+/** A probe-sized client of the secure Cassandra, over TLS, trusting the stack's CA. */
+function secureCassandraClient (o: StackOptions, username: string, password: string): cassandra.Client {
+  return new cassandra.Client({
+    contactPoints: ['127.0.0.1'],
+    protocolOptions: { port: o.cassandraPort },
+    localDataCenter: 'datacenter1',
+    authProvider: new cassandra.auth.PlainTextAuthProvider(username, password),
+    sslOptions: { ca: [readFileSync(secureStackFiles(o).caFile)], rejectUnauthorized: true },
+    socketOptions: { connectTimeout: 5000, readTimeout: 20_000 },
+    pooling: { warmup: false }
+  })
+}
+
+async function canLogIn (o: StackOptions, username: string, password: string): Promise<boolean> {
+  const client = secureCassandraClient(o, username, password)
+  try {
+    await client.execute('SELECT release_version FROM system.local')
+    return true
+  } catch {
+    return false
+  } finally {
+    await client.shutdown().catch(() => {})
+  }
+}
+
+/**
+ * The secure stack's login role for the daemon, made (idempotently) as the default
+ * superuser over TLS, with the password in its file. A role from an earlier run that
+ * does not take the file's password (the file was made anew) gets it: the file is
+ * always the truth. With AllowAllAuthorizer a login needs no grants.
+ */
+async function ensureCassandraRole (o: StackOptions, log: (line: string) => void): Promise<void> {
+  const files = secureStackFiles(o)
+  const password = readSecret(files.cassandraPasswordFile)
+  const client = secureCassandraClient(o, STACK_CASSANDRA_CREDENTIALS.username, STACK_CASSANDRA_CREDENTIALS.password)
+  try {
+    // The password is 32 hex digits (secure.ts): nothing to escape. Roles take no bind markers.
+    await client.execute(`CREATE ROLE IF NOT EXISTS ${files.cassandraUser} WITH PASSWORD = '${password}' AND LOGIN = true`)
+    // Cassandra 5.0 refuses a second password change within 5 s, so only when needed.
+    if (!await canLogIn(o, files.cassandraUser, password)) {
+      await client.execute(`ALTER ROLE ${files.cassandraUser} WITH PASSWORD = '${password}' AND LOGIN = true`)
+    }
+    log(`cassandra: login role ${files.cassandraUser} ready over TLS (password in ${files.cassandraPasswordFile})`)
+  } catch (err) {
+    throw new FinnhubdError('FINNHUBD_ERR_STACK_START',
+      `creating the secure stack's Cassandra role ${files.cassandraUser} failed (${(err as Error).message}); ` +
+      '`npm run stack -- logs --secure cassandra` shows why; `wipe --secure` and `up --secure` start afresh', { cause: err })
+  } finally {
+    await client.shutdown().catch(() => {})
+  }
 }
 
 export const COMPONENTS: readonly Component[] = [kafka, cassandraComponent]

@@ -1,6 +1,8 @@
 // Where the local stack lives and listens. Defaults stay clear of the standard
 // Kafka/Cassandra ports (9092, 9042, 7000) so a user's own servers keep running
-// beside it; the FINNHUBD_* variables move everything.
+// beside it; the FINNHUBD_* variables move everything. The secure stack (--secure,
+// FINNHUBD_STACK_SECURE=1) has its own folder and ports, so it runs beside the plain
+// one, and shares the plain one's jar cache.
 
 import { join } from 'node:path'
 import { FinnhubdError } from '../../daemon/core/errors.js'
@@ -49,7 +51,34 @@ export interface StackOptions {
    * STACK_CASSANDRA_CREDENTIALS, so the daemon's auth path can be run locally.
    */
   cassandraAuth: 'none' | 'password'
+  /**
+   * The secure stack (tools/stack/secure.ts): Kafka's client listeners SASL_SSL with
+   * SCRAM-SHA-512, Cassandra behind TLS and a password, certificates from a throwaway
+   * CA. Implies cassandraAuth `password`.
+   */
+  secure: boolean
 }
+
+type DefaultPorts = Readonly<Pick<StackOptions, 'kafkaPort' | 'kafkaControllerPort' | 'kafkaProxiedPort' | 'kafkaProxyPort' | 'cassandraPort' | 'cassandraStoragePort'>>
+
+/** The secure stack's default ports: the plain ones' with a 2 in front (29092, 29042, …). */
+export const SECURE_DEFAULT_PORTS: DefaultPorts = Object.freeze({
+  kafkaPort: 29092,
+  kafkaControllerPort: 29093,
+  kafkaProxiedPort: 29094,
+  kafkaProxyPort: 29095,
+  cassandraPort: 29042,
+  cassandraStoragePort: 27000
+})
+
+const PLAIN_DEFAULT_PORTS: DefaultPorts = Object.freeze({
+  kafkaPort: 19092,
+  kafkaControllerPort: 19093,
+  kafkaProxiedPort: 19094,
+  kafkaProxyPort: 19095,
+  cassandraPort: 19042,
+  cassandraStoragePort: 17000
+})
 
 /**
  * The login of the stack's Cassandra with cassandraAuth `password`: the superuser
@@ -99,17 +128,27 @@ function cassandraAuthFromEnv (env: Env): StackOptions['cassandraAuth'] {
   throw new FinnhubdError('FINNHUBD_ERR_USAGE', `FINNHUBD_CASSANDRA_AUTH=${raw} must be none or password`)
 }
 
+/**
+ * The stack's options from the environment; `overrides` win. With `secure` (in the
+ * overrides or FINNHUBD_STACK_SECURE=1) the defaults are the secure stack's: its
+ * folder is FINNHUBD_STACK_SECURE_DIR, else the plain folder with "-secure" appended
+ * (.stack-secure), its ports SECURE_DEFAULT_PORTS, and the jar cache stays the plain
+ * folder's. The FINNHUBD_*_PORT variables move either stack.
+ */
 export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = {}): StackOptions {
-  const dir = overrides.dir ?? env['FINNHUBD_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack')
+  const secure = overrides.secure ?? flagFromEnv(env, 'FINNHUBD_STACK_SECURE')
+  const plainDir = env['FINNHUBD_STACK_DIR'] ?? join(PROJECT_ROOT, '.stack')
+  const dir = overrides.dir ?? (secure ? env['FINNHUBD_STACK_SECURE_DIR'] ?? `${plainDir}-secure` : plainDir)
+  const defaults = secure ? SECURE_DEFAULT_PORTS : PLAIN_DEFAULT_PORTS
   const options: StackOptions = {
     dir,
-    cacheDir: env['FINNHUBD_STACK_CACHE_DIR'] ?? dir,
-    kafkaPort: intFromEnv(env, 'FINNHUBD_KAFKA_PORT', 19092, 1, 65535),
-    kafkaControllerPort: intFromEnv(env, 'FINNHUBD_KAFKA_CONTROLLER_PORT', 19093, 1, 65535),
-    kafkaProxiedPort: intFromEnv(env, 'FINNHUBD_KAFKA_PROXIED_PORT', 19094, 1, 65535),
-    kafkaProxyPort: intFromEnv(env, 'FINNHUBD_KAFKA_PROXY_PORT', 19095, 1, 65535),
-    cassandraPort: intFromEnv(env, 'FINNHUBD_CASSANDRA_PORT', 19042, 1, 65535),
-    cassandraStoragePort: intFromEnv(env, 'FINNHUBD_CASSANDRA_STORAGE_PORT', 17000, 1, 65535),
+    cacheDir: env['FINNHUBD_STACK_CACHE_DIR'] ?? (secure ? plainDir : dir),
+    kafkaPort: intFromEnv(env, 'FINNHUBD_KAFKA_PORT', defaults.kafkaPort, 1, 65535),
+    kafkaControllerPort: intFromEnv(env, 'FINNHUBD_KAFKA_CONTROLLER_PORT', defaults.kafkaControllerPort, 1, 65535),
+    kafkaProxiedPort: intFromEnv(env, 'FINNHUBD_KAFKA_PROXIED_PORT', defaults.kafkaProxiedPort, 1, 65535),
+    kafkaProxyPort: intFromEnv(env, 'FINNHUBD_KAFKA_PROXY_PORT', defaults.kafkaProxyPort, 1, 65535),
+    cassandraPort: intFromEnv(env, 'FINNHUBD_CASSANDRA_PORT', defaults.cassandraPort, 1, 65535),
+    cassandraStoragePort: intFromEnv(env, 'FINNHUBD_CASSANDRA_STORAGE_PORT', defaults.cassandraStoragePort, 1, 65535),
     kafkaHeapMb: intFromEnv(env, 'FINNHUBD_KAFKA_HEAP_MB', 1024, 256, 65536),
     cassandraHeapMb: intFromEnv(env, 'FINNHUBD_CASSANDRA_HEAP_MB', 1024, 512, 65536),
     kafkaReadyTimeoutMs: intFromEnv(env, 'FINNHUBD_KAFKA_READY_TIMEOUT_MS', 60_000, 1000, 3_600_000),
@@ -118,8 +157,13 @@ export function stackOptions (env: Env = {}, overrides: Partial<StackOptions> = 
     mvn: env['FINNHUBD_MVN'] ?? 'mvn',
     fastUnsafe: flagFromEnv(env, 'FINNHUBD_STACK_FAST_UNSAFE'),
     cassandraCommitlogSync: commitlogSyncFromEnv(env),
-    cassandraAuth: cassandraAuthFromEnv(env),
-    ...overrides
+    // The secure stack always asks for a login (FINNHUBD_CASSANDRA_AUTH is not read).
+    cassandraAuth: secure ? 'password' : cassandraAuthFromEnv(env),
+    ...overrides,
+    secure
+  }
+  if (options.secure && options.cassandraAuth !== 'password') {
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', 'the secure stack always runs Cassandra with password authentication; leave cassandraAuth out or set it to password')
   }
   const ports = [options.kafkaPort, options.kafkaControllerPort, options.kafkaProxiedPort, options.kafkaProxyPort, options.cassandraPort, options.cassandraStoragePort]
   if (new Set(ports).size !== ports.length) {

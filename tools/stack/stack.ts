@@ -13,6 +13,7 @@ import { COMPONENTS, PASSWORD_AUTH_FLAG, SKIP_SYNC_FLAG, type Component, type Co
 import { fetchJars } from './fetch.js'
 import { findJava } from './java.js'
 import { STACK_CASSANDRA_CREDENTIALS, type StackOptions } from './options.js'
+import { SECURE_FLAG, SECURE_SASL_MECHANISM, secureStackFiles } from './secure.js'
 import { commandLine, isOurs, portFree, portOwner, readPid, removePid, rssBytes, sleep, stopPid, tail, withLock, writePid } from './proc.js'
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -28,6 +29,8 @@ export interface ComponentStatus {
   fastUnsafe: boolean
   /** Cassandra started with FINNHUBD_CASSANDRA_AUTH=password: clients log in as STACK_CASSANDRA_CREDENTIALS. */
   passwordAuth: boolean
+  /** Started by the secure stack (--secure): SASL_SSL SCRAM-SHA-512 (Kafka), TLS + password (Cassandra). */
+  secure: boolean
 }
 
 export interface UpResult {
@@ -39,6 +42,12 @@ export interface UpResult {
   readyMs: number
   /** As in ComponentStatus: how the running process was started, whatever the options ask now. */
   passwordAuth: boolean
+  secure: boolean
+}
+
+/** How clients reach a secure component, for `status` and `up` (names, never passwords). */
+export function secureNote (name: ComponentName): string {
+  return name === 'kafka' ? `SASL_SSL ${SECURE_SASL_MECHANISM}` : 'TLS + password'
 }
 
 const pidFile = (c: Component, o: StackOptions): string => join(c.home(o), `${c.name}.pid`)
@@ -73,13 +82,17 @@ function hasPasswordAuth (pid: number): boolean {
   return commandLine(pid)?.includes(PASSWORD_AUTH_FLAG) ?? false
 }
 
+function isSecure (pid: number): boolean {
+  return commandLine(pid)?.includes(SECURE_FLAG) ?? false
+}
+
 // The user name only: the password is in the docs, not in logs.
 const passwordAuthNote = `password authentication is on: log in as user ${STACK_CASSANDRA_CREDENTIALS.username} (CASSANDRA_USER / CASSANDRA_PASSWORD)`
 
 function noteAuth (c: Component, o: StackOptions, pid: number, log: (line: string) => void): boolean {
   if (c.name !== 'cassandra') return false
   const on = hasPasswordAuth(pid)
-  if (on) log(`${c.name}: ${passwordAuthNote}`)
+  if (on && !o.secure) log(`${c.name}: ${passwordAuthNote}`)
   // A node started in the other mode is kept (it answers either way), but said so.
   if (on !== (o.cassandraAuth === 'password')) {
     log(`${c.name}: was started ${on ? 'with' : 'without'} password authentication and keeps it (FINNHUBD_CASSANDRA_AUTH=${o.cassandraAuth} now); ` +
@@ -102,12 +115,19 @@ async function upUnlocked (o: StackOptions, env: Env, components: readonly Compo
   for (const c of components) {
     const existing = runningPid(c, o)
     if (existing !== null) {
+      // A secure node answers no plain client, and the other way round: never take one for the other.
+      if (isSecure(existing) !== o.secure) {
+        throw new FinnhubdError('FINNHUBD_ERR_STACK_START',
+          `${c.name} in ${o.dir} runs as the ${o.secure ? 'plain' : 'secure'} stack (pid ${existing}); ` +
+          `stop it with \`npm run stack -- down${o.secure ? '' : ' --secure'}\`, or give this stack its own folder (FINNHUBD_STACK_DIR / FINNHUBD_STACK_SECURE_DIR)`)
+      }
       // Started by an earlier `up` that may not have seen it ready: wait for that too.
       await waitReady(c, o, existing)
-      log(`${c.name}: already running (pid ${existing}) on ${c.endpoint(o)}`)
+      log(`${c.name}: already running (pid ${existing}) on ${c.endpoint(o)}${o.secure ? ` (${secureNote(c.name)})` : ''}`)
       noteUnsafe(c, existing, log)
       const passwordAuth = noteAuth(c, o, existing, log)
-      results.push({ name: c.name, action: 'already-running', pid: existing, endpoint: c.endpoint(o), fetchMs: 0, readyMs: 0, passwordAuth })
+      await c.afterReady?.(o, log)
+      results.push({ name: c.name, action: 'already-running', pid: existing, endpoint: c.endpoint(o), fetchMs: 0, readyMs: 0, passwordAuth, secure: o.secure })
       continue
     }
     removePid(pidFile(c, o))
@@ -128,10 +148,11 @@ async function upUnlocked (o: StackOptions, env: Env, components: readonly Compo
     log(`${c.name}: starting (pid ${pid}), waiting until it answers on ${c.endpoint(o)} …`)
     await waitReady(c, o, pid)
     const readyMs = Date.now() - started
-    log(`${c.name}: ready on ${c.endpoint(o)} after ${(readyMs / 1000).toFixed(1)} s (log: ${logFile(c, o)})`)
+    log(`${c.name}: ready on ${c.endpoint(o)}${o.secure ? ` (${secureNote(c.name)})` : ''} after ${(readyMs / 1000).toFixed(1)} s (log: ${logFile(c, o)})`)
     noteUnsafe(c, pid, log)
     const passwordAuth = noteAuth(c, o, pid, log)
-    results.push({ name: c.name, action: 'started', pid, endpoint: c.endpoint(o), fetchMs: fetched.ms, readyMs, passwordAuth })
+    await c.afterReady?.(o, log)
+    results.push({ name: c.name, action: 'started', pid, endpoint: c.endpoint(o), fetchMs: fetched.ms, readyMs, passwordAuth, secure: o.secure })
   }
   return results
 }
@@ -196,7 +217,8 @@ export async function status (o: StackOptions, components: readonly Component[])
       ready: pid !== null && await c.probe(o),
       rssBytes: pid === null ? null : rssBytes(pid),
       fastUnsafe: pid !== null && isFastUnsafe(pid),
-      passwordAuth: pid !== null && hasPasswordAuth(pid)
+      passwordAuth: pid !== null && hasPasswordAuth(pid),
+      secure: pid !== null && isSecure(pid)
     }
   }))
 }
@@ -207,6 +229,12 @@ export async function wipe (o: StackOptions, components: readonly Component[], l
     for (const c of components) {
       rmSync(c.home(o), { recursive: true, force: true })
       log(`${c.name}: data and logs deleted (downloaded jars kept in ${join(o.cacheDir, 'lib')})`)
+    }
+    // The whole secure stack wiped: its certificates and passwords go too (one component
+    // alone keeps them: the other still uses them).
+    if (o.secure && COMPONENTS.every(c => components.includes(c))) {
+      rmSync(secureStackFiles(o).dir, { recursive: true, force: true })
+      log(`certificates, passwords and the daemon's config deleted (${secureStackFiles(o).dir}); the next \`up --secure\` makes new ones`)
     }
   })
 }

@@ -14,6 +14,7 @@ import { type TradeRecord } from '../../daemon/core/trade-schema.js'
 import { tradeId, utcDay } from '../../daemon/core/transform.js'
 import type { Config } from '../../daemon/config/schema.js'
 import { connectCassandra } from '../../daemon/cassandra/client.js'
+import { kafkaClientConfig } from '../../daemon/kafka/client-config.js'
 import { candleOfRow, tradeOfRow, type StoredCandle, type StoredTrade } from '../../daemon/cassandra/query.js'
 import { regenerate, type GenerationCall, type GeneratorOptions } from '../simulator/generator.js'
 import { partitionsOf, watermarks } from '../../daemon/kafka/topic-reader.js'
@@ -85,9 +86,20 @@ export function expectedIdTable (logs: readonly SentLog[]): ExpectedIds {
   return out
 }
 
+/**
+ * Where the read-back connects: a plaintext bootstrap list (the local stack), or the
+ * daemon's Kafka settings (a secured cluster: the same security as the daemon's clients).
+ */
+export type KafkaTarget = string | Config['kafka']
+
+/** The librdkafka settings for a read-back client of `target`. */
+export function targetConfig (target: KafkaTarget): Record<string, string | number | boolean> {
+  return typeof target === 'string' ? { 'metadata.broker.list': target } : kafkaClientConfig(target, '-verify')
+}
+
 /** A connected consumer that never joins its group (reads by assignment, queries only), disconnected after `fn`. */
-async function withConsumer<T> (bootstrap: string, groupId: string, fn: (consumer: Kafka.KafkaConsumer) => Promise<T>): Promise<T> {
-  const consumer = new Kafka.KafkaConsumer({ 'metadata.broker.list': bootstrap, 'group.id': groupId, 'enable.auto.commit': false }, {})
+async function withConsumer<T> (bootstrap: KafkaTarget, groupId: string, fn: (consumer: Kafka.KafkaConsumer) => Promise<T>): Promise<T> {
+  const consumer = new Kafka.KafkaConsumer({ ...targetConfig(bootstrap), 'group.id': groupId, 'enable.auto.commit': false } as Kafka.ConsumerGlobalConfig, {})
   await new Promise<void>((resolve, reject) => { consumer.connect({ timeout: 15_000 }, err => { err ? reject(err) : resolve() }) })
   try {
     return await fn(consumer)
@@ -105,7 +117,7 @@ async function committedOf (consumer: Kafka.KafkaConsumer, topic: string, partit
 }
 
 /** The group's committed offsets per partition (-1001 when none), read without joining the group. */
-export async function committedOffsets (bootstrap: string, groupId: string, topic: string, partitions: number): Promise<number[]> {
+export async function committedOffsets (bootstrap: KafkaTarget, groupId: string, topic: string, partitions: number): Promise<number[]> {
   return await withConsumer(bootstrap, groupId, consumer => committedOf(consumer, topic, partitions))
 }
 
@@ -113,7 +125,7 @@ export async function committedOffsets (bootstrap: string, groupId: string, topi
  * Whether the group has committed every partition of the topic up to its high
  * watermark (the next offset to be written): every record in it was processed.
  */
-export async function groupCaughtUp (bootstrap: string, groupId: string, topic: string, partitions: number): Promise<boolean> {
+export async function groupCaughtUp (bootstrap: KafkaTarget, groupId: string, topic: string, partitions: number): Promise<boolean> {
   return await withConsumer(bootstrap, groupId, async consumer => {
     const committed = await committedOf(consumer, topic, partitions)
     for (let partition = 0; partition < partitions; partition++) {
@@ -137,7 +149,7 @@ export interface TopicContents {
  * of the start, handed to `each` in partition order; throws when the end is not reached
  * within `timeoutMs`.
  */
-export async function readWholeTopic (bootstrap: string, topic: string, each: (m: Kafka.Message) => void, timeoutMs = 60_000): Promise<void> {
+export async function readWholeTopic (bootstrap: KafkaTarget, topic: string, each: (m: Kafka.Message) => void, timeoutMs = 60_000): Promise<void> {
   await withConsumer(bootstrap, `finnhubd-verify-${process.pid}-${Date.now()}`, async consumer => {
     const high = new Map<number, number>()
     for (const partition of await partitionsOf(consumer, topic)) {
@@ -163,7 +175,7 @@ export function headersOf (m: Kafka.Message): Record<string, string> {
 }
 
 /** Reads every partition of a topic from offset 0 to its high watermark and decodes each record. */
-export async function readTopicIds (bootstrap: string, topic: string, schemaPath: string, timeoutMs = 60_000): Promise<TopicContents> {
+export async function readTopicIds (bootstrap: KafkaTarget, topic: string, schemaPath: string, timeoutMs = 60_000): Promise<TopicContents> {
   const type = loadTradeType(resolveSchemaPath(schemaPath))
   const decoder = new TradeDecoder(type, writerSchemasFor(type, singleObjectFingerprint(type).toString('hex'), []))
   const out: TopicContents = { records: 0, ids: new Map(), undecodable: 0 }
@@ -247,7 +259,7 @@ export async function dropRunData (config: Config, extraKeyspaces: readonly stri
   } finally {
     await client.shutdown()
   }
-  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': config.kafka.bootstrapServers.join(',') })
+  const admin = Kafka.AdminClient.create(targetConfig(config.kafka) as Kafka.GlobalConfig)
   for (const t of topics) await new Promise<void>(resolve => { admin.deleteTopic(t, 10_000, () => resolve()) })
   admin.disconnect()
 }
