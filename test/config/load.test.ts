@@ -2,17 +2,7 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig, readConfigFile, redactConfig, validateConfig, ENV_OVERRIDE_NAMES } from '../../daemon/config/load.js'
-import { FinnhubdError, isFinnhubdError } from '../../daemon/core/errors.js'
-
-function configError (fn: () => unknown): FinnhubdError {
-  try {
-    fn()
-  } catch (err) {
-    if (isFinnhubdError(err, 'FINNHUBD_ERR_CONFIG')) return err
-    throw err
-  }
-  throw new Error('expected a FINNHUBD_ERR_CONFIG error')
-}
+import { configError } from '../fixtures/config-error.js'
 
 t.test('defaults alone are a valid, frozen config', async t => {
   const { config, sources, file } = loadConfig()

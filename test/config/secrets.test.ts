@@ -8,17 +8,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig } from '../../daemon/config/load.js'
 import { SECRET_SOURCES } from '../../daemon/config/secrets.js'
-import { isFinnhubdError } from '../../daemon/core/errors.js'
-
-function configError (fn: () => unknown): Error {
-  try {
-    fn()
-  } catch (err) {
-    if (isFinnhubdError(err, 'FINNHUBD_ERR_CONFIG')) return err
-    throw err
-  }
-  throw new Error('expected a FINNHUBD_ERR_CONFIG error')
-}
+import { configError } from '../fixtures/config-error.js'
 
 function secretFile (dir: string, name: string, text: string, mode = 0o600): string {
   const file = join(dir, name)
