@@ -42,7 +42,7 @@ const broken = { FINNHUBD_CONFIG: '/nonexistent/finnhubd.yaml', KAFKA_BOOTSTRAP_
 const globals = ['--env-file', '/nonexistent/finnhubd.env']
 
 const COMMANDS: Array<[string[], RegExp]> = [
-  [['demo'], /^usage: finnhubd \[--config FILE\] demo\n\nThe whole pipeline in one command/],
+  [['demo'], /^usage: finnhubd \[--config FILE\] demo \[--secure\]\n\nThe whole pipeline in one command/],
   [['run'], /^usage: finnhubd .*run\n\nThe daemon with the configured roles[\s\S]*second signal exits at once \(130\)[\s\S]*exits 70/],
   [['ingest'], /^usage: finnhubd .*ingest\n\nThe ingest role only/],
   [['process'], /^usage: finnhubd .*process\n\nThe process role only: Kafka \(the configured group\)/],

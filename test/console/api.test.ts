@@ -3,8 +3,9 @@
 // (poison written straight into the topic), trades and candles from Cassandra, the
 // 400s for bad parameters, and the access token off loopback.
 import t, { type Test } from 'tap'
+import { join } from 'node:path'
 import { Registry } from 'prom-client'
-import { validateConfig } from '../../daemon/config/load.js'
+import { loadConfig, validateConfig } from '../../daemon/config/load.js'
 import type { Config } from '../../daemon/config/schema.js'
 import { WebConsole } from '../../daemon/console/console.js'
 import { startDaemon, type RunningDaemon } from '../../daemon/daemon.js'
@@ -197,13 +198,19 @@ t.test('an ingest-only daemon says trades and candles need the process role', as
 })
 
 t.test('off loopback the console needs its token: 401 without it, a cookie from ?token=, Bearer works', async t => {
+  // Off loopback the token must not travel in clear text (native TLS or a TLS proxy), and
+  // there must be one (test/config/secrets.test.ts has the token's sources).
   t.throws(() => validateConfig({ http: { host: '0.0.0.0' } }),
-    /http\.console\.token: the web console would be served on 0\.0\.0\.0, beyond this machine: set an access token here \(or FINNHUBD_CONSOLE_TOKEN\), or turn the console off/)
+    /http\.tls: the console on 0\.0\.0\.0 would send its token in clear text: set http\.tls\.certificateFile and keyFile, or put it behind a TLS reverse proxy and set http\.behindTlsProxy: true/)
+  const file = join(t.testdir({ 'c.json': JSON.stringify({ http: { host: '0.0.0.0', behindTlsProxy: true } }) }), 'c.json')
+  t.throws(() => loadConfig({ file, env: {} }),
+    /http\.console\.token: the web console would be served through a reverse proxy, beyond this machine: set an access token \(tokenFile, FINNHUBD_CONSOLE_TOKEN or the systemd credential console-token\), or turn the console off/)
   t.doesNotThrow(() => validateConfig({ http: { host: '0.0.0.0', console: { enabled: false } } }), 'without the console, metrics alone may be served anywhere')
   t.doesNotThrow(() => validateConfig({ http: { host: '127.0.0.2' } }), '127/8 is loopback')
   const token = 'a-long-console-token-123'
-  // A Kafka that is not there: the Topic view must say so, not fail.
-  const config = validateConfig({ http: { host: '0.0.0.0', port: 0, console: { token } }, kafka: { bootstrapServers: ['127.0.0.1:1'], connectTimeoutMs: 1000 } })
+  // A Kafka that is not there: the Topic view must say so, not fail. Plain HTTP here stands
+  // for the hop behind a TLS proxy.
+  const config = validateConfig({ http: { host: '0.0.0.0', port: 0, behindTlsProxy: true, console: { token } }, kafka: { bootstrapServers: ['127.0.0.1:1'], connectTimeoutMs: 1000 } })
   t.equal(config.http.console.token, token)
   const registry = new Registry()
   const latency = new StageLatency()
