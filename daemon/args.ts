@@ -15,6 +15,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { FinnhubdError, isFinnhubdError } from './core/errors.js'
 
+/**
+ * The options of `finnhubd demo` (a development command: tools/cli.ts reads them,
+ * daemon/cli.ts checks them with the other commands'). Here, not in daemon/cli.ts:
+ * tools/cli.ts is imported by the entry module while it runs, and importing the entry
+ * back would wait on itself (a top-level await cycle: the process exits 13).
+ */
+export const DEMO_OPTIONS = { secure: { type: 'boolean' } } as const
+
 export const EXIT_ERROR = 1
 export const EXIT_USAGE = 2
 

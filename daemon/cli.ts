@@ -15,7 +15,7 @@
 import { existsSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { commandArgs, exitCodeOf, runEntry, stdio, type CommandHelp } from './args.js'
+import { commandArgs, DEMO_OPTIONS, exitCodeOf, runEntry, stdio, type CommandHelp } from './args.js'
 import { FinnhubdError } from './core/errors.js'
 import { ENV_OVERRIDE_NAMES, loadConfig, redactConfig, type LoadedConfig } from './config/load.js'
 import { mergeEnv, readEnvFile } from './config/env-file.js'
@@ -82,9 +82,6 @@ An uncaught error exits 70 after one fatal log line.`
 
 const ONLY_GLOBAL = `options: none of its own; the global --config FILE and --env-file FILE stand before the
 command (\`finnhubd --config f.yaml <command>\`)`
-
-/** demo's one option (tools/cli.ts reads it; checked here with the other commands'). */
-export const DEMO_OPTIONS = { secure: { type: 'boolean' } } as const
 
 /** Each command's --help. simulate and stack keep theirs beside their own parsing. */
 const COMMAND_USAGE = {

@@ -154,6 +154,12 @@ t.test('the scripts: --help before anything starts, usage errors exit 2', async 
     ['tools/chaos/run.js', ['--keep'], 2, /^$/, /^finnhubd chaos: Unknown option '--keep'; see `npm run chaos -- --help` \[FINNHUBD_ERR_USAGE\]\n$/],
     ['tools/chaos/run.js', ['--rate', '-3'], 2, /^$/, /^finnhubd chaos: Option '--rate' argument is ambiguous[\s\S]*\[FINNHUBD_ERR_USAGE\]\n$/],
     ['tools/chaos/run.js', ['--rate', '0'], 2, /^$/, /^finnhubd chaos: --rate takes trades per second > 0, got 0 \[FINNHUBD_ERR_USAGE\]\n$/],
+    // The development commands through finnhubd itself: daemon/cli.js (the entry) imports
+    // tools/cli.js while it runs; an import back into the entry would wait on itself and
+    // the process would exit 13 with nothing said.
+    ['daemon/cli.js', ['stack', 'up', '--help'], 0, /^usage: npm run stack -- up /, null],
+    ['daemon/cli.js', ['simulate', '--help'], 0, /^usage: /, null],
+    ['daemon/cli.js', ['--config', '/nonexistent/finnhubd.yaml', 'demo', '--secure'], 1, /^$/, /^finnhubd: cannot read config file \/nonexistent\/finnhubd\.yaml \(ENOENT\).*\[FINNHUBD_ERR_CONFIG\]\n$/],
     ['tools/stack/cli.js', ['up', '--help'], 0, /^usage: npm run stack -- up /, null],
     ['tools/stack/cli.js', ['down', '--all'], 2, /^$/, /^finnhubd stack: Unknown option '--all'/]
   ]

@@ -3,7 +3,8 @@
 // its command line (daemon/cli.ts) loads this file only when it is there.
 
 import { parseArgs } from 'node:util'
-import { DEMO_OPTIONS, type DevContext } from '../daemon/cli.js'
+import { DEMO_OPTIONS } from '../daemon/args.js'
+import type { DevContext } from '../daemon/cli.js'
 import { installFatalHandler } from '../daemon/daemon.js'
 import { createLogger } from '../daemon/log.js'
 import { firstStopSignal } from '../daemon/signals.js'
