@@ -174,3 +174,11 @@ t.test('the CSP lets the console\'s own page work: files from here, the chart li
   t.same([...page.matchAll(/(?:src|href)="([^"#]+)"/g)].map(m => m[1]).filter(u => !(u as string).startsWith('/static/')), ['data:,'], 'it loads only /static files (and its empty data: icon)')
   t.match(csp, /img-src 'self' data:/)
 })
+
+t.test('loopback is 127.0.0.0/8 written as an address, ::1 and localhost; anything that only looks like it is not', async t => {
+  const { isLoopbackHost } = await import('../daemon/config/schema.js')
+  for (const h of ['localhost', 'LOCALHOST', '127.0.0.1', '127.255.255.254', '127.0.0.2', '::1', '[::1]', '::ffff:127.0.0.1', '[::ffff:127.3.2.1]']) t.ok(isLoopbackHost(h), h)
+  for (const h of ['127.999.0.1', '127.0.0.01', '127.1', '0177.0.0.1', '127.0.0.1.attacker.example', 'localhost.attacker.example', '128.0.0.1', '::2', '::ffff:10.0.0.1', '', '127.0.0.1.']) {
+    t.notOk(isLoopbackHost(h), `${h === '' ? '(empty)' : h} is not loopback`)
+  }
+})

@@ -2,6 +2,7 @@
 // unit in its name; objects are strict so a typo in a key is an error, not a silently
 // ignored setting. Later stages read the frozen result, never process.env.
 
+import { isIPv4 } from 'node:net'
 import { z } from 'zod'
 import { SYMBOL_PATTERN } from '../core/validate.js'
 
@@ -331,7 +332,10 @@ const http = z.strictObject({
 /** 127.0.0.0/8, ::1 and localhost: the addresses only this machine reaches. */
 export function isLoopbackHost (host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase()
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
+  if (h === 'localhost' || h === '::1') return true
+  // 127.0.0.0/8, written as an address (each part 0–255, no leading zeros), also IPv4-mapped.
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h
+  return isIPv4(v4) && v4.split('.')[0] === '127'
 }
 
 const configShape = z.strictObject({
