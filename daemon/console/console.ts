@@ -41,7 +41,7 @@ import { STAGES, type StageLatency } from '../metrics/latency.js'
 import type { ProcessCounters } from '../metrics/process.js'
 import { PROJECT_ROOT } from '../paths.js'
 import { ApiError, apiRequest, type ApiRequest } from './params.js'
-import { ReadGate } from './read-gate.js'
+import { ClientGone, ReadGate } from './read-gate.js'
 import { SharedReads, type SharedReadStats } from './shared-read.js'
 import { takeSnapshot, type PipelineSnapshot } from './snapshot.js'
 import { fit } from './topic-budget.js'
@@ -174,15 +174,24 @@ export class WebConsole {
         await this.#sendFile(res, asset.file, asset.type)
         return
       }
-      await this.#api(res, apiRequest(path, url.searchParams, this.#now()))
+      // Aborted when the client goes away before its answer: a read still queued is dropped.
+      const gone = new AbortController()
+      const onClose = (): void => { if (!res.writableFinished) gone.abort() }
+      res.once('close', onClose)
+      try {
+        await this.#api(res, apiRequest(path, url.searchParams, this.#now()), gone.signal)
+      } finally {
+        res.removeListener('close', onClose)
+      }
     } catch (err) {
+      if (err instanceof ClientGone) return
       // Headers already sent (a stream) leave nothing to answer with: daemon/http.ts ends the connection.
       if (err instanceof ApiError && !res.headersSent) sendJson(res, err.status, { error: err.message }, err.headers)
       else throw err
     }
   }
 
-  async #api (res: ServerResponse, req: ApiRequest): Promise<void> {
+  async #api (res: ServerResponse, req: ApiRequest, signal: AbortSignal): Promise<void> {
     const config = this.#deps.config()
     switch (req.endpoint) {
       case '/api':
@@ -216,14 +225,14 @@ export class WebConsole {
       case '/api/trades': {
         const { symbol, limit, from, to } = req
         const client = this.#cassandra()
-        const trades = await this.#cassandraReads.run(() => answered('Cassandra', () => storedTrades(client, config.cassandra, symbol, from, limit, to)))
+        const trades = await this.#cassandraReads.run(() => answered('Cassandra', () => storedTrades(client, config.cassandra, symbol, from, limit, to)), signal)
         sendJson(res, 200, { symbol, from: iso(from), to: iso(to), trades })
         return
       }
       case '/api/candles': {
         const { symbol, from, to } = req
         const client = this.#cassandra()
-        const candles = await this.#cassandraReads.run(() => answered('Cassandra', () => storedCandles(client, config.cassandra, symbol, from, 3000, to)))
+        const candles = await this.#cassandraReads.run(() => answered('Cassandra', () => storedCandles(client, config.cassandra, symbol, from, 3000, to)), signal)
         sendJson(res, 200, { symbol, from: iso(from), to: iso(to), candles: candles.reverse() })
       }
     }

@@ -32,8 +32,14 @@ export class ReadGate {
   get running (): number { return this.#running }
   get queued (): number { return this.#waiting.length }
 
-  /** `read()`'s result once a turn is free; an ApiError 503 with Retry-After when the queue is full too. */
-  async run<T> (read: () => Promise<T>): Promise<T> {
+  /**
+   * `read()`'s result once a turn is free; an ApiError 503 with Retry-After when the
+   * queue is full too. With `signal` (the request's: aborted when its client goes
+   * away), a read still waiting leaves the queue and never runs, rejecting with
+   * ClientGone: nobody is left to answer.
+   */
+  async run<T> (read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted === true) throw new ClientGone()
     if (this.#running >= this.#opts.maxConcurrent) {
       if (this.#waiting.length >= this.#opts.maxQueued) {
         this.refused++
@@ -41,7 +47,19 @@ export class ReadGate {
         throw new ApiError(503, `too many ${what} at once (${maxConcurrent} running, ${maxQueued} waiting); retry in a second (${setting})`, { 'retry-after': '1' })
       }
       // The turn is handed over by the read that ends: #running stays as it is.
-      await new Promise<void>(resolve => this.#waiting.push(resolve))
+      await new Promise<void>((resolve, reject) => {
+        const turn = (): void => {
+          signal?.removeEventListener('abort', gone)
+          resolve()
+        }
+        const gone = (): void => {
+          const at = this.#waiting.indexOf(turn)
+          if (at !== -1) this.#waiting.splice(at, 1)
+          reject(new ClientGone())
+        }
+        signal?.addEventListener('abort', gone, { once: true })
+        this.#waiting.push(turn)
+      })
     } else {
       this.#running++
     }
@@ -52,5 +70,13 @@ export class ReadGate {
       if (next !== undefined) next()
       else this.#running--
     }
+  }
+}
+
+/** A queued read whose client went away before its turn (ReadGate.run with a signal). */
+export class ClientGone extends Error {
+  constructor () {
+    super('the client went away before its read had a turn')
+    this.name = 'ClientGone'
   }
 }

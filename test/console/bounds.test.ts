@@ -4,7 +4,7 @@
 // streams at most maxEventStreams; a Topic view answers at most topicReadMaxBytes of
 // records, the newest, saying truncated. The gate and the byte fit on their own.
 import t from 'tap'
-import { ReadGate } from '../../daemon/console/read-gate.js'
+import { ClientGone, ReadGate } from '../../daemon/console/read-gate.js'
 import { fit, recordBytes } from '../../daemon/console/topic-budget.js'
 import { ApiError } from '../../daemon/console/params.js'
 import type { ShownRecord } from '../../daemon/kafka/topic-reader.js'
@@ -45,6 +45,35 @@ t.test('Cassandra reads: at most maxConcurrentReads at once, maxQueuedReads wait
   t.equal(most, 2, 'never more than two at once')
 })
 
+t.test('over HTTP: a request whose client hangs up while queued never reaches Cassandra', async t => {
+  let reads = 0
+  const releases: Array<() => void> = []
+  const s = await localServer(t, {
+    http: { console: { maxConcurrentReads: 1, maxQueuedReads: 2 } },
+    cassandraRead: async () => {
+      reads++
+      await new Promise<void>(resolve => releases.push(resolve))
+    }
+  })
+  const url = `${s.http.url}/api/trades?symbol=AAPL&minutes=1`
+  const running = fetch(url)
+  await waitUntil(() => releases.length === 1, Date.now() + 5_000)
+  const hangUp = new AbortController()
+  const leaving = fetch(url, { signal: hangUp.signal }).catch((err: unknown) => err)
+  const staying = fetch(url)
+  await new Promise(resolve => setTimeout(resolve, 200))
+  hangUp.abort()
+  t.match(await leaving, { name: 'AbortError' }, 'the client hung up')
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const both = Promise.all([running, staying])
+  while ((await Promise.race([both.then(() => true), new Promise(resolve => setTimeout(() => resolve(false), 20))])) === false) {
+    releases.splice(0).forEach(r => r())
+  }
+  t.same((await both).map(r => r.status), [200, 200], 'the others answered')
+  t.equal(reads, 2, 'two reads ran: the one whose client left did not')
+  t.equal(await metricValue(s.registry, ...BUSY), 0, 'and it is not counted as busy')
+})
+
 t.test('the gate on its own: turns handed over in order, a failed read frees its turn, no queue means refuse at once', async t => {
   const gate = new ReadGate({ maxConcurrent: 1, maxQueued: 2, what: 'reads', setting: 's' })
   const order: number[] = []
@@ -67,6 +96,37 @@ t.test('the gate on its own: turns handed over in order, a failed read frees its
   t.equal(((await none.run(async () => {}).catch((err: unknown) => err)) as ApiError).status, 503, 'no queue: refused at once')
   await hold
   t.throws(() => new ReadGate({ maxConcurrent: 0, maxQueued: 0, what: '', setting: '' }), RangeError)
+})
+
+t.test('a queued read whose client went away leaves the queue and never runs; the turns go on in order', async t => {
+  const gate = new ReadGate({ maxConcurrent: 1, maxQueued: 3, what: 'reads', setting: 's' })
+  const ran: string[] = []
+  let open!: () => void
+  const blocker = new Promise<void>(resolve => { open = resolve })
+  const first = gate.run(async () => { await blocker; ran.push('first') })
+  const leaving = new AbortController()
+  const gone = gate.run(async () => { ran.push('gone') }, leaving.signal)
+  const third = gate.run(async () => { ran.push('third') }, new AbortController().signal)
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(gate.queued, 2)
+  leaving.abort()
+  await t.rejects(gone, ClientGone, 'rejected with ClientGone')
+  t.equal(gate.queued, 1, 'out of the queue at once')
+  open()
+  await Promise.all([first, third])
+  t.same(ran, ['first', 'third'], 'it never ran; the next one did')
+  t.equal(gate.running, 0, 'every turn handed back')
+  t.equal(gate.refused, 0, 'not counted as refused')
+  const already = new AbortController()
+  already.abort()
+  await t.rejects(gate.run(async () => { ran.push('late') }, already.signal), ClientGone, 'a client already gone does not run either')
+  t.same(ran, ['first', 'third'])
+  // Aborting after the turn came changes nothing: the read runs to its end.
+  const late = new AbortController()
+  const runs = gate.run(async () => { late.abort(); await new Promise(resolve => setImmediate(resolve)); ran.push('ran') }, late.signal)
+  await runs
+  t.same(ran, ['first', 'third', 'ran'])
+  t.equal(gate.running, 0)
 })
 
 t.test('event streams: at most maxEventStreams at once, then 503 with Retry-After', async t => {
