@@ -75,6 +75,19 @@ t.test('a plaintext client whose connection is closed at the first request, twic
   t.match(new KafkaConnectWatch(kafka).observe(CASES[0]![1]), { code: 'FINNHUBD_ERR_KAFKA_AUTH' })
 })
 
+t.test('the watch on any sequence of lines: null or a coded error, never a throw, never the password', async t => {
+  const lines = fc.array(fc.oneof(fc.string(), fc.constantFrom(...CASES.map(c => c[1].message)),
+    fc.constant('127.0.0.1:1/bootstrap: Disconnected: connection closed by peer: receive 0 after POLLIN (after 3ms in state APIVERSION_QUERY)')), { maxLength: 8 })
+  const plain = validateConfig({ kafka: { bootstrapServers: ['127.0.0.1:1'] } }).kafka
+  holds(t, fc.property(lines, fc.boolean(), (texts, tls) => {
+    const watch = new KafkaConnectWatch(tls ? kafka : plain)
+    return texts.every(message => {
+      const out = watch.observe({ message })
+      return out === null || (/^FINNHUBD_ERR_KAFKA_(AUTH|TLS|PROTOCOL)$/.test(out.code) && !out.message.includes('Sup3r-s3cret-pw'))
+    })
+  }), { numRuns: runs(300) })
+})
+
 t.test('probeKafka against a port where nothing listens: the connect error, not a crash of the probe\'s own disconnect', async t => {
   // node-rdkafka's Producer throws "Producer not connected" when asked to disconnect before
   // it connected; the probe must report why it could not connect instead (real librdkafka,
