@@ -43,22 +43,37 @@ export async function ensureTopics (kafka: Config['kafka'], topics: readonly str
   }
 }
 
-/** How long one probe client may try (see probeKafka). */
+/** How long the first probe client may try (see probeKafka); each next one twice as long. */
 export const PROBE_ATTEMPT_MS = 3000
+
+/**
+ * The probe's attempts: 3 s, 6 s, 12 s, … with the last one cut to what is left of
+ * `timeoutMs`, so they add up to it. A slow but working cluster (far away, a slow DNS)
+ * gets ever longer tries; a refused one is known within the first.
+ */
+export function probeAttempts (timeoutMs: number): number[] {
+  const out: number[] = []
+  let left = Math.max(1, Math.floor(timeoutMs))
+  for (let next = PROBE_ATTEMPT_MS; left > 0; next *= 2) {
+    const ms = Math.min(next, left)
+    out.push(ms)
+    left -= ms
+  }
+  return out
+}
 
 /**
  * Connects a short-lived client with these settings and fetches metadata: the same
  * clear error a role would meet at start, without starting one (also used to check a
  * reload's new credentials before the running clients are touched). It tries with a
- * new client every PROBE_ATTEMPT_MS until `timeoutMs` is spent: a client refused while
- * connecting cannot be torn down before its own connect times out (node-rdkafka waits
- * for it, and so does the process's exit), so short attempts keep a refused start from
- * lingering for the whole connect timeout.
+ * new client for each of probeAttempts(timeoutMs): a client refused while connecting
+ * cannot be torn down before its own connect times out (node-rdkafka waits for it,
+ * and so does the process's exit), so a short first attempt keeps a refused start
+ * from lingering for the whole connect timeout.
  */
 export async function probeKafka (kafka: Config['kafka'], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const attemptMs = Math.max(1, Math.min(PROBE_ATTEMPT_MS, deadline - Date.now()))
+  const attempts = probeAttempts(timeoutMs)
+  for (const [i, attemptMs] of attempts.entries()) {
     const probe = new Kafka.Producer(kafkaClientConfig(kafka, '-probe') as Kafka.ProducerGlobalConfig)
     try {
       await connectKafka(probe, kafka, attemptMs)
@@ -66,7 +81,7 @@ export async function probeKafka (kafka: Config['kafka'], timeoutMs: number): Pr
       // Not awaited: the answer does not wait for the refused client to finish.
       disconnectQuietly(probe).catch(() => {})
       const unreachable = (err as { code?: string }).code === 'FINNHUBD_ERR_KAFKA_UNREACHABLE'
-      if (!unreachable || Date.now() >= deadline - 50) throw err
+      if (!unreachable || i === attempts.length - 1) throw err
       continue
     }
     await disconnectQuietly(probe)

@@ -96,3 +96,16 @@ t.test('probeKafka against a port where nothing listens: the connect error, not 
   const down = validateConfig({ kafka: { bootstrapServers: ['127.0.0.1:1'], connectTimeoutMs: 1000 } }).kafka
   await t.rejects(probeKafka(down, 1000), { code: 'FINNHUBD_ERR_KAFKA_UNREACHABLE', message: /cannot reach Kafka at 127\.0\.0\.1:1 .*kafka\.bootstrapServers/ })
 })
+
+t.test('the probe\'s attempts: 3 s, then each twice as long, adding up to the connect timeout', async t => {
+  const { probeAttempts } = await import('../../daemon/kafka/admin.js')
+  t.same(probeAttempts(15_000), [3000, 6000, 6000])
+  t.same(probeAttempts(30_000), [3000, 6000, 12_000, 9000])
+  t.same(probeAttempts(1500), [1500])
+  t.same(probeAttempts(0), [1])
+  holds(t, fc.property(fc.integer({ min: 1, max: 3_600_000 }), timeout => {
+    const a = probeAttempts(timeout)
+    return a.reduce((x, y) => x + y, 0) === timeout && a[0] === Math.min(3000, timeout) &&
+      a.every((ms, i) => ms > 0 && (i === 0 || i === a.length - 1 || ms === 2 * (a[i - 1] ?? 0)))
+  }), { numRuns: runs(300) })
+})
