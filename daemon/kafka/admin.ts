@@ -3,9 +3,9 @@
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
-import { FinnhubdError } from '../core/errors.js'
+import { FinnhubdError, isFinnhubdError } from '../core/errors.js'
 import { kafkaClientConfig } from './client-config.js'
-import { definitiveKafkaError, KafkaConnectWatch } from './connect-error.js'
+import { KafkaConnectWatch } from './connect-error.js'
 
 const TOPIC_ALREADY_EXISTS = Kafka.CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS
 
@@ -78,10 +78,8 @@ export async function probeKafka (kafka: Config['kafka'], timeoutMs: number): Pr
     try {
       await connectKafka(probe, kafka, attemptMs)
     } catch (err) {
-      // Not awaited: the answer does not wait for the refused client to finish.
-      disconnectQuietly(probe).catch(() => {})
-      const unreachable = (err as { code?: string }).code === 'FINNHUBD_ERR_KAFKA_UNREACHABLE'
-      if (!unreachable || i === attempts.length - 1) throw err
+      // connectKafka has begun the refused client's disconnect; the next try does not wait for it.
+      if (!isFinnhubdError(err, 'FINNHUBD_ERR_KAFKA_UNREACHABLE') || i === attempts.length - 1) throw err
       continue
     }
     await disconnectQuietly(probe)
@@ -122,8 +120,10 @@ interface KafkaLogLine { severity: number, message: string }
  * Connects a node-rdkafka client. Rejects at the first definitive error (a refused
  * login, an untrusted certificate, the other protocol: see connect-error.ts), seen in
  * an error event or in librdkafka's log (where it reports them before the client is
- * connected), and disconnects the client; else at the connect timeout, with a message
- * that names the brokers and what to do.
+ * connected), else at the connect timeout, with a message that names the brokers and
+ * what to do. A client that failed is disconnected (not awaited: a client refused
+ * mid-connect finishes only when its connect times out; its owner's own disconnect
+ * gets the same promise through disconnectQuietly).
  */
 export async function connectKafka (client: Connectable, kafka: Config['kafka'], timeoutMs: number): Promise<void> {
   const watch = new KafkaConnectWatch(kafka)
@@ -132,9 +132,7 @@ export async function connectKafka (client: Connectable, kafka: Config['kafka'],
   const observe = (err: { code?: number, message: string }): void => {
     lastError = err
     const definitive = watch.observe(err)
-    if (definitive === null) return
-    fail(definitive)
-    disconnectQuietly(client).catch(() => {})
+    if (definitive !== null) fail(definitive)
   }
   const onError = (err: Kafka.LibrdKafkaError): void => { observe(err) }
   // Errors (3) and the notices a refused connection is logged at (librdkafka logs some at 6).
@@ -156,14 +154,17 @@ export async function connectKafka (client: Connectable, kafka: Config['kafka'],
           resolve()
           return
         }
-        // The connect error is often a bare "broker transport failure"; the log before it says why.
+        // The connect error is often a bare "broker transport failure"; the log before it
+        // (already seen by the watch, and not definitive) says more.
         const why = lastError ?? err
-        const definitive = definitiveKafkaError(why, kafka) ?? definitiveKafkaError(err, kafka)
-        fail(definitive ?? new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
+        fail(watch.observe(err) ?? new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
           `cannot reach Kafka at ${kafka.bootstrapServers.join(',')} (${firstLine(err.message)}${why !== err ? `; last: ${firstLine(why.message)}` : ''}); ` +
           'start the local stack with `npm run stack -- up` or set kafka.bootstrapServers / KAFKA_BOOTSTRAP_SERVERS', { cause: err }))
       })
     })
+  } catch (err) {
+    disconnectQuietly(client).catch(() => {})
+    throw err
   } finally {
     // Connected or not, the watch is over: the running client's errors go to its owner.
     client.removeListener('event.error', onError)
