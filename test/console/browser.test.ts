@@ -34,6 +34,21 @@ const COUNT_CANDLE_PIXELS = `(() => {
 
 const number = async (page: Page, selector: string): Promise<number> => Number((await page.textContent(selector) ?? '').replace(/,/g, ''))
 
+/**
+ * Polls the expression `check` in the page until it holds or `timeoutMs` passes. Not waitForFunction:
+ * Playwright re-evaluates its predicate inside the page, which the console's CSP (no
+ * 'unsafe-eval') refuses whenever the first check is false; page.evaluate runs through
+ * the DevTools protocol, outside the page's CSP.
+ */
+async function waitInPage (page: Page, check: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs
+  while (await page.evaluate(check) !== true) {
+    if (Date.now() > until) return false
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  return true
+}
+
 t.test('the three views in a browser', async t => {
   const sim = new FinnhubSimulator({ token: 'tok', ratePerSec: 400, seed: 31 })
   await sim.start()
@@ -58,7 +73,7 @@ t.test('the three views in a browser', async t => {
 
   // Pipeline: pushed numbers that change over time.
   await page.goto(`${url}/#pipeline`)
-  await page.waitForFunction("document.getElementById('total-received').textContent !== '–'", undefined, { timeout: 15_000 })
+  t.ok(await waitInPage(page, "document.getElementById('total-received').textContent !== '–'", 15_000), 'the totals filled in')
   const received = await number(page, '#total-received')
   const written = await number(page, '#total-written')
   await page.waitForTimeout(3000)
@@ -82,7 +97,7 @@ t.test('the three views in a browser', async t => {
 
   // Trades and candles: the chart draws the symbol's candles.
   await page.goto(`${url}/?symbol=BINANCE%3AETHUSDT#trades`)
-  await page.waitForFunction("Number(document.getElementById('candle-chart').dataset.candles || 0) > 0", undefined, { timeout: 20_000 })
+  t.ok(await waitInPage(page, "Number(document.getElementById('candle-chart').dataset.candles || 0) > 0", 20_000), 'the chart has candles')
   t.equal(await page.inputValue('#symbol'), 'BINANCE:ETHUSDT')
   t.ok((await page.$$('#trades tbody tr')).length > 0, 'the latest trades are listed')
   await page.waitForTimeout(500)
