@@ -8,16 +8,13 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { allMetrics } from '../fixtures/all-metrics.js'
+import { loadDashboard, MONITORING_DIR as DIR, panelQueries, substitute } from '../fixtures/dashboard.js'
 import { ensureDebianTool } from '../fixtures/debian.js'
 
 t.setTimeout(600_000) // installing the prometheus package when promtool is missing
 
-const DIR = join(PROJECT_ROOT, 'monitoring')
-interface Target { expr: string, datasource: { uid: string } }
-interface Panel { title: string, datasource: { uid: string }, targets: Target[] }
-const dashboard = JSON.parse(readFileSync(join(DIR, 'grafana', 'dashboards', 'finnhubd.json'), 'utf8')) as { uid: string, panels: Panel[], templating: { list: Array<{ definition: string }> } }
+const dashboard = loadDashboard()
 const alertsText = readFileSync(join(DIR, 'alerts.yml'), 'utf8')
 
 function promtool (...args: string[]): { status: number | null, out: string } {
@@ -33,8 +30,8 @@ function checkExpressions (exprs: readonly string[]): { status: number | null, o
   return promtool('check', 'rules', file)
 }
 
-/** Grafana's variables replaced by values, as Grafana does before it queries. */
-const substituted = (expr: string): string => expr.replaceAll('$__rate_interval', '1m').replaceAll('$instance', '.*')
+/** Grafana's variables replaced by values, as Grafana does before it queries (all instances). */
+const substituted = (expr: string): string => substitute(expr, { __rate_interval: '1m', instance: '.*' })
 
 t.before(() => { ensureDebianTool('promtool', 'prometheus') })
 
@@ -50,8 +47,28 @@ t.test('the alert rules pass their unit tests', async t => {
   t.match(r.out, /SUCCESS/)
 })
 
+/** The alert rules of `alertsYaml` that no case of `testsYaml` expects to fire. */
+function unfiredRules (alertsYaml: string, testsYaml: string): { rules: string[], unfired: string[] } {
+  const groups = (parseYaml(alertsYaml) as { groups: Array<{ rules: Array<{ alert?: string }> }> }).groups
+  const rules = groups.flatMap(g => g.rules.flatMap(r => r.alert === undefined ? [] : [r.alert]))
+  const cases = (parseYaml(testsYaml) as { tests: Array<{ alert_rule_test?: Array<{ alertname: string, exp_alerts?: unknown[] }> }> }).tests
+  const fired = new Set(cases.flatMap(c => c.alert_rule_test ?? []).filter(a => (a.exp_alerts ?? []).length > 0).map(a => a.alertname))
+  return { rules, unfired: rules.filter(name => !fired.has(name)) }
+}
+
+t.test('every alert rule has a unit test that expects it to fire', async t => {
+  const testsText = readFileSync(join(DIR, 'alerts.test.yml'), 'utf8')
+  const { rules, unfired } = unfiredRules(alertsText, testsText)
+  t.equal(rules.length, 11, rules.join(', '))
+  t.same(unfired, [], 'each rule appears in alerts.test.yml as an alertname with expected alerts')
+  const planted = alertsText + '      - alert: FinnhubdPlanted\n        expr: vector(1)\n'
+  t.same(unfiredRules(planted, testsText).unfired, ['FinnhubdPlanted'], 'a rule without a firing case is found')
+  const quietOnly = testsText.replace(/alertname: FinnhubdDeadLetters\n(\s+)exp_alerts:\n(\s+- exp_labels:.*\n(\s+exp_annotations:\n(\s+\w+: .*\n)+)?)+/, 'alertname: FinnhubdDeadLetters\n$1exp_alerts: []\n')
+  t.same(unfiredRules(alertsText, quietOnly).unfired, ['FinnhubdDeadLetters'], 'a rule only ever expected quiet is found')
+})
+
 t.test('every dashboard expression parses as PromQL (and a broken one would not)', async t => {
-  const exprs = dashboard.panels.flatMap(p => p.targets.map(tg => substituted(tg.expr)))
+  const exprs = panelQueries(dashboard).map(q => substituted(q.expr))
   t.ok(exprs.length >= 20, `${exprs.length} expressions`)
   const r = checkExpressions(exprs)
   t.equal(r.status, 0, r.out)
@@ -69,7 +86,7 @@ t.test('the dashboard uses the provisioned datasource by its fixed uid', async t
   }
   const providers = parseYaml(readFileSync(join(DIR, 'grafana', 'provisioning', 'dashboards', 'finnhubd.yaml'), 'utf8')) as { providers: Array<{ options: { path: string } }> }
   t.match(providers.providers[0]?.options.path, /monitoring\/grafana\/dashboards$/)
-  const ids = dashboard.panels.map(p => (p as unknown as { id: number }).id)
+  const ids = dashboard.panels.map(p => p.id)
   t.equal(new Set(ids).size, ids.length, 'panel ids are unique')
 })
 
