@@ -17,6 +17,18 @@ const publicFile = z.string().min(1).nullable().default(null)
 const positiveInt = z.number().int().positive()
 const nonNegativeInt = z.number().int().nonnegative()
 
+// Kafka's retention.ms: -1 (forever) or at least a minute; 0 would delete each segment
+// as soon as it rolls, which nobody means.
+const kafkaRetentionMs = z.number().int().max(Number.MAX_SAFE_INTEGER)
+  .refine(ms => ms === -1 || ms >= 60_000, 'expected -1 (keep forever) or a number of milliseconds of at least 60000 (a minute)')
+// A table's default_time_to_live in days; 0 keeps rows forever. At most 3650: Cassandra
+// 5.0 in its default storage_compatibility_mode (CASSANDRA_4) refuses an expiry past
+// 2038-01-19, and longer than a decade is "forever" for a market-data store anyway.
+export const MAX_RETENTION_DAYS = 3650
+const retentionDays = z.number().int()
+  .min(0, 'expected a number of days, or 0 to keep rows forever')
+  .max(MAX_RETENTION_DAYS, `expected at most ${MAX_RETENTION_DAYS} days, or 0 to keep rows forever`)
+
 const hostPort = z.string().regex(/^[^\s,:]+:\d{1,5}$/, 'expected host:port')
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
@@ -223,7 +235,13 @@ const kafka = z.strictObject({
   autoOffsetReset: z.enum(['earliest', 'latest']).default('earliest'),
   // Topics are created at start when missing (an existing topic is left as it is).
   topicPartitions: positiveInt.max(10_000).default(3),
-  topicReplicationFactor: positiveInt.max(9).default(1)
+  topicReplicationFactor: positiveInt.max(9).default(1),
+  // retention.ms given to a topic finnhubd creates; -1 keeps records forever (Kafka's
+  // convention). An existing topic keeps its own (docs/operations.md, "Retention").
+  // The trades topic is the buffer between ingest and process: a week covers a process
+  // role down over a long weekend. Dead letters wait for a person, so a month.
+  topicRetentionMs: kafkaRetentionMs.default(7 * 86_400_000),
+  deadLetterRetentionMs: kafkaRetentionMs.default(30 * 86_400_000)
 })
 
 const cassandra = z.strictObject({
@@ -260,7 +278,14 @@ const cassandra = z.strictObject({
   // The driver's reconnection to a host it lost: exponential up to this delay. The
   // driver's own ceiling is 10 minutes, so after an outage of a minute the daemon
   // could wait half a minute more before trying again (the fault suite measured 18 s).
-  reconnectMaxDelayMs: z.number().int().min(100).max(600_000).default(2_000)
+  reconnectMaxDelayMs: z.number().int().min(100).max(600_000).default(2_000),
+  // The tables' default_time_to_live, set by `finnhubd migrate` (0 keeps rows forever;
+  // it applies to rows written after the change: docs/operations.md, "Retention").
+  // Trades are the bulk (one row each): a month. Candles stay: their size grows with
+  // symbols × periods, not with the trade rate, and once the trades behind them have
+  // expired nothing could rebuild them.
+  tradesRetentionDays: retentionDays.default(30),
+  candlesRetentionDays: retentionDays.default(0)
 })
 
 const candles = z.strictObject({
