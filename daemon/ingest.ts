@@ -55,7 +55,7 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
   const schemaId = await tradeSchemaId(config.kafka, schemaPath)
   const framing: Framing = schemaId === null ? { kind: 'single-object' } : { kind: 'confluent', schemaId }
   // The topic first: its probe fails fast on credentials, TLS or protocol (see probeKafka).
-  await ensureTopics(config.kafka, [config.kafka.topic])
+  await ensureTopics(config.kafka, [config.kafka.topic], (msg, fields) => { deps.log.info(msg, { component: 'kafka-admin', ...fields }) })
   const counters = createIngestCounters()
   registerIngestMetrics(deps.registry, counters)
   const producer = new TradeProducer({

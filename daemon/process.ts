@@ -93,7 +93,7 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
   const schemaIds = schemaId === null ? [] : [schemaId]
   const counters = createProcessCounters()
   registerProcessMetrics(deps.registry, counters)
-  await ensureTopics(config.kafka, [config.kafka.topic, config.kafka.deadLetterTopic])
+  await ensureTopics(config.kafka, [config.kafka.topic, config.kafka.deadLetterTopic], (msg, fields) => { deps.log.info(msg, { component: 'kafka-admin', ...fields }) })
 
   const client = await connectCassandra(config.cassandra)
   counters.cassandraUp = 1

@@ -1,5 +1,9 @@
 // Topic creation through node-rdkafka's AdminClient. An existing topic is fine
-// (creating is idempotent for us), so `finnhubd` can make sure its topics exist.
+// (creating is idempotent for us), so `finnhubd` can make sure its topics exist. A topic
+// finnhubd creates gets its retention.ms from the config; an existing one keeps its own,
+// which finnhubd cannot read: node-rdkafka 3.6.1's AdminClient has no DescribeConfigs
+// (only create/delete topic and create partitions), so the start says so and prints the
+// commands to check and set it (docs/operations.md, "Retention").
 
 import Kafka from 'node-rdkafka'
 import type { Config } from '../config/schema.js'
@@ -9,13 +13,17 @@ import { KafkaConnectWatch } from './connect-error.js'
 
 const TOPIC_ALREADY_EXISTS = Kafka.CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS
 
-/** Creates a topic; `target` is the daemon's Kafka settings, or a plaintext bootstrap list (the tools' own). */
-export async function createTopic (target: string | Config['kafka'], topic: string, partitions = 3, replicationFactor = 1): Promise<'created' | 'exists'> {
+/**
+ * Creates a topic; `target` is the daemon's Kafka settings, or a plaintext bootstrap list
+ * (the tools' own). `topicConfig` (e.g. retention.ms) applies only when it is created.
+ */
+export async function createTopic (target: string | Config['kafka'], topic: string, partitions = 3, replicationFactor = 1,
+  topicConfig: Readonly<Record<string, string>> = {}): Promise<'created' | 'exists'> {
   const conf = typeof target === 'string' ? { 'metadata.broker.list': target, 'client.id': 'finnhubd-admin' } : kafkaClientConfig(target, '-admin')
   const admin = Kafka.AdminClient.create(conf as Kafka.GlobalConfig)
   try {
     return await new Promise((resolve, reject) => {
-      admin.createTopic({ topic, num_partitions: partitions, replication_factor: replicationFactor }, 15_000, err => {
+      admin.createTopic({ topic, num_partitions: partitions, replication_factor: replicationFactor, config: { ...topicConfig } }, 15_000, err => {
         if (err === null || err === undefined) resolve('created')
         else if (err.code === TOPIC_ALREADY_EXISTS) resolve('exists')
         else reject(err)
@@ -26,21 +34,58 @@ export async function createTopic (target: string | Config['kafka'], topic: stri
   }
 }
 
+/** The retention setting of one of the daemon's topics: the dead-letter topic's, or the trades topic's. */
+export function topicRetention (kafka: Config['kafka'], topic: string): { key: string, ms: number } {
+  return topic === kafka.deadLetterTopic
+    ? { key: 'kafka.deadLetterRetentionMs', ms: kafka.deadLetterRetentionMs }
+    : { key: 'kafka.topicRetentionMs', ms: kafka.topicRetentionMs }
+}
+
 /**
- * Creates the daemon's topics when missing, with kafka.topicPartitions and
- * kafka.topicReplicationFactor. A probe connects first: the admin client reports a
- * refused login or an untrusted certificate only as a timeout.
+ * The line for a topic that already exists: its retention.ms is not known to finnhubd
+ * (no DescribeConfigs in node-rdkafka), so it names the setting and the kafka-configs.sh
+ * commands that check it and set it.
  */
-export async function ensureTopics (kafka: Config['kafka'], topics: readonly string[]): Promise<void> {
+export function existingTopicNotice (kafka: Config['kafka'], topic: string): string {
+  const { key, ms } = topicRetention(kafka, topic)
+  const base = `kafka-configs.sh --bootstrap-server ${kafka.bootstrapServers.join(',')}` +
+    `${kafka.security.protocol === 'plaintext' ? '' : ' --command-config <client.properties>'} --entity-type topics --entity-name ${topic}`
+  return `Kafka topic ${topic} exists, so ${key}=${ms} was not applied (it is set only on topics finnhubd creates) ` +
+    'and its actual retention.ms cannot be read from here (node-rdkafka has no DescribeConfigs); ' +
+    `check it with \`${base} --describe\` and, if it differs, set it with \`${base} --alter --add-config retention.ms=${ms}\``
+}
+
+/** Topics this process created (bootstrap list / topic): their retention is known. */
+const createdHere = new Set<string>()
+
+export type TopicOutcome = { topic: string, outcome: 'created' | 'exists', retentionMs: number }
+
+/**
+ * Creates the daemon's topics when missing, with kafka.topicPartitions,
+ * kafka.topicReplicationFactor and their retention (topicRetention). A probe connects
+ * first: the admin client reports a refused login or an untrusted certificate only as
+ * a timeout. Each topic found existing gets existingTopicNotice's line in `log`.
+ */
+export async function ensureTopics (kafka: Config['kafka'], topics: readonly string[],
+  log: (msg: string, fields: Record<string, unknown>) => void = () => {}): Promise<TopicOutcome[]> {
   await probeKafka(kafka, kafka.connectTimeoutMs)
+  const out: TopicOutcome[] = []
   for (const topic of topics) {
+    const retentionMs = topicRetention(kafka, topic).ms
+    let outcome: 'created' | 'exists'
     try {
-      await createTopic(kafka, topic, kafka.topicPartitions, kafka.topicReplicationFactor)
+      outcome = await createTopic(kafka, topic, kafka.topicPartitions, kafka.topicReplicationFactor, { 'retention.ms': String(retentionMs) })
     } catch (err) {
       throw new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
         `cannot create the Kafka topic ${topic} (${(err as Error).message}); create it yourself or check kafka.bootstrapServers and the broker's ACLs`, { cause: err })
     }
+    // Both roles of one daemon ensure the trades topic: the second finds what the first made.
+    const key = `${kafka.bootstrapServers.join(',')}/${topic}`
+    if (outcome === 'created') createdHere.add(key)
+    else if (!createdHere.has(key)) log(existingTopicNotice(kafka, topic), { topic, configuredRetentionMs: retentionMs })
+    out.push({ topic, outcome, retentionMs })
   }
+  return out
 }
 
 /** How long the first probe client may try (see probeKafka); each next one twice as long. */
