@@ -11,11 +11,22 @@ import { FinnhubClient } from './finnhub/client.js'
 import { SymbolDiscovery } from './finnhub/discovery.js'
 import { ensureTopics } from './kafka/admin.js'
 import { TradeProducer, type ProducerStats } from './kafka/producer.js'
+import { GapLedger } from './gap-ledger.js'
+import type { OutageReason } from './core/gaps.js'
+import type { TradeRecord } from './core/trade-schema.js'
 import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
 import type { StageLatency } from './metrics/latency.js'
-import { createIngestCounters, registerIngestMetrics, type IngestCounters } from './metrics/ingest.js'
+import { createIngestCounters, registerIngestMetrics, type IngestCounters, type ReconnectCause } from './metrics/ingest.js'
+import { registerGapMetrics } from './metrics/gaps.js'
 import { loadTradeType, PROJECT_ROOT, resolveSchemaPath } from './paths.js'
+
+/** The gap reason of a socket that ended for `cause`. */
+export function outageReason (cause: ReconnectCause): Exclude<OutageReason, 'daemon_down'> {
+  if (cause === 'stale') return 'stalled'
+  if (cause === 'unauthorized' || cause === 'rate_limited') return cause
+  return 'disconnected'
+}
 
 /** The state directory: stateDir, else .state under the installation. */
 export function resolveStateDir (config: Config): string {
@@ -40,6 +51,8 @@ export interface Ingest {
   framing: Framing
   /** Symbol discovery, when finnhub.discovery.enabled. */
   readonly discovery: SymbolDiscovery | null
+  /** The ledger of gaps, when gaps.enabled. */
+  gaps: GapLedger | null
   /**
    * Reload: applies finnhub.symbols and discovery's settings (as a diff on the live
    * socket; discovery runs again) and finnhub.url/token (reconnects).
@@ -58,11 +71,16 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
   await ensureTopics(config.kafka, [config.kafka.topic], (msg, fields) => { deps.log.info(msg, { component: 'kafka-admin', ...fields }) })
   const counters = createIngestCounters()
   registerIngestMetrics(deps.registry, counters)
+  const gaps = config.gaps.enabled ? new GapLedger({ config, stateDir: resolveStateDir(config), log: deps.log.child({ component: 'gaps' }) }) : null
+  if (gaps !== null) registerGapMetrics(deps.registry, gaps.counters)
+  // Without a report per record the ledger cannot follow acknowledgements: a trade counts as settled once produced.
+  const acked = config.kafka.deliveryReports === 'all'
   const producer = new TradeProducer({
     kafka: config.kafka,
     encoder: new TradeEncoder(type, framing),
     log: deps.log.child({ component: 'kafka-producer' }),
     counters,
+    ...(gaps !== null ? { onSettled: (at: number) => { gaps.settled(at) }, onQueueFull: (trade: TradeRecord) => { gaps.dropped('dropped_queue_full', [trade]) } } : {}),
     ...(deps.onStats !== undefined ? { onStats: deps.onStats } : {}),
     ...(deps.latency !== undefined ? { latency: deps.latency } : {})
   })
@@ -75,13 +93,20 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
       const drop = deps.shed?.()?.(trades.length) ?? 0
       if (drop > 0) {
         counters.dropped.overload += drop
+        gaps?.dropped('shed_overload', trades.slice(0, drop))
         if (drop === trades.length) return
-        producer.send(trades.slice(drop))
+        send(trades.slice(drop))
         return
       }
-      producer.send(trades)
-    }
+      send(trades)
+    },
+    ...(gaps !== null ? { onDown: (cause: ReconnectCause) => { gaps.down(outageReason(cause), client.symbols) }, onUp: (symbols: string[]) => { gaps.up(symbols) } } : {})
   })
+  const send = (trades: TradeRecord[]): void => {
+    const before = counters.produced
+    producer.send(trades)
+    gaps?.received((trades[0] as TradeRecord).ingest_ts, trades, acked ? counters.produced - before : 0)
+  }
 
   // What the socket subscribes to: the static symbols, then discovered ones under the cap.
   let current = config
@@ -120,6 +145,7 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     producer,
     counters,
     framing,
+    gaps,
     get discovery () { return discovery },
     applyConfig (next: Config) {
       current = next
@@ -148,6 +174,7 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
           { err, inFlight: producer.inFlight, flushTimeoutMs })
       }
       await producer.disconnect()
+      await gaps?.stop(Math.max(deadline, Date.now() + 1_000))
       deps.log.info('ingest stopped', { received: counters.tradesReceived, produced: counters.produced, delivered: counters.delivered, dropped: counters.dropped })
     }
   }

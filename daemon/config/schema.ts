@@ -313,6 +313,19 @@ const overload = z.strictObject({
   maxShare: z.number().min(0).max(1).default(0.9)
 })
 
+// The ledger of gaps (daemon/gap-ledger.ts, docs/operations.md "Gaps"): written by the
+// ingest role into the gaps table, queued in the state directory while Cassandra is away.
+const gaps = z.strictObject({
+  enabled: z.boolean().default(true),
+  // Drops of one reason closer than this are one gap.
+  coalesceMs: positiveInt.max(3_600_000).default(5_000),
+  // A re-subscribed socket that brings no trade for this long ends its outage at the
+  // moment it subscribed (a quiet market), instead of at the first trade.
+  settleMs: positiveInt.max(3_600_000).default(60_000),
+  // Gap rows waiting for Cassandra, at most; past it the oldest closed ones are dropped (counted).
+  maxPendingWrites: positiveInt.max(1_000_000).default(10_000)
+})
+
 const workers = z.strictObject({
   poolSize: positiveInt.max(64).nullable().default(null),
   batchSize: positiveInt.max(100_000).default(2_000),
@@ -377,6 +390,7 @@ const configShape = z.strictObject({
   candles: candles.prefault({}),
   shutdown: shutdown.prefault({}),
   overload: overload.prefault({}),
+  gaps: gaps.prefault({}),
   http: http.prefault({})
 })
 

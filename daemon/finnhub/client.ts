@@ -25,6 +25,10 @@ export interface FinnhubClientOptions {
   log: Logger
   counters: IngestCounters
   onTrades: (trades: TradeRecord[]) => void
+  /** The socket ended or a connection attempt failed, and why (the ledger of gaps). */
+  onDown?: (cause: ReconnectCause) => void
+  /** The socket opened and the symbols were subscribed. */
+  onUp?: (symbols: string[]) => void
   /** Seconds of clock skew tolerated in trade timestamps. */
   maxFutureSkewMs?: number
   random?: () => number
@@ -167,6 +171,7 @@ export class FinnhubClient {
       this.#lastFrameAt = this.#now()
       for (const symbol of this.#symbols) this.#send({ type: 'subscribe', symbol })
       log.info('connected to Finnhub', { url: endpoint.url, symbols: this.#symbols.size })
+      this.#opts.onUp?.([...this.#symbols])
       this.#armWatchdog()
     })
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -197,6 +202,7 @@ export class FinnhubClient {
       if (this.#state === 'closed') return
       const cause = this.#endCause ?? 'closed'
       this.#opts.counters.reconnects[cause]++
+      this.#opts.onDown?.(cause)
       const delay = this.#nextDelayMs ?? backoffDelay(this.#attempt, finnhub.reconnectInitialDelayMs, finnhub.reconnectMaxDelayMs, this.#random)
       this.#attempt++
       if (cause === 'closed' || cause === 'error' || cause === 'stale') {

@@ -42,6 +42,10 @@ export interface TradeProducerOptions {
   pollIntervalMs?: number
   /** Where frame → ack times go (kafka.deliveryReports = all). */
   latency?: StageLatency
+  /** A record was acknowledged or failed: its timestamp, the receive time of its frame (the ledger of gaps). */
+  onSettled?: (ingestTs: number) => void
+  /** A trade dropped because librdkafka's queue is full. */
+  onQueueFull?: (trade: TradeRecord) => void
   /** Builds the client (the unit tests' fake); the real Producer when absent. */
   client?: ProducerFactory
 }
@@ -143,6 +147,7 @@ export class TradeProducer {
       } catch (err) {
         if ((err as { code?: number }).code === ERR_QUEUE_FULL) {
           queueFull++
+          this.#opts.onQueueFull?.(trade)
         } else {
           counters.dropped.produce_refused++
           this.#opts.log.limited('error', 'kafka-produce', 'librdkafka refused a record; it was dropped', { err, symbol: trade.s })
@@ -191,6 +196,7 @@ export class TradeProducer {
   }
 
   #onDelivery (err: Kafka.LibrdKafkaError | null, report: Kafka.DeliveryReport | undefined): void {
+    if (report?.timestamp !== undefined) this.#opts.onSettled?.(report.timestamp)
     if (err === null || err === undefined) {
       // Success reports come only with kafka.deliveryReports = all.
       this.#opts.counters.delivered++
