@@ -34,6 +34,7 @@ commands:
   ingest         run the ingest role only: Finnhub WebSocket → Kafka
   process        run the process role only: Kafka → worker pool → Cassandra
   query SYMBOL   stored trades of a symbol, newest first: [--candles] [--since 15m|ISO] [--limit N]
+  query --gaps   the ledger of gaps (where trades may be missing): [SYMBOL] [--since 1d|ISO] [--limit N]
   tail           print the trades topic live, decoded, one line a record: [--dlq] (the
                  dead-letter topic) [--symbol S] [--from-beginning] [--max N]
   migrate        apply pending Cassandra schema migrations (cql/), idempotently
@@ -118,11 +119,15 @@ ${SIGNALS_AND_EXIT}
 
 ${ONLY_GLOBAL}`,
   query: `usage: finnhubd [--config FILE] query SYMBOL [--candles] [--since 15m|ISO] [--limit N]
+       finnhubd [--config FILE] query --gaps [SYMBOL] [--since 1d|ISO] [--limit N]
 
-Stored trades of SYMBOL in Cassandra, newest first.
+Stored trades of SYMBOL in Cassandra, newest first. With --gaps: the stretches where
+trades may be missing (socket down, stalled, refused, drops, daemon down), oldest first,
+of SYMBOL when given; "open" while a gap lasts (docs/operations.md, "Gaps").
 
 options:
   --candles      one-minute candles instead of trades
+  --gaps         the ledger of gaps instead of trades (--since defaults to 1d)
   --since T      how far back: a duration (90s, 15m, 2h, 1d) or an ISO time (default 15m)
   --limit N      at most N rows`,
   tail: `usage: finnhubd [--config FILE] tail [--dlq] [--symbol S] [--from-beginning] [--max N]
@@ -291,12 +296,28 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       case 'query': {
         const q = commandArgs({
           args: [...rest],
-          options: { candles: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
+          options: { candles: { type: 'boolean' }, gaps: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
           allowPositionals: true,
           strict: true
         }, helpOf('query'))
         const { config } = load()
         const { parseSince, queryRows, validateQuery } = await import('./cassandra/query.js')
+        if (q.values.gaps === true) {
+          const { queryGapLines } = await import('./cassandra/gaps.js')
+          const symbol = q.positionals[0] === undefined ? null : validateQuery(q.positionals[0], q.values.limit).symbol
+          const limit = validateQuery('X', q.values.limit ?? '1000').limit
+          const sinceMs = parseSince(q.values.since ?? '1d', Date.now())
+          const { connectCassandra } = await import('./cassandra/client.js')
+          const client = await connectCassandra(config.cassandra)
+          try {
+            const lines = await queryGapLines(client, config.cassandra, symbol, sinceMs, limit, Date.now())
+            if (lines.length === 0) io.out(`no gaps${symbol === null ? '' : ` for ${symbol}`} since ${new Date(sinceMs).toISOString()}`)
+            for (const line of lines) io.out(line)
+          } finally {
+            await client.shutdown()
+          }
+          return 0
+        }
         const { symbol, limit } = validateQuery(q.positionals[0], q.values.limit)
         const now = Date.now()
         const sinceMs = parseSince(q.values.since, now)

@@ -72,3 +72,8 @@ export function gapLine (g: StoredGap): string {
   const symbols = g.symbols.length <= 6 ? g.symbols.join(',') : `${g.symbols.slice(0, 6).join(',')} +${g.symbols.length - 6}`
   return `${new Date(g.start).toISOString()} → ${end}${span}  ${g.reason}  dropped ${g.dropped ?? 'unknown'}  ${symbols}`
 }
+
+/** `finnhubd query --gaps`: the gaps since `sinceMs` (of `symbol` when given), oldest first, one line each. */
+export async function queryGapLines (client: cassandra.Client, config: Config['cassandra'], symbol: string | null, sinceMs: number, limit: number, now: number): Promise<string[]> {
+  return (await storedGaps(client, config, sinceMs, now + 86_400_000, symbol, limit)).map(gapLine)
+}
