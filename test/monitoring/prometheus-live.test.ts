@@ -22,6 +22,7 @@
 // Everything it starts (prometheus, the daemon, the simulator, the proxy) is stopped in
 // teardown, the daemon resumed first; its topic and keyspace are dropped.
 import t, { type Test } from 'tap'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -38,7 +39,7 @@ import { ensureDebianTool } from '../fixtures/debian.js'
 import { testEndpoints } from '../fixtures/endpoints.js'
 import { createTopic, uniqueName } from '../fixtures/kafka.js'
 import { freePorts } from '../fixtures/ports.js'
-import { liveConfig, PrometheusServer, shortenedRules, type RuleState } from '../fixtures/prometheus.js'
+import { durationSeconds, liveConfig, PrometheusServer, shortenedRules, type RuleState } from '../fixtures/prometheus.js'
 
 t.setTimeout(600_000) // installing the prometheus package when it is missing; the run itself takes about a minute
 
@@ -61,7 +62,10 @@ const daemonConfig = {
   finnhub: { url: `ws://127.0.0.1:${simPort}`, token: TOKEN, symbols: SYMBOLS, reconnectInitialDelayMs: 200, reconnectMaxDelayMs: 1000 },
   kafka: { bootstrapServers: [endpoints.kafkaBootstrap], topic, deadLetterTopic: `${topic}.dlq`, groupId: `g_${id}`, statsIntervalMs: 500, commitIntervalMs: 500 },
   // Through the proxy, so the test can freeze this daemon's Cassandra and no one else's.
-  cassandra: { contactPoints: [endpoints.cassandraHost], port: proxyPort, keyspace: `t_${id}`, requestTimeoutMs: 2000, retryMaxDelayMs: 1000 },
+  // Few concurrent writes: a frozen Cassandra then fails at most 2 a second, so the
+  // rule's other arm (more than 1 error a second over 5 minutes) cannot hold the alert
+  // firing after the fault.
+  cassandra: { contactPoints: [endpoints.cassandraHost], port: proxyPort, keyspace: `t_${id}`, requestTimeoutMs: 2000, retryMaxDelayMs: 1000, maxConcurrentWrites: 4 },
   workers: { poolSize: 1 },
   http: { port: httpPort }
 }
@@ -179,6 +183,15 @@ async function faultFires (t: Test, name: string, severity: string, fault: () =>
   const after = await watchAlert(name, 'inactive', 45_000)
   t.ok(after.reached, `${name} is inactive again once the fault is healed`, { states: after.states })
 }
+
+t.test('the derived config and the shortened rules pass promtool', async t => {
+  const r = spawnSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' })
+  t.equal(r.status, 0, r.stdout + r.stderr)
+  t.equal([...(r.stdout + r.stderr).matchAll(/SUCCESS: 11 rules found/g)].length, 2, 'both rule files, 11 rules each')
+  t.equal(durationSeconds('1h30m'), 5400)
+  t.throws(() => durationSeconds('5 minutes'), /not a Prometheus duration/)
+  t.throws(() => liveConfig('scrape_configs: []\n', { target: instance, ruleFiles: [], intervalS: 1 }), /one job/)
+})
 
 t.test('Prometheus scrapes the live daemon under the shipped job', async t => {
   const target = await until(async () => (await server().targets()).find(tg => tg.health === 'up'), 15_000)
