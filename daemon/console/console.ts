@@ -17,6 +17,7 @@
 //                         (daemon/console/topic-budget.ts), `truncated` when it left some out
 //   GET /api/trades       a symbol's latest stored trades (Cassandra)
 //   GET /api/candles      a symbol's one-minute candles (Cassandra)
+//   GET /api/gaps         the ledger of gaps of a range, of a symbol when given (Cassandra)
 // Reads of Cassandra go through one ReadGate (http.console.maxConcurrentReads at once,
 // maxQueuedReads waiting, a 503 with Retry-After beyond).
 // With http.console.token set (required off loopback), every request must carry it:
@@ -32,6 +33,7 @@ import { join } from 'node:path'
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { storedCandles, storedTrades } from '../cassandra/query.js'
+import { storedGaps } from '../cassandra/gaps.js'
 import type { ConsumerFactory } from '../kafka/clients.js'
 import type { Readiness } from '../readiness.js'
 import { TopicReader, tradeDecoderFor, type ShownRecord } from '../kafka/topic-reader.js'
@@ -78,7 +80,8 @@ export const API_ENDPOINTS: Readonly<Record<string, string>> = {
   '/api/symbols': 'the symbols subscribed now',
   '/api/topic?topic=trades|dlq&limit=1..200': 'the latest records of the trades or dead-letter topic, decoded, newest first: partition, offset, key, timestamp, trade or why it does not decode, headers; truncated: true when http.console.topicReadMaxBytes left some out',
   '/api/trades?symbol=S&limit=1..1000[&minutes=N | &from=T&to=T]': 'a symbol\'s latest stored trades, newest first (default: the last 60 minutes)',
-  '/api/candles?symbol=S[&minutes=N | &from=T&to=T]': 'a symbol\'s one-minute candles, oldest first (default: the last 120 minutes; at most 2 days)'
+  '/api/candles?symbol=S[&minutes=N | &from=T&to=T]': 'a symbol\'s one-minute candles, oldest first (default: the last 120 minutes; at most 2 days)',
+  '/api/gaps?[symbol=S&][minutes=N | from=T&to=T]': 'the ledger of gaps overlapping the range (of a symbol when given), oldest first: reason, start and end (trade times; end null while open), symbols, trades dropped (null: unknown)'
 }
 
 export interface ConsoleDeps {
@@ -234,6 +237,13 @@ export class WebConsole {
         const client = this.#cassandra()
         const candles = await this.#cassandraReads.run(() => answered('Cassandra', () => storedCandles(client, config.cassandra, symbol, from, 3000, to)), signal)
         sendJson(res, 200, { symbol, from: iso(from), to: iso(to), candles: candles.reverse() })
+        return
+      }
+      case '/api/gaps': {
+        const { symbol, from, to } = req
+        const client = this.#cassandra()
+        const gaps = await this.#cassandraReads.run(() => answered('Cassandra', () => storedGaps(client, config.cassandra, from, to, symbol, 1000)), signal)
+        sendJson(res, 200, { symbol, from: iso(from), to: iso(to), gaps })
       }
     }
   }

@@ -108,6 +108,7 @@ export type ApiRequest =
   | { endpoint: '/api/topic', topic: 'trades' | 'dlq', limit: number }
   | { endpoint: '/api/trades', symbol: string, limit: number, from: number, to: number }
   | { endpoint: '/api/candles', symbol: string, from: number, to: number }
+  | { endpoint: '/api/gaps', symbol: string | null, from: number, to: number }
 
 /** What the console reads for `path` and `query`: a 404 for no such endpoint, a 400 for a bad parameter. */
 export function apiRequest (path: string, query: URLSearchParams, now: number): ApiRequest {
@@ -130,6 +131,11 @@ export function apiRequest (path: string, query: URLSearchParams, now: number): 
     case '/api/candles': {
       checkParams(query, ['symbol', 'minutes', 'from', 'to'])
       const symbol = symbolParam(query)
+      return { endpoint: path, symbol, ...rangeParam(query, now, 120) }
+    }
+    case '/api/gaps': {
+      checkParams(query, ['symbol', 'minutes', 'from', 'to'])
+      const symbol = query.has('symbol') ? symbolParam(query) : null
       return { endpoint: path, symbol, ...rangeParam(query, now, 120) }
     }
     default:

@@ -174,13 +174,27 @@ $('topic-refresh').addEventListener('click', refreshTopic)
 const candleChart = (() => {
   const chart = LightweightCharts.createChart($('candle-chart'), { ...chartOptions, timeScale: { timeVisible: true, secondsVisible: false } })
   const series = chart.addSeries(LightweightCharts.CandlestickSeries, { upColor: '#3fb950', downColor: '#f85149', borderVisible: false, wickUpColor: '#3fb950', wickDownColor: '#f85149' })
+  // Gaps: full-height columns on a hidden scale of their own, one per minute a gap touches.
+  const shade = chart.addSeries(LightweightCharts.HistogramSeries, { priceScaleId: 'gaps', color: 'rgba(248, 81, 73, 0.18)', priceLineVisible: false, lastValueVisible: false })
+  chart.priceScale('gaps').applyOptions({ scaleMargins: { top: 0, bottom: 0 }, visible: false })
   return {
-    set (candles) {
+    set (candles, gaps, from, to) {
       series.setData(candles.map(c => ({ time: Math.floor(c.minute / 1000), open: c.open, high: c.high, low: c.low, close: c.close })))
+      shade.setData(gapMinutes(gaps, from, to).map(m => ({ time: m / 1000, value: 1 })))
       chart.timeScale().fitContent()
     }
   }
 })()
+
+/** The minutes (ms, ascending) within [from, to] that a gap touches; an open gap reaches to `to`. */
+function gapMinutes (gaps, from, to) {
+  const minutes = new Set()
+  for (const g of gaps) {
+    const end = Math.min(g.end ?? to, to)
+    for (let m = Math.floor(Math.max(g.start, from) / 60000) * 60000; m <= end && minutes.size < 5000; m += 60000) minutes.add(m)
+  }
+  return [...minutes].sort((a, b) => a - b)
+}
 
 let tradesTimer = null
 let symbolsLoaded = false
@@ -213,11 +227,19 @@ async function refreshTrades () {
   const minutes = $('minutes').value
   const q = `symbol=${encodeURIComponent(symbol)}&minutes=${encodeURIComponent(minutes)}`
   try {
-    const [candles, trades] = await Promise.all([getJson(`/api/candles?${q}`), getJson(`/api/trades?${q}&limit=50`)])
+    const [candles, trades, gaps] = await Promise.all([getJson(`/api/candles?${q}`), getJson(`/api/trades?${q}&limit=50`), getJson(`/api/gaps?${q}`)])
     $('trades-error').hidden = true
-    candleChart.set(candles.candles)
-    $('candle-count').textContent = `${candles.candles.length} candles, ${trades.trades.length} latest trades`
+    candleChart.set(candles.candles, gaps.gaps, Date.parse(gaps.from), Date.parse(gaps.to))
+    $('candle-count').textContent = `${candles.candles.length} candles, ${trades.trades.length} latest trades, ${gaps.gaps.length} gaps`
     $('candle-chart').dataset.candles = String(candles.candles.length)
+    $('candle-chart').dataset.gaps = String(gaps.gaps.length)
+    fillTable('gaps', gaps.gaps, (tr, g) => {
+      cell(tr, new Date(g.start).toISOString())
+      cell(tr, g.end === null ? 'open' : new Date(g.end).toISOString())
+      cell(tr, g.reason)
+      cell(tr, g.dropped === null ? 'unknown' : String(g.dropped), 'num')
+      cell(tr, g.symbols.length > 6 ? `${g.symbols.slice(0, 6).join(', ')} +${g.symbols.length - 6}` : g.symbols.join(', '))
+    })
     fillTable('trades', trades.trades, (tr, t) => {
       cell(tr, new Date(t.trade_ts).toISOString())
       cell(tr, dec(t.price), 'num')
