@@ -10,6 +10,7 @@ import { inspect } from 'node:util'
 import cassandra from 'cassandra-driver'
 import { connectCassandra } from '../../daemon/cassandra/client.js'
 import { runMigrate } from '../../daemon/cassandra/migrate-command.js'
+import { loadMigrations } from '../../daemon/cassandra/migrations.js'
 import { main } from '../../daemon/cli.js'
 import { loadConfig } from '../../daemon/config/load.js'
 import type { Config } from '../../daemon/config/schema.js'
@@ -124,8 +125,9 @@ t.test('nobody listening is still FINNHUBD_ERR_CASSANDRA_UNREACHABLE, with crede
 t.test('the right credentials connect; migrate creates the keyspace; a row is written and read back', async t => {
   const lines: string[] = []
   const result = await runMigrate(right, CQL_DIR, l => lines.push(l))
-  t.same(result.applied, [1, 2, 3, 4])
-  t.match(lines.join('\n'), /applied 4 migration\(s\)/)
+  const versions = loadMigrations(CQL_DIR).map(m => m.version)
+  t.same(result.applied, versions)
+  t.match(lines.join('\n'), `applied ${versions.length} migration(s)`)
 
   const client = await connectCassandra(right.cassandra, { useKeyspace: true })
   t.teardown(() => client.shutdown())
