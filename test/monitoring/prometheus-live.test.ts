@@ -62,9 +62,9 @@ const daemonConfig = {
   finnhub: { url: `ws://127.0.0.1:${simPort}`, token: TOKEN, symbols: SYMBOLS, reconnectInitialDelayMs: 200, reconnectMaxDelayMs: 1000 },
   kafka: { bootstrapServers: [endpoints.kafkaBootstrap], topic, deadLetterTopic: `${topic}.dlq`, groupId: `g_${id}`, statsIntervalMs: 500, commitIntervalMs: 500 },
   // Through the proxy, so the test can freeze this daemon's Cassandra and no one else's.
-  // Few concurrent writes: a frozen Cassandra then fails at most 2 a second, so the
-  // rule's other arm (more than 1 error a second over 5 minutes) cannot hold the alert
-  // firing after the fault.
+  // Few concurrent writes: a frozen Cassandra then fails only a few requests a second
+  // for the seconds the fault lasts, far from the rule's other arm (more than 1 error a
+  // second averaged over 5 minutes), which would hold the alert firing after the fault.
   cassandra: { contactPoints: [endpoints.cassandraHost], port: proxyPort, keyspace: `t_${id}`, requestTimeoutMs: 2000, retryMaxDelayMs: 1000, maxConcurrentWrites: 4 },
   workers: { poolSize: 1 },
   http: { port: httpPort }
