@@ -1,12 +1,15 @@
 // The process role: Kafka `finnhub.trades` → worker pool (Avro decode, transform,
-// candle pre-aggregation) → Cassandra (trades, then candles_1m). The seed's Spark
-// job as one pipeline stage of the daemon. For each consumed batch:
+// candle pre-aggregation) → Cassandra (trades, then the candles of every resolution).
+// The seed's Spark job as one pipeline stage of the daemon. For each consumed batch:
 //   1. its values are packed into one buffer and moved to a Piscina worker;
 //   2. poison records are copied to the dead-letter topic (acknowledged);
-//   3. the rows are written as single-partition unlogged batches;
-//   4. the candle book folds the batch and writes the minutes it touched;
-//   5. only then is the batch done, and its offsets become committable.
-// Backpressure is the consumer's in-flight bound (workers.maxQueue batches); a
+//   3. the rows are written as single-partition unlogged batches; the batch's
+//      in-flight slot is free then (trades never wait for candles);
+//   4. the candle book folds the batch and writes the periods it touched on its own
+//      schedule (candles.flushIntervalMs, periodFlushIntervalMs);
+//   5. only once both are durable do the batch's offsets become committable.
+// Backpressure is the consumer's in-flight bound (workers.maxQueue batches between
+// 1 and 3) and its waiting bound (candles.maxWaitingBatches between 3 and 5); a
 // Cassandra outage holds batches at step 3 or 4 and so pauses consumption.
 
 import { availableParallelism } from 'node:os'
@@ -25,7 +28,7 @@ import { CandleBook } from './cassandra/candles.js'
 import { connectCassandra } from './cassandra/client.js'
 import { CassandraExecutor, TradeWriter } from './cassandra/writer.js'
 import { ensureTopics } from './kafka/admin.js'
-import { TradeConsumer, type ConsumedBatch } from './kafka/consumer.js'
+import { TradeConsumer, type BatchStored, type ConsumedBatch } from './kafka/consumer.js'
 import { DeadLetterProducer } from './kafka/dead-letter.js'
 import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
@@ -60,6 +63,8 @@ export interface ProcessRole {
   /** Stops consuming, drains in-flight batches (until the deadline), commits, closes everything. */
   stop: (deadline?: number) => Promise<{ abandonedBatches: number }>
 }
+
+const ignore = (): void => {}
 
 async function bounded (work: Promise<unknown>, ms: number, onTimeout: () => void): Promise<void> {
   let timer: NodeJS.Timeout | undefined
@@ -102,7 +107,10 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
   const writer = new TradeWriter(exec, writerOpts)
   const candles = new CandleBook({ exec, client, cassandra: config.cassandra, candles: config.candles, counters, log: log.child({ component: 'candles' }) })
 
-  registerCandleMetrics(deps.registry, () => ({ requests: candles.stats.requests, refused: candles.stats.refused, idBytes: candles.state.idBytes }))
+  registerCandleMetrics(deps.registry, () => {
+    const stats = candles.stats
+    return { requests: stats.requests, refused: stats.refused, idBytes: candles.state.idBytes, byResolution: stats.byResolution, periodLoads: stats.periodLoads }
+  })
 
   const dlq = new DeadLetterProducer(config.kafka, log.child({ component: 'dlq' }), counters)
   try {
@@ -133,28 +141,34 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     await dlq.send({ topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, reason: p.reason, detail: p.detail })
   }
 
-  const handle = async (batch: ConsumedBatch): Promise<void> => {
+  const handle = async (batch: ConsumedBatch): Promise<BatchStored | undefined> => {
     const decoded = await decode(batch)
     const decodedAt = Date.now()
     deps.latency.record('consume_to_decoded', decodedAt - batch.consumedAt, batch.messages.length)
     deps.latency.record('worker_decode', decoded.decodeNs / 1e6, batch.messages.length)
     const rows = new RowView(decoded.rows)
-    await Promise.all([
-      (async () => {
-        if (rows.count === 0) return
-        const rejected = await writer.write(rows)
-        // The trades are stored (queryable) now; the candles follow, and the batch is
-        // committed only once they are written too.
-        const writtenAt = Date.now()
-        deps.latency.record('decoded_to_written', writtenAt - decodedAt, rows.count)
-        deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, rows.count)
-        recordSince(deps.latency, writtenAt, rows)
-        // A refused row is not in `trades`, so it must not be in a candle either.
-        const { partials, poison } = withoutRefused(decoded, rejected)
-        await Promise.all([candles.apply(partials), ...poison.map(async p => { await deadLetter(batch, p) })])
-      })(),
-      ...decoded.poison.map(async p => { await deadLetter(batch, p) })
-    ])
+    const poisoned = Promise.all(decoded.poison.map(async p => { await deadLetter(batch, p) }))
+    if (rows.count === 0) {
+      await poisoned
+      return undefined
+    }
+    const rejected = await writer.write(rows)
+    // The trades are stored (queryable) now: the batch's in-flight slot frees once the
+    // poison above is acknowledged too. Its candles follow on their own schedule, and
+    // the batch is committed only once they are durable.
+    const writtenAt = Date.now()
+    deps.latency.record('decoded_to_written', writtenAt - decodedAt, rows.count)
+    deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, rows.count)
+    recordSince(deps.latency, writtenAt, rows)
+    // A refused row is not in `trades`, so it must not be in a candle either.
+    const { partials, poison } = withoutRefused(decoded, rejected)
+    const refusedLettered = poison.length === 0 ? [] : [Promise.all(poison.map(async p => { await deadLetter(batch, p) }))]
+    // Module-level callbacks: a closure made here would keep this batch's records alive until its candles are durable.
+    const durable = Promise.all([candles.apply(partials), ...refusedLettered]).then(ignore)
+    // Not awaited here: an apply that rejects (the daemon stopping) rejects `durable`, which the consumer handles.
+    durable.catch(ignore)
+    await poisoned
+    return { durable }
   }
 
   const runTask = async (messages: readonly ConsumedBatch['messages'][number][]): Promise<EncodedBatch> => {
@@ -175,6 +189,7 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     kafka: config.kafka,
     batchSize: config.workers.batchSize,
     maxInFlightBatches: config.workers.maxQueue,
+    maxWaitingBatches: config.candles.maxWaitingBatches,
     log: log.child({ component: 'kafka-consumer' }),
     counters,
     onBatch: handle

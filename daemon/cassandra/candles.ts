@@ -1,5 +1,9 @@
-// The candle book: event-time one-minute candles in candles_1m that equal, at any
-// quiet moment, the aggregate recomputed from that minute's rows in `trades`.
+// The candle book: event-time candles at 1 m (candles_1m) and, by the config's
+// candles.resolutions, 5 m, 15 m, 1 h and 1 d (candles_5m … candles_1d), each equal,
+// at any quiet moment, to the aggregate recomputed from its period's rows in `trades`.
+// The longer periods are merged from the one-minute folds (core/candle-book.ts says
+// how and why that is exact); a period new to the book is loaded from candles_1m
+// (one partition range: a period never spans two UTC days).
 //
 // Design: a candle is the fold of a *set* of trades, so the book keeps, for every
 // (symbol, minute) it has touched recently, the fold and the set of trade ids in it
@@ -53,8 +57,9 @@
 
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
-import { MINUTE_MS, type CandleInput } from '../core/candle.js'
+import { MINUTE_MS, type CandleAcc, type CandleInput } from '../core/candle.js'
 import { CandleBookState, type CandleSnapshot, type CandleTrades, type MinuteState } from '../core/candle-book.js'
+import { RESOLUTION_NAMES, RESOLUTIONS, type ResolutionName } from '../core/candle-periods.js'
 import { FinnhubdError, isFinnhubdError } from '../core/errors.js'
 import type { Logger } from '../log.js'
 import type { ProcessCounters } from '../metrics/process.js'
@@ -85,6 +90,10 @@ export interface CandleBookStats {
   requests: number
   /** Statements acknowledged (= counters.candlesWritten's share of this book). */
   statements: number
+  /** The same, by resolution. */
+  byResolution: Record<ResolutionName, number>
+  /** Periods loaded from candles_1m. */
+  periodLoads: number
   /** Statements Cassandra refused as invalid, alone (each retried later). */
   refused: number
   /** Minutes evicted. */
@@ -100,25 +109,37 @@ export class CandleBook {
   readonly #now: () => number
   readonly #state: CandleBookState<Waiter>
   readonly #loads = new Map<MinuteState, Promise<void>>()
-  readonly #insert: string
+  readonly #insert: Record<ResolutionName, string>
   readonly #select: string
-  readonly #stats: CandleBookStats = { flushes: 0, requests: 0, statements: 0, refused: 0, evicted: 0 }
+  readonly #selectMinutes: string
+  readonly #stats: CandleBookStats = { flushes: 0, requests: 0, statements: 0, byResolution: { '1m': 0, '5m': 0, '15m': 0, '1h': 0, '1d': 0 }, periodLoads: 0, refused: 0, evicted: 0 }
   /** Partition → the replica group its statements are batched in (cleared when the ring changes). */
   readonly #groups: ReplicaGroups
   #timer: NodeJS.Timeout | null = null
   /** When #timer fires. */
   #timerAt = 0
   #flushing = false
-  #lastFlushAt = -Infinity
   #closed: Error | null = null
 
   constructor (opts: CandleBookOptions) {
     this.#opts = opts
     this.#now = opts.now ?? Date.now
-    this.#state = new CandleBookState<Waiter>({ idleEvictMs: opts.candles.idleEvictMs, batchMaxBytes: opts.cassandra.batchMaxBytes })
+    const c = opts.candles
+    const periods = RESOLUTION_NAMES.filter(n => n !== '1m' && c.resolutions.includes(n)).map(n => RESOLUTIONS[n])
+    this.#state = new CandleBookState<Waiter>({
+      idleEvictMs: c.idleEvictMs,
+      batchMaxBytes: opts.cassandra.batchMaxBytes,
+      periods,
+      flushIntervalMs: Object.fromEntries(RESOLUTION_NAMES.map(n => [n, n === '1m' ? c.flushIntervalMs : c.periodFlushIntervalMs]))
+    })
     const { keyspace, tradesTable } = opts.cassandra
-    this.#insert = `INSERT INTO ${keyspace}.candles_1m (symbol, day, minute, open, high, low, close, volume, notional, vwap, trade_count, open_ts, close_ts, updated_at) ` +
-      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?'
+    const insert = (n: ResolutionName): string => {
+      const r = RESOLUTIONS[n]
+      return `INSERT INTO ${keyspace}.${r.table} (symbol, ${r.bucketColumn}, ${r.startColumn}, open, high, low, close, volume, notional, vwap, trade_count, open_ts, close_ts, updated_at) ` +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?'
+    }
+    this.#insert = { '1m': insert('1m'), '5m': insert('5m'), '15m': insert('15m'), '1h': insert('1h'), '1d': insert('1d') }
+    this.#selectMinutes = `SELECT minute, open, high, low, close, volume, notional, trade_count, open_ts, close_ts FROM ${keyspace}.candles_1m WHERE symbol = ? AND day = ? AND minute >= ? AND minute < ?`
     this.#select = `SELECT trade_ts, trade_id, price, volume FROM ${keyspace}.${tradesTable} WHERE symbol = ? AND day = ? AND trade_ts >= ? AND trade_ts < ?`
     this.#groups = new ReplicaGroups(opts.client, keyspace)
   }
@@ -126,7 +147,7 @@ export class CandleBook {
   /** Minutes held in memory. */
   get size (): number { return this.#state.size }
 
-  get stats (): Readonly<CandleBookStats> { return { ...this.#stats } }
+  get stats (): Readonly<CandleBookStats> { return { ...this.#stats, byResolution: { ...this.#stats.byResolution } } }
 
   /** The state machine, read-only use (tests, status). */
   get state (): Pick<CandleBookState<Waiter>, 'size' | 'dirty' | 'waiting' | 'idBytes' | 'get'> { return this.#state }
@@ -139,8 +160,11 @@ export class CandleBook {
   async apply (partials: readonly CandleTrades[]): Promise<void> {
     this.#checkOpen()
     if (partials.length === 0) return
-    const { minutes, load } = this.#state.touch(partials, this.#now())
+    const { minutes, load, loadPeriods } = this.#state.touch(partials, this.#now())
     for (const m of load) this.#loads.set(m, this.#rebuild(m))
+    // Not waited for here: the fold needs its minutes only; the periods are written,
+    // and this apply released, once they are loaded.
+    for (const p of loadPeriods) this.#loadPeriod(p).catch(() => {}) // #loadPeriod handles its own failure
     try {
       const loading = new Set<Promise<void>>()
       for (const m of minutes) {
@@ -199,16 +223,33 @@ export class CandleBook {
   }
 
   /**
-   * A tick when something is due: at once if the last flush is an interval ago, else
-   * when it is; sooner than the one set, if any (a minute backing off after a refusal
-   * must not hold back the others).
+   * A period new to the book, from its minutes in candles_1m. Retried by the executor
+   * until it reads; given up only when the executor closes, which closes the book
+   * (the applies waiting for the period reject, as every other waiting apply does).
+   */
+  async #loadPeriod (p: MinuteState): Promise<void> {
+    try {
+      const rows = await this.#opts.exec.run('candle period load', async client => await readMinuteCandles(client, this.#selectMinutes, p, this.#opts.candles.rebuildFetchSize))
+      if (this.#closed !== null) return
+      this.#stats.periodLoads++
+      this.#state.loadedPeriod(p, rows)
+      this.#schedule()
+    } catch (err) {
+      this.#state.loadFailed(p)
+      this.#close(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  /**
+   * A tick when something is due (the state knows each resolution's interval); sooner
+   * than the one set, if any (a minute backing off after a refusal must not hold back
+   * the others).
    */
   #schedule (): void {
     if (this.#closed !== null || this.#flushing) return
     const now = this.#now()
-    const due = this.#state.nextDue(now)
-    if (due === null) return
-    const at = Math.max(due, this.#lastFlushAt + this.#opts.candles.flushIntervalMs)
+    const at = this.#state.nextDue(now)
+    if (at === null) return
     if (this.#timer !== null) {
       if (this.#timerAt <= at) return
       clearTimeout(this.#timer)
@@ -230,7 +271,6 @@ export class CandleBook {
     this.#flushing = true
     try {
       const now = this.#now()
-      this.#lastFlushAt = now
       const batches = this.#state.due(now, m => this.#groupOf(m).group)
       if (batches.length > 0) this.#stats.flushes++
       await Promise.all(batches.map(async b => { await this.#sendIsolating(b) }))
@@ -276,6 +316,7 @@ export class CandleBook {
     }
     this.#stats.requests++
     this.#stats.statements += batch.length
+    for (const s of batch) this.#stats.byResolution[s.res.name]++
     this.#opts.counters.candlesWritten += batch.length
     for (const w of this.#state.written(batch)) w.resolve()
   }
@@ -285,10 +326,10 @@ export class CandleBook {
     const { routingKey } = this.#groupOf(first.state)
     await this.#opts.exec.run('candle write', async client => {
       if (batch.length === 1) {
-        await client.execute(this.#insert, params(first), { prepare: true, isIdempotent: true })
+        await client.execute(this.#insert[first.res.name], params(first), { prepare: true, isIdempotent: true })
       } else {
         // No batch-level timestamp: each statement carries its own (USING TIMESTAMP ?).
-        const queries = batch.map(s => ({ query: this.#insert, params: params(s) }))
+        const queries = batch.map(s => ({ query: this.#insert[s.res.name], params: params(s) }))
         await client.batch(queries, { prepare: true, logged: false, isIdempotent: true, ...(routingKey !== undefined ? { routingKey } : {}) })
       }
     }, { rejectInvalid: true })
@@ -330,6 +371,36 @@ function partitionKey (symbol: string, day: string): Buffer {
   at = out.writeUInt32BE(daysOf(day) + 2 ** 31, at)
   out.writeUInt8(0, at)
   return out
+}
+
+/** The one-minute folds of a period (one candles_1m partition range), paged. */
+async function readMinuteCandles (client: cassandra.Client, query: string, p: Pick<MinuteState, 'symbol' | 'minute' | 'res'>, fetchSize: number): Promise<Array<{ minute: number, acc: CandleAcc }>> {
+  const out: Array<{ minute: number, acc: CandleAcc }> = []
+  const day = new Date(p.minute).toISOString().slice(0, 10)
+  let pageState: string | undefined
+  do {
+    const rs = await client.execute(query, [p.symbol, dateValue(day), p.minute, p.minute + p.res.ms], { prepare: true, fetchSize, ...(pageState !== undefined ? { pageState } : {}) })
+    for (const row of rs.rows) out.push({ minute: (row['minute'] as Date).getTime(), acc: accOfRow(row) })
+    pageState = rs.pageState ?? undefined
+  } while (pageState !== undefined)
+  return out
+}
+
+/** A candles_1m row as a fold. No trade ids: open and close never tie across minutes. */
+function accOfRow (row: cassandra.types.Row): CandleAcc {
+  return {
+    open: row['open'] as number,
+    open_ts: (row['open_ts'] as Date).getTime(),
+    open_id: '',
+    close: row['close'] as number,
+    close_ts: (row['close_ts'] as Date).getTime(),
+    close_id: '',
+    high: row['high'] as number,
+    low: row['low'] as number,
+    volume: row['volume'] as number,
+    notional: row['notional'] as number,
+    trade_count: row['trade_count'] as number
+  }
 }
 
 /** Every trade of one symbol-minute, paged. */

@@ -5,6 +5,7 @@
 import { isIPv4 } from 'node:net'
 import { z } from 'zod'
 import { SYMBOL_PATTERN } from '../core/validate.js'
+import { RESOLUTION_NAMES } from '../core/candle-periods.js'
 
 export { SYMBOL_PATTERN }
 
@@ -289,9 +290,20 @@ const cassandra = z.strictObject({
 })
 
 const candles = z.strictObject({
-  // A minute's candle is written at most this often; batches meanwhile share the write
-  // (their offsets commit after it). Fewer Cassandra requests under load.
-  flushIntervalMs: nonNegativeInt.max(60_000).default(100),
+  // The resolutions kept (1m is the base the others are merged from, so always kept).
+  resolutions: z.array(z.enum(RESOLUTION_NAMES)).min(1).default([...RESOLUTION_NAMES])
+    .refine(list => list.includes('1m'), { message: 'candles.resolutions must include 1m: the longer candles are merged from the one-minute ones' })
+    .refine(list => new Set(list).size === list.length, { message: 'candles.resolutions lists a resolution twice' }),
+  // A one-minute candle is written at most this often, each longer one at most every
+  // periodFlushIntervalMs; batches meanwhile share the write. Trades never wait for it
+  // (a batch frees its in-flight slot when its trade rows are written); only the
+  // offset commit does, so these trade Cassandra requests against candle freshness.
+  flushIntervalMs: nonNegativeInt.max(60_000).default(250),
+  periodFlushIntervalMs: nonNegativeInt.max(300_000).default(1_000),
+  // Batches whose trades are stored and whose candles are not durable yet; at this
+  // bound consumption waits (a candle write that keeps failing must not let the
+  // uncommitted stretch grow without end).
+  maxWaitingBatches: positiveInt.max(100_000).default(512),
   idleEvictMs: positiveInt.default(20_000),
   rebuildFetchSize: positiveInt.max(100_000).default(5_000)
 })

@@ -25,8 +25,23 @@
 // measures a batch, see estimateCandleBytes; 45 KiB at most when a batch spans
 // partitions) and batchMaxPartitions partitions, ordered by group (the shell groups
 // by replica), partition and minute.
+//
+// Longer periods (5 m, 15 m, 1 h, 1 d; `periods` in the options) are units of their
+// own with the same versions, flights, waiters and eviction, but their content is not
+// a fold of trades: it is the period's one-minute candles (`parts`, minute → fold),
+// and their candle the merge of those. A period holds no trade ids and is never
+// rebuilt from `trades` (a day of trades is far too many to read or to remember):
+// it is loaded from candles_1m (loadedPeriod), and every change of one of its
+// minutes in this book replaces that minute's part (the minute's state here is never
+// older than its row in candles_1m, so an in-memory part always wins over a loaded
+// row). Open and close need no tie-break across minutes (two minutes never share a
+// millisecond), so the merge is the aggregate of the period's trades whenever each
+// minute is, in any order. A waiter waits for the periods of its minutes too, at the
+// versions its fold produced; a period that is still loading is not written.
+// Each resolution is flushed at most once per its interval (flushIntervalMs).
 
-import { foldTrade, mergeAcc, toCandle, type Candle, type CandleAcc, type CandleInput } from './candle.js'
+import { foldTrade, mergeAcc, MINUTE_MS, toCandle, type Candle, type CandleAcc, type CandleInput } from './candle.js'
+import { bucketOf, periodStart, RESOLUTIONS, type Resolution, type ResolutionName } from './candle-periods.js'
 import { TradeIdSet, tradeIdString } from './id-set.js'
 import { MULTI_PARTITION_MAX_BYTES } from './write-queue.js'
 
@@ -50,10 +65,14 @@ export interface CandleTrades {
   volume: Float64Array
 }
 
+/** A unit of the book: a minute (1 m) or a longer period. */
 export interface MinuteState {
   readonly key: string
+  readonly res: Resolution
   readonly symbol: string
+  /** YYYY-MM-DD of the unit's partition: the UTC day for 1 m, the month's or year's first day for the others. */
   readonly day: string
+  /** The period's start (epoch ms): the minute for 1 m. */
   readonly minute: number
   /** The fold of the trades in `ids`; null while there are none. */
   readonly acc: CandleAcc | null
@@ -71,9 +90,10 @@ export interface MinuteState {
   readonly retryAt: number
 }
 
-/** One candles_1m upsert of a flush. */
+/** One candle upsert of a flush (into res.table). */
 export interface CandleSnapshot {
   readonly state: MinuteState
+  readonly res: Resolution
   readonly symbol: string
   readonly day: string
   readonly minute: number
@@ -98,6 +118,10 @@ export interface CandleBookStateOptions {
   batchMaxPartitions?: number
   /** Eviction scans run at most this often (ms); 1,000 by default. */
   evictEveryMs?: number
+  /** The longer resolutions kept beside 1 m (none by default). */
+  periods?: readonly Resolution[]
+  /** Per resolution, the least time between two flushes of its units (ms); 0 when absent. */
+  flushIntervalMs?: Partial<Record<ResolutionName, number>>
 }
 
 /**
@@ -118,7 +142,13 @@ export function estimateCandleBytes (newPartition: boolean): number {
 
 class Minute implements MinuteState {
   acc: CandleAcc | null = null
-  readonly ids = new TradeIdSet()
+  readonly ids: TradeIdSet
+  /** A period's one-minute folds, by minute start (null for a 1 m unit). */
+  readonly parts: Map<number, CandleAcc> | null
+  /** A period whose acc is older than its parts. */
+  stale = false
+  /** A minute's periods, as of its last touch (they stay pinned until its fold or release). */
+  periods: Minute[] = []
   loading = true
   version = 0
   durable = 0
@@ -130,11 +160,34 @@ class Minute implements MinuteState {
   /** In version order (a waiter registers the version current at its fold, and versions only grow). */
   readonly waiters: Array<{ version: number, waiter: unknown }> = []
 
-  constructor (readonly key: string, readonly symbol: string, readonly day: string, readonly minute: number, public touchedAt: number) {}
+  constructor (readonly key: string, readonly res: Resolution, readonly symbol: string, readonly day: string, readonly minute: number, public touchedAt: number) {
+    const isMinute = res.name === '1m'
+    this.ids = isMinute ? new TradeIdSet() : EMPTY_IDS
+    this.parts = isMinute ? null : new Map()
+  }
+
+  /** The candle's fold now (a period's merged from its parts when they changed). */
+  current (): CandleAcc | null {
+    if (this.parts !== null && this.stale) {
+      let acc: CandleAcc | null = null
+      for (const part of this.parts.values()) acc = acc === null ? { ...part } : mergeAcc(acc, part)
+      this.acc = acc
+      this.stale = false
+    }
+    return this.acc
+  }
+
+  get writable (): boolean { return !this.loading && (this.parts === null ? this.acc !== null : this.parts.size > 0) }
 }
 
+/** The id set of every period unit: never written to. */
+const EMPTY_IDS = new TradeIdSet()
+
 export class CandleBookState<W> {
-  readonly #opts: Required<CandleBookStateOptions>
+  readonly #opts: Required<Omit<CandleBookStateOptions, 'flushIntervalMs'>>
+  readonly #interval: Record<ResolutionName, number>
+  /** When each resolution was last flushed. */
+  readonly #lastFlush: Record<ResolutionName, number>
   readonly #minutes = new Map<string, Minute>()
   /** Minutes with version > durable. */
   readonly #dirty = new Set<Minute>()
@@ -144,8 +197,15 @@ export class CandleBookState<W> {
   #lastEvict = -Infinity
 
   constructor (opts: CandleBookStateOptions) {
-    this.#opts = { evictEveryMs: 1000, batchMaxPartitions: 10, ...opts }
+    const { flushIntervalMs, ...rest } = opts
+    this.#opts = { evictEveryMs: 1000, batchMaxPartitions: 10, periods: [], ...rest }
+    if (this.#opts.periods.some(r => r.name === '1m')) throw new TypeError('candle book: 1m is not a longer period')
+    this.#interval = { '1m': 0, '5m': 0, '15m': 0, '1h': 0, '1d': 0, ...flushIntervalMs }
+    this.#lastFlush = { '1m': -Infinity, '5m': -Infinity, '15m': -Infinity, '1h': -Infinity, '1d': -Infinity }
   }
+
+  /** The longer resolutions kept. */
+  get periods (): readonly Resolution[] { return this.#opts.periods }
 
   /** Minutes held. */
   get size (): number { return this.#minutes.size }
@@ -164,33 +224,53 @@ export class CandleBookState<W> {
     return this.#minutes.get(keyOf(symbol, minute))
   }
 
+  /** The unit of a longer period, by its start. */
+  getPeriod (res: Resolution, symbol: string, start: number): MinuteState | undefined {
+    return this.#minutes.get(periodKeyOf(res, symbol, start))
+  }
+
   /**
    * An apply's first step: the state of each partial's minute (parallel to `partials`),
    * pinned against eviction until fold() or release(), and the minutes new to the book,
    * which the caller rebuilds from `trades` (then loaded() or loadFailed()). Minutes in
    * `minutes` still loading (new, or another apply's) must be waited for before fold().
    */
-  touch (partials: readonly CandleTrades[], now: number): { minutes: MinuteState[], load: MinuteState[] } {
+  touch (partials: readonly CandleTrades[], now: number): { minutes: MinuteState[], load: MinuteState[], loadPeriods: MinuteState[] } {
     const minutes: Minute[] = []
     const load: Minute[] = []
+    const loadPeriods: Minute[] = []
     for (const p of partials) {
       const key = keyOf(p.symbol, p.minute)
       let m = this.#minutes.get(key)
       if (m === undefined) {
-        m = new Minute(key, p.symbol, p.day, p.minute, now)
+        m = new Minute(key, RESOLUTIONS['1m'], p.symbol, p.day, p.minute, now)
         this.#minutes.set(key, m)
         load.push(m)
       }
       m.touchedAt = now
       m.pins++
+      m.periods = this.#opts.periods.map(res => {
+        const start = periodStart(res, p.minute)
+        const pk = periodKeyOf(res, p.symbol, start)
+        let u = this.#minutes.get(pk)
+        if (u === undefined) {
+          u = new Minute(pk, res, p.symbol, bucketOf(res, start), start, now)
+          this.#minutes.set(pk, u)
+          loadPeriods.push(u)
+        }
+        u.touchedAt = now
+        u.pins++
+        return u
+      })
       minutes.push(m)
     }
-    return { minutes, load }
+    return { minutes, load, loadPeriods }
   }
 
   /** A rebuild's rows (every trade of the minute in `trades`): folded, once each. Returns how many were new. */
   loaded (state: MinuteState, rows: Iterable<CandleInput>): number {
     const m = this.#own(state)
+    if (m.parts !== null) throw new TypeError(`candle book: ${m.res.name} ${m.symbol} ${m.minute} is a period; loadedPeriod() loads it`)
     if (!m.loading) throw new Error(`candle book: ${m.symbol} ${m.minute} loaded twice`)
     let n = 0
     for (const row of rows) {
@@ -203,6 +283,31 @@ export class CandleBookState<W> {
     // What was rebuilt may be newer than the stored candle (a crash between the trade
     // and the candle write): the first apply writes it.
     if (m.acc !== null) this.#bump(m)
+    return n
+  }
+
+  /**
+   * A period's load: its minutes' folds as candles_1m holds them (one-minute candle
+   * rows carry no trade ids; none are needed across minutes). A minute this book
+   * holds, or that changed while the load ran, keeps the book's fold. Returns how
+   * many rows were taken.
+   */
+  loadedPeriod (state: MinuteState, rows: Iterable<{ minute: number, acc: CandleAcc }>): number {
+    const p = this.#own(state)
+    if (p.parts === null) throw new TypeError(`candle book: ${p.symbol} ${p.minute} is a minute; loaded() rebuilds it`)
+    if (!p.loading) throw new Error(`candle book: ${p.res.name} ${p.symbol} ${p.minute} loaded twice`)
+    let n = 0
+    for (const row of rows) {
+      if (row.minute < p.minute || row.minute >= p.minute + p.res.ms || p.parts.has(row.minute)) continue
+      p.parts.set(row.minute, row.acc)
+      n++
+    }
+    for (let t = p.minute; t < p.minute + p.res.ms; t += MINUTE_MS) {
+      const u = this.#minutes.get(keyOf(p.symbol, t))
+      if (u !== undefined && !u.loading && u.acc !== null) p.parts.set(t, u.acc)
+    }
+    p.loading = false
+    if (p.parts.size > 0) this.#bump(p)
     return n
   }
 
@@ -223,10 +328,15 @@ export class CandleBookState<W> {
     try {
       own.forEach((m, i) => { this.#fold(m, partials[i] as CandleTrades) })
     } finally {
-      for (const m of own) m.pins--
+      for (const m of own) unpin(m)
     }
     let remaining = 0
-    for (const m of new Set(own)) {
+    const units = new Set<Minute>()
+    for (const m of own) {
+      units.add(m)
+      for (const p of m.periods) units.add(p)
+    }
+    for (const m of units) {
       if (m.durable >= m.version) continue
       m.waiters.push({ version: m.version, waiter })
       remaining++
@@ -238,7 +348,7 @@ export class CandleBookState<W> {
 
   /** Unpins an apply's minutes without folding (its rebuild failed). */
   release (minutes: readonly MinuteState[]): void {
-    for (const s of minutes) this.#own(s).pins--
+    for (const s of minutes) unpin(this.#own(s))
   }
 
   #fold (m: Minute, p: CandleTrades): void {
@@ -270,6 +380,20 @@ export class CandleBookState<W> {
   #bump (m: Minute): void {
     m.version++
     this.#dirty.add(m)
+    if (m.parts !== null) {
+      m.stale = true
+      return
+    }
+    // A minute's change is its periods' change: its fold replaces its part in each.
+    for (const p of m.periods) {
+      (p.parts as Map<number, CandleAcc>).set(m.minute, m.acc as CandleAcc)
+      this.#bump(p)
+    }
+  }
+
+  /** When a unit may be written next, its resolution's interval and its backoff considered (a clock that stepped back counts from now). */
+  #eligibleAt (m: Minute, now: number): number {
+    return Math.max(m.retryAt, Math.min(this.#lastFlush[m.res.name], now) + this.#interval[m.res.name])
   }
 
   /**
@@ -280,9 +404,10 @@ export class CandleBookState<W> {
   nextDue (now: number): number | null {
     let at: number | null = null
     for (const m of this.#dirty) {
-      if (m.writing !== 0 || m.acc === null) continue
-      if (m.retryAt <= now) return now
-      if (at === null || m.retryAt < at) at = m.retryAt
+      if (m.writing !== 0 || !m.writable) continue
+      const eligible = this.#eligibleAt(m, now)
+      if (eligible <= now) return now
+      if (at === null || eligible < at) at = eligible
     }
     return at
   }
@@ -296,11 +421,12 @@ export class CandleBookState<W> {
   due (now: number, groupOf: (state: MinuteState) => string = () => ''): CandleSnapshot[][] {
     const picked: Array<{ m: Minute, group: string }> = []
     for (const m of this.#dirty) {
-      if (m.writing !== 0 || m.retryAt > now || m.acc === null) continue
+      if (m.writing !== 0 || !m.writable || this.#eligibleAt(m, now) > now) continue
       picked.push({ m, group: groupOf(m) })
     }
     if (picked.length === 0) return []
-    picked.sort((a, b) => compare(a.group, b.group) || compare(a.m.symbol, b.m.symbol) || compare(a.m.day, b.m.day) || a.m.minute - b.m.minute)
+    for (const { m } of picked) this.#lastFlush[m.res.name] = now
+    picked.sort((a, b) => compare(a.group, b.group) || a.m.res.ms - b.m.res.ms || compare(a.m.symbol, b.m.symbol) || compare(a.m.day, b.m.day) || a.m.minute - b.m.minute)
     const batches: CandleSnapshot[][] = []
     let batch: CandleSnapshot[] = []
     let bytes = 0
@@ -308,7 +434,7 @@ export class CandleBookState<W> {
     let partition = ''
     let partitions = 0
     for (const { m, group: g } of picked) {
-      const p = `${m.symbol}\u0000${m.day}`
+      const p = `${m.res.name}\u0000${m.symbol}\u0000${m.day}`
       const newPartition = batch.length === 0 || p !== partition
       let size = estimateCandleBytes(newPartition)
       // One partition's batch may take the whole budget; one that spans partitions stays
@@ -328,7 +454,7 @@ export class CandleBookState<W> {
       const writeTs = Math.max(Math.floor(now * 1000), this.#lastTs + 1)
       this.#lastTs = writeTs
       m.writing = m.version
-      batch.push({ state: m, symbol: m.symbol, day: m.day, minute: m.minute, candle: toCandle(m.minute, m.acc as CandleAcc), version: m.version, writeTs, updatedAt: now, bytes: size })
+      batch.push({ state: m, res: m.res, symbol: m.symbol, day: m.day, minute: m.minute, candle: toCandle(m.minute, m.current() as CandleAcc), version: m.version, writeTs, updatedAt: now, bytes: size })
       bytes += size
     }
     batches.push(batch)
@@ -406,5 +532,12 @@ export class CandleBookState<W> {
 }
 
 const keyOf = (symbol: string, minute: number): string => `${symbol}\u0000${minute}`
+const periodKeyOf = (res: Resolution, symbol: string, start: number): string => `${res.name}\u0000${symbol}\u0000${start}`
+
+/** An apply's pins on a minute and on the periods its touch gave it. */
+function unpin (m: Minute): void {
+  m.pins--
+  for (const p of m.periods) p.pins--
+}
 
 const compare = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0

@@ -36,6 +36,11 @@ export interface ConsumedBatch {
   consumedAt: number
 }
 
+/** What a handler returns once a batch's trades are stored: what its commit still waits for. */
+export interface BatchStored {
+  durable: Promise<void>
+}
+
 export interface TradeConsumerOptions {
   kafka: Config['kafka']
   batchSize: number
@@ -43,12 +48,19 @@ export interface TradeConsumerOptions {
   log: Logger
   counters: ProcessCounters
   /**
-   * Handles a batch: resolves once every record of it is stored (or dead-lettered),
-   * and only then do its offsets become committable. Rejects only when the handler
-   * gave up (the daemon is stopping): the batch stays uncommitted and is read again
-   * after a restart.
+   * Handles a batch in two steps. The promise resolves once the batch's trade rows are
+   * stored: its in-flight slot is free then. When it resolves to a BatchStored with a
+   * `durable` promise, the batch's offsets become committable only once that resolves
+   * too (its candles written, its refused rows dead-lettered); otherwise at once.
+   * Either rejects only when the handler gave up (the daemon is stopping): the batch
+   * stays uncommitted and is read again after a restart.
    */
-  onBatch: (batch: ConsumedBatch) => Promise<void>
+  onBatch: (batch: ConsumedBatch) => Promise<BatchStored | undefined | void>
+  /**
+   * Batches stored but not yet durable (see onBatch) at which consumption waits as it
+   * does at maxInFlightBatches. Unbounded when absent.
+   */
+  maxWaitingBatches?: number
   /** Builds the client (the unit tests' fake); the real KafkaConsumer when absent. */
   client?: ConsumerFactory
 }
@@ -67,6 +79,8 @@ export class TradeConsumer {
   #loop: Promise<void> | null = null
   #paused = false
   #inFlightBatches = 0
+  /** Batches stored, waiting for their `durable` (candles) before their offsets may commit. */
+  #waitingBatches = 0
   /** Set while the loop waits at the in-flight bound: called when a batch finishes or on stop. */
   #wake: (() => void) | null = null
   #commitTimer: NodeJS.Timeout | null = null
@@ -114,6 +128,12 @@ export class TradeConsumer {
   get brokers (): BrokerHealth | null { return this.#brokers }
   get paused (): boolean { return this.#paused }
   get inFlightBatches (): number { return this.#inFlightBatches }
+  get waitingBatches (): number { return this.#waitingBatches }
+
+  /** At a bound: consuming more now would only pile up batches. */
+  #full (): boolean {
+    return this.#inFlightBatches >= this.#opts.maxInFlightBatches || this.#waitingBatches >= (this.#opts.maxWaitingBatches ?? Infinity)
+  }
 
   async connect (timeoutMs: number): Promise<void> {
     await connectKafka(this.#consumer, this.#opts.kafka, timeoutMs)
@@ -174,9 +194,10 @@ export class TradeConsumer {
       for (const [p, high] of targets) if (assigned.has(p)) n += Math.max(0, high - (this.#positions.get(p) ?? 0))
       return n
     }
-    await waitUntil(() => unread() === 0 && this.#inFlightBatches === 0, deadline, 10)
+    const idle = (): boolean => this.#inFlightBatches === 0 && this.#waitingBatches === 0
+    await waitUntil(() => unread() === 0 && idle(), deadline, 10)
     const left = unread()
-    return { drained: left === 0 && this.#inFlightBatches === 0, unread: left }
+    return { drained: left === 0 && idle(), unread: left }
   }
 
   #advance (partition: number, next: number): void {
@@ -194,8 +215,8 @@ export class TradeConsumer {
     this.#wake?.()
     await this.#loop
     if (this.#commitTimer !== null) clearInterval(this.#commitTimer)
-    await waitUntil(() => this.#inFlightBatches === 0, Date.now() + drainTimeoutMs)
-    const abandonedBatches = this.#inFlightBatches
+    await waitUntil(() => this.#inFlightBatches === 0 && this.#waitingBatches === 0, Date.now() + drainTimeoutMs)
+    const abandonedBatches = this.#inFlightBatches + this.#waitingBatches
     this.#commit(true)
     await disconnectQuietly(this.#consumer)
     this.#connected = false
@@ -204,9 +225,9 @@ export class TradeConsumer {
 
   async #run (): Promise<void> {
     while (this.#running) {
-      if (!this.#paused && this.#inFlightBatches >= this.#opts.maxInFlightBatches) {
+      if (!this.#paused && this.#full()) {
         await this.#waitForSlot(PAUSE_AFTER_MS)
-        if (this.#inFlightBatches < this.#opts.maxInFlightBatches || !this.#running) continue
+        if (!this.#full() || !this.#running) continue
       }
       this.#applyBackpressure()
       let messages: Kafka.Message[]
@@ -244,25 +265,40 @@ export class TradeConsumer {
     c.batches++
     c.inFlightBatches = this.#inFlightBatches
     c.inFlightRecords = this.#tracker.inFlight
+    const records = messages.length
     const done = (): void => {
       for (const span of spans) this.#tracker.done(span)
-      this.#inFlightBatches--
-      c.inFlightBatches = this.#inFlightBatches
       c.inFlightRecords = this.#tracker.inFlight
-      this.#wake?.()
     }
-    let handling: Promise<void>
+    const failed = (err: unknown): void => {
+      // The batch stays uncommitted: it is read again after a restart.
+      this.#opts.log[this.#running ? 'error' : 'debug'](this.#running
+        ? 'a batch handler failed while running; its records stay uncommitted and are read again after a restart (a finnhubd bug: please report it)'
+        : 'batch abandoned while stopping; it is read again after a restart', { err, records })
+    }
+    let handling: Promise<BatchStored | undefined | void>
     try {
       handling = this.#opts.onBatch({ messages, consumedAt: Date.now() })
     } catch (err) {
       handling = Promise.reject(err)
     }
-    handling.then(done, err => {
-      // The batch stays in flight and uncommitted: it is read again after a restart.
-      this.#opts.log[this.#running ? 'error' : 'debug'](this.#running
-        ? 'a batch handler failed while running; its records stay uncommitted and are read again after a restart (a finnhubd bug: please report it)'
-        : 'batch abandoned while stopping; it is read again after a restart', { err, records: messages.length })
-    })
+    // The messages are not referenced past this point: a batch waiting for its candles holds no records.
+    handling.then(stored => {
+      this.#inFlightBatches--
+      c.inFlightBatches = this.#inFlightBatches
+      if (stored === undefined || stored === null) {
+        done()
+      } else {
+        this.#waitingBatches++
+        c.waitingBatches = this.#waitingBatches
+        stored.durable.then(done, failed).finally(() => {
+          this.#waitingBatches--
+          c.waitingBatches = this.#waitingBatches
+          this.#wake?.()
+        })
+      }
+      this.#wake?.()
+    }, failed)
   }
 
   /** Resolves when a batch finishes, on stop, or after `ms`. */
@@ -275,9 +311,10 @@ export class TradeConsumer {
 
   #applyBackpressure (): void {
     const high = this.#opts.maxInFlightBatches
-    if (!this.#paused && this.#inFlightBatches >= high) {
+    const waitingHigh = this.#opts.maxWaitingBatches ?? Infinity
+    if (!this.#paused && this.#full()) {
       this.#setPaused(true)
-    } else if (this.#paused && this.#inFlightBatches <= Math.floor(high / 2)) {
+    } else if (this.#paused && this.#inFlightBatches <= Math.floor(high / 2) && this.#waitingBatches <= Math.floor(waitingHigh / 2)) {
       this.#setPaused(false)
     }
   }

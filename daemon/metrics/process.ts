@@ -22,6 +22,8 @@ export interface ProcessCounters {
   commitErrors: number
   inFlightRecords: number
   inFlightBatches: number
+  /** Batches stored and waiting for their candles before their offsets may commit. */
+  waitingBatches: number
   paused: number
   cassandraInFlight: number
   /** 1 while the last Cassandra request succeeded. */
@@ -48,6 +50,7 @@ export function createProcessCounters (): ProcessCounters {
     commitErrors: 0,
     inFlightRecords: 0,
     inFlightBatches: 0,
+    waitingBatches: 0,
     paused: 0,
     cassandraInFlight: 0,
     cassandraUp: 0,
@@ -71,6 +74,7 @@ export function registerProcessMetrics (registry: Registry, c: ProcessCounters):
   counterFrom(registry, 'finnhubd_kafka_commit_errors_total', 'Offset commits that failed (retried at the next interval)', () => c.commitErrors)
   gaugeFrom(registry, 'finnhubd_process_in_flight_records', 'Records consumed and not yet stored', () => c.inFlightRecords)
   gaugeFrom(registry, 'finnhubd_process_in_flight_batches', 'Batches consumed and not yet stored', () => c.inFlightBatches)
+  gaugeFrom(registry, 'finnhubd_process_waiting_batches', 'Batches whose trades are stored and whose candles are not yet durable (their offsets wait)', () => c.waitingBatches)
   gaugeFrom(registry, 'finnhubd_kafka_consumer_paused', '1 while consumption is paused for backpressure', () => c.paused)
   gaugeFrom(registry, 'finnhubd_cassandra_in_flight', 'Cassandra requests outstanding', () => c.cassandraInFlight)
   gaugeFrom(registry, 'finnhubd_cassandra_up', '1 while the last Cassandra request succeeded', () => c.cassandraUp)
@@ -88,10 +92,12 @@ export function registerWorkerPoolMetrics (registry: Registry, read: () => Worke
 }
 
 /** What the candle book counts of its own (daemon/cassandra/candles.ts). */
-export interface CandleBookMetricsSource { requests: number, refused: number, idBytes: number }
+export interface CandleBookMetricsSource { requests: number, refused: number, idBytes: number, byResolution: Record<string, number>, periodLoads: number }
 
 export function registerCandleMetrics (registry: Registry, read: () => CandleBookMetricsSource): void {
   counterFrom(registry, 'finnhubd_candle_requests_total', 'Cassandra requests that wrote candles (each an unlogged batch of the minutes due at a flush)', () => read().requests)
   counterFrom(registry, 'finnhubd_candle_writes_refused_total', 'Candle writes Cassandra refused as invalid (the minute is retried with backoff and its batches stay uncommitted; a finnhubd bug)', () => read().refused)
   gaugeFrom(registry, 'finnhubd_candle_id_set_bytes', 'Bytes of trade-id sets the candle book holds (the minutes in memory)', () => read().idBytes)
+  labelledCounterFrom(registry, 'finnhubd_candle_rows_written_total', 'Candle rows written, by resolution', 'resolution', () => read().byResolution)
+  counterFrom(registry, 'finnhubd_candle_period_loads_total', 'Candle periods (5m and longer) loaded from candles_1m', () => read().periodLoads)
 }

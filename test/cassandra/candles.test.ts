@@ -57,10 +57,11 @@ function fakeClient (answer: (req: Request) => Error | null = () => null, stored
   return out
 }
 
+// One-minute candles only: the longer periods are the real-stack test's (candles-stack.test.ts) and the state machine's (core/candle-book.test.ts).
 function bookWith (client: cassandra.Client, overrides: { flushIntervalMs?: number, batchMaxBytes?: number, idleEvictMs?: number, rebuildFetchSize?: number, retryInitialDelayMs?: number } = {}): { book: CandleBook, exec: CassandraExecutor, counters: ReturnType<typeof createProcessCounters>, lines: string[] } {
   const config = validateConfig({
     cassandra: { retryInitialDelayMs: overrides.retryInitialDelayMs ?? 1, retryMaxDelayMs: Math.max(20, overrides.retryInitialDelayMs ?? 1), batchMaxBytes: overrides.batchMaxBytes ?? 4096, maxConcurrentWrites: 4 },
-    candles: { flushIntervalMs: overrides.flushIntervalMs ?? 50, idleEvictMs: overrides.idleEvictMs ?? 20_000, ...(overrides.rebuildFetchSize !== undefined ? { rebuildFetchSize: overrides.rebuildFetchSize } : {}) }
+    candles: { resolutions: ['1m'], flushIntervalMs: overrides.flushIntervalMs ?? 50, idleEvictMs: overrides.idleEvictMs ?? 20_000, ...(overrides.rebuildFetchSize !== undefined ? { rebuildFetchSize: overrides.rebuildFetchSize } : {}) }
   })
   const counters = createProcessCounters()
   const lines: string[] = []
@@ -85,7 +86,7 @@ t.test('one flush writes every due minute: a few unlogged batches, per-statement
   t.equal(all.length, 80)
   t.equal(counters.candlesWritten, 80)
   t.equal(counters.candleLoads, 80)
-  t.same(book.stats, { flushes: 1, requests: fake.requests.length, statements: 80, refused: 0, evicted: 0 })
+  t.same(book.stats, { flushes: 1, requests: fake.requests.length, statements: 80, byResolution: { '1m': 80, '5m': 0, '15m': 0, '1h': 0, '1d': 0 }, periodLoads: 0, refused: 0, evicted: 0 })
   for (const r of fake.requests) {
     if (r.kind !== 'batch') continue
     t.equal(r.options['logged'], false)
@@ -250,7 +251,7 @@ t.test('rebuilds read the minute from `trades`, paged; a replayed batch after a 
 t.test('idle durable minutes are evicted after an apply', async t => {
   let now = 1_000_000
   const fake = fakeClient()
-  const config = validateConfig({ cassandra: { retryInitialDelayMs: 1, retryMaxDelayMs: 2 }, candles: { flushIntervalMs: 0, idleEvictMs: 1000 } })
+  const config = validateConfig({ cassandra: { retryInitialDelayMs: 1, retryMaxDelayMs: 2 }, candles: { resolutions: ['1m'], flushIntervalMs: 0, idleEvictMs: 1000 } })
   const counters = createProcessCounters()
   const log = createLogger({ level: 'error', write: () => {} })
   const exec = new CassandraExecutor({ client: fake.client, cassandra: config.cassandra, log, counters })
