@@ -13,7 +13,8 @@ import { runMigrate } from '../../daemon/cassandra/migrate-command.js'
 import { CassandraExecutor } from '../../daemon/cassandra/writer.js'
 import { validateConfig } from '../../daemon/config/load.js'
 import type { Config } from '../../daemon/config/schema.js'
-import { aggregateCandle, MINUTE_MS, type Candle } from '../../daemon/core/candle.js'
+import { aggregateCandle, foldTrade, MINUTE_MS, toCandle, type Candle, type CandleAcc } from '../../daemon/core/candle.js'
+import { bucketOf, periodStart, RESOLUTION_NAMES, RESOLUTIONS, type Resolution } from '../../daemon/core/candle-periods.js'
 import { createLogger } from '../../daemon/log.js'
 import { createProcessCounters } from '../../daemon/metrics/process.js'
 import { CQL_DIR } from '../../daemon/paths.js'
@@ -28,11 +29,12 @@ const keyspace = `t_candles_${randomUUID().slice(0, 8)}`
 const M0 = Date.UTC(2024, 4, 1, 12, 30)
 const quiet = createLogger({ level: 'error', write: l => { process.stderr.write(l + '\n') } })
 
+/** One-minute candles unless `candles.resolutions` says otherwise (the longer ones have their own test below). */
 function configWith (candles: Record<string, unknown> = {}, cassandraOverrides: Record<string, unknown> = {}): Config {
   return validateConfig({
     logLevel: 'error',
     cassandra: { contactPoints: [cassandraHost], port: cassandraPort, keyspace, retryMaxDelayMs: 500, ...cassandraOverrides },
-    candles
+    candles: { resolutions: ['1m'], ...candles }
   })
 }
 
@@ -180,4 +182,62 @@ t.test('a large budget: batches spanning partitions stay under batch_size_fail_t
     await new Promise(resolve => setTimeout(resolve, 500))
     t.same(readFileSync(log, 'utf8').split('\n').filter(l => l.includes(`Batch for [${keyspace}.candles_1m]`) && l.includes('batch_size_fail_threshold')), [], 'none refused as too large')
   }
+})
+
+/** A stored candle of any resolution, or undefined. */
+async function readPeriod (res: Resolution, symbol: string, start: number): Promise<Candle | undefined> {
+  const rs = await client.execute(`SELECT ${res.startColumn} AS start, open, high, low, close, volume, notional, vwap, trade_count, open_ts, close_ts FROM ${keyspace}.${res.table} WHERE symbol = ? AND ${res.bucketColumn} = ? AND ${res.startColumn} = ?`,
+    [symbol, cassandra.types.LocalDate.fromString(bucketOf(res, start)), new Date(start)], { prepare: true })
+  const r = rs.first()
+  if (r === null) return undefined
+  const ms = (v: unknown): number => (v as Date).getTime()
+  return { minute: ms(r['start']), open: r['open'], high: r['high'], low: r['low'], close: r['close'], volume: r['volume'], notional: r['notional'], vwap: r['vwap'], trade_count: r['trade_count'], open_ts: ms(r['open_ts']), close_ts: ms(r['close_ts']) }
+}
+
+/** The candle of a period recomputed from its rows in `trades` (a period never spans two days). */
+async function recomputedPeriod (res: Resolution, symbol: string, start: number): Promise<Candle | null> {
+  const rs = await client.execute(`SELECT trade_ts, trade_id, price, volume FROM ${keyspace}.trades WHERE symbol = ? AND day = ? AND trade_ts >= ? AND trade_ts < ?`,
+    [symbol, cassandra.types.LocalDate.fromString(dayOf(start)), new Date(start), new Date(start + res.ms)], { prepare: true, fetchSize: 10_000 })
+  let acc: CandleAcc | null = null
+  for (const r of rs.rows) acc = foldTrade(acc, { trade_ts: (r['trade_ts'] as Date).getTime(), trade_id: String(r['trade_id']), price: r['price'] as number, volume: r['volume'] as number })
+  return acc === null ? null : toCandle(start, acc)
+}
+
+t.test('every resolution (1m to 1d) equals its recomputation from `trades`, through a restart that loads the periods from candles_1m', async t => {
+  const config = configWith({ resolutions: [...RESOLUTION_NAMES], flushIntervalMs: 10, periodFlushIntervalMs: 20 })
+  // Around midnight UTC: the hour and the day turn, so periods of two days and two 1 d partitions (a year's turn) are written.
+  const D = Date.UTC(2025, 11, 31, 23, 40)
+  const symbols = ['PER:A', 'PER:B']
+  const all = Array.from({ length: 240 }, (_, i) => trade(symbols[i % 2]!, D + Math.floor(i / 2) * 20_000 + (i % 7), 100 + (i % 13), 0.25 * (1 + (i % 5)), id()))
+  const first = all.slice(0, 150)
+  await storeTrades(first)
+  const one = bookOn(config)
+  for (let i = 0; i < first.length; i += 25) await one.book.apply(partialsOf(first.slice(i, i + 25)))
+  one.exec.close()
+  one.book.close()
+  // A restart: a fresh book gets a replay of the last 30 and the rest; its periods come from candles_1m.
+  const rest = all.slice(150)
+  await storeTrades(rest)
+  const two = bookOn(config)
+  await two.book.apply(partialsOf([...first.slice(120), ...rest.slice(0, 40)]))
+  await two.book.apply(partialsOf(rest.slice(40)))
+  t.ok(two.book.stats.periodLoads >= 4, `periods loaded from candles_1m after the restart (${two.book.stats.periodLoads})`)
+  for (const n of RESOLUTION_NAMES) t.ok(two.book.stats.byResolution[n] > 0, `${n} rows written`)
+  let checked = 0
+  const bad: string[] = []
+  for (const n of RESOLUTION_NAMES) {
+    const res = RESOLUTIONS[n]
+    const starts = new Set(all.map(tr => `${tr.symbol}|${periodStart(res, tr.ts)}`))
+    for (const k of starts) {
+      const [symbol, start] = k.split('|') as [string, string]
+      const stored = await readPeriod(res, symbol, Number(start))
+      const want = await recomputedPeriod(res, symbol, Number(start))
+      if (!sameCandle(stored, want)) bad.push(`${n} ${k}: ${JSON.stringify(stored)} vs ${JSON.stringify(want)}`)
+      checked++
+    }
+  }
+  t.same(bad, [], `${checked} candles at five resolutions, each the aggregate of its trades`)
+  t.equal((await readPeriod(RESOLUTIONS['1d'], 'PER:A', Date.UTC(2026, 0, 1)))?.trade_count, all.filter(tr => tr.symbol === 'PER:A' && tr.ts >= Date.UTC(2026, 0, 1)).length, 'the new year\'s first day in its own partition')
+  two.exec.close()
+  two.book.close()
 })
