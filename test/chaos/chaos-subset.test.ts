@@ -1,5 +1,5 @@
 // The fault suite's fast subset (tools/chaos/scenarios.ts SUBSET), inside `npm test`:
-// one daemon kill -9, one Cassandra pause (its connections frozen in the suite's
+// one daemon kill -9, one Finnhub drop and stall, one Cassandra pause (its connections frozen in the suite's
 // proxy), one poison batch, one malformed flood, a short hostile topic — each against the real simulator,
 // the real daemon process and the shared stack, accounted for trade by trade. The
 // whole suite is `npm run chaos`.
@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runChaos } from '../../tools/chaos/run.js'
+import { gapLine } from '../../tools/chaos/report.js'
 import { HOSTILE_CLASSES, SUBSET } from '../../tools/chaos/scenarios.js'
 
 // Five scenarios of ~20 s each, plus set-up: far past tap's 30 s default, on purpose.
@@ -26,6 +27,17 @@ t.test('the fast subset: nothing lost, nothing duplicated, every bad input count
       t.ok(s.sent > 1000, `trades flowed (${s.sent} sent)`)
       t.equal(s.stored + s.inFlightAtEdges, s.sent, 'every trade sent is stored or was in flight at a kill')
       t.ok(s.faults >= 1, 'a fault was injected')
+      for (const g of s.gaps) t.comment(`${s.name} gap row: ${gapLine(g)} (of ${s.lostUpstream} never stored)`)
+      const reasons = s.gaps.map(g => g.reason).sort()
+      if (s.name === 'daemon-kill-once') {
+        t.same(reasons, ['daemon_down'], 'the kill leaves one daemon_down gap')
+        t.equal(s.gaps[0]?.lostInside, s.lostUpstream, 'holding every trade sent and never stored')
+      } else if (s.name === 'finnhub-drop-stall') {
+        t.same(reasons, ['disconnected', 'stalled'], 'a disconnected and a stalled gap')
+        t.ok(s.gaps.every(g => g.storedInside === 0 && g.dropped === null), 'nothing stored inside them; dropped unknown')
+      } else {
+        t.same(reasons, [], 'no gap where nothing was lost')
+      }
     })
   }
   t.equal(report.totals.scenarios, SUBSET.length)

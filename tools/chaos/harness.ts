@@ -41,7 +41,8 @@ import { dropRunData, groupCaughtUp, type SentLog } from '../verify/verify.js'
 import { DaemonObserver } from './observer.js'
 import { Proxies, StackControl } from './processes.js'
 import type { TcpProxy } from './proxy.js'
-import { gather, verdict, type Check, type VerdictCounts } from './verdict.js'
+import { gather, verdict, type Check, type GapRow, type VerdictCounts } from './verdict.js'
+import type { GapReason } from '../../daemon/core/gaps.js'
 
 export const SYMBOLS = ['CHAOS:AAA', 'CHAOS:BBB', 'CHAOS:CCC', 'CHAOS:DDD', 'CHAOS:EEE', 'CHAOS:FFF']
 const TOKEN = 'chaos'
@@ -75,6 +76,8 @@ export interface Scenario {
   run: (r: Run) => Promise<void>
   /** Checks of its own once the daemon has stored everything and stopped, before the account (e.g. reading the whole keyspace). */
   verify?: (r: Run) => Promise<void>
+  /** Gap reasons its faults explain without a trade lost (the simulator sends nothing to a closed socket). */
+  gapReasons?: GapReason[]
   /** Runs after the account (puts the stack back as it was). */
   after?: (r: Run) => Promise<void>
 }
@@ -98,6 +101,10 @@ export interface ScenarioResult {
   inFlightAtEdges: number
   candles: number
   candleProblems: string[]
+  /** Trades sent and never stored, whatever the reason (the gap rows must hold them). */
+  lostUpstream: number
+  /** The gaps table's rows, beside the account. */
+  gaps: GapRow[]
   recoveryMs: number[]
   peakRssMiB: number
   maxProducerQueue: number
@@ -259,6 +266,8 @@ export class Run {
     await this.startSimulator()
     this.config = merge({
       logLevel: 'info',
+      // Its own: the ledger of gaps keeps the previous run's state there (daemon_down).
+      stateDir: join(env.outDir, `chaos-${this.id}.state`),
       finnhub: { url: this.sim.url, token: TOKEN, symbols: SYMBOLS, staleAfterMs: 3000, reconnectInitialDelayMs: 200, reconnectMaxDelayMs: 2000, unauthorizedBackoffMs: 1000 },
       kafka: { bootstrapServers: [kafkaBootstrap], topic, deadLetterTopic: `${topic}.dlq`, groupId: `chaos-${this.id}`, statsIntervalMs: 500, commitIntervalMs: 500 },
       cassandra: { contactPoints: [env.cassandraHost], port: cassandraPort, keyspace: `chaos_${this.id}`, requestTimeoutMs: 5000, retryMaxDelayMs: 1000 },
@@ -334,7 +343,8 @@ export class Run {
       faultTimes: this.faultTimes,
       observed: this.observed,
       unexpectedExits: this.unexpectedExits,
-      maxBufferedMessages: config.kafka.maxBufferedMessages
+      maxBufferedMessages: config.kafka.maxBufferedMessages,
+      gapReasons: this.scenario.gapReasons ?? []
     })
     for (const c of checks) this.check(c.what, c.ok, c.detail)
     return this.#result(started, counts)
@@ -352,7 +362,7 @@ export class Run {
     for (const close of [() => this.sim.close(), () => this.kafkaProxy?.close(), () => this.cassandraProxy?.close()]) {
       try { await close() } catch { /* already closed by finish() */ }
     }
-    return this.#result(started, { sent: 0, inKafka: 0, stored: 0, lost: 0, duplicated: 0, droppedTotal: 0, inFlightAtEdges: 0, candles: 0, candleProblems: ['not accounted'] })
+    return this.#result(started, { sent: 0, inKafka: 0, stored: 0, lost: 0, duplicated: 0, droppedTotal: 0, inFlightAtEdges: 0, candles: 0, candleProblems: ['not accounted'], lostUpstream: 0, gaps: [] })
   }
 
   #result (started: number, counts: VerdictCounts): ScenarioResult {

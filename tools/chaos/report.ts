@@ -2,6 +2,7 @@
 // totals of faults injected and bad inputs tried.
 
 import type { ScenarioResult } from './harness.js'
+import type { GapRow } from './verdict.js'
 
 export interface ChaosReport {
   startedAt: string
@@ -29,6 +30,18 @@ export function totalsOf (results: readonly ScenarioResult[]): ChaosReport['tota
 
 const n = (x: number): string => x.toLocaleString('en-US')
 
+/** The gap rows of a scenario in one cell: reason: trades never stored inside / stored inside, each. */
+export function gapCell (s: Pick<ScenarioResult, 'gaps'>): string {
+  return s.gaps.map(g => `${g.reason}: ${n(g.lostInside)} / ${n(g.storedInside)}`).join(', ') || 'none'
+}
+
+/** One gap row beside the simulator's account. */
+export function gapLine (g: GapRow): string {
+  const at = (iso: string | null): string => iso === null ? 'open' : iso.slice(11, 23)
+  return `${g.reason} ${at(g.start)} → ${at(g.end)}, ${g.symbols} symbols, dropped ${g.dropped ?? 'unknown'}; ` +
+    `${n(g.lostInside)} trades sent and never stored inside, ${n(g.storedInside)} stored strictly inside`
+}
+
 export function renderChaosMarkdown (r: ChaosReport): string {
   const t = r.totals
   const lines = [
@@ -38,20 +51,23 @@ export function renderChaosMarkdown (r: ChaosReport): string {
       `**${n(t.faults)} faults injected, ${n(t.badInputs)} bad inputs tried**; ${n(t.sent)} trades sent, ${n(t.stored)} stored, ` +
       `**${n(t.lost)} lost, ${n(t.duplicated)} duplicated**, ${n(t.dropped)} dropped with a counted reason.`,
     '',
-    '| scenario | result | faults | bad inputs | sent | in Kafka | stored | lost | dup | dropped (reason) | in flight at kill/stop | candles | recovery ms | peak RSS MiB | longest stall ms |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|---|--:|--:|'
+    '| scenario | result | faults | bad inputs | sent | in Kafka | stored | lost | dup | dropped (reason) | in flight at kill/stop | never stored | gap rows (reason: never stored inside / stored inside) | candles | recovery ms | peak RSS MiB | longest stall ms |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|---|--:|---|--:|--:|'
   ]
   for (const s of r.scenarios) {
     const dropped = Object.entries(s.dropped).filter(([, v]) => v > 0).map(([k, v]) => `${n(v)} ${k}`).join(', ') || '0'
-    lines.push(`| ${s.name} | ${s.ok ? 'pass' : '**FAIL**'} | ${s.faults} | ${n(s.badInputs)} | ${n(s.sent)} | ${n(s.inKafka)} | ${n(s.stored)} | ${n(s.lost)} | ${n(s.duplicated)} | ${dropped} | ${n(s.inFlightAtEdges)} | ${s.candleProblems.length === 0 ? `${s.candles} ok` : `**${s.candleProblems.length} wrong**`} | ${s.recoveryMs.join(', ') || '–'} | ${s.peakRssMiB} | ${Math.round(s.maxStallS * 1000)} |`)
+    lines.push(`| ${s.name} | ${s.ok ? 'pass' : '**FAIL**'} | ${s.faults} | ${n(s.badInputs)} | ${n(s.sent)} | ${n(s.inKafka)} | ${n(s.stored)} | ${n(s.lost)} | ${n(s.duplicated)} | ${dropped} | ${n(s.inFlightAtEdges)} | ${n(s.lostUpstream)} | ${gapCell(s)} | ${s.candleProblems.length === 0 ? `${s.candles} ok` : `**${s.candleProblems.length} wrong**`} | ${s.recoveryMs.join(', ') || '–'} | ${s.peakRssMiB} | ${Math.round(s.maxStallS * 1000)} |`)
   }
   lines.push('', '## Scenarios', '')
   for (const s of r.scenarios) {
     lines.push(`- **${s.name}**: ${s.title} (${s.seconds} s)`)
+    for (const g of s.gaps) lines.push(`  - gap row: ${gapLine(g)}`)
     for (const c of s.checks) lines.push(`  - ${c.ok ? '✓' : '✗'} ${c.what}${c.detail !== '' ? ` — ${c.detail.split('\n')[0]}` : ''}`)
   }
   lines.push('', 'Columns: *lost* = in Kafka and not stored, plus trades missing from Kafka beyond the counted drops; ' +
-    '*dup* = Kafka records beyond one per trade plus stored rows for no trade sent; *in flight at kill/stop* = trades sent in the 3 s ' +
+    '*dup* = Kafka records beyond one per trade plus stored rows for no trade sent; *never stored* = trades the simulator sent that ' +
+    'are not stored, for any reason (counted drops and in flight included); *gap rows* = the gaps table\'s rows (cql/006) with how many of ' +
+    'those trades lie inside each and how many stored trades lie strictly inside; *in flight at kill/stop* = trades sent in the 3 s ' +
     'before a kill -9 or SIGTERM of the daemon (up to its exit) that never reached Kafka: held in its socket buffer or memory when it ' +
     'died or stopped reading (Finnhub has no replay), so never accepted; *recovery* = from the fault healed to GET /readyz 200; ' +
     '*longest stall* = the longest event-loop delay of the daemon (per 0.5 s scrape).', '')

@@ -419,6 +419,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'finnhub-drops',
     title: 'Finnhub side: connection dropped three times, a stalled socket, a server restart',
+    gapReasons: ['disconnected', 'stalled'],
     run: async r => {
       for (let i = 0; i < 3; i++) await dropFinnhub(r)
       const stale = (): Promise<number> => r.metrics().then(text => metricByLabel(text, 'finnhubd_ws_reconnects_total')['stale'] ?? 0)
@@ -438,6 +439,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'finnhub-bad-input',
     title: 'Finnhub side: 401 on a bad token, then a good token on reload; error frames; a flood of malformed frames mixed with good ones',
+    gapReasons: ['disconnected', 'unauthorized'],
     subset: false,
     run: async r => {
       r.sim.pause()
@@ -533,6 +535,19 @@ export const SUBSET: Scenario[] = [
     subset: true,
     viaProxy: 'cassandra',
     run: r => network(r, 'cassandra', [{ mode: 'freeze', ms: 8000 }])
+  },
+  {
+    name: 'finnhub-drop-stall',
+    title: 'Finnhub drops the connection once, then stalls 5 s (the ledger of gaps: two socket outages, nothing stored inside them)',
+    subset: true,
+    gapReasons: ['disconnected', 'stalled'],
+    run: async r => {
+      await dropFinnhub(r)
+      r.fault('Finnhub stalls: the socket stays open, nothing comes for 5 s')
+      r.sim.stall(5000)
+      await r.flow(5500)
+      await r.recovered()
+    }
   },
   { name: 'poison-batch', title: 'a batch of poison records in the topic', subset: true, run: r => poison(r, 5) },
   { name: 'malformed-flood', title: 'a flood of malformed frames mixed with good ones', subset: true, run: r => malformedFlood(r, 5) },

@@ -3,10 +3,16 @@
 // accounted for by the one trade accounting (tools/verify/accounting.ts) and the
 // scenario's bounds checked (`verdict`, no I/O): lost, duplicated, the counted drops
 // against the kill/stop windows, foreign records, candles, exits, memory, stalls and the
-// producer queue.
+// producer queue; and the ledger of gaps against the account (`gapAccount`): every trade
+// sent and never stored lies inside a gap row of its symbol and of a reason that explains
+// it, no trade stored lies strictly inside a socket outage, the drop gaps count exactly
+// the drops counted, and no gap is recorded where nothing was lost unless the scenario's
+// faults explain it (a restart, a socket fault).
 
 import type { Config } from '../../daemon/config/schema.js'
 import { connectCassandra } from '../../daemon/cassandra/client.js'
+import { storedGaps, type StoredGap } from '../../daemon/cassandra/gaps.js'
+import { DROP_REASONS, type GapReason } from '../../daemon/core/gaps.js'
 import { accountScenario, type Window } from '../verify/accounting.js'
 import { candleDifferences, expectedTrades, readCandles, readTopicIds, readTrades, recomputeCandles, type Expected, type SentLog } from '../verify/verify.js'
 
@@ -22,6 +28,10 @@ export interface Gathered {
   inKafka: Map<string, number>
   /** The trade id of each stored row. */
   stored: string[]
+  /** The time of each stored row, by symbol. */
+  storedTimes: Map<string, number[]>
+  /** The rows of the gaps table. */
+  gaps: StoredGap[]
   candles: number
   candleProblems: string[]
 }
@@ -35,10 +45,16 @@ export async function gather (config: Config, kafkaBootstrap: string, sentLogs: 
     const times = [...expected.days].map(d => Date.parse(d))
     const stored = await readTrades(client, config, [...expected.symbols], times)
     const storedCandles = await readCandles(client, config, [...expected.symbols], times)
+    const storedTimes = new Map<string, number[]>()
+    for (const r of stored) storedTimes.set(r.symbol, [...(storedTimes.get(r.symbol) ?? []), r.trade_ts])
+    const from = Math.min(...times) - 86_400_000
+    const gaps = await storedGaps(client, config.cassandra, from, Date.now() + 86_400_000, null, 100_000)
     return {
       expected,
       inKafka: topic.ids,
       stored: stored.map(r => r.trade_id),
+      storedTimes,
+      gaps,
       candles: storedCandles.length,
       candleProblems: candleDifferences(storedCandles, recomputeCandles(stored))
     }
@@ -66,6 +82,19 @@ export interface VerdictInput {
   observed: Observed
   unexpectedExits: readonly string[]
   maxBufferedMessages: number
+  /** Gap reasons the scenario's faults explain without a trade lost (socket faults, a restart). */
+  gapReasons: readonly GapReason[]
+}
+
+/** A gap row beside the account: how many trades sent and never stored lie in it, how many stored ones strictly inside. */
+export interface GapRow {
+  reason: GapReason
+  start: string
+  end: string | null
+  symbols: number
+  dropped: number | null
+  lostInside: number
+  storedInside: number
 }
 
 export interface Check { what: string, ok: boolean, detail: string }
@@ -81,6 +110,9 @@ export interface VerdictCounts {
   inFlightAtEdges: number
   candles: number
   candleProblems: string[]
+  /** Trades sent and never stored (not in Kafka, or in Kafka and not stored). */
+  lostUpstream: number
+  gaps: GapRow[]
 }
 
 const clock = (t: number): string => new Date(t).toISOString().slice(11, 23)
@@ -114,8 +146,71 @@ export function verdict (input: VerdictInput): { checks: Check[], counts: Verdic
   check(`the main thread never blocked ${STALL_BOUND_S} s or more`, o.maxStallS < STALL_BOUND_S, `longest event-loop delay ${o.maxStallS.toFixed(3)} s`)
   const bound = input.maxBufferedMessages
   check('producer queue within kafka.maxBufferedMessages', o.maxProducerQueue <= bound, `max ${o.maxProducerQueue}, bound ${bound}`)
+  const gaps = gapAccount(input, checks)
   return {
     checks,
-    counts: { sent: g.expected.sent, inKafka: a.inKafka, stored: a.stored, lost, duplicated, droppedTotal, inFlightAtEdges: a.inFlightAtWindows, candles: g.candles, candleProblems: g.candleProblems }
+    counts: { sent: g.expected.sent, inKafka: a.inKafka, stored: a.stored, lost, duplicated, droppedTotal, inFlightAtEdges: a.inFlightAtWindows, candles: g.candles, candleProblems: g.candleProblems, ...gaps }
+  }
+}
+
+/** Reasons that explain a trade missing from Kafka: sent inside a kill/stop window, or outside. */
+const IN_WINDOW: readonly GapReason[] = ['daemon_down', ...DROP_REASONS]
+const OUTSIDE_WINDOWS: readonly GapReason[] = DROP_REASONS
+const SOCKET: readonly GapReason[] = ['disconnected', 'stalled', 'unauthorized', 'rate_limited']
+
+/** The ledger of gaps against the account; pushes its checks, returns the rows for the report. */
+export function gapAccount (input: VerdictInput, checks: Check[]): { lostUpstream: number, gaps: GapRow[] } {
+  const { gathered: g, edges } = input
+  const storedIds = new Set(g.stored)
+  const inside = (gap: StoredGap, s: string, t: number): boolean => gap.symbols.includes(s) && gap.start <= t && t <= (gap.end ?? Infinity)
+  const rows = g.gaps.map(gap => ({ gap, lostInside: 0, storedInside: 0 }))
+  const unexplained: Array<{ t: number, s: string }> = []
+  let lostUpstream = 0
+  for (const [id, { symbol, t }] of g.expected.ids) {
+    if (storedIds.has(id)) continue
+    lostUpstream++
+    const reasons = g.inKafka.has(id) ? [] : edges.some(w => t >= w.from && t <= w.to) ? IN_WINDOW : OUTSIDE_WINDOWS
+    let found = false
+    for (const row of rows) {
+      if (!inside(row.gap, symbol, t)) continue
+      row.lostInside++
+      if (reasons.includes(row.gap.reason)) found = true
+    }
+    if (!found) unexplained.push({ t, s: symbol })
+  }
+  for (const row of rows) {
+    for (const s of row.gap.symbols) {
+      for (const t of g.storedTimes.get(s) ?? []) if (t > row.gap.start && t < (row.gap.end ?? Infinity)) row.storedInside++
+    }
+  }
+  const show = (t: number): string => new Date(t).toISOString().slice(11, 23)
+  checks.push({
+    what: 'every trade sent and never stored lies inside a gap row of its symbol and of a reason that explains it',
+    ok: unexplained.length === 0,
+    detail: `${lostUpstream - unexplained.length} of ${lostUpstream} inside${unexplained.length > 0 ? `; outside any: ${unexplained.slice(0, 5).map(x => `${x.s}@${show(x.t)}`).join(', ')}` : ''}`
+  })
+  const exactOutages = rows.filter(r => SOCKET.includes(r.gap.reason))
+  checks.push({
+    what: 'no trade stored lies strictly inside a socket outage (its bounds are the last trade received before and the first after)',
+    ok: exactOutages.every(r => r.storedInside === 0),
+    detail: exactOutages.map(r => `${r.gap.reason} ${r.storedInside}`).join(', ') || 'no socket outage'
+  })
+  const byReason = (reason: GapReason): number => rows.filter(r => r.gap.reason === reason).reduce((n, r) => n + (r.gap.dropped ?? 0), 0)
+  const o = input.observed.dropped
+  checks.push({
+    what: 'the drop gaps count exactly the drops counted (queue_full, overload)',
+    ok: byReason('dropped_queue_full') === (o['queue_full'] ?? 0) && byReason('shed_overload') === (o['overload'] ?? 0),
+    detail: `gaps ${byReason('dropped_queue_full')} queue_full, ${byReason('shed_overload')} overload; counted ${o['queue_full'] ?? 0}, ${o['overload'] ?? 0}`
+  })
+  const idle = rows.filter(r => r.lostInside === 0 && !input.gapReasons.includes(r.gap.reason) && !(r.gap.reason === 'daemon_down' && edges.length > 1))
+  checks.push({
+    what: 'no gap row where nothing was lost, unless a restart or a socket fault explains it',
+    ok: idle.length === 0,
+    detail: `${rows.length} gap rows${idle.length > 0 ? `; unexplained: ${idle.map(r => `${r.gap.reason} ${show(r.gap.start)}`).join(', ')}` : ''}`
+  })
+  checks.push({ what: 'no gap left open after the daemon stopped', ok: rows.every(r => r.gap.end !== null), detail: `${rows.filter(r => r.gap.end === null).length} open` })
+  return {
+    lostUpstream,
+    gaps: rows.map(r => ({ reason: r.gap.reason, start: new Date(r.gap.start).toISOString(), end: r.gap.end === null ? null : new Date(r.gap.end).toISOString(), symbols: r.gap.symbols.length, dropped: r.gap.dropped, lostInside: r.lostInside, storedInside: r.storedInside }))
   }
 }
