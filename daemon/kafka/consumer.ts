@@ -226,7 +226,9 @@ export class TradeConsumer {
   async #run (): Promise<void> {
     while (this.#running) {
       if (!this.#paused && this.#full()) {
-        await this.#waitForSlot(PAUSE_AFTER_MS)
+        // Woken by any batch that moves on (stored or durable); a wake that frees neither bound waits on, up to PAUSE_AFTER_MS in all.
+        const until = Date.now() + PAUSE_AFTER_MS
+        while (this.#running && this.#full() && Date.now() < until) await this.#waitForSlot(until - Date.now())
         if (!this.#full() || !this.#running) continue
       }
       this.#applyBackpressure()

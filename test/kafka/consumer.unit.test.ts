@@ -4,7 +4,7 @@
 // The real-broker tests of the same class are test/process/ and test/kafka/roundtrip.
 import t from 'tap'
 import { validateConfig } from '../../daemon/config/load.js'
-import { TradeConsumer, type ConsumedBatch } from '../../daemon/kafka/consumer.js'
+import { TradeConsumer, type BatchStored, type ConsumedBatch } from '../../daemon/kafka/consumer.js'
 import { createLogger } from '../../daemon/log.js'
 import { createProcessCounters } from '../../daemon/metrics/process.js'
 import { waitUntil } from '../../daemon/wait.js'
@@ -15,7 +15,7 @@ const TOPIC = 'finnhub.trades'
 
 interface Held { batch: ConsumedBatch, finish: () => void, fail: (err: Error) => void }
 
-function setup (opts: { batchSize?: number, maxInFlight?: number, commitIntervalMs?: number, onBatch?: (b: ConsumedBatch) => Promise<void> } = {}): {
+function setup (opts: { batchSize?: number, maxInFlight?: number, maxWaiting?: number, commitIntervalMs?: number, onBatch?: (b: ConsumedBatch) => Promise<BatchStored | undefined | void> } = {}): {
   fake: FakeConsumer
   consumer: TradeConsumer
   held: Held[]
@@ -31,6 +31,7 @@ function setup (opts: { batchSize?: number, maxInFlight?: number, commitInterval
     kafka: config.kafka,
     batchSize: opts.batchSize ?? 10,
     maxInFlightBatches: opts.maxInFlight ?? 100,
+    ...(opts.maxWaiting !== undefined ? { maxWaitingBatches: opts.maxWaiting } : {}),
     log: createLogger({ level: 'debug', write: l => lines.push(l) }),
     counters,
     onBatch: opts.onBatch ?? (async batch => {
@@ -110,6 +111,73 @@ t.test('only the contiguous prefix of finished batches is committed, as the last
   t.equal(s.fake.commits.length, 1, 'nothing new finished: no second commit')
   await s.consumer.close(1000)
   t.equal(s.fake.commits.length, 1, 'close has nothing more to commit')
+})
+
+/** A handler in two steps: `store` frees the batch's slot, `durable` makes it committable. */
+interface TwoStep { batch: ConsumedBatch, store: () => void, durable: () => void, fail: (err: Error) => void }
+function twoStep (list: TwoStep[]): (b: ConsumedBatch) => Promise<BatchStored> {
+  return async batch => await new Promise<BatchStored>(resolve => {
+    let durable: () => void = () => {}
+    let fail: (err: Error) => void = () => {}
+    const d = new Promise<void>((resolve, reject) => { durable = resolve; fail = reject })
+    list.push({ batch, store: () => { resolve({ durable: d }) }, durable: () => { durable() }, fail: err => { fail(err) } })
+  })
+}
+
+t.test('a batch stored frees its in-flight slot at once; its offsets commit only once it is durable too', async t => {
+  const list: TwoStep[] = []
+  const s = setup({ batchSize: 10, maxInFlight: 1, onBatch: twoStep(list) })
+  await started(s)
+  s.fake.write(TOPIC, 0, 20)
+  await waitUntil(() => list.length === 1, Date.now() + 5000)
+  await new Promise(resolve => setTimeout(resolve, 100))
+  t.equal(list.length, 1, 'one batch in flight: the bound holds')
+  list[0]!.store()
+  await waitUntil(() => list.length === 2, Date.now() + 5000)
+  t.equal(list.length, 2, 'stored: the next batch is consumed while the first waits for its candles')
+  t.equal(s.counters.inFlightBatches, 1)
+  t.equal(s.counters.waitingBatches, 1)
+  list[1]!.store()
+  list[1]!.durable()
+  await waitUntil(() => s.counters.waitingBatches === 1 && s.counters.inFlightBatches === 0, Date.now() + 5000)
+  s.consumer.commit()
+  t.same(s.fake.commits, [], 'the second is durable, the first not: nothing committable')
+  list[0]!.durable()
+  await waitUntil(() => s.counters.waitingBatches === 0, Date.now() + 5000)
+  s.consumer.commit()
+  t.same(s.fake.commits, [{ sync: false, positions: [{ topic: TOPIC, partition: 0, offset: 20 }] }], 'both durable: committed through the second')
+  await s.consumer.close(1000)
+})
+
+t.test('at maxWaitingBatches stored-but-not-durable batches, consumption waits; a durable one wakes it; close waits for them and a failed one never commits', async t => {
+  const list: TwoStep[] = []
+  const s = setup({ batchSize: 1, maxInFlight: 1, maxWaiting: 2, onBatch: twoStep(list) })
+  await started(s)
+  s.fake.write(TOPIC, 0, 5)
+  await waitUntil(() => list.length === 1, Date.now() + 5000)
+  list[0]!.store()
+  await waitUntil(() => list.length === 2, Date.now() + 5000)
+  list[1]!.store()
+  await waitUntil(() => s.counters.waitingBatches === 2, Date.now() + 5000)
+  const calls = s.fake.consumeCalls
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.equal(s.fake.consumeCalls, calls, 'no consume() at the waiting bound')
+  t.equal(list.length, 2)
+  list[0]!.durable()
+  await waitUntil(() => list.length === 3, Date.now() + 5000)
+  t.equal(list.length, 3, 'one durable: reading goes on')
+  list[2]!.store()
+  list[1]!.fail(new Error('candle write abandoned'))
+  list[2]!.durable()
+  await waitUntil(() => list.length === 4, Date.now() + 5000)
+  list[3]!.store()
+  await waitUntil(() => list.length === 5, Date.now() + 5000)
+  list[4]!.store()
+  setTimeout(() => { list[3]!.durable(); list[4]!.durable() }, 100)
+  const { abandonedBatches } = await s.consumer.close(2000)
+  t.equal(abandonedBatches, 0, 'close waited for the waiting batches')
+  t.same(s.fake.commits.flatMap(c => c.positions.map(p => p.offset)), [1], 'only offset 0 committed: 1 failed, so 2-4 stay behind it')
+  t.ok(s.lines.some(l => l.includes('a batch handler failed while running')), 'the failure is logged')
 })
 
 t.test('a batch that spans partitions commits each partition at its own last offset + 1', async t => {
