@@ -9,8 +9,8 @@ const params = { keyspace: 'ks', tradesTable: 'ticks', replicationFactor: 3 }
 
 t.test('the shipped migrations are numbered, ordered and each statement is idempotent', async t => {
   const migrations = loadMigrations(CQL_DIR)
-  t.same(migrations.map(m => m.file), ['001_keyspace.cql', '002_schema_migrations.cql', '003_trades.cql', '004_candles_1m.cql', '005_candles_more.cql'])
-  t.same(migrations.map(m => m.version), [1, 2, 3, 4, 5])
+  t.same(migrations.map(m => m.file), ['001_keyspace.cql', '002_schema_migrations.cql', '003_trades.cql', '004_candles_1m.cql', '005_candles_more.cql', '006_gaps.cql'])
+  t.same(migrations.map(m => m.version), [1, 2, 3, 4, 5, 6])
   for (const m of migrations) {
     t.match(m.checksum, /^[0-9a-f]{64}$/)
     t.ok(m.statements.length > 0, `${m.file} has statements`)
@@ -21,6 +21,9 @@ t.test('the shipped migrations are numbered, ordered and each statement is idemp
   t.match(trades, /PRIMARY KEY \(\(symbol, day\), trade_ts, trade_id\)/, 'the key of the data contract (docs/data.md)')
   const keyspace = migrations[0]?.statements.map(s => renderStatement(s, params)).join('\n') ?? ''
   t.match(keyspace, /'replication_factor': 3/)
+  const gaps = migrations[5]?.statements.map(s => renderStatement(s, params)).join('\n') ?? ''
+  t.match(gaps, /CREATE TABLE IF NOT EXISTS ks\.gaps/)
+  t.match(gaps, /PRIMARY KEY \(\(month\), gap_id\)/, 'the gaps key of the data contract (docs/data.md)')
 })
 
 t.test('splitStatements drops comments and splits at line-ending semicolons', async t => {
@@ -41,9 +44,9 @@ t.test('renderStatement fills known placeholders and names unknown ones', async 
 t.test('planMigrations returns pending ones and refuses a rewritten history', async t => {
   const migrations = loadMigrations(CQL_DIR)
   const [m1, m2] = migrations
-  t.same(planMigrations(migrations, []).map(m => m.version), [1, 2, 3, 4])
+  t.same(planMigrations(migrations, []).map(m => m.version), [1, 2, 3, 4, 5, 6])
   t.same(planMigrations(migrations, [{ version: 1, checksum: m1?.checksum ?? '' }, { version: 2, checksum: m2?.checksum ?? '' }])
-    .map(m => m.version), [3, 4])
+    .map(m => m.version), [3, 4, 5, 6])
   t.same(planMigrations(migrations, migrations.map(m => ({ version: m.version, checksum: m.checksum }))), [])
   t.throws(() => planMigrations(migrations, [{ version: 2, checksum: 'edited' }]),
     { code: 'FINNHUBD_ERR_MIGRATION', message: /002_schema_migrations\.cql was changed after it was applied.*new, higher-numbered migration/ })
