@@ -33,7 +33,8 @@ commands:
   run            the daemon with the configured roles (default both), until SIGTERM/SIGINT
   ingest         run the ingest role only: Finnhub WebSocket → Kafka
   process        run the process role only: Kafka → worker pool → Cassandra
-  query SYMBOL   stored trades of a symbol, newest first: [--candles] [--since 15m|ISO] [--limit N]
+  query SYMBOL   stored trades of a symbol, newest first: [--candles [1m|5m|15m|1h|1d]]
+                 [--since 15m|ISO] [--limit N]
   query --gaps   the ledger of gaps (where trades may be missing): [SYMBOL] [--since 1d|ISO] [--limit N]
   tail           print the trades topic live, decoded, one line a record: [--dlq] (the
                  dead-letter topic) [--symbol S] [--from-beginning] [--max N]
@@ -114,11 +115,11 @@ ${ONLY_GLOBAL}`,
   process: `usage: finnhubd [--config FILE] [--env-file FILE] process
 
 The process role only: Kafka (the configured group) → worker pool → Cassandra trades and
-one-minute candles; undecodable records go to the dead-letter topic.
+candles (1m to 1d); undecodable records go to the dead-letter topic.
 ${SIGNALS_AND_EXIT}
 
 ${ONLY_GLOBAL}`,
-  query: `usage: finnhubd [--config FILE] query SYMBOL [--candles] [--since 15m|ISO] [--limit N]
+  query: `usage: finnhubd [--config FILE] query SYMBOL [--candles [1m|5m|15m|1h|1d]] [--since 15m|ISO] [--limit N]
        finnhubd [--config FILE] query --gaps [SYMBOL] [--since 1d|ISO] [--limit N]
 
 Stored trades of SYMBOL in Cassandra, newest first. With --gaps: the stretches where
@@ -126,9 +127,10 @@ trades may be missing (socket down, stalled, refused, drops, daemon down), oldes
 of SYMBOL when given; "open" while a gap lasts (docs/operations.md, "Gaps").
 
 options:
-  --candles      one-minute candles instead of trades
+  --candles [I]  candles instead of trades, at interval I: 1m (the default), 5m, 15m, 1h or 1d
   --gaps         the ledger of gaps instead of trades (--since defaults to 1d)
-  --since T      how far back: a duration (90s, 15m, 2h, 1d) or an ISO time (default 15m)
+  --since T      how far back: a duration (90s, 15m, 2h, 1d) or an ISO time (default 1h;
+                 for candles 120 intervals, e.g. 5d of 1h)
   --limit N      at most N rows`,
   tail: `usage: finnhubd [--config FILE] tail [--dlq] [--symbol S] [--from-beginning] [--max N]
 
@@ -295,13 +297,14 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       }
       case 'query': {
         const q = commandArgs({
-          args: [...rest],
+          // --candles=1h as --candles 1h (the interval is the positional after the symbol).
+          args: rest.flatMap(a => a.startsWith('--candles=') ? ['--candles', a.slice('--candles='.length)] : [a]),
           options: { candles: { type: 'boolean' }, gaps: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' } },
           allowPositionals: true,
           strict: true
         }, helpOf('query'))
         const { config } = load()
-        const { parseSince, queryRows, validateQuery } = await import('./cassandra/query.js')
+        const { candleInterval, defaultSince, parseSince, queryRows, validateQuery } = await import('./cassandra/query.js')
         if (q.values.gaps === true) {
           const { queryGapLines } = await import('./cassandra/gaps.js')
           const symbol = q.positionals[0] === undefined ? null : validateQuery(q.positionals[0], q.values.limit).symbol
@@ -319,13 +322,14 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
           return 0
         }
         const { symbol, limit } = validateQuery(q.positionals[0], q.values.limit)
+        const candles = candleInterval(q.values.candles === true, q.positionals.slice(1))
         const now = Date.now()
-        const sinceMs = parseSince(q.values.since, now)
+        const sinceMs = parseSince(q.values.since ?? defaultSince(candles), now)
         const { connectCassandra } = await import('./cassandra/client.js')
         const client = await connectCassandra(config.cassandra)
         try {
-          const lines = await queryRows(client, config.cassandra, { symbol, candles: q.values.candles === true, sinceMs, limit }, now)
-          if (lines.length === 0) io.out(`no ${q.values.candles === true ? 'candles' : 'trades'} for ${symbol} since ${new Date(sinceMs).toISOString()}`)
+          const lines = await queryRows(client, config.cassandra, { symbol, candles, sinceMs, limit }, now)
+          if (lines.length === 0) io.out(`no ${candles !== null ? `${candles} candles` : 'trades'} for ${symbol} since ${new Date(sinceMs).toISOString()}`)
           for (const line of lines) io.out(line)
         } finally {
           await client.shutdown()

@@ -3,7 +3,7 @@ import t from 'tap'
 import { createIngestCounters } from '../daemon/metrics/ingest.js'
 import { createProcessCounters } from '../daemon/metrics/process.js'
 import { formatStatus, sampleStatus } from '../daemon/status-line.js'
-import { parseSince, validateQuery } from '../daemon/cassandra/query.js'
+import { candleInterval, defaultSince, parseSince, validateQuery } from '../daemon/cassandra/query.js'
 
 t.test('rates over the interval, lag, p99 and new errors', async t => {
   const ingest = createIngestCounters()
@@ -31,4 +31,16 @@ t.test('query arguments: symbol, limit and since are checked with a clear messag
   t.equal(parseSince('2d', now), now - 172_800_000)
   t.equal(parseSince('2024-01-01T00:00:00Z', now), Date.UTC(2024, 0, 1))
   t.throws(() => parseSince('yesterday', now), { code: 'FINNHUBD_ERR_USAGE', message: /--since yesterday is neither/ })
+})
+
+t.test('query SYMBOL --candles [interval]: the interval after the symbol, 1m by default; anything else refused by name', async t => {
+  t.equal(candleInterval(false, []), null, 'trades')
+  t.equal(candleInterval(true, []), '1m')
+  for (const i of ['1m', '5m', '15m', '1h', '1d']) t.equal(candleInterval(true, [i]), i)
+  t.throws(() => candleInterval(true, ['1w']), { code: 'FINNHUBD_ERR_USAGE', message: /--candles "1w" is not an interval; use 1m, 5m, 15m, 1h or 1d/ })
+  t.throws(() => candleInterval(true, ['1h', '1d']), { code: 'FINNHUBD_ERR_USAGE', message: /at most one interval/ })
+  t.throws(() => candleInterval(false, ['MSFT']), { code: 'FINNHUBD_ERR_USAGE', message: /"MSFT" is one too many/ })
+  t.equal(defaultSince(null), '1h')
+  t.equal(defaultSince('1m'), '120m', 'two hours of 1m')
+  t.equal(defaultSince('1h'), '7200m', 'five days of 1h')
 })

@@ -1,17 +1,20 @@
-// `finnhubd query SYMBOL [--candles] [--since T] [--limit N]`: the stored trades or
-// candles of one symbol, newest first, without cqlsh. Reads one (symbol, day)
-// partition at a time from today back to the day of --since.
+// `finnhubd query SYMBOL [--candles [1m|5m|15m|1h|1d]] [--since T] [--limit N]`: the
+// stored trades or candles of one symbol, newest first, without cqlsh. Reads one
+// partition at a time (a day of trades or 1 m candles, a month of 5 m to 1 h, a year
+// of 1 d) from the newest back to the one holding --since.
 
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { SYMBOL_PATTERN } from '../config/schema.js'
 import type { Candle } from '../core/candle.js'
+import { bucketsBetween, isResolutionName, RESOLUTIONS, type ResolutionName } from '../core/candle-periods.js'
 import { utcDay } from '../core/transform.js'
 import { FinnhubdError } from '../core/errors.js'
 
 export interface QueryOptions {
   symbol: string
-  candles: boolean
+  /** Candles at this resolution instead of trades. */
+  candles: ResolutionName | null
   sinceMs: number
   limit: number
 }
@@ -29,6 +32,24 @@ export function parseSince (raw: string | undefined, now: number): number {
   return t
 }
 
+/** `query SYMBOL --candles [I]`: the interval (1m when none is given), null without --candles. */
+export function candleInterval (candles: boolean, rest: readonly string[]): ResolutionName | null {
+  if (!candles) {
+    if (rest.length > 0) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `query takes one symbol; "${rest[0]?.slice(0, 40) ?? ''}" is one too many (an interval goes after --candles)`)
+    return null
+  }
+  if (rest.length > 1) throw new FinnhubdError('FINNHUBD_ERR_USAGE', 'query SYMBOL --candles takes at most one interval (1m, 5m, 15m, 1h or 1d)')
+  const interval = rest[0] ?? '1m'
+  if (!isResolutionName(interval)) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `--candles ${JSON.stringify(interval.slice(0, 40))} is not an interval; use 1m, 5m, 15m, 1h or 1d`)
+  return interval
+}
+
+/** --since when not given: an hour of trades, or 120 candles (two hours of 1m, five days of 1h). */
+export function defaultSince (candles: ResolutionName | null): string {
+  if (candles === null) return '1h'
+  return `${Math.max(60, 120 * RESOLUTIONS[candles].ms / 60_000)}m`
+}
+
 export function validateQuery (symbol: string | undefined, limit: string | undefined): { symbol: string, limit: number } {
   if (symbol === undefined || !SYMBOL_PATTERN.test(symbol)) {
     throw new FinnhubdError('FINNHUBD_ERR_USAGE', `query needs a symbol such as AAPL or BINANCE:BTCUSDT${symbol !== undefined ? ` (got "${symbol}")` : ''}`)
@@ -41,7 +62,7 @@ export function validateQuery (symbol: string | undefined, limit: string | undef
 /** A row of the trades table, as the query command, the console and the checks read it. */
 export interface StoredTrade { symbol: string, day: string, trade_ts: number, trade_id: string, price: number, volume: number, conditions: string[] | null, ingest_ts: number, process_ts: number }
 
-/** A row of candles_1m. */
+/** A candle row of any resolution (`minute` is the period's start). */
 export type StoredCandle = Candle & { symbol: string }
 
 export function tradeOfRow (r: cassandra.types.Row): StoredTrade {
@@ -76,7 +97,7 @@ export function candleOfRow (r: cassandra.types.Row): StoredCandle {
 }
 
 const TRADE_COLUMNS = 'symbol, day, trade_ts, trade_id, price, volume, conditions, ingest_ts, process_ts'
-const CANDLE_COLUMNS = 'symbol, minute, open, high, low, close, volume, notional, vwap, trade_count, open_ts, close_ts'
+const CANDLE_VALUES = 'open, high, low, close, volume, notional, vwap, trade_count, open_ts, close_ts'
 
 /**
  * A symbol's trades from `sinceMs` (and before `untilMs`) on, newest first, at most
@@ -88,12 +109,25 @@ export async function storedTrades (client: cassandra.Client, config: Config['ca
     (await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true })).rows.map(tradeOfRow))
 }
 
-/** A symbol's one-minute candles with minutes in [sinceMs, untilMs), newest first, at most `limit`. */
-export async function storedCandles (client: cassandra.Client, config: Config['cassandra'], symbol: string, sinceMs: number, limit: number, untilMs: number): Promise<StoredCandle[]> {
-  const cql = `SELECT ${CANDLE_COLUMNS} FROM ${config.keyspace}.candles_1m WHERE symbol = ? AND day = ? AND minute >= ? AND minute < ? LIMIT ?`
-  const rows = await byDay(sinceMs, untilMs, limit, async (day, left) =>
-    (await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true })).rows.map(candleOfRow))
-  return rows.sort((a, b) => b.minute - a.minute)
+/** Partitions one candle read visits at most (newest first): a month of 1 m, two years of 1 h, twenty of 1 d. */
+const MAX_CANDLE_PARTITIONS = { '1m': MAX_DAYS, '5m': 24, '15m': 24, '1h': 24, '1d': 20 } as const
+
+/**
+ * A symbol's candles at `interval` with starts in [sinceMs, untilMs), newest first, at
+ * most `limit`: one partition (a day of 1 m, a month of 5 m to 1 h, a year of 1 d) at a
+ * time from the newest back.
+ */
+export async function storedCandles (client: cassandra.Client, config: Config['cassandra'], symbol: string, sinceMs: number, limit: number, untilMs: number, interval: ResolutionName = '1m'): Promise<StoredCandle[]> {
+  const res = RESOLUTIONS[interval]
+  const cql = `SELECT symbol, ${res.startColumn} AS minute, ${CANDLE_VALUES} FROM ${config.keyspace}.${res.table} ` +
+    `WHERE symbol = ? AND ${res.bucketColumn} = ? AND ${res.startColumn} >= ? AND ${res.startColumn} < ? LIMIT ?`
+  const out: StoredCandle[] = []
+  const buckets = bucketsBetween(res, sinceMs, untilMs).reverse().slice(0, MAX_CANDLE_PARTITIONS[interval])
+  for (const bucket of buckets) {
+    if (out.length >= limit) break
+    out.push(...(await client.execute(cql, [symbol, bucket, sinceMs, untilMs, limit - out.length], { prepare: true })).rows.map(candleOfRow))
+  }
+  return out.sort((a, b) => b.minute - a.minute)
 }
 
 /** Reads day partitions from the one holding untilMs back to the one holding sinceMs (31 at most). */
@@ -110,8 +144,8 @@ async function byDay<T> (sinceMs: number, untilMs: number, limit: number, read: 
 
 export async function queryRows (client: cassandra.Client, config: Config['cassandra'], q: QueryOptions, now: number): Promise<string[]> {
   const until = now + DAY_MS
-  if (q.candles) {
-    return (await storedCandles(client, config, q.symbol, q.sinceMs, q.limit, until)).map(c =>
+  if (q.candles !== null) {
+    return (await storedCandles(client, config, q.symbol, q.sinceMs, q.limit, until, q.candles)).map(c =>
       `${new Date(c.minute).toISOString()}  O ${c.open} H ${c.high} L ${c.low} C ${c.close}  vol ${c.volume}  vwap ${c.vwap ?? '-'}  trades ${c.trade_count}`)
   }
   return (await storedTrades(client, config, q.symbol, q.sinceMs, q.limit, until)).map(r =>

@@ -16,7 +16,7 @@
 //                         at most http.console.topicReadMaxBytes of records an answer
 //                         (daemon/console/topic-budget.ts), `truncated` when it left some out
 //   GET /api/trades       a symbol's latest stored trades (Cassandra)
-//   GET /api/candles      a symbol's one-minute candles (Cassandra)
+//   GET /api/candles      a symbol's candles at 1m, 5m, 15m, 1h or 1d (Cassandra)
 //   GET /api/gaps         the ledger of gaps of a range, of a symbol when given (Cassandra)
 // Reads of Cassandra go through one ReadGate (http.console.maxConcurrentReads at once,
 // maxQueuedReads waiting, a 503 with Retry-After beyond).
@@ -80,7 +80,7 @@ export const API_ENDPOINTS: Readonly<Record<string, string>> = {
   '/api/symbols': 'the symbols subscribed now',
   '/api/topic?topic=trades|dlq&limit=1..200': 'the latest records of the trades or dead-letter topic, decoded, newest first: partition, offset, key, timestamp, trade or why it does not decode, headers; truncated: true when http.console.topicReadMaxBytes left some out',
   '/api/trades?symbol=S&limit=1..1000[&minutes=N | &from=T&to=T]': 'a symbol\'s latest stored trades, newest first (default: the last 60 minutes)',
-  '/api/candles?symbol=S[&minutes=N | &from=T&to=T]': 'a symbol\'s one-minute candles, oldest first (default: the last 120 minutes; at most 2 days)',
+  '/api/candles?symbol=S[&interval=1m|5m|15m|1h|1d][&minutes=N | &from=T&to=T]': 'a symbol\'s candles at the interval (default 1m), oldest first (default: the last 120 of them; at most 2,880: 2 days of 1m, 120 days of 1h)',
   '/api/gaps?[symbol=S&][minutes=N | from=T&to=T]': 'the ledger of gaps overlapping the range (of a symbol when given), oldest first: reason, start and end (trade times; end null while open), symbols, trades dropped (null: unknown)'
 }
 
@@ -233,10 +233,10 @@ export class WebConsole {
         return
       }
       case '/api/candles': {
-        const { symbol, from, to } = req
+        const { symbol, interval, from, to } = req
         const client = this.#cassandra()
-        const candles = await this.#cassandraReads.run(() => answered('Cassandra', () => storedCandles(client, config.cassandra, symbol, from, 3000, to)), signal)
-        sendJson(res, 200, { symbol, from: iso(from), to: iso(to), candles: candles.reverse() })
+        const candles = await this.#cassandraReads.run(() => answered('Cassandra', () => storedCandles(client, config.cassandra, symbol, from, 3000, to, interval)), signal)
+        sendJson(res, 200, { symbol, interval, from: iso(from), to: iso(to), candles: candles.reverse() })
         return
       }
       case '/api/gaps': {

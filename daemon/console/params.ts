@@ -6,6 +6,7 @@
 // it to that, test/console/params.test.ts).
 
 import { SYMBOL_PATTERN } from '../config/schema.js'
+import { RESOLUTION_NAMES, RESOLUTIONS, type ResolutionName } from '../core/candle-periods.js'
 
 export class ApiError extends Error {
   readonly status: number
@@ -72,16 +73,25 @@ export function choiceParam<T extends string> (query: URLSearchParams, name: str
 }
 
 export const MAX_RANGE_MS = 2 * 86_400_000
+/** Candles a chart reads at most: 2 days of 1 m, 10 days of 5 m, … 3,000 days of 1 d. */
+export const MAX_CANDLES = 2880
+/** The gaps listed over a long chart (a year of 1 d candles). */
+export const MAX_GAP_RANGE_MS = 3000 * 86_400_000
+
+export function maxCandleRangeMs (interval: ResolutionName): number {
+  return MAX_CANDLES * RESOLUTIONS[interval].ms
+}
 
 /**
  * A time range: `from` and `to` (ISO times or epoch ms), or `minutes` back from now
- * (default `defaultMinutes`). `from` must be before `to`, and the range at most 2 days.
+ * (default `defaultMinutes`). `from` must be before `to`, and the range at most
+ * `maxMs` (2 days unless the endpoint says otherwise).
  */
-export function rangeParam (query: URLSearchParams, now: number, defaultMinutes: number): { from: number, to: number } {
+export function rangeParam (query: URLSearchParams, now: number, defaultMinutes: number, maxMs = MAX_RANGE_MS, hint = ''): { from: number, to: number } {
   const fromRaw = query.get('from')
   const toRaw = query.get('to')
   if (fromRaw === null && toRaw === null) {
-    const minutes = intParam(query, 'minutes', defaultMinutes, 1, MAX_RANGE_MS / 60_000)
+    const minutes = intParam(query, 'minutes', defaultMinutes, 1, maxMs / 60_000)
     return { from: now - minutes * 60_000, to: now + 60_000 }
   }
   if (query.get('minutes') !== null) throw new ApiError(400, 'give either minutes, or from and to, not both')
@@ -89,7 +99,7 @@ export function rangeParam (query: URLSearchParams, now: number, defaultMinutes:
   const from = timeParam('from', fromRaw)
   const to = timeParam('to', toRaw)
   if (from >= to) throw new ApiError(400, `from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`)
-  if (to - from > MAX_RANGE_MS) throw new ApiError(400, `the range is ${Math.round((to - from) / 3_600_000)} h; at most ${MAX_RANGE_MS / 3_600_000} h at a time`)
+  if (to - from > maxMs) throw new ApiError(400, `the range is ${Math.round((to - from) / 3_600_000)} h; at most ${maxMs / 3_600_000} h at a time${hint}`)
   return { from, to }
 }
 
@@ -107,7 +117,7 @@ export type ApiRequest =
   | { endpoint: '/api' | '/api/pipeline' | '/api/stream' | '/api/symbols' }
   | { endpoint: '/api/topic', topic: 'trades' | 'dlq', limit: number }
   | { endpoint: '/api/trades', symbol: string, limit: number, from: number, to: number }
-  | { endpoint: '/api/candles', symbol: string, from: number, to: number }
+  | { endpoint: '/api/candles', symbol: string, interval: ResolutionName, from: number, to: number }
   | { endpoint: '/api/gaps', symbol: string | null, from: number, to: number }
 
 /** What the console reads for `path` and `query`: a 404 for no such endpoint, a 400 for a bad parameter. */
@@ -129,14 +139,16 @@ export function apiRequest (path: string, query: URLSearchParams, now: number): 
       return { endpoint: path, symbol, limit, ...rangeParam(query, now, 60) }
     }
     case '/api/candles': {
-      checkParams(query, ['symbol', 'minutes', 'from', 'to'])
+      checkParams(query, ['symbol', 'interval', 'minutes', 'from', 'to'])
       const symbol = symbolParam(query)
-      return { endpoint: path, symbol, ...rangeParam(query, now, 120) }
+      const interval = choiceParam(query, 'interval', RESOLUTION_NAMES, '1m')
+      const ms = RESOLUTIONS[interval].ms
+      return { endpoint: path, symbol, interval, ...rangeParam(query, now, 120 * ms / 60_000, maxCandleRangeMs(interval), interval === '1d' ? '' : ' (a longer interval, e.g. interval=1h, reads a longer range)') }
     }
     case '/api/gaps': {
       checkParams(query, ['symbol', 'minutes', 'from', 'to'])
       const symbol = query.has('symbol') ? symbolParam(query) : null
-      return { endpoint: path, symbol, ...rangeParam(query, now, 120) }
+      return { endpoint: path, symbol, ...rangeParam(query, now, 120, MAX_GAP_RANGE_MS) }
     }
     default:
       // A URL's pathname is percent-encoded ASCII: only its length needs bounding.

@@ -79,7 +79,7 @@ t.test('the endpoints, their JSON shapes, and the stream that moves', async t =>
 
   const index = await get(`${url}/api`)
   t.equal(index.status, 200)
-  t.same(Object.keys(index.body['endpoints'] as object).map(k => k.split('?')[0]), ['/api/pipeline', '/api/stream', '/api/symbols', '/api/topic', '/api/trades', '/api/candles'])
+  t.same(Object.keys(index.body['endpoints'] as object).map(k => k.split('?')[0]), ['/api/pipeline', '/api/stream', '/api/symbols', '/api/topic', '/api/trades', '/api/candles', '/api/gaps'])
 
   const page = await fetch(`${url}/`)
   t.equal(page.status, 200)
@@ -138,6 +138,18 @@ t.test('the endpoints, their JSON shapes, and the stream that moves', async t =>
   t.ok(bars.length >= 1, `${bars.length} candles`)
   t.ok(bars.every(b => b.low <= b.open && b.open <= b.high && b.low <= b.close && b.close <= b.high && b.trade_count > 0), 'OHLC in order')
   t.ok(bars.every((b, i) => i === 0 || (bars[i - 1] as { minute: number }).minute < b.minute), 'oldest first')
+  // The longer intervals: the same trades, in periods aligned to UTC.
+  for (const [interval, ms] of [['5m', 300_000], ['1h', 3_600_000], ['1d', 86_400_000]] as const) {
+    let long: Array<{ minute: number, open: number, high: number, low: number, close: number, trade_count: number }> = []
+    for (const until = Date.now() + 10_000; Date.now() < until;) {
+      const r = await get(`${url}/api/candles?symbol=AAPL&interval=${interval}`)
+      long = r.status === 200 && r.body['interval'] === interval ? r.body['candles'] as typeof long : []
+      if (long.length > 0) break
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    t.ok(long.length > 0, `${long.length} ${interval} candles`)
+    t.ok(long.every(b => b.minute % ms === 0 && b.low <= b.open && b.open <= b.high && b.low <= b.close && b.close <= b.high && b.trade_count > 0), `${interval}: aligned to UTC, OHLC in order`)
+  }
 })
 
 t.test('poison written straight into the topic shows in the dead-letter view with its reasons', async t => {

@@ -5,7 +5,8 @@
 // a 4xx status and a short one-line message; nothing else is ever thrown.
 import t from 'tap'
 import fc from 'fast-check'
-import { ApiError, apiRequest, MAX_RANGE_MS, quote, requestUrl, type ApiRequest } from '../../daemon/console/params.js'
+import { ApiError, apiRequest, MAX_GAP_RANGE_MS, MAX_RANGE_MS, maxCandleRangeMs, quote, requestUrl, type ApiRequest } from '../../daemon/console/params.js'
+import { RESOLUTION_NAMES } from '../../daemon/core/candle-periods.js'
 import { SYMBOL_PATTERN } from '../../daemon/config/schema.js'
 import { ENDPOINTS, NOW, paramName, paramValue, target, text } from '../fixtures/hostile-http.js'
 
@@ -22,14 +23,17 @@ function inRange (req: ApiRequest): boolean {
     case '/api/topic':
       return (req.topic === 'trades' || req.topic === 'dlq') && Number.isInteger(req.limit) && req.limit >= 1 && req.limit <= 200
     case '/api/trades':
-    case '/api/candles': {
-      const limitOk = req.endpoint === '/api/candles' || (Number.isInteger(req.limit) && req.limit >= 1 && req.limit <= 1000)
-      return limitOk && SYMBOL_PATTERN.test(req.symbol) && Number.isFinite(req.from) && Number.isFinite(req.to) && req.from < req.to && req.to - req.from <= MAX_RANGE_MS
-    }
+      return Number.isInteger(req.limit) && req.limit >= 1 && req.limit <= 1000 && SYMBOL_PATTERN.test(req.symbol) && rangeOk(req, MAX_RANGE_MS)
+    case '/api/candles':
+      return RESOLUTION_NAMES.includes(req.interval) && SYMBOL_PATTERN.test(req.symbol) && rangeOk(req, maxCandleRangeMs(req.interval))
+    case '/api/gaps':
+      return (req.symbol === null || SYMBOL_PATTERN.test(req.symbol)) && rangeOk(req, MAX_GAP_RANGE_MS)
     default:
       return true
   }
 }
+
+const rangeOk = (req: { from: number, to: number }, max: number): boolean => Number.isFinite(req.from) && Number.isFinite(req.to) && req.from < req.to && req.to - req.from <= max
 
 /** An ApiError the API may answer with: 4xx, a message of one short line. */
 function apiRefusal (err: unknown): err is ApiError {
@@ -115,4 +119,20 @@ t.test('the refusals name what was wrong', async t => {
   t.match(refusal(`/api/${'a'.repeat(500)}`), /^404 no such endpoint \/api\/a{75}…; GET \/api lists them$/)
   t.match(refusal('/api/candles?symbol=AAPL&from=0&to=99999999999999999999'), /^400 to "9{20}" is neither an ISO time/)
   t.equal(refusal('/api/topic?topic=dlq&limit=200'), 'accepted')
+  t.match(refusal('/api/candles?symbol=AAPL&interval=1w'), /^400 interval must be one of 1m, 5m, 15m, 1h, 1d, got "1w"/)
+  t.match(refusal('/api/candles?symbol=AAPL&interval=1h&interval=1d'), /^400 interval is given more than once/)
+  t.match(refusal('/api/candles?symbol=AAPL&from=2026-11-01T00:00:00Z&to=2026-11-05T00:00:00Z'), /^400 the range is 96 h; at most 48 h at a time \(a longer interval, e\.g\. interval=1h, reads a longer range\)/)
+  t.equal(refusal('/api/candles?symbol=AAPL&interval=1h&from=2026-09-01T00:00:00Z&to=2026-12-01T00:00:00Z'), 'accepted', 'three months of 1 h candles')
+  t.match(refusal('/api/candles?symbol=AAPL&interval=1h&from=2026-01-01T00:00:00Z&to=2026-12-01T00:00:00Z'), /^400 the range is 8016 h; at most 2880 h at a time/)
+  t.match(refusal('/api/candles?symbol=AAPL&interval=1d&minutes=99999999'), /^400 minutes must be a whole number from 1 to 4147200/)
+  t.equal(refusal('/api/trades?symbol=AAPL&interval=1h'), '400 unknown parameter interval; this endpoint takes symbol, limit, minutes, from, to')
+})
+
+t.test('candles default to the last 120 of their interval', async t => {
+  for (const [interval, minutes] of [['1m', 120], ['5m', 600], ['1h', 7200], ['1d', 172_800]] as const) {
+    const req = apiRequest('/api/candles', new URLSearchParams({ symbol: 'AAPL', interval }), NOW)
+    t.equal(req.endpoint === '/api/candles' && req.to - req.from, minutes * 60_000 + 60_000, `${interval}: ${minutes} minutes back, to a minute ahead`)
+  }
+  const plain = apiRequest('/api/candles', new URLSearchParams({ symbol: 'AAPL' }), NOW)
+  t.equal(plain.endpoint === '/api/candles' && plain.interval, '1m', 'interval 1m when none is given')
 })
