@@ -13,21 +13,35 @@
 // daemon_down needs to know, after a kill -9, the last trade time that run had safely
 // in Kafka: each change of it is written (pwrite of 16 bytes, once per event-loop turn)
 // to <stateDir>/gaps.heartbeat with the clock, which also ticks once a second.
+//
+// Both files are read back at start as untrusted input (a crash mid-write, a full disk,
+// a hand edit): anything not understood is said in a warning naming the file and left
+// out, so a bad file costs at most that run's daemon_down gap, never the start.
 
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type cassandra from 'cassandra-driver'
 import type { Config } from './config/schema.js'
 import { connectCassandra } from './cassandra/client.js'
 import { writeGap } from './cassandra/gaps.js'
-import { GAP_REASONS, GapTracker, monthsBetween, SettledWatermark, type DropReason, type Gap, type GapReason, type OutageReason, type Resume, type TradeMark } from './core/gaps.js'
+import { SYMBOL_PATTERN } from './core/validate.js'
+import { GAP_REASONS, GapTracker, OUTAGE_REASONS, monthsBetween, SettledWatermark, type DropReason, type Gap, type GapReason, type OutageReason, type Resume, type TradeMark } from './core/gaps.js'
 import type { Logger } from './log.js'
 
 export const GAPS_STATE_FILE = 'gaps.json'
 export const GAPS_HEARTBEAT_FILE = 'gaps.heartbeat'
 const HEARTBEAT_MS = 1_000
 const RETRY_MAX_MS = 30_000
+/** A Date holds times up to ±8.64e15 ms; a gap's times are after 1970. */
+const MAX_TIME_MS = 8.64e15
+/**
+ * gaps.json is read at most this many bytes per row the queue may hold (gaps.maxPendingWrites,
+ * plus the few open gaps): a row with every symbol a daemon subscribes to is well under it,
+ * so only a file that is not ours is refused for its size.
+ */
+export const STATE_BYTES_PER_ROW = 16_384
+const HEARTBEAT_BYTES = 16
 
 export interface GapCounters {
   opened: Record<GapReason, number>
@@ -89,9 +103,14 @@ export class GapLedger {
         { settledTradeTime: r.settledT === null ? null : new Date(r.settledT).toISOString(), aliveAt: new Date(r.aliveAt).toISOString(), symbols: r.symbols.length })
     }
     mkdirSync(opts.stateDir, { recursive: true })
-    this.#heartbeatFd = openSync(join(opts.stateDir, GAPS_HEARTBEAT_FILE), 'w')
+    const heartbeat = join(opts.stateDir, GAPS_HEARTBEAT_FILE)
+    try {
+      this.#heartbeatFd = openSync(heartbeat, 'w')
+    } catch (err) {
+      opts.log.error('the gap heartbeat file cannot be opened: after a crash the next run will date its daemon_down gap from the last save of gaps.json', { err, file: heartbeat })
+    }
     this.#collect()
-    this.#save()
+    this.#settle()
     this.#heartbeat()
     this.#timer = setInterval(() => { this.tick() }, HEARTBEAT_MS)
     this.#timer.unref()
@@ -183,13 +202,23 @@ export class GapLedger {
         this.#o.log.info('a gap closed', { reason: g.reason, start: new Date(g.start).toISOString(), end: new Date(g.end).toISOString(), dropped: g.dropped, symbols: g.symbols.length })
       }
     }
+    this.#settle()
+  }
+
+  /** The queue held to gaps.maxPendingWrites, the counters, the state saved. */
+  #settle (): void {
     const max = this.#o.config.gaps.maxPendingWrites
-    for (const [id, g] of this.#pending) {
-      if (this.#pending.size <= max) break
-      if (g.end === null) continue
-      this.#pending.delete(id)
-      this.counters.writesDropped++
-      this.#o.log.limited('error', 'gap-queue-full', 'a gap row was dropped unwritten: Cassandra has been away too long (gaps.maxPendingWrites)', { reason: g.reason, start: new Date(g.start).toISOString() })
+    // The oldest closed rows go first; open ones only when nothing else is left (the
+    // live tracker has at most three open, a previous run's file may claim any number).
+    for (const closedOnly of [true, false]) {
+      for (const [id, g] of this.#pending) {
+        if (this.#pending.size <= max) break
+        if (closedOnly && g.end === null) continue
+        this.#pending.delete(id)
+        this.counters.writesDropped++
+        this.#o.log.limited('error', 'gap-queue-full', 'a gap row was dropped unwritten: Cassandra has been away too long (gaps.maxPendingWrites)',
+          { reason: g.reason, start: new Date(g.start).toISOString(), end: g.end === null ? null : new Date(g.end).toISOString(), dropped: g.dropped, symbols: g.symbols.length, pending: this.#pending.size })
+      }
     }
     for (const r of GAP_REASONS) this.counters.open[r] = 0
     for (const g of this.#tracker.open) this.counters.open[g.reason]++
@@ -249,26 +278,101 @@ export class GapLedger {
     }
   }
 
-  /** The previous run's state, or null on a first run (or an unreadable file, said once). */
+  /** The previous run's state, or null on a first run (or a file not understood, said in a warning naming it). */
   #load (): { resume: Resume, pending: Gap[] } | null {
+    const log = this.#o.log
     const file = join(this.#o.stateDir, GAPS_STATE_FILE)
-    let state: SavedState
-    try {
-      state = JSON.parse(readFileSync(file, 'utf8')) as SavedState
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#o.log.error('the gap state of the previous run is unreadable: no daemon_down gap for its downtime', { err, file })
+    const unusable = (why: string, err?: unknown): null => {
+      log.warn(`the gap state of the previous run is ${why}: it is ignored (no daemon_down gap for its downtime, its queued gap rows are lost)`, { file, ...(err === undefined ? {} : { err }) })
       return null
     }
-    if (state.version !== 1 || !Array.isArray(state.symbols) || !Array.isArray(state.open) || !Array.isArray(state.pending)) return null
-    let { settledT, aliveAt } = state
+    let text: string
     try {
-      const buf = readFileSync(join(this.#o.stateDir, GAPS_HEARTBEAT_FILE))
-      if (buf.length >= 16 && buf.readDoubleLE(8) >= aliveAt) {
-        aliveAt = buf.readDoubleLE(8)
-        const t = buf.readDoubleLE(0)
-        settledT = Number.isNaN(t) ? settledT : t
-      }
-    } catch { /* no heartbeat: the JSON's own */ }
+      const limit = (this.#o.config.gaps.maxPendingWrites + GAP_REASONS.length) * STATE_BYTES_PER_ROW
+      const size = statSync(file).size
+      if (size > limit) return unusable(`${size} bytes, more than this daemon writes (at most ${limit}: gaps.maxPendingWrites rows)`)
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : unusable('unreadable', err)
+    }
+    let raw: unknown
+    try {
+      raw = JSON.parse(text)
+    } catch (err) {
+      return unusable('not JSON (truncated or overwritten?)', err)
+    }
+    const parsed = parseSavedState(raw)
+    if (typeof parsed === 'string') return unusable(`not a gap state: ${parsed}`)
+    if (parsed.skipped > 0) log.warn('gap rows of the previous run that are not understood are left out', { file, skipped: parsed.skipped })
+    const { state } = parsed
+    let { settledT, aliveAt } = state
+    const beat = this.#readHeartbeat()
+    if (beat !== null && beat.aliveAt >= aliveAt) {
+      aliveAt = beat.aliveAt
+      settledT = beat.settledT ?? settledT
+    }
     return { resume: { settledT, aliveAt, symbols: state.symbols, open: state.open }, pending: state.pending }
   }
+
+  /** The last heartbeat (16 bytes: settled trade time or NaN, the clock), or null when absent or not understood. */
+  #readHeartbeat (): { settledT: number | null, aliveAt: number } | null {
+    const file = join(this.#o.stateDir, GAPS_HEARTBEAT_FILE)
+    const buf = Buffer.alloc(HEARTBEAT_BYTES)
+    let size: number
+    try {
+      size = statSync(file).size
+      const fd = openSync(file, 'r')
+      try { readSync(fd, buf, 0, HEARTBEAT_BYTES, 0) } finally { closeSync(fd) }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#o.log.warn('the gap heartbeat of the previous run is unreadable: gaps.json\'s times are used', { err, file })
+      return null
+    }
+    if (size === 0) return null
+    const settled = buf.readDoubleLE(0)
+    const aliveAt = buf.readDoubleLE(8)
+    if (size !== HEARTBEAT_BYTES || !isTime(aliveAt) || !(Number.isNaN(settled) || isTime(settled))) {
+      this.#o.log.warn('the gap heartbeat of the previous run is not understood (not two times in 16 bytes): gaps.json\'s times are used', { file, bytes: size })
+      return null
+    }
+    return { settledT: Number.isNaN(settled) ? null : settled, aliveAt }
+  }
+}
+
+function isTime (x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= MAX_TIME_MS
+}
+
+function isSymbols (x: unknown): x is string[] {
+  return Array.isArray(x) && x.every(s => typeof s === 'string' && SYMBOL_PATTERN.test(s))
+}
+
+/** One saved gap, or null when it is not one this daemon writes. */
+function savedGap (x: unknown): Gap | null {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return null
+  const { id, reason, start, end, symbols, dropped, openedAt } = x as Record<string, unknown>
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200) return null
+  if (!(GAP_REASONS as readonly unknown[]).includes(reason)) return null
+  if (!isTime(start) || !isTime(openedAt) || !(end === null || (isTime(end) && end >= start)) || !isSymbols(symbols)) return null
+  const outage = (OUTAGE_REASONS as readonly unknown[]).includes(reason)
+  if (outage ? dropped !== null : !(typeof dropped === 'number' && Number.isSafeInteger(dropped) && dropped >= 0)) return null
+  return { id, reason: reason as GapReason, start, end, symbols: [...new Set(symbols)].sort(), dropped: dropped as number | null, openedAt }
+}
+
+/** gaps.json's content checked: the state with the gaps understood (and how many were not), or why it is no state at all. */
+function parseSavedState (raw: unknown): { state: SavedState, skipped: number } | string {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'not a JSON object'
+  const { version, aliveAt, settledT, symbols, open, pending } = raw as Record<string, unknown>
+  if (version !== 1) return 'version is not 1'
+  if (!isTime(aliveAt)) return 'aliveAt is not a time in epoch ms'
+  if (settledT !== null && !isTime(settledT)) return 'settledT is neither null nor a time in epoch ms'
+  if (!isSymbols(symbols)) return 'symbols is not a list of Finnhub symbols'
+  if (!Array.isArray(open) || !Array.isArray(pending)) return 'open or pending is not a list'
+  let skipped = 0
+  const gaps = (list: unknown[]): Gap[] => list.flatMap(x => {
+    const g = savedGap(x)
+    if (g === null) skipped++
+    return g === null ? [] : [g]
+  })
+  const state: SavedState = { version: 1, aliveAt, settledT, symbols: [...new Set(symbols)], open: gaps(open), pending: gaps(pending) }
+  return { state, skipped }
 }
