@@ -104,5 +104,16 @@ t.test('the three views in a browser', async t => {
   const candlePixels = await page.evaluate(COUNT_CANDLE_PIXELS) as number
   t.ok(candlePixels > 20, `the chart draws candles (${candlePixels} pixels in candle colours)`)
   await page.screenshot({ path: join(ARTIFACTS, 'console-trades.png'), fullPage: true })
+
+  // The resolution picker: one-hour candles of the same trades; a range the interval cannot draw is not offered.
+  t.ok(await page.$eval('#minutes option[value="525600"]', o => (o as HTMLOptionElement).disabled), 'a year of 1 min candles is not offered')
+  await page.selectOption('#interval', '1h')
+  t.ok(await waitInPage(page, "document.getElementById('candle-chart').dataset.interval === '1h' && Number(document.getElementById('candle-chart').dataset.candles || 0) > 0", 20_000), 'the chart has one-hour candles')
+  t.equal(await page.textContent('#candle-title'), 'One-hour candles')
+  t.notOk(await page.$eval('#minutes option[value="43200"]', o => (o as HTMLOptionElement).disabled), 'thirty days of 1 h candles are offered')
+  await page.selectOption('#minutes', '43200')
+  t.ok(await waitInPage(page, "document.getElementById('candle-chart').dataset.interval === '1h' && document.getElementById('minutes').value === '43200'", 20_000), '30 days of 1 h candles')
+  t.match(await page.textContent('#candle-count') ?? '', /^\d+ candles, \d+ latest trades, \d+ gaps$/, 'read without an error')
+  t.ok(await page.$eval('#trades-error', e => (e as HTMLElement).hidden), 'no error shown')
   t.same(problems, [], 'no script errors on the page')
 })

@@ -178,22 +178,47 @@ const candleChart = (() => {
   const shade = chart.addSeries(LightweightCharts.HistogramSeries, { priceScaleId: 'gaps', color: 'rgba(248, 81, 73, 0.18)', priceLineVisible: false, lastValueVisible: false })
   chart.priceScale('gaps').applyOptions({ scaleMargins: { top: 0, bottom: 0 }, visible: false })
   return {
-    set (candles, gaps, from, to) {
+    set (candles, gaps, from, to, stepMs) {
       series.setData(candles.map(c => ({ time: Math.floor(c.minute / 1000), open: c.open, high: c.high, low: c.low, close: c.close })))
-      shade.setData(gapMinutes(gaps, from, to).map(m => ({ time: m / 1000, value: 1 })))
+      shade.setData(gapPeriods(gaps, from, to, stepMs).map(m => ({ time: m / 1000, value: 1 })))
       chart.timeScale().fitContent()
     }
   }
 })()
 
-/** The minutes (ms, ascending) within [from, to] that a gap touches; an open gap reaches to `to`. */
-function gapMinutes (gaps, from, to) {
-  const minutes = new Set()
+/** The candle periods (their starts, ms, ascending) within [from, to] that a gap touches; an open gap reaches to `to`. */
+function gapPeriods (gaps, from, to, stepMs) {
+  const periods = new Set()
   for (const g of gaps) {
     const end = Math.min(g.end ?? to, to)
-    for (let m = Math.floor(Math.max(g.start, from) / 60000) * 60000; m <= end && minutes.size < 5000; m += 60000) minutes.add(m)
+    for (let m = Math.floor(Math.max(g.start, from) / stepMs) * stepMs; m <= end && periods.size < 5000; m += stepMs) periods.add(m)
   }
-  return [...minutes].sort((a, b) => a - b)
+  return [...periods].sort((a, b) => a - b)
+}
+
+/** The candle intervals: their length, their chart title, and the longest range the API serves for each (2,880 candles). */
+const INTERVALS = {
+  '1m': { ms: 60000, title: 'One-minute candles' },
+  '5m': { ms: 300000, title: 'Five-minute candles' },
+  '15m': { ms: 900000, title: 'Fifteen-minute candles' },
+  '1h': { ms: 3600000, title: 'One-hour candles' },
+  '1d': { ms: 86400000, title: 'One-day candles (UTC)' }
+}
+const MAX_CANDLES = 2880
+/** The trades list reads at most two days back. */
+const MAX_TRADE_MINUTES = 2880
+
+/** Offers only the ranges the interval can draw; a range too long for it falls back to the longest it can. */
+function fitRange () {
+  const interval = INTERVALS[$('interval').value] ?? INTERVALS['1m']
+  const maxMinutes = MAX_CANDLES * interval.ms / 60000
+  const select = $('minutes')
+  let fallback = null
+  for (const o of select.options) {
+    o.disabled = Number(o.value) > maxMinutes
+    if (!o.disabled) fallback = o
+  }
+  if (select.selectedOptions[0]?.disabled && fallback !== null) select.value = fallback.value
 }
 
 let tradesTimer = null
@@ -224,12 +249,18 @@ async function refreshTrades () {
   if (current !== 'trades') return
   const symbol = $('symbol').value
   if (!symbol) return
-  const minutes = $('minutes').value
-  const q = `symbol=${encodeURIComponent(symbol)}&minutes=${encodeURIComponent(minutes)}`
+  fitRange()
+  const intervalName = INTERVALS[$('interval').value] ? $('interval').value : '1m'
+  const interval = INTERVALS[intervalName]
+  const minutes = Number($('minutes').value)
+  const q = `symbol=${encodeURIComponent(symbol)}&minutes=${minutes}`
+  const tq = `symbol=${encodeURIComponent(symbol)}&minutes=${Math.min(minutes, MAX_TRADE_MINUTES)}`
   try {
-    const [candles, trades, gaps] = await Promise.all([getJson(`/api/candles?${q}`), getJson(`/api/trades?${q}&limit=50`), getJson(`/api/gaps?${q}`)])
+    const [candles, trades, gaps] = await Promise.all([getJson(`/api/candles?${q}&interval=${intervalName}`), getJson(`/api/trades?${tq}&limit=50`), getJson(`/api/gaps?${q}`)])
     $('trades-error').hidden = true
-    candleChart.set(candles.candles, gaps.gaps, Date.parse(gaps.from), Date.parse(gaps.to))
+    $('candle-title').textContent = interval.title
+    candleChart.set(candles.candles, gaps.gaps, Date.parse(gaps.from), Date.parse(gaps.to), interval.ms)
+    $('candle-chart').dataset.interval = intervalName
     $('candle-count').textContent = `${candles.candles.length} candles, ${trades.trades.length} latest trades, ${gaps.gaps.length} gaps`
     $('candle-chart').dataset.candles = String(candles.candles.length)
     $('candle-chart').dataset.gaps = String(gaps.gaps.length)
@@ -255,7 +286,11 @@ async function refreshTrades () {
   tradesTimer = setTimeout(refreshTrades, 5000)
 }
 
-for (const id of ['symbol', 'minutes']) $(id).addEventListener('change', refreshTrades)
+for (const id of ['symbol', 'interval', 'minutes']) $(id).addEventListener('change', refreshTrades)
+{
+  const wanted = new URLSearchParams(location.search).get('interval')
+  if (wanted && INTERVALS[wanted]) $('interval').value = wanted
+}
 $('trades-refresh').addEventListener('click', refreshTrades)
 
 follow()
