@@ -464,7 +464,7 @@ export class Daemon implements RunningDaemon {
     notifier?.ready(ingest === null || ingest.client.connected ? 'running' : 'running; waiting for Finnhub')
     notifier?.startWatchdog(() => !this.#forced)
     if (notifier?.enabled !== true) return
-    this.#stopStatus = startStatusLine({ ingest: ingest?.counters ?? null, process: proc?.counters ?? null, p99Ms: () => this.latency.quantileMs('end_to_end', 0.99) },
+    this.#stopStatus = startStatusLine({ ingest: ingest?.counters ?? null, process: proc?.counters ?? null, endToEnd: () => this.latency.snapshotOf('end_to_end') },
       STATUS_EVERY_MS, line => notifier.status(line))
   }
 }

@@ -2,7 +2,8 @@
 import t from 'tap'
 import { createIngestCounters } from '../daemon/metrics/ingest.js'
 import { createProcessCounters } from '../daemon/metrics/process.js'
-import { formatStatus, sampleStatus } from '../daemon/status-line.js'
+import { formatStatus, sampleStatus, TrailingP99 } from '../daemon/status-line.js'
+import { StageLatency } from '../daemon/metrics/latency.js'
 import { candleInterval, defaultSince, parseSince, validateQuery } from '../daemon/cassandra/query.js'
 
 t.test('rates over the interval, lag, p99 and new errors', async t => {
@@ -14,9 +15,25 @@ t.test('rates over the interval, lag, p99 and new errors', async t => {
   proc.rowsWritten = 4000
   proc.poison.unknown_framing = 1
   const b = sampleStatus(3000, ingest, proc)
-  t.equal(formatStatus(a, b, 1234, 12.34), 'in 2,500/s  out 2,000/s  lag 1,234  p99 12.3 ms  errors +3  (stored 4,000 in all)')
-  t.match(formatStatus(b, b, 0, NaN), /p99 - /)
+  t.equal(formatStatus(a, b, 1234, 12.34), 'in 2,500/s  out 2,000/s  lag 1,234  p99 (last 10 s) 12.3 ms  errors +3  (stored 4,000 in all)')
+  t.match(formatStatus(b, b, 0, NaN), /p99 \(last 10 s\) - /)
   t.same(sampleStatus(0, null, null), { at: 0, received: 0, stored: 0, errors: 0 })
+})
+
+t.test('the line\'s p99 is of the last 10 s only: a slow start leaves it once 10 s have passed', async t => {
+  const latency = new StageLatency()
+  const p99 = new TrailingP99(10_000)
+  t.ok(Number.isNaN(p99.add(0, latency.snapshotOf('end_to_end'))), 'nothing before the first snapshot')
+  latency.record('end_to_end', 1000, 100) // a slow start: 100 trades at 1 s
+  t.ok(Math.abs(p99.add(5_000, latency.snapshotOf('end_to_end')) - 1000) < 10, 'the slow start while it is in the window')
+  latency.record('end_to_end', 8, 500)
+  const mixed = p99.add(10_000, latency.snapshotOf('end_to_end'))
+  t.ok(mixed > 900, `still in the window at 10 s (${mixed} ms)`)
+  latency.record('end_to_end', 8, 500)
+  const later = p99.add(15_000, latency.snapshotOf('end_to_end'))
+  t.ok(later < 10, `from the 5 s snapshot on: only the fast trades (${later} ms)`)
+  t.ok(Number.isNaN(p99.add(30_000, latency.snapshotOf('end_to_end'))), 'nothing recorded in the last window: no figure')
+  latency.destroy()
 })
 
 t.test('query arguments: symbol, limit and since are checked with a clear message', async t => {

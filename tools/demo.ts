@@ -101,7 +101,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
     }
     opts.out(`[demo] running: ${config.finnhub.symbols.join(', ')} → Kafka topic ${config.kafka.topic} → Cassandra table ${config.cassandra.keyspace}.${config.cassandra.tradesTable}; Ctrl-C stops`)
     opts.out(`[demo] look at the data with: npm run finnhubd -- ${stack.secure ? `--config ${secureStackFiles(stack).configFile} ` : ''}query ${config.finnhub.symbols[0] ?? 'AAPL'} [--candles]`)
-    const stopStatus = startStatusLine({ ingest: daemon.ingest?.counters ?? null, process: daemon.process?.counters ?? null, p99Ms: () => daemon.latency.quantileMs('end_to_end', 0.99) },
+    const stopStatus = startStatusLine({ ingest: daemon.ingest?.counters ?? null, process: daemon.process?.counters ?? null, endToEnd: () => daemon.latency.snapshotOf('end_to_end') },
       opts.statusEveryMs ?? 5000, opts.out)
     const code = await daemon.stopped
     stopStatus()

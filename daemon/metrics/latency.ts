@@ -130,11 +130,14 @@ export class StageLatency {
   /** Every stage's histogram since the start, encoded (GET /latency). */
   snapshot (): Record<Stage, StageSnapshot> {
     const out = {} as Record<Stage, StageSnapshot>
-    for (const s of STAGES) {
-      const h = this.#total.get(s) as hdr.Histogram
-      out[s] = { count: h.totalCount, histogram: hdr.encodeIntoCompressedBase64(h) }
-    }
+    for (const s of STAGES) out[s] = this.snapshotOf(s)
     return out
+  }
+
+  /** One stage's histogram since the start, encoded. */
+  snapshotOf (stage: Stage): StageSnapshot {
+    const h = this.#total.get(stage) as hdr.Histogram
+    return { count: h.totalCount, histogram: hdr.encodeIntoCompressedBase64(h) }
   }
 
   /** Frees the WebAssembly memory of every histogram; the instance is unusable afterwards. */

@@ -1,18 +1,19 @@
 // The console in a real headless Chromium (Debian's, driven by playwright-core),
 // against the daemon on the real stack with the simulator sending: the Pipeline
 // view's numbers move, the Topic view lists records of the symbols sent, the candle
-// chart draws candles. A screenshot of each view goes to test/artifacts/.
+// chart draws candles and shades a gap written to the ledger, which is listed below it. A screenshot of each view goes to test/artifacts/.
 import t from 'tap'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Page } from 'playwright-core'
+import { writeGap } from '../../daemon/cassandra/gaps.js'
 import { startDaemon } from '../../daemon/daemon.js'
 import { createLogger } from '../../daemon/log.js'
 import { PROJECT_ROOT } from '../../daemon/paths.js'
 import { FinnhubSimulator } from '../../tools/simulator/server.js'
 import { CHROMIUM, CHROMIUM_ARGS } from '../fixtures/chromium.js'
 import { waitFor } from '../fixtures/kafka.js'
-import { pipelineConfig } from '../fixtures/pipeline.js'
+import { cassandraClient, pipelineConfig } from '../fixtures/pipeline.js'
 
 t.setTimeout(240_000)
 
@@ -28,6 +29,18 @@ const COUNT_CANDLE_PIXELS = `(() => {
     if (c.width === 0 || c.height === 0) continue
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data
     for (let i = 0; i < d.length; i += 4) if (near(d, i, 0x3f, 0xb9, 0x50) || near(d, i, 0xf8, 0x51, 0x49)) n++
+  }
+  return n
+})()`
+
+// The gap shading: the down colour at 18 % over the panel (#171d24), or unblended on a layer of its own.
+const COUNT_SHADE_PIXELS = `(() => {
+  const near = (d, i, r, g, b) => Math.abs(d[i] - r) < 7 && Math.abs(d[i + 1] - g) < 7 && Math.abs(d[i + 2] - b) < 7
+  let n = 0
+  for (const c of document.querySelectorAll('#candle-chart canvas')) {
+    if (c.width === 0 || c.height === 0) continue
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data
+    for (let i = 0; i < d.length; i += 4) if ((near(d, i, 63, 38, 43) && d[i + 3] === 255) || (near(d, i, 0xf8, 0x51, 0x49) && d[i + 3] > 20 && d[i + 3] < 80)) n++
   }
   return n
 })()`
@@ -95,6 +108,14 @@ t.test('the three views in a browser', async t => {
   t.match(await page.textContent('#topic-name'), new RegExp(`${config.kafka.topic.replace(/\./g, '\\.')}: 50 records`))
   await page.screenshot({ path: join(ARTIFACTS, 'console-topic.png'), fullPage: true })
 
+  // A gap of ETHUSDT half an hour ago, four minutes and a quarter long, as the ledger writes it.
+  const minute = 60_000
+  const gapStart = Math.floor(Date.now() / minute) * minute - 30 * minute + 15_000
+  const gapEnd = gapStart + 4 * minute
+  const store = cassandraClient(config)
+  t.teardown(() => store.shutdown())
+  await writeGap(store, config.cassandra.keyspace, { id: `${new Date(gapStart).toISOString()}/stalled/browser.0`, reason: 'stalled', start: gapStart, end: gapEnd, symbols: ['BINANCE:ETHUSDT'], dropped: null, openedAt: gapStart }, 'browser-test', Date.now())
+
   // Trades and candles: the chart draws the symbol's candles.
   await page.goto(`${url}/?symbol=BINANCE%3AETHUSDT#trades`)
   t.ok(await waitInPage(page, "Number(document.getElementById('candle-chart').dataset.candles || 0) > 0", 20_000), 'the chart has candles')
@@ -103,17 +124,28 @@ t.test('the three views in a browser', async t => {
   await page.waitForTimeout(500)
   const candlePixels = await page.evaluate(COUNT_CANDLE_PIXELS) as number
   t.ok(candlePixels > 20, `the chart draws candles (${candlePixels} pixels in candle colours)`)
+  // The gap: shaded over the five minutes it touches, and listed. (Other gaps may show too: the
+  // daemon's own ledger records any it sees.)
+  const shaded = new Set((await page.getAttribute('#candle-chart', 'data-shaded') ?? '').split(' ').filter(x => x !== '').map(Number))
+  const touched = [0, 1, 2, 3, 4].map(i => gapStart - 15_000 + i * minute)
+  t.same(touched.filter(m => !shaded.has(m)), [], 'the shading series has a column in each minute the gap touches')
+  t.notOk(shaded.has(gapStart - 15_000 - minute) && shaded.has(gapEnd + minute) && shaded.size > 100, 'and not everywhere')
+  const shadePixels = await page.evaluate(COUNT_SHADE_PIXELS) as number
+  t.ok(shadePixels > 100, `the shading is drawn (${shadePixels} pixels in the gap colour)`)
+  const listed = await page.$$eval('#gaps tbody tr', rows => rows.map(r => [...r.children].map(c => c.textContent ?? '')))
+  t.ok(listed.some(r => r.join('|') === [new Date(gapStart).toISOString(), new Date(gapEnd).toISOString(), 'stalled', 'unknown', 'BINANCE:ETHUSDT'].join('|')), 'the gap is listed under the chart', { listed })
+  t.match(await page.textContent('#candle-count') ?? '', /, [1-9]\d* gaps$/)
   await page.screenshot({ path: join(ARTIFACTS, 'console-trades.png'), fullPage: true })
 
   // The resolution picker: one-hour candles of the same trades; a range the interval cannot draw is not offered.
-  t.ok(await page.$eval('#minutes option[value="525600"]', o => (o as HTMLOptionElement).disabled), 'a year of 1 min candles is not offered')
+  t.ok(await page.$eval('#minutes option[value="525600"]', o => (o as unknown as { disabled: boolean }).disabled), 'a year of 1 min candles is not offered')
   await page.selectOption('#interval', '1h')
   t.ok(await waitInPage(page, "document.getElementById('candle-chart').dataset.interval === '1h' && Number(document.getElementById('candle-chart').dataset.candles || 0) > 0", 20_000), 'the chart has one-hour candles')
   t.equal(await page.textContent('#candle-title'), 'One-hour candles')
-  t.notOk(await page.$eval('#minutes option[value="43200"]', o => (o as HTMLOptionElement).disabled), 'thirty days of 1 h candles are offered')
+  t.notOk(await page.$eval('#minutes option[value="43200"]', o => (o as unknown as { disabled: boolean }).disabled), 'thirty days of 1 h candles are offered')
   await page.selectOption('#minutes', '43200')
   t.ok(await waitInPage(page, "document.getElementById('candle-chart').dataset.interval === '1h' && document.getElementById('minutes').value === '43200'", 20_000), '30 days of 1 h candles')
   t.match(await page.textContent('#candle-count') ?? '', /^\d+ candles, \d+ latest trades, \d+ gaps$/, 'read without an error')
-  t.ok(await page.$eval('#trades-error', e => (e as HTMLElement).hidden), 'no error shown')
+  t.ok(await page.$eval('#trades-error', e => (e as unknown as { hidden: boolean }).hidden), 'no error shown')
   t.same(problems, [], 'no script errors on the page')
 })
