@@ -18,6 +18,8 @@ import { statusBytes } from '../stack/proc.js'
 export interface DaemonOptions {
   /** Start with `--inspect=127.0.0.1:0`: the inspector on a free loopback port. */
   inspect?: boolean
+  /** The installation whose dist/ runs (another build of finnhubd, e.g. an older commit's worktree, for an A/B); this one by default. */
+  root?: string
 }
 
 /** The line Node prints on stderr when its inspector listens. */
@@ -38,7 +40,7 @@ export class DaemonProcess {
     const log = createWriteStream(logFile, { flags: 'a' })
     const profile = cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`]
     const inspect = options.inspect === true ? ['--inspect=127.0.0.1:0'] : []
-    this.child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...profile, ...inspect, '--', join(PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...profile, ...inspect, '--', join(options.root ?? PROJECT_ROOT, 'dist', 'daemon', 'cli.js'), '--config', configFile, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child.stdout?.pipe(log)
     this.child.stderr?.pipe(log)
     this.url = `http://127.0.0.1:${httpPort}`

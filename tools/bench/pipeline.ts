@@ -57,10 +57,10 @@ import { syntheticTrades } from './trades.js'
 import { dropRunData, expectedIdTable } from '../verify/verify.js'
 import { accountIds, StoredRowTally, type IdAccount } from '../verify/accounting.js'
 
-const TOKEN = 'bench'
-const SYMBOLS = Array.from({ length: 40 }, (_, i) => `BENCH:SYM${String(i).padStart(2, '0')}`)
+export const TOKEN = 'bench'
+export const SYMBOLS = Array.from({ length: 40 }, (_, i) => `BENCH:SYM${String(i).padStart(2, '0')}`)
 /** The steady phase's rate: a busy real feed. */
-const STEADY_RATE = 2000
+export const STEADY_RATE = 2000
 /** The share of each ceiling's records sent through its path into a throwaway topic or keyspace first. */
 const CEILING_WARMUP_SHARE = 0.15
 
@@ -90,9 +90,9 @@ const MODES: Record<Mode['name'], Mode> = {
   smoke: { name: 'smoke', kafkaRecords: 20_000, cassandraRows: 5_000, fractions: [0.05, 0.1], bisections: 0, stepSeconds: 2, warmupSeconds: 1, settleBoundMs: 20_000, cpuBudgetSeconds: 2, latencySeconds: 2, steadySeconds: 2, overloadSeconds: 2, recoveryLimitSeconds: 20 }
 }
 
-const progress = (line: string): void => { process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
+export const progress = (line: string): void => { process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
 
-class Sim {
+export class Sim {
   readonly #worker: Worker
   #next = 1
   readonly #waiting = new Map<number, { resolve: (m: Record<string, unknown>) => void, reject: (err: Error) => void }>()
@@ -150,7 +150,7 @@ function pomVersion (name: 'kafka' | 'cassandra'): string {
   return new RegExp(`<${name}\\.version>([^<]+)<`).exec(pom)?.[1] ?? 'unknown'
 }
 
-function machineInfo (): BenchReport['machine'] {
+export function machineInfo (): BenchReport['machine'] {
   const cpu = cpus()
   return {
     hostname: hostname(),
@@ -163,14 +163,14 @@ function machineInfo (): BenchReport['machine'] {
   }
 }
 
-interface Pids { kafka: number | null, cassandra: number | null, daemon: number | null }
+export interface Pids { kafka: number | null, cassandra: number | null, daemon: number | null }
 
-function cpuSnapshot (pids: Pids): Record<keyof Pids | 'bench', number> {
+export function cpuSnapshot (pids: Pids): Record<keyof Pids | 'bench', number> {
   return { daemon: cpuSeconds(pids.daemon), kafka: cpuSeconds(pids.kafka), cassandra: cpuSeconds(pids.cassandra), bench: cpuSeconds(process.pid) }
 }
 
 /** The daemon, the simulator and the processes every phase works with. */
-interface Rig {
+export interface Rig {
   daemon: DaemonProcess
   sim: Sim
   pids: Pids
@@ -180,7 +180,7 @@ interface Rig {
 
 interface Scrape { text: string, rows: number, delivered: number, drops: DropCounts }
 
-async function scrape (daemon: DaemonProcess): Promise<Scrape> {
+export async function scrape (daemon: DaemonProcess): Promise<Scrape> {
   const text = await daemon.metrics()
   return { text, rows: metricSum(text, 'finnhubd_cassandra_rows_written_total'), delivered: metricSum(text, 'finnhubd_kafka_delivered_total'), drops: dropsIn(text) }
 }
@@ -189,7 +189,7 @@ async function scrape (daemon: DaemonProcess): Promise<Scrape> {
 const backlogOf = (sent: number, m: Scrape): number => sent - m.rows - m.drops.total
 
 /** Waits until every trade sent is stored and acknowledged by Kafka, or counted as dropped, or nothing moves for 10 s (at most 120 s); returns the trades left. */
-async function drain (rig: Rig): Promise<number> {
+export async function drain (rig: Rig): Promise<number> {
   const sent = (await rig.sim.stats()).tradesSent
   const until = Date.now() + 120_000
   let last = -1
@@ -209,7 +209,7 @@ async function drain (rig: Rig): Promise<number> {
  * previous snapshot subtracted). Each sample also scrapes /metrics, which reads
  * and resets the event-loop delay histogram of the second before.
  */
-class Sampler {
+export class Sampler {
   readonly samples: SecondSample[] = []
   readonly #rig: Rig
   #latency: Record<Stage, StageSnapshot> | null
@@ -265,10 +265,10 @@ function stagesBetween (before: Record<Stage, StageSnapshot>, after: Record<Stag
   return Object.fromEntries(STAGES.map(s => [s, latencyBetween(before[s], after[s])])) as Record<Stage, IntervalLatency>
 }
 
-interface Window { elMaxP99Ms: number, elP99sMs: number[], rssMaxMiB: number }
+export interface Window { elMaxP99Ms: number, elP99sMs: number[], rssMaxMiB: number }
 
 /** One run at a constant rate: the step's figures, the latency snapshots around it, its per-second samples. */
-interface Run {
+export interface Run {
   step: StepResult
   before: Record<Stage, StageSnapshot>
   after: Record<Stage, StageSnapshot>
@@ -285,7 +285,7 @@ interface Run {
 }
 
 /** Sends at `rate` for `seconds`, sampling (and showing progress) each second; `charted`: keep per-second latency for the chart. */
-async function runAt (rig: Rig, rate: number, seconds: number, label: string, charted = false): Promise<Run> {
+export async function runAt (rig: Rig, rate: number, seconds: number, label: string, charted = false): Promise<Run> {
   const { daemon, sim } = rig
   const before = await daemon.latency()
   const sent0 = (await sim.stats()).tradesSent
@@ -334,7 +334,7 @@ async function runAt (rig: Rig, rate: number, seconds: number, label: string, ch
   return { step, before, after, window, sampler, dropsAtStart: m0.drops, drops, endedAt, sentAtEnd: stats.tradesSent, atEnd: m1, startT: clock(t0), endT: clock(endedAt) }
 }
 
-function phaseOf (name: PhaseResult['name'], run: Run): PhaseResult {
+export function phaseOf (name: PhaseResult['name'], run: Run): PhaseResult {
   return {
     name,
     ratePerSec: run.step.offeredPerSec,
@@ -571,7 +571,7 @@ async function runLoad (rig: Rig, mode: Mode, ratesArg: string | undefined, lowe
 }
 
 /** The stack: the local one (started when it is not running), or the cluster named by --kafka and --cassandra. */
-async function openStack (kafka: string | undefined, cassandra: string | undefined): Promise<{ remote: boolean, options: ReturnType<typeof stackOptions>, kafkaBootstrap: string, cassandraHost: string, cassandraPort: number, pids: Pids }> {
+export async function openStack (kafka: string | undefined, cassandra: string | undefined): Promise<{ remote: boolean, options: ReturnType<typeof stackOptions>, kafkaBootstrap: string, cassandraHost: string, cassandraPort: number, pids: Pids }> {
   const options = stackOptions(process.env)
   if (kafka !== undefined || cassandra !== undefined) {
     if (kafka === undefined || cassandra === undefined) throw new Error('--kafka HOST:PORT and --cassandra HOST:PORT go together')
@@ -666,10 +666,10 @@ function runFiles (out: string | undefined, mode: Mode): RunFiles {
   return { started, stamp, base: join(outDir, `${stamp}-${mode.name}`) }
 }
 
-type Stack = Awaited<ReturnType<typeof openStack>>
+export type Stack = Awaited<ReturnType<typeof openStack>>
 
 /** The run's names, its simulator (started) and the daemon's config (validated, and written to a file). */
-interface RunSetup {
+export interface RunSetup {
   id: string
   topic: string
   httpPort: number
@@ -679,7 +679,7 @@ interface RunSetup {
   configFile: string
 }
 
-async function prepareRun (stack: Stack, stamp: string, overrides: readonly string[]): Promise<RunSetup> {
+export async function prepareRun (stack: Stack, stamp: string, overrides: readonly string[]): Promise<RunSetup> {
   const id = `bench_${stamp.replace('-', '_')}`
   const topic = `finnhub.bench.${stamp}`
   const httpPort = await freePort()
@@ -853,7 +853,7 @@ export async function runPipelineBench (args: readonly string[]): Promise<BenchR
  * dropped (`countedDrops`) were sent and never stored on purpose: lost is what is
  * missing beyond them.
  */
-async function accountFor (config: Config, options: GeneratorOptions, calls: readonly GenerationCall[], countedDrops: number): Promise<IdAccount> {
+export async function accountFor (config: Config, options: GeneratorOptions, calls: readonly GenerationCall[], countedDrops: number): Promise<IdAccount> {
   const expected = expectedIdTable([{ options, calls }])
   const tally = new StoredRowTally(expected.table)
   const client = await connectCassandra(config.cassandra)

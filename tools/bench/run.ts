@@ -19,6 +19,8 @@ stages:
              latency over time at half load, 2,000/s and 2 × overload, an exact account
   ingest     simulator → ingest role → Kafka, at each offered rate
   process    a pre-filled topic → process role → Cassandra, against raw Cassandra writes
+  latency    2,000 trades/s from the daemon's first second (start-up, steady) and half
+             load, as an A/B of builds or settings (--variant), in alternating rounds
 
 \`npm run bench -- <stage> --help\` lists a stage's options.`
 
@@ -53,6 +55,21 @@ acknowledged throughput, frame → Kafka-ack latency, main-thread time per trade
 options:
   --rates R1,R2,…   offered rates in trades/s (default 100000,200000,300000,400000)
   --seconds N       seconds per rate (default 10)`,
+  latency: `usage: npm run bench -- latency [--variant NAME=ROOT[,key.path=value…]]… [options]
+
+For each variant (a finnhubd installation's dist/ and config overrides; default: this one),
+in rounds that alternate their order: a fresh daemon, at once 2,000 trades/s for the
+start-up row (30 s), 10 s more, the steady row (60 s), then half load (30 s); end-to-end
+latency exact per row, CPU, candle rows/s by resolution. The stack is warmed first (60 s).
+E.g. --variant before=../before --variant after=. --rounds 2
+
+options:
+  --variant NAME=ROOT[,k=v…]   a build (ROOT with dist/; . for this one) and its overrides (repeatable)
+  --rounds N                   rounds (default 1)
+  --startup-seconds N --warm-seconds N --steady-seconds N --half-seconds N --stack-warm-seconds N
+  --half-rate N                the half-load rate (default 8000: half the full bench's sustainable rate on the 2-core machine)
+  --set key.path=value         an override for every variant (repeatable)
+  --out DIR --keep --smoke`,
   process: `usage: npm run bench -- process [--trades N] [--symbols N]
 
 A pre-filled topic → the process role (consumer, worker pool, Cassandra writers, candles)
@@ -68,9 +85,9 @@ async function main (argv: readonly string[]): Promise<number> {
   const [stage, ...rest] = explicit ? argv : ['pipeline', ...argv]
   // `npm run bench -- --help` is the list; `-- pipeline --help` the pipeline's options.
   if (!explicit) helpRequested(rest, USAGE)
-  if (stage !== 'pipeline' && stage !== 'ingest' && stage !== 'process') {
+  if (stage !== 'pipeline' && stage !== 'ingest' && stage !== 'process' && stage !== 'latency') {
     helpRequested(rest, USAGE)
-    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown bench stage "${String(stage)}"; stages: pipeline (the default), ingest, process; see \`npm run bench -- --help\``)
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown bench stage "${String(stage)}"; stages: pipeline (the default), ingest, process, latency; see \`npm run bench -- --help\``)
   }
   helpRequested(rest, STAGE_USAGE[stage])
   // Loaded after --help: each stage module brings the clients it benches.
@@ -79,6 +96,11 @@ async function main (argv: readonly string[]): Promise<number> {
       const [{ runPipelineBench }, { renderMarkdown }] = await Promise.all([import('./pipeline.js'), import('./report.js')])
       const r = await runPipelineBench(rest)
       process.stdout.write('\n' + renderMarkdown(r))
+      return 0
+    }
+    case 'latency': {
+      const { runLatencyBench, renderLatencyMarkdown } = await import('./latency.js')
+      process.stdout.write('\n' + renderLatencyMarkdown(await runLatencyBench(rest)))
       return 0
     }
     case 'ingest': {
