@@ -27,6 +27,44 @@ function fillTable (id, rows, render) {
   }))
 }
 
+/**
+ * A table of counts with what is non-zero first (largest first) and the zeros folded
+ * into one last row that names them, so a healthy daemon's dozens of zero reasons do
+ * not push what matters down the page.
+ */
+function fillFolded (id, rows, columns) {
+  const nonzero = rows.filter(r => r.n > 0).sort((a, b) => b.n - a.n)
+  const zero = rows.filter(r => !(r.n > 0))
+  const body = $(id).querySelector('tbody')
+  const trs = nonzero.map(r => {
+    const tr = document.createElement('tr')
+    tr.className = 'nonzero'
+    for (const c of r.cells) cell(tr, c)
+    cell(tr, fmt(r.n), 'num')
+    return tr
+  })
+  if (zero.length > 0) {
+    const tr = document.createElement('tr')
+    tr.className = 'folded'
+    const td = document.createElement('td')
+    td.colSpan = columns
+    const details = document.createElement('details')
+    const summary = document.createElement('summary')
+    summary.textContent = nonzero.length === 0 ? `all ${zero.length} at zero` : `${zero.length} more at zero`
+    const list = document.createElement('div')
+    list.className = 'muted'
+    list.textContent = zero.map(r => r.cells.join(' ')).join(', ')
+    details.append(summary, list)
+    // Keep it open across refreshes once the reader opened it.
+    details.open = $(id).dataset.zerosOpen === '1'
+    details.addEventListener('toggle', () => { $(id).dataset.zerosOpen = details.open ? '1' : '0' })
+    td.appendChild(details)
+    tr.appendChild(td)
+    trs.push(tr)
+  }
+  body.replaceChildren(...trs)
+}
+
 async function getJson (path) {
   const res = await fetch(path, { headers: { accept: 'application/json' } })
   const body = await res.json().catch(() => ({}))
@@ -105,17 +143,8 @@ function renderPipeline (snap) {
     cell(tr, q === null ? '–' : q.p99.toFixed(2), 'num')
   })
   const errors = Object.entries(snap.errors).flatMap(([kind, reasons]) => Object.entries(reasons).map(([reason, n]) => ({ kind, reason, n })))
-  fillTable('errors', errors, (tr, e) => {
-    if (e.n > 0) tr.className = 'nonzero'
-    cell(tr, e.kind)
-    cell(tr, e.reason)
-    cell(tr, fmt(e.n), 'num')
-  })
-  fillTable('reconnects', Object.entries(snap.reconnects), (tr, [cause, n]) => {
-    if (n > 0) tr.className = 'nonzero'
-    cell(tr, cause)
-    cell(tr, fmt(n), 'num')
-  })
+  fillFolded('errors', errors.map(e => ({ cells: [e.kind, e.reason], n: e.n })), 3)
+  fillFolded('reconnects', Object.entries(snap.reconnects).map(([cause, n]) => ({ cells: [cause], n })), 2)
   const conns = $('connections')
   conns.replaceChildren(...Object.entries(snap.connections).filter(([name]) => name !== 'daemon').map(([name, c]) => {
     const span = document.createElement('span')
@@ -180,7 +209,10 @@ const candleChart = (() => {
   return {
     set (candles, gaps, from, to, stepMs) {
       series.setData(candles.map(c => ({ time: Math.floor(c.minute / 1000), open: c.open, high: c.high, low: c.low, close: c.close })))
-      shade.setData(gapPeriods(gaps, from, to, stepMs).map(m => ({ time: m / 1000, value: 1 })))
+      const periods = gapPeriods(gaps, from, to, stepMs)
+      shade.setData(periods.map(m => ({ time: m / 1000, value: 1 })))
+      // The shaded periods (ms): the chart keeps its series to itself, the browser test reads them here.
+      $('candle-chart').dataset.shaded = periods.join(' ')
       chart.timeScale().fitContent()
     }
   }
