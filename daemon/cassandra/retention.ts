@@ -22,7 +22,8 @@ type RetentionConfig = Pick<Config['cassandra'], 'keyspace' | 'tradesTable' | Re
 export interface RetentionEntry {
   /** The table, or how the config names it (the trades table's name is a setting). */
   table: string | ((cassandra: RetentionConfig) => string)
-  retention: RetentionSetting
+  /** The setting of its TTL; several: the longest of them (0, forever, the longest of all). */
+  retention: RetentionSetting | readonly RetentionSetting[]
   /** TWCS window: about one partition's time span, so a partition lives in one or two windows. */
   windowUnit: WindowUnit
   windowSize: number
@@ -34,7 +35,10 @@ export interface RetentionEntry {
  * windows are aligned to the epoch and there is no month unit, so a 30-day window keeps a
  * month's partition within two windows (a read touches at most two SSTables once they
  * are compacted) and a year in about twelve. 1 d candles: partitions of a year, windows
- * of 365 days (two at most per partition).
+ * of 365 days (two at most per partition). The ledger of gaps: partitions of a month, so
+ * windows of 30 days as for the month-partitioned candles; its rows say where trades and
+ * the candles made of them may be missing, so they live as long as the longer-lived of
+ * the two (forever when either does).
  */
 export const RETENTION_TABLES: readonly RetentionEntry[] = Object.freeze([
   { table: c => c.tradesTable, retention: 'tradesRetentionDays', windowUnit: 'DAYS', windowSize: 1 },
@@ -42,7 +46,8 @@ export const RETENTION_TABLES: readonly RetentionEntry[] = Object.freeze([
   { table: 'candles_5m', retention: 'candlesRetentionDays', windowUnit: 'DAYS', windowSize: 30 },
   { table: 'candles_15m', retention: 'candlesRetentionDays', windowUnit: 'DAYS', windowSize: 30 },
   { table: 'candles_1h', retention: 'candlesRetentionDays', windowUnit: 'DAYS', windowSize: 30 },
-  { table: 'candles_1d', retention: 'candlesRetentionDays', windowUnit: 'DAYS', windowSize: 365 }
+  { table: 'candles_1d', retention: 'candlesRetentionDays', windowUnit: 'DAYS', windowSize: 365 },
+  { table: 'gaps', retention: ['tradesRetentionDays', 'candlesRetentionDays'], windowUnit: 'DAYS', windowSize: 30 }
 ] satisfies RetentionEntry[])
 
 /** What one table should have. */
@@ -70,10 +75,15 @@ export interface TableChange {
 export function desiredOptions (cassandra: RetentionConfig, entries: readonly RetentionEntry[] = RETENTION_TABLES): TableOptions[] {
   return entries.map(e => ({
     table: typeof e.table === 'string' ? e.table : e.table(cassandra),
-    ttlSeconds: cassandra[e.retention] * SECONDS_PER_DAY,
+    ttlSeconds: longestDays(typeof e.retention === 'string' ? [cassandra[e.retention]] : e.retention.map(r => cassandra[r])) * SECONDS_PER_DAY,
     windowUnit: e.windowUnit,
     windowSize: e.windowSize
   }))
+}
+
+/** The longest of some retentions in days, 0 (forever) being longer than any. */
+function longestDays (days: readonly number[]): number {
+  return days.includes(0) ? 0 : Math.max(...days)
 }
 
 /** The short name of a compaction class ("org.apache….TimeWindowCompactionStrategy" → "TimeWindowCompactionStrategy"). */

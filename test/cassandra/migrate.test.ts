@@ -92,7 +92,7 @@ t.test('`finnhubd migrate` through the CLI reports an up-to-date schema', async 
   const code = await main(['migrate'], { env, out: l => out.push(l), err: l => out.push(l) })
   t.equal(code, 0)
   t.match(out.join('\n'), `schema is up to date (${versions.length} migrations applied before)`)
-  t.match(out.join('\n'), /table options match the config \(6 tables/, 'and the retention step has nothing to change')
+  t.match(out.join('\n'), /table options match the config \(7 tables/, 'and the retention step has nothing to change')
 })
 
 t.test('an unreachable Cassandra is a clear error, not a stack trace', async t => {

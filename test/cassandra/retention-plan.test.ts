@@ -19,13 +19,20 @@ t.test('each table gets its window and the TTL of its setting', async t => {
     { table: 'candles_5m', ttlSeconds: 34_560_000, windowUnit: 'DAYS', windowSize: 30 },
     { table: 'candles_15m', ttlSeconds: 34_560_000, windowUnit: 'DAYS', windowSize: 30 },
     { table: 'candles_1h', ttlSeconds: 34_560_000, windowUnit: 'DAYS', windowSize: 30 },
-    { table: 'candles_1d', ttlSeconds: 34_560_000, windowUnit: 'DAYS', windowSize: 365 }
+    { table: 'candles_1d', ttlSeconds: 34_560_000, windowUnit: 'DAYS', windowSize: 365 },
+    { table: 'gaps', ttlSeconds: 34_560_000, windowUnit: 'DAYS', windowSize: 30 }
   ])
   const defaults = desiredOptions(validateConfig({}).cassandra)
-  t.same(defaults.map(o => o.ttlSeconds), [2_592_000, 0, 0, 0, 0, 0], 'by default trades live 30 days, candles forever')
+  t.same(defaults.map(o => o.ttlSeconds), [2_592_000, 0, 0, 0, 0, 0, 0], 'by default trades live 30 days, candles and gaps forever')
+  const gapsTtl = (tradesRetentionDays: number, candlesRetentionDays: number): number | undefined =>
+    desiredOptions(validateConfig({ cassandra: { tradesRetentionDays, candlesRetentionDays } }).cassandra).find(o => o.table === 'gaps')?.ttlSeconds
+  t.equal(gapsTtl(400, 90), 400 * 86_400, 'gaps outlive the trades they qualify when trades live longer')
+  t.equal(gapsTtl(30, 90), 90 * 86_400, 'and the candles when those do')
+  t.equal(gapsTtl(0, 90), 0, 'forever when trades live forever')
+  t.equal(gapsTtl(30, 0), 0, 'or candles')
   t.same(desiredOptions(cassandra, [{ table: 'gaps', retention: 'tradesRetentionDays', windowUnit: 'HOURS', windowSize: 6 }]),
     [{ table: 'gaps', ttlSeconds: 172_800, windowUnit: 'HOURS', windowSize: 6 }], 'a new table is one entry')
-  t.equal(RETENTION_TABLES.length, 6)
+  t.equal(RETENTION_TABLES.length, 7)
 })
 
 const want = { table: 'trades', ttlSeconds: 86_400, windowUnit: 'DAYS', windowSize: 1 } as const

@@ -27,7 +27,7 @@ const configFor = (keyspace: string, cassandraOverrides: Partial<Config['cassand
   return { ...config, cassandra: { ...config.cassandra, ...cassandraOverrides } }
 }
 const client = createCassandraClient(configFor(keyspaces.fresh).cassandra)
-const TABLES = ['trades', 'candles_1m', 'candles_5m', 'candles_15m', 'candles_1h', 'candles_1d']
+const TABLES = ['trades', 'candles_1m', 'candles_5m', 'candles_15m', 'candles_1h', 'candles_1d', 'gaps']
 
 t.before(async () => { await client.connect() })
 t.teardown(async () => {
@@ -51,16 +51,17 @@ async function summary (keyspace: string): Promise<Record<string, string>> {
   }))
 }
 
-const expected = (tradesTtl: number, candlesTtl: number): Record<string, string> => ({
+const expected = (tradesTtl: number, candlesTtl: number, gapsTtl = candlesTtl): Record<string, string> => ({
   trades: `${TWCS_CLASS} 1 DAYS ttl=${tradesTtl}`,
   candles_1m: `${TWCS_CLASS} 1 DAYS ttl=${candlesTtl}`,
   candles_5m: `${TWCS_CLASS} 30 DAYS ttl=${candlesTtl}`,
   candles_15m: `${TWCS_CLASS} 30 DAYS ttl=${candlesTtl}`,
   candles_1h: `${TWCS_CLASS} 30 DAYS ttl=${candlesTtl}`,
-  candles_1d: `${TWCS_CLASS} 365 DAYS ttl=${candlesTtl}`
+  candles_1d: `${TWCS_CLASS} 365 DAYS ttl=${candlesTtl}`,
+  gaps: `${TWCS_CLASS} 30 DAYS ttl=${gapsTtl}`
 })
 
-t.test('the list covers the trades table and every candle table', async t => {
+t.test('the list covers the trades table, every candle table and the gaps', async t => {
   t.equal(RETENTION_TABLES.length, TABLES.length)
 })
 
@@ -77,7 +78,7 @@ t.test('migrate on a fresh keyspace sets TWCS and the default TTLs; a second run
   const second = await runMigrate(config, CQL_DIR, l => again.push(l))
   t.same(second.retention.altered, [], 'nothing altered')
   t.same(second.retention.unchanged, TABLES)
-  t.match(again.at(-1), /^table options match the config \(6 tables/)
+  t.match(again.at(-1), /^table options match the config \(7 tables/)
 })
 
 t.test('an existing keyspace with the old options is brought in line; a changed setting ALTERs that table only', async t => {
@@ -97,7 +98,7 @@ t.test('an existing keyspace with the old options is brought in line; a changed 
   t.same(await summary(keyspaces.old), expected(30 * 86_400, 0))
   t.equal((await options(keyspaces.old)).get('candles_1d')?.compaction['unchecked_tombstone_compaction'], 'true', 'the operator\'s TWCS option stays')
   t.match(lines.join('\n'), /table candles_1d: compaction TimeWindowCompactionStrategy \(1 DAYS\) → TimeWindowCompactionStrategy \(365 DAYS\)/)
-  t.equal(first.retention.altered.length, 6)
+  t.equal(first.retention.altered.length, 7)
 
   t.same((await runMigrate(config, CQL_DIR, () => {})).retention.altered, [], 'then nothing')
 
@@ -107,9 +108,14 @@ t.test('an existing keyspace with the old options is brought in line; a changed 
   t.same(await summary(keyspaces.old), expected(7 * 86_400, 400 * 86_400))
   t.same(result.retention.altered.map(c => c.changes), [
     ['default_time_to_live 2592000 (30 d) → 604800 (7 d)'],
-    ...Array.from({ length: 5 }, () => ['default_time_to_live 0 (forever) → 34560000 (400 d)'])
+    ...Array.from({ length: 6 }, () => ['default_time_to_live 0 (forever) → 34560000 (400 d)'])
   ], 'only the TTLs change, compaction is left as it was')
   t.same((await runMigrate(changed, CQL_DIR, () => {})).retention.altered, [], 'and again nothing')
+
+  // Trades kept longer than candles: the gaps follow the trades, the longer of the two.
+  const longTrades = configFor(keyspaces.old, { tradesRetentionDays: 500, candlesRetentionDays: 400 })
+  await runMigrate(longTrades, CQL_DIR, () => {})
+  t.same(await summary(keyspaces.old), expected(500 * 86_400, 400 * 86_400, 500 * 86_400), 'the gaps table read back with the trades\' TTL')
 })
 
 t.test('a row under a 2 s default TTL is gone after it; a row written before the TTL was set keeps none', async t => {
