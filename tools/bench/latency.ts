@@ -211,14 +211,16 @@ export async function runLatencyBench (args: readonly string[]): Promise<Latency
   const rows: LatencyRow[] = []
   let countedDrops = 0
   const readySeconds: LatencyReport['readySeconds'] = []
-  const rig = (daemon: DaemonProcess): Rig => ({ daemon, sim: setup.sim, pids: { ...stack.pids, daemon: daemon.child.pid ?? null }, chartOrigin: null })
+  const rig = async (daemon: DaemonProcess): Promise<Rig> =>
+    ({ daemon, sim: setup.sim, pids: { ...stack.pids, daemon: daemon.child.pid ?? null }, chartOrigin: null, sentBase: (await setup.sim.stats()).tradesSent })
   try {
     // The stack warm, through the first variant (not counted).
     const first = opts.variants[0] as Variant
     const warm = await startVariant(setup, first, base, 'stack-warm-up')
     try {
-      await runAt(rig(warm.daemon), STEADY_RATE, opts.stackWarmSeconds, 'stack warm-up')
-      await drain(rig(warm.daemon))
+      const g = await rig(warm.daemon)
+      await runAt(g, STEADY_RATE, opts.stackWarmSeconds, 'stack warm-up')
+      await drain(g)
     } finally {
       countedDrops += (await scrape(warm.daemon).catch(() => null))?.drops.total ?? 0
       await warm.daemon.stop()
@@ -230,7 +232,7 @@ export async function runLatencyBench (args: readonly string[]): Promise<Latency
         const { daemon, readySeconds: ready } = await startVariant(setup, v, base, `${v.name}-${r}`)
         readySeconds.push({ variant: v.name, round: r, seconds: ready })
         progress(`${v.name} round ${r}: ready ${ready} s after spawn (${v.root}${v.set.length > 0 ? `, ${v.set.join(' ')}` : ''})`)
-        const g = rig(daemon)
+        const g = await rig(daemon)
         try {
           rows.push(await measured(g, v.name, r, 'start-up', STEADY_RATE, opts.startupSeconds))
           if (opts.warmSeconds > 0) await runAt(g, STEADY_RATE, opts.warmSeconds, `${v.name} between`)

@@ -176,6 +176,11 @@ export interface Rig {
   pids: Pids
   /** Date.now() when the first charted phase began: x = 0 of the chart (null before). */
   chartOrigin: number | null
+  /**
+   * Trades the simulator had sent when this daemon started (0 for the one daemon of a
+   * pipeline run): its counters start at zero, so a backlog is of what was sent since.
+   */
+  sentBase?: number
 }
 
 interface Scrape { text: string, rows: number, delivered: number, drops: DropCounts }
@@ -190,7 +195,7 @@ const backlogOf = (sent: number, m: Scrape): number => sent - m.rows - m.drops.t
 
 /** Waits until every trade sent is stored and acknowledged by Kafka, or counted as dropped, or nothing moves for 10 s (at most 120 s); returns the trades left. */
 export async function drain (rig: Rig): Promise<number> {
-  const sent = (await rig.sim.stats()).tradesSent
+  const sent = (await rig.sim.stats()).tradesSent - (rig.sentBase ?? 0)
   const until = Date.now() + 120_000
   let last = -1
   let still = Date.now()
@@ -245,7 +250,7 @@ export class Sampler {
       p50Ms: q(lat?.p50),
       p99Ms: q(lat?.p99),
       maxMs: q(lat?.max),
-      backlog: backlogOf(sent, m),
+      backlog: backlogOf(sent - (this.#rig.sentBase ?? 0), m),
       rssMiB: daemon.memory().rssMiB,
       stageMaxMs: Object.fromEntries(STAGES.map(s => [s, stages === null || stages[s].count === 0 ? null : stages[s].max])) as Record<Stage, number | null>
     }
@@ -322,7 +327,7 @@ export async function runAt (rig: Rig, rate: number, seconds: number, label: str
     seconds: round(elapsed, 1),
     sent: stats.tradesSent - sent0,
     storedPerSec: Math.round((m1.rows - m0.rows) / elapsed),
-    backlogAtEnd: backlogOf(stats.tradesSent, m1),
+    backlogAtEnd: backlogOf(stats.tradesSent - (rig.sentBase ?? 0), m1),
     dropped: drops.total,
     latencyMs: { p50: lat.p50, p99: lat.p99, max: lat.max },
     perSec: { consumedBatches: perSec('finnhubd_process_batches_total'), tradeRequests: perSec('finnhubd_cassandra_batches_total'), candleWrites: perSec('finnhubd_candles_written_total') },
