@@ -187,7 +187,7 @@ async function faultFires (t: Test, name: string, severity: string, fault: () =>
 t.test('the derived config and the shortened rules pass promtool', async t => {
   const r = spawnSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' })
   t.equal(r.status, 0, r.stdout + r.stderr)
-  t.equal([...(r.stdout + r.stderr).matchAll(/SUCCESS: 11 rules found/g)].length, 2, 'both rule files, 11 rules each')
+  t.equal([...(r.stdout + r.stderr).matchAll(/SUCCESS: 13 rules found/g)].length, 2, 'both rule files, 13 rules each')
   t.equal(durationSeconds('1h30m'), 5400)
   t.throws(() => durationSeconds('5 minutes'), /not a Prometheus duration/)
   t.throws(() => liveConfig('scrape_configs: []\n', { target: instance, ruleFiles: [], intervalS: 1 }), /one job/)
@@ -205,7 +205,7 @@ t.test('Prometheus scrapes the live daemon under the shipped job', async t => {
 t.test('both rule files load, and every rule evaluates without error', async t => {
   const shippedRules = readFileSync(join(MONITORING_DIR, 'alerts.yml'), 'utf8')
   const names = [...shippedRules.matchAll(/^\s+- alert: (\w+)$/gm)].map(m => m[1] as string)
-  t.equal(names.length, 11)
+  t.equal(names.length, 13)
   const evaluated = await until(async () => {
     const groups = await server().alertGroups()
     const rules = groups.flatMap(g => g.rules)
