@@ -19,8 +19,12 @@ export interface StoredGap {
   openedAt: number
 }
 
-/** The longest range one read covers (months of partitions). */
-export const MAX_GAP_MONTHS = 24
+/**
+ * Month partitions one read or one row covers at most (the latest ones): ten years, beyond
+ * the console's longest gap range (MAX_GAP_RANGE_MS, 3,000 days, about 99 months), so a
+ * range it serves is read whole.
+ */
+export const MAX_GAP_MONTHS = 120
 
 /** Upserts `gap` into every month partition from its start to its end (to `now` while open). */
 export async function writeGap (client: cassandra.Client, keyspace: string, gap: Gap, source: string, now: number): Promise<void> {

@@ -10,10 +10,12 @@ import { randomUUID } from 'node:crypto'
 import { Registry } from 'prom-client'
 import { runMigrate } from '../../daemon/cassandra/migrate-command.js'
 import { createCassandraClient } from '../../daemon/cassandra/client.js'
-import { storedGaps, writeGap } from '../../daemon/cassandra/gaps.js'
+import { MAX_GAP_MONTHS, storedGaps, writeGap } from '../../daemon/cassandra/gaps.js'
 import { main } from '../../daemon/cli.js'
 import { validateConfig } from '../../daemon/config/load.js'
 import { WebConsole } from '../../daemon/console/console.js'
+import { MAX_GAP_RANGE_MS } from '../../daemon/console/params.js'
+import { monthsBetween } from '../../daemon/core/gaps.js'
 import { GapLedger } from '../../daemon/gap-ledger.js'
 import { startHttp } from '../../daemon/http.js'
 import { createLogger } from '../../daemon/log.js'
@@ -141,4 +143,12 @@ t.test('a gap across a month boundary is stored in both months and listed once f
   t.same((await storedGaps(client, config.cassandra, Date.parse('2025-02-01T00:00:30Z'), Date.parse('2025-02-02T00:00:00Z'), 'AAPL', 10)).map(g => g.id), [gap.id], 'found from February alone')
   t.same((await storedGaps(client, config.cassandra, Date.parse('2025-02-01T00:00:30Z'), Date.parse('2025-02-02T00:00:00Z'), 'MSFT', 10)), [], 'not for another symbol')
   t.same((await storedGaps(client, config.cassandra, end + 1, Date.parse('2025-02-02T00:00:00Z'), null, 10)), [], 'nor after its end')
+})
+
+t.test('the longest range the console serves is read whole: every month partition of it', async t => {
+  const to = Date.parse('2026-12-31T23:59:59Z')
+  t.ok(monthsBetween(to - MAX_GAP_RANGE_MS, to).length <= MAX_GAP_MONTHS, `${monthsBetween(to - MAX_GAP_RANGE_MS, to).length} months ≤ ${MAX_GAP_MONTHS}`)
+  const old = { id: '2019-03-01T00:00:00.000Z/stalled/test.1', reason: 'stalled' as const, start: Date.parse('2019-03-01T00:00:00Z'), end: Date.parse('2019-03-01T00:05:00Z'), symbols: ['AAPL'], dropped: null, openedAt: Date.parse('2019-03-01T00:00:01Z') }
+  await writeGap(client, keyspace, old, 'test', old.end)
+  t.same((await storedGaps(client, config.cassandra, to - MAX_GAP_RANGE_MS, to, null, 10)).map(g => g.id).filter(id => id === old.id), [old.id], 'a gap 8 years back is found')
 })

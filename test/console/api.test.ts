@@ -1,10 +1,11 @@
 // The console's JSON API against the daemon on the real stack, with the simulator
 // sending: each endpoint's shape, the pushed stream, the topic and dead-letter views
-// (poison written straight into the topic), trades and candles from Cassandra, the
-// 400s for bad parameters, and the access token off loopback.
+// (poison written straight into the topic), trades, candles and the ledger of gaps from
+// Cassandra, the 400s for bad parameters (hostile ones too), and the access token off loopback.
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { Registry } from 'prom-client'
+import { writeGap } from '../../daemon/cassandra/gaps.js'
 import { loadConfig, validateConfig } from '../../daemon/config/load.js'
 import type { Config } from '../../daemon/config/schema.js'
 import { WebConsole } from '../../daemon/console/console.js'
@@ -15,7 +16,7 @@ import { createIngestCounters } from '../../daemon/metrics/ingest.js'
 import { StageLatency } from '../../daemon/metrics/latency.js'
 import { FinnhubSimulator } from '../../tools/simulator/server.js'
 import { waitFor } from '../fixtures/kafka.js'
-import { encodeTrades, pipelineConfig, produceValues, syntheticTrades } from '../fixtures/pipeline.js'
+import { cassandraClient, encodeTrades, pipelineConfig, produceValues, syntheticTrades } from '../fixtures/pipeline.js'
 
 t.setTimeout(240_000)
 
@@ -150,6 +151,27 @@ t.test('the endpoints, their JSON shapes, and the stream that moves', async t =>
     t.ok(long.length > 0, `${long.length} ${interval} candles`)
     t.ok(long.every(b => b.minute % ms === 0 && b.low <= b.open && b.open <= b.high && b.low <= b.close && b.close <= b.high && b.trade_count > 0), `${interval}: aligned to UTC, OHLC in order`)
   }
+
+  // The ledger of gaps: two written as the ingest role writes them, one closed of AAPL, one open of both.
+  const store = cassandraClient(config)
+  t.teardown(() => store.shutdown())
+  const now = Date.now()
+  const closed = { id: `${new Date(now - 50 * 60_000).toISOString()}/dropped_queue_full/api.0`, reason: 'dropped_queue_full' as const, start: now - 50 * 60_000, end: now - 49 * 60_000, symbols: ['AAPL'], dropped: 12, openedAt: now - 50 * 60_000 }
+  const open = { id: `${new Date(now - 20 * 60_000).toISOString()}/disconnected/api.1`, reason: 'disconnected' as const, start: now - 20 * 60_000, end: null, symbols: [...SYMBOLS].sort(), dropped: null, openedAt: now - 20 * 60_000 }
+  for (const g of [closed, open]) await writeGap(store, config.cassandra.keyspace, g, 'api-test', now)
+  // The daemon's own ledger may have rows too (a previous run's daemon_down): only these two are looked at.
+  const mine = (body: Record<string, unknown>): Array<Record<string, unknown>> => (body['gaps'] as Array<Record<string, unknown>>).filter(g => /\/api\.[01]$/.test(String(g['id'])))
+  const gaps = await get(`${url}/api/gaps`)
+  t.equal(gaps.status, 200)
+  t.match(gaps.body, { symbol: null, from: String, to: String, gaps: Array })
+  t.same(mine(gaps.body), [{ ...closed, source: 'api-test' }, { ...open, source: 'api-test' }], 'every field, oldest first; the open one with end null')
+  t.same(mine((await get(`${url}/api/gaps?symbol=BINANCE:BTCUSDT&minutes=120`)).body).map(g => g['reason']), ['disconnected'], 'of a symbol: not the AAPL-only one')
+  t.same(mine((await get(`${url}/api/gaps?minutes=30`)).body).map(g => g['reason']), ['disconnected'], 'the last 30 minutes: the open one, which reaches to now')
+  const before = await get(`${url}/api/gaps?from=${new Date(now - 3 * 3_600_000).toISOString()}&to=${new Date(now - 2 * 3_600_000).toISOString()}`)
+  t.same(mine(before.body), [], 'a range before both')
+  t.equal(before.body['from'], new Date(now - 3 * 3_600_000).toISOString(), 'the range is said back')
+  const far = await get(`${url}/api/gaps?symbol=AAPL&from=1&to=86400000`)
+  t.same([far.status, far.body['gaps']], [200, []], 'a day of 1970: nothing, no error')
 })
 
 t.test('poison written straight into the topic shows in the dead-letter view with its reasons', async t => {
@@ -186,13 +208,36 @@ t.test('bad parameters are 400s that say what is wrong; unknown paths 404; only 
     ['/api/trades?symbol=AAPL&symbol=MSFT', /symbol is given more than once/],
     ['/api/topic?topic=orders', /topic must be one of trades, dlq, got "orders"/],
     ['/api/topic?limit=500', /limit must be a whole number from 1 to 200/],
-    ['/api/pipeline?x=1', /unknown parameter x; this endpoint takes none/]
+    ['/api/pipeline?x=1', /unknown parameter x; this endpoint takes none/],
+    ['/api/gaps?symbol=', /symbol is required/],
+    ['/api/gaps?symbol=not%20a%20symbol!', /symbol "not a symbol!" is not a Finnhub symbol/],
+    ['/api/gaps?symbol=%00%0a%E2%80%AE', /is not a Finnhub symbol/],
+    ['/api/gaps?symbol=AAPL&symbol=MSFT', /symbol is given more than once/],
+    ['/api/gaps?limit=5', /unknown parameter limit; this endpoint takes symbol, minutes, from, to/],
+    ['/api/gaps?from=2026-12-01T12:00:00Z&to=2026-12-01T11:00:00Z', /from \(2026-12-01T12:00:00\.000Z\) must be before to/],
+    ['/api/gaps?from=2026-12-01T12:00:00Z&to=2026-12-01T12:00:00Z', /must be before to/],
+    ['/api/gaps?from=0&to=999999999999999', /the range is \d+ h; at most 72000 h at a time/],
+    ['/api/gaps?from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', /the range is 227928 h; at most 72000 h at a time/],
+    ['/api/gaps?from=-8640000000000001&to=1', /from "-8640000000000001" is neither an ISO time/],
+    ['/api/gaps?from=1&to=9999999999999999', /to "9999999999999999" is neither an ISO time/],
+    ['/api/gaps?from=%2B275760-09-13T00:00:00.001Z&to=1', /is neither an ISO time/],
+    ['/api/gaps?from=1e3&to=2e3', /from "1e3" is neither an ISO time/],
+    ['/api/gaps?from=1', /to is missing: a range needs both from and to/],
+    ['/api/gaps?minutes=0', /minutes must be a whole number from 1 to 4320000, got "0"/],
+    ['/api/gaps?minutes=99999999999999999999', /minutes must be a whole number from 1 to 4320000/],
+    ['/api/gaps?minutes=-5', /minutes must be a whole number/],
+    ['/api/gaps?minutes=5&from=1&to=2', /give either minutes, or from and to, not both/]
   ]
   for (const [path, message] of cases) {
     const r = await get(`${url}${path}`)
     t.equal(r.status, 400, path)
     t.match(r.body['error'], message, path)
   }
+  // A huge symbol: named shortened in the answer, never echoed whole; past the header limit, a 431.
+  const long = await get(`${url}/api/gaps?symbol=${'A'.repeat(2_000)}`)
+  t.equal(long.status, 400, 'a 2,000-character symbol')
+  t.ok(/^symbol "A{80}"… is not a Finnhub symbol/.test(String(long.body['error'])) && String(long.body['error']).length < 200, 'named shortened', { length: String(long.body['error']).length })
+  t.equal((await fetch(`${url}/api/gaps?symbol=${'A'.repeat(20_000)}`)).status, 431, 'a 20,000-character one')
   const missing = await get(`${url}/api/orders`)
   t.equal(missing.status, 404)
   t.match(missing.body['error'], /no such endpoint \/api\/orders; GET \/api lists them/)
