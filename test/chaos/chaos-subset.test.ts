@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { runChaos } from '../../tools/chaos/run.js'
 import { gapLine } from '../../tools/chaos/report.js'
 import { HOSTILE_CLASSES, SUBSET } from '../../tools/chaos/scenarios.js'
+import { candleSummary } from '../../tools/chaos/verdict.js'
 
 // Five scenarios of ~20 s each, plus set-up: far past tap's 30 s default, on purpose.
 t.setTimeout(420_000)
@@ -27,6 +28,8 @@ t.test('the fast subset: nothing lost, nothing duplicated, every bad input count
       t.ok(s.sent > 1000, `trades flowed (${s.sent} sent)`)
       t.equal(s.stored + s.inFlightAtEdges, s.sent, 'every trade sent is stored or was in flight at a kill')
       t.ok(s.faults >= 1, 'a fault was injected')
+      t.same(s.candles.map(c => c.resolution), ['1m', '5m', '15m', '1h', '1d'], 'every resolution checked')
+      t.ok(s.candles.every(c => c.expected > 0 && c.exact === c.expected && c.extra === 0), `every candle exact: ${candleSummary(s.candles)}`)
       for (const g of s.gaps) t.comment(`${s.name} gap row: ${gapLine(g)} (of ${s.lostUpstream} never stored)`)
       const reasons = s.gaps.map(g => g.reason).sort()
       if (s.name === 'daemon-kill-once') {
@@ -45,5 +48,6 @@ t.test('the fast subset: nothing lost, nothing duplicated, every bad input count
   t.equal(report.totals.badInputs, 20 + 700 + 3 * HOSTILE_CLASSES, 'the poison batch (4 kinds × 5), the flood (5 rounds of 140) and the hostile topic (3 rounds of every class) were tried')
   const md = readFileSync(files[0] as string, 'utf8')
   t.match(md, /\| scenario \| result \| faults \|/)
+  t.match(md, /\| 1m [\d,]+\/[\d,]+, 5m [\d,]+\/[\d,]+, 15m [\d,]+\/[\d,]+, 1h [\d,]+\/[\d,]+, 1d [\d,]+\/[\d,]+ \|/, 'the table gives the candles per resolution')
   for (const s of SUBSET) t.match(md, new RegExp(`\\| ${s.name} \\| pass \\|`))
 })

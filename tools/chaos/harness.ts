@@ -8,7 +8,8 @@
 //  - expected: every trade the simulators sent, rebuilt from their generation logs,
 //    under the id the daemon must give it;
 //  - in Kafka: the topic read back to its end and decoded;
-//  - stored: the rows in Cassandra; the candles recomputed from them and compared.
+//  - stored: the rows in Cassandra; the candles of every resolution recomputed from
+//    them and compared with each table.
 //
 //  lost        = in Kafka and not stored (the consumer's promise), plus sent trades
 //                missing from Kafka beyond what the daemon counted as dropped (the
@@ -41,7 +42,7 @@ import { dropRunData, groupCaughtUp, type SentLog } from '../verify/verify.js'
 import { DaemonObserver } from './observer.js'
 import { Proxies, StackControl } from './processes.js'
 import type { TcpProxy } from './proxy.js'
-import { gather, verdict, type Check, type GapRow, type VerdictCounts } from './verdict.js'
+import { gather, verdict, type CandleCheck, type Check, type GapRow, type VerdictCounts } from './verdict.js'
 import type { GapReason } from '../../daemon/core/gaps.js'
 
 export const SYMBOLS = ['CHAOS:AAA', 'CHAOS:BBB', 'CHAOS:CCC', 'CHAOS:DDD', 'CHAOS:EEE', 'CHAOS:FFF']
@@ -99,8 +100,8 @@ export interface ScenarioResult {
   dropped: Record<string, number>
   droppedTotal: number
   inFlightAtEdges: number
-  candles: number
-  candleProblems: string[]
+  /** Per resolution kept, its candles against their recomputation from the stored trades. */
+  candles: CandleCheck[]
   /** Trades sent and never stored, whatever the reason (the gap rows must hold them). */
   lostUpstream: number
   /** The gaps table's rows, beside the account. */
@@ -362,7 +363,7 @@ export class Run {
     for (const close of [() => this.sim.close(), () => this.kafkaProxy?.close(), () => this.cassandraProxy?.close()]) {
       try { await close() } catch { /* already closed by finish() */ }
     }
-    return this.#result(started, { sent: 0, inKafka: 0, stored: 0, lost: 0, duplicated: 0, droppedTotal: 0, inFlightAtEdges: 0, candles: 0, candleProblems: ['not accounted'], lostUpstream: 0, gaps: [] })
+    return this.#result(started, { sent: 0, inKafka: 0, stored: 0, lost: 0, duplicated: 0, droppedTotal: 0, inFlightAtEdges: 0, candles: [], lostUpstream: 0, gaps: [] })
   }
 
   #result (started: number, counts: VerdictCounts): ScenarioResult {

@@ -2,7 +2,7 @@
 // totals of faults injected and bad inputs tried.
 
 import type { ScenarioResult } from './harness.js'
-import type { GapRow } from './verdict.js'
+import { candlesExact, candleSummary, type GapRow } from './verdict.js'
 
 export interface ChaosReport {
   startedAt: string
@@ -51,16 +51,17 @@ export function renderChaosMarkdown (r: ChaosReport): string {
       `**${n(t.faults)} faults injected, ${n(t.badInputs)} bad inputs tried**; ${n(t.sent)} trades sent, ${n(t.stored)} stored, ` +
       `**${n(t.lost)} lost, ${n(t.duplicated)} duplicated**, ${n(t.dropped)} dropped with a counted reason.`,
     '',
-    '| scenario | result | faults | bad inputs | sent | in Kafka | stored | lost | dup | dropped (reason) | in flight at kill/stop | never stored | gap rows (reason: never stored inside / stored inside) | candles | recovery ms | peak RSS MiB | longest stall ms |',
+    '| scenario | result | faults | bad inputs | sent | in Kafka | stored | lost | dup | dropped (reason) | in flight at kill/stop | never stored | gap rows (reason: never stored inside / stored inside) | candles exact (per resolution) | recovery ms | peak RSS MiB | longest stall ms |',
     '|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|---|--:|---|--:|--:|'
   ]
   for (const s of r.scenarios) {
     const dropped = Object.entries(s.dropped).filter(([, v]) => v > 0).map(([k, v]) => `${n(v)} ${k}`).join(', ') || '0'
-    lines.push(`| ${s.name} | ${s.ok ? 'pass' : '**FAIL**'} | ${s.faults} | ${n(s.badInputs)} | ${n(s.sent)} | ${n(s.inKafka)} | ${n(s.stored)} | ${n(s.lost)} | ${n(s.duplicated)} | ${dropped} | ${n(s.inFlightAtEdges)} | ${n(s.lostUpstream)} | ${gapCell(s)} | ${s.candleProblems.length === 0 ? `${s.candles} ok` : `**${s.candleProblems.length} wrong**`} | ${s.recoveryMs.join(', ') || '–'} | ${s.peakRssMiB} | ${Math.round(s.maxStallS * 1000)} |`)
+    lines.push(`| ${s.name} | ${s.ok ? 'pass' : '**FAIL**'} | ${s.faults} | ${n(s.badInputs)} | ${n(s.sent)} | ${n(s.inKafka)} | ${n(s.stored)} | ${n(s.lost)} | ${n(s.duplicated)} | ${dropped} | ${n(s.inFlightAtEdges)} | ${n(s.lostUpstream)} | ${gapCell(s)} | ${candlesExact(s.candles) ? candleSummary(s.candles) : `**${candleSummary(s.candles)}**`} | ${s.recoveryMs.join(', ') || '–'} | ${s.peakRssMiB} | ${Math.round(s.maxStallS * 1000)} |`)
   }
   lines.push('', '## Scenarios', '')
   for (const s of r.scenarios) {
     lines.push(`- **${s.name}**: ${s.title} (${s.seconds} s)`)
+    lines.push(`  - candles exact: ${candleSummary(s.candles)}`)
     for (const g of s.gaps) lines.push(`  - gap row: ${gapLine(g)}`)
     for (const c of s.checks) lines.push(`  - ${c.ok ? '✓' : '✗'} ${c.what}${c.detail !== '' ? ` — ${c.detail.split('\n')[0]}` : ''}`)
   }
@@ -70,6 +71,7 @@ export function renderChaosMarkdown (r: ChaosReport): string {
     'those trades lie inside each and how many stored trades lie strictly inside; *in flight at kill/stop* = trades sent in the 3 s ' +
     'before a kill -9 or SIGTERM of the daemon (up to its exit) that never reached Kafka: held in its socket buffer or memory when it ' +
     'died or stopped reading (Finnhub has no replay), so never accepted; *recovery* = from the fault healed to GET /readyz 200; ' +
-    '*longest stall* = the longest event-loop delay of the daemon (per 0.5 s scrape).', '')
+    '*candles exact* = per resolution, the stored candles (candles_1m … candles_1d) equal to their recomputation from the stored ' +
+    'trades, of those recomputed (+ rows for a period with no stored trade); *longest stall* = the longest event-loop delay of the daemon (per 0.5 s scrape).', '')
   return lines.join('\n')
 }

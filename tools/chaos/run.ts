@@ -15,6 +15,7 @@ import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { selectComponents, up } from '../stack/stack.js'
 import { runScenario, type ChaosEnv, type Scenario, type ScenarioResult } from './harness.js'
 import { renderChaosMarkdown, totalsOf, type ChaosReport } from './report.js'
+import { candleSummary } from './verdict.js'
 import { SCENARIOS, SUBSET } from './scenarios.js'
 
 const progress = (line: string): void => { process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
@@ -47,7 +48,7 @@ export async function runChaos (opts: ChaosRunOptions): Promise<{ report: ChaosR
   for (const [i, scenario] of opts.scenarios.entries()) {
     opts.log(`scenario ${i + 1}/${opts.scenarios.length}: ${scenario.name} — ${scenario.title}`)
     const result = await runScenario(env, scenario, `${stamp.replace('-', '_')}_${i}`)
-    opts.log(`${scenario.name}: ${result.ok ? 'pass' : 'FAIL'} — sent ${result.sent}, stored ${result.stored}, lost ${result.lost}, duplicated ${result.duplicated}, dropped ${result.droppedTotal}, in flight at kill/stop ${result.inFlightAtEdges}`)
+    opts.log(`${scenario.name}: ${result.ok ? 'pass' : 'FAIL'} — sent ${result.sent}, stored ${result.stored}, lost ${result.lost}, duplicated ${result.duplicated}, dropped ${result.droppedTotal}, in flight at kill/stop ${result.inFlightAtEdges}, candles exact ${candleSummary(result.candles)}`)
     results.push(result)
   }
   const report: ChaosReport = {

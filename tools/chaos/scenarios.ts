@@ -11,10 +11,11 @@ import { type TradeRecord } from '../../daemon/core/trade-schema.js'
 import { tradeId } from '../../daemon/core/transform.js'
 import { SYMBOL_PATTERN } from '../../daemon/core/validate.js'
 import { connectCassandra } from '../../daemon/cassandra/client.js'
-import { candleOfRow, tradeOfRow } from '../../daemon/cassandra/query.js'
+import { tradeOfRow } from '../../daemon/cassandra/query.js'
+import { RESOLUTIONS } from '../../daemon/core/candle-periods.js'
 import { sleep } from '../stack/proc.js'
 import { metricSum } from '../verify/prom-text.js'
-import { headersOf, readTopicIds, readWholeTopic } from '../verify/verify.js'
+import { headersOf, readAllCandles, readTopicIds, readWholeTopic, type StoredCandle } from '../verify/verify.js'
 import { metricByLabel, SYMBOLS, type Run, type Scenario } from './harness.js'
 import type { ProxyMode } from './proxy.js'
 import { loadTradeType, resolveSchemaPath } from '../../daemon/paths.js'
@@ -326,7 +327,7 @@ async function hostileTopic (r: Run, rounds: number): Promise<void> {
 
 /**
  * After the hostile topic: the whole keyspace read (a row under a bad symbol is in no
- * partition the account reads), no nonsense in `trades` or `candles_1m`.
+ * partition the account reads), no nonsense in `trades` or in the candles of any resolution.
  */
 async function hostileVerify (r: Run): Promise<void> {
   const config = r.directConfig()
@@ -334,7 +335,11 @@ async function hostileVerify (r: Run): Promise<void> {
   try {
     const ks = config.cassandra.keyspace
     const trades = (await client.execute(`SELECT * FROM ${ks}.${config.cassandra.tradesTable}`, [], { fetchSize: 1_000_000 })).rows.map(tradeOfRow)
-    const candles = (await client.execute(`SELECT * FROM ${ks}.candles_1m`, [], { fetchSize: 1_000_000 })).rows.map(candleOfRow)
+    const candles: Array<StoredCandle & { table: string }> = []
+    for (const name of config.candles.resolutions) {
+      const res = RESOLUTIONS[name]
+      for (const c of await readAllCandles(client, config, res)) candles.push({ ...c, table: res.table })
+    }
     const show = (rows: readonly unknown[]): string => `${rows.length} of them${rows.length > 0 ? `, e.g. ${JSON.stringify(rows[0]).slice(0, 120)}` : ''}`
     const badPrice = trades.filter(t => !(Number.isFinite(t.price) && t.price > 0))
     r.check('no stored trade has a non-finite or ≤ 0 price', badPrice.length === 0, show(badPrice.map(t => t.price)))
@@ -346,7 +351,7 @@ async function hostileVerify (r: Run): Promise<void> {
     r.check('no stored trade has a time outside Date', badTime.length === 0, show(badTime.map(t => t.trade_id)))
     const numeric = ['open', 'high', 'low', 'close', 'volume', 'notional', 'vwap'] as const
     const badCandle = candles.filter(c => !SYMBOL_PATTERN.test(c.symbol) || numeric.some(k => c[k] !== null && !Number.isFinite(c[k])))
-    r.check('no candle holds NaN, Infinity or a bad symbol', badCandle.length === 0, show(badCandle.map(c => `${c.symbol.slice(0, 40)}@${c.minute}`)))
+    r.check('no candle holds NaN, Infinity or a bad symbol', badCandle.length === 0, show(badCandle.map(c => `${c.table} ${c.symbol.slice(0, 40)}@${c.minute}`)))
     r.check('the whole trades table holds rows (the read saw the daemon\'s trades)', trades.length > 0, `${trades.length} rows`)
   } finally {
     await client.shutdown()

@@ -2,19 +2,22 @@
 // stopped: what reached Kafka and Cassandra read back (`gather`), then every trade sent
 // accounted for by the one trade accounting (tools/verify/accounting.ts) and the
 // scenario's bounds checked (`verdict`, no I/O): lost, duplicated, the counted drops
-// against the kill/stop windows, foreign records, candles, exits, memory, stalls and the
+// against the kill/stop windows, foreign records, the candles of every resolution kept
+// (each table against its recomputation from the stored trades), exits, memory, stalls and the
 // producer queue; and the ledger of gaps against the account (`gapAccount`): every trade
 // sent and never stored lies inside a gap row of its symbol and of a reason that explains
 // it, no trade stored lies strictly inside a socket outage, the drop gaps count exactly
 // the drops counted, and no gap is recorded where nothing was lost unless the scenario's
 // faults explain it (a restart, a socket fault).
 
+import type cassandra from 'cassandra-driver'
 import type { Config } from '../../daemon/config/schema.js'
 import { connectCassandra } from '../../daemon/cassandra/client.js'
 import { storedGaps, type StoredGap } from '../../daemon/cassandra/gaps.js'
+import { RESOLUTION_NAMES, RESOLUTIONS, type ResolutionName } from '../../daemon/core/candle-periods.js'
 import { DROP_REASONS, type GapReason } from '../../daemon/core/gaps.js'
 import { accountScenario, type Window } from '../verify/accounting.js'
-import { candleDifferences, expectedTrades, readCandles, readTopicIds, readTrades, recomputeCandles, type Expected, type SentLog } from '../verify/verify.js'
+import { compareCandles, expectedTrades, readCandles, readTopicIds, readTrades, recomputeCandles, type Expected, type SentLog, type StoredTrade } from '../verify/verify.js'
 
 /** The daemon's resident memory must stay under this in every scenario (it holds ~150–250 MiB here). */
 export const RSS_BOUND_MIB = 512
@@ -32,8 +35,45 @@ export interface Gathered {
   storedTimes: Map<string, number[]>
   /** The rows of the gaps table. */
   gaps: StoredGap[]
-  candles: number
-  candleProblems: string[]
+  /** Each resolution the daemon keeps, its stored candles against their recomputation. */
+  candles: CandleCheck[]
+}
+
+/** One resolution's candles against their recomputation from the stored trades. */
+export interface CandleCheck {
+  resolution: ResolutionName
+  /** Recomputed candles whose stored row equals them. */
+  exact: number
+  /** Candles recomputed from the stored trades (one per symbol and period with a trade). */
+  expected: number
+  /** Stored rows for a period with no stored trade. */
+  extra: number
+  /** The first differences (at most 20). */
+  problems: string[]
+}
+
+/**
+ * Every resolution the config keeps, its candles read (each (symbol, partition) once)
+ * and compared with their recomputation from `stored`; a period never spans two UTC
+ * days, so the days of the trades read are the days of the periods to compare.
+ */
+export async function checkCandles (client: cassandra.Client, config: Config, symbols: readonly string[], times: readonly number[], stored: readonly StoredTrade[]): Promise<CandleCheck[]> {
+  const out: CandleCheck[] = []
+  for (const name of RESOLUTION_NAMES.filter(n => config.candles.resolutions.includes(n))) {
+    const res = RESOLUTIONS[name]
+    const c = compareCandles(await readCandles(client, config, symbols, times, res), recomputeCandles(stored, res))
+    out.push({ resolution: name, exact: c.exact, expected: c.expected, extra: c.extra, problems: c.problems.slice(0, 20) })
+  }
+  return out
+}
+
+/** True when every resolution's candles equal their recomputation. */
+export const candlesExact = (checks: readonly CandleCheck[]): boolean =>
+  checks.length > 0 && checks.every(c => c.problems.length === 0 && c.exact === c.expected && c.extra === 0)
+
+/** "1m 412/412, 5m 90/90, …": exact / recomputed per resolution, extra rows named. */
+export function candleSummary (checks: readonly CandleCheck[]): string {
+  return checks.map(c => `${c.resolution} ${c.exact.toLocaleString('en-US')}/${c.expected.toLocaleString('en-US')}${c.extra > 0 ? ` +${c.extra} extra` : ''}`).join(', ') || 'none checked'
 }
 
 /** Rebuilds what the simulators sent, reads the topic back and the stored trades and candles (through the direct, unproxied endpoints). */
@@ -44,7 +84,6 @@ export async function gather (config: Config, kafkaBootstrap: string, sentLogs: 
   try {
     const times = [...expected.days].map(d => Date.parse(d))
     const stored = await readTrades(client, config, [...expected.symbols], times)
-    const storedCandles = await readCandles(client, config, [...expected.symbols], times)
     const storedTimes = new Map<string, number[]>()
     for (const r of stored) storedTimes.set(r.symbol, [...(storedTimes.get(r.symbol) ?? []), r.trade_ts])
     const from = Math.min(...times) - 86_400_000
@@ -55,8 +94,7 @@ export async function gather (config: Config, kafkaBootstrap: string, sentLogs: 
       stored: stored.map(r => r.trade_id),
       storedTimes,
       gaps,
-      candles: storedCandles.length,
-      candleProblems: candleDifferences(storedCandles, recomputeCandles(stored))
+      candles: await checkCandles(client, config, [...expected.symbols], times, stored)
     }
   } finally {
     await client.shutdown()
@@ -108,8 +146,8 @@ export interface VerdictCounts {
   duplicated: number
   droppedTotal: number
   inFlightAtEdges: number
-  candles: number
-  candleProblems: string[]
+  /** Per resolution, its candles against their recomputation. */
+  candles: CandleCheck[]
   /** Trades sent and never stored (not in Kafka, or in Kafka and not stored). */
   lostUpstream: number
   gaps: GapRow[]
@@ -140,7 +178,10 @@ export function verdict (input: VerdictInput): { checks: Check[], counts: Verdic
   check('every trade missing from Kafka outside kill/stop windows is a counted drop, and no drop is counted for a trade in Kafka', a.dropsInsideWindows >= 0 && a.dropsInsideWindows <= a.missingInsideWindows,
     `${missingOutsideEdges} missing outside the windows, ${a.missingInsideWindows} inside, ${droppedTotal} counted (${JSON.stringify(o.dropped)})`)
   if (foreignIds.size > 0) check('no record the scenario wrote into the topic as not a trade is stored', a.foreignStored === 0, `${a.foreignStored} of ${foreignIds.size} stored`)
-  check('candles equal their recomputation from the stored trades', g.candleProblems.length === 0, g.candleProblems.slice(0, 3).join('; '))
+  for (const c of g.candles) {
+    check(`${RESOLUTIONS[c.resolution].table} equals its recomputation from the stored trades`, candlesExact([c]),
+      `${c.exact} of ${c.expected} exact${c.extra > 0 ? `, ${c.extra} extra` : ''}${c.problems.length > 0 ? `; ${c.problems.slice(0, 3).join('; ')}` : ''}`)
+  }
   check('the daemon never exited unless killed or stopped', input.unexpectedExits.length === 0, input.unexpectedExits.join('; '))
   check(`peak RSS under ${RSS_BOUND_MIB} MiB`, o.peakRssMiB > 0 && o.peakRssMiB < RSS_BOUND_MIB, `${o.peakRssMiB} MiB`)
   check(`the main thread never blocked ${STALL_BOUND_S} s or more`, o.maxStallS < STALL_BOUND_S, `longest event-loop delay ${o.maxStallS.toFixed(3)} s`)
@@ -149,7 +190,7 @@ export function verdict (input: VerdictInput): { checks: Check[], counts: Verdic
   const gaps = gapAccount(input, checks)
   return {
     checks,
-    counts: { sent: g.expected.sent, inKafka: a.inKafka, stored: a.stored, lost, duplicated, droppedTotal, inFlightAtEdges: a.inFlightAtWindows, candles: g.candles, candleProblems: g.candleProblems, ...gaps }
+    counts: { sent: g.expected.sent, inKafka: a.inKafka, stored: a.stored, lost, duplicated, droppedTotal, inFlightAtEdges: a.inFlightAtWindows, candles: g.candles, ...gaps }
   }
 }
 

@@ -1,12 +1,13 @@
 // Checking what the pipeline stored against what was sent, trade by trade: the ids
 // every trade sent must be stored under (rebuilt from the simulator's generation
 // log), the ids that reached the Kafka topic (read back and decoded), the ids and
-// rows in Cassandra, and the one-minute candles recomputed from the stored trades.
+// rows in Cassandra, and the candles of every resolution recomputed from the stored trades.
 // Used by the bench, the fault suite (tools/chaos) and the end-to-end tests.
 
 import type cassandra from 'cassandra-driver'
 import Kafka from 'node-rdkafka'
-import { aggregateCandle, minuteOf, type Candle } from '../../daemon/core/candle.js'
+import { foldTrade, toCandle, type CandleAcc } from '../../daemon/core/candle.js'
+import { bucketOf, DAY_MS, periodStart, RESOLUTIONS, type Resolution } from '../../daemon/core/candle-periods.js'
 import { singleObjectFingerprint, TradeDecoder } from '../../daemon/core/avro-codec.js'
 import { assignOrdinals } from '../../daemon/core/frame.js'
 import { writerSchemasFor } from '../../daemon/core/process-batch.js'
@@ -205,50 +206,93 @@ export async function readTrades (client: cassandra.Client, config: Config, symb
   return out
 }
 
-export async function readCandles (client: cassandra.Client, config: Config, symbols: readonly string[], times: readonly number[]): Promise<StoredCandle[]> {
-  const days = [...new Set(times.map(utcDay))]
+/** The columns of a candle row of `res`, its period's start read as `minute` (candleOfRow's shape at every resolution). */
+const candleColumns = (res: Resolution): string =>
+  `symbol, ${res.startColumn} AS minute, open, high, low, close, volume, notional, vwap, trade_count, open_ts, close_ts`
+
+/**
+ * Every stored candle of `res` (one minute by default) of these symbols whose period
+ * starts on a UTC day of `times`: each (symbol, partition) read once, whatever the
+ * number of days it holds (a month's or a year's partition for the longer periods).
+ */
+export async function readCandles (client: cassandra.Client, config: Config, symbols: readonly string[], times: readonly number[], res: Resolution = RESOLUTIONS['1m']): Promise<StoredCandle[]> {
+  const days = new Set(times.map(utcDay))
+  const starts = [...days].map(d => Date.parse(`${d}T00:00:00Z`))
+  const buckets = [...new Set(starts.map(at => bucketOf(res, at)))]
+  const from = new Date(Math.min(...starts))
+  const to = new Date(Math.max(...starts) + DAY_MS)
+  const cql = `SELECT ${candleColumns(res)} FROM ${config.cassandra.keyspace}.${res.table} WHERE symbol = ? AND ${res.bucketColumn} = ? AND ${res.startColumn} >= ? AND ${res.startColumn} < ?`
   const out: StoredCandle[] = []
   for (const symbol of symbols) {
-    for (const day of days) {
-      const rs = await client.execute(`SELECT * FROM ${config.cassandra.keyspace}.candles_1m WHERE symbol = ? AND day = ?`, [symbol, day], { prepare: true })
-      for (const r of rs.rows) out.push(candleOfRow(r))
+    for (const bucket of buckets) {
+      const rs = await client.execute(cql, [symbol, bucket, from, to], { prepare: true, fetchSize: 100_000 })
+      for (const r of rs.rows) {
+        const c = candleOfRow(r)
+        if (days.has(utcDay(c.minute))) out.push(c)
+      }
     }
   }
   return out.sort((a, b) => a.symbol.localeCompare(b.symbol) || a.minute - b.minute)
 }
 
-/** The candles as they should be: recomputed from the stored trades. */
-export function recomputeCandles (trades: readonly StoredTrade[]): StoredCandle[] {
-  const groups = new Map<string, StoredTrade[]>()
+/** Every candle row of `res` in the keyspace, whatever its symbol (a full table scan: for the checks of hostile input). */
+export async function readAllCandles (client: cassandra.Client, config: Config, res: Resolution): Promise<StoredCandle[]> {
+  const rs = await client.execute(`SELECT ${candleColumns(res)} FROM ${config.cassandra.keyspace}.${res.table}`, [], { fetchSize: 1_000_000 })
+  return rs.rows.map(candleOfRow)
+}
+
+/** The candles of `res` (one minute by default) as they should be: recomputed from the stored trades, `minute` the period's start. */
+export function recomputeCandles (trades: readonly StoredTrade[], res: Resolution = RESOLUTIONS['1m']): StoredCandle[] {
+  const folds = new Map<string, { symbol: string, start: number, acc: CandleAcc | null }>()
   for (const tr of trades) {
-    const key = `${tr.symbol}\u0000${minuteOf(tr.trade_ts)}`
-    const g = groups.get(key)
-    if (g === undefined) groups.set(key, [tr])
-    else g.push(tr)
+    const start = periodStart(res, tr.trade_ts)
+    const key = `${tr.symbol}\u0000${start}`
+    let f = folds.get(key)
+    if (f === undefined) folds.set(key, f = { symbol: tr.symbol, start, acc: null })
+    f.acc = foldTrade(f.acc, tr)
   }
-  return [...groups.values()].map(g => ({ symbol: (g[0] as StoredTrade).symbol, ...aggregateCandle(g) as Candle }))
+  return [...folds.values()].map(f => ({ symbol: f.symbol, ...toCandle(f.start, f.acc as CandleAcc) }))
     .sort((a, b) => a.symbol.localeCompare(b.symbol) || a.minute - b.minute)
 }
 
-/** Differences between stored and recomputed candles: exact for prices, times and counts, 1e-9 relative for sums. */
-export function candleDifferences (stored: readonly StoredCandle[], expected: readonly StoredCandle[]): string[] {
+/** Stored candles against their recomputation: how many recomputed ones are stored exactly, and every difference. */
+export interface CandleComparison {
+  /** Recomputed candles whose stored row equals them. */
+  exact: number
+  /** Candles recomputed from the stored trades. */
+  expected: number
+  /** Stored rows for a period with no stored trade. */
+  extra: number
+  problems: string[]
+}
+
+/** Compares stored and recomputed candles: exact for prices, times and counts, 1e-9 relative for sums. */
+export function compareCandles (stored: readonly StoredCandle[], expected: readonly StoredCandle[]): CandleComparison {
   const problems: string[] = []
+  let exact = 0
   const byKey = new Map(stored.map(c => [`${c.symbol}@${c.minute}`, c]))
   for (const e of expected) {
     const s = byKey.get(`${e.symbol}@${e.minute}`)
     byKey.delete(`${e.symbol}@${e.minute}`)
     if (s === undefined) { problems.push(`missing candle ${e.symbol}@${new Date(e.minute).toISOString()}`); continue }
+    const before = problems.length
     for (const k of ['open', 'high', 'low', 'close', 'trade_count', 'open_ts', 'close_ts'] as const) {
       if (s[k] !== e[k]) problems.push(`${e.symbol}@${new Date(e.minute).toISOString()} ${k}: stored ${s[k]}, recomputed ${e[k]}`)
     }
     for (const k of ['volume', 'notional', 'vwap'] as const) {
       const a = s[k] ?? 0
       const b = e[k] ?? 0
-      if (Math.abs(a - b) > 1e-9 * Math.max(1, Math.abs(b)) || (s[k] === null) !== (e[k] === null)) problems.push(`${e.symbol}@${new Date(e.minute).toISOString()} ${k}: stored ${s[k]}, recomputed ${e[k]}`)
+      if (!(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b))) || (s[k] === null) !== (e[k] === null)) problems.push(`${e.symbol}@${new Date(e.minute).toISOString()} ${k}: stored ${s[k]}, recomputed ${e[k]}`)
     }
+    if (problems.length === before) exact++
   }
   for (const extra of byKey.values()) problems.push(`extra candle ${extra.symbol}@${new Date(extra.minute).toISOString()}`)
-  return problems
+  return { exact, expected: expected.length, extra: byKey.size, problems }
+}
+
+/** Differences between stored and recomputed candles (compareCandles' problems). */
+export function candleDifferences (stored: readonly StoredCandle[], expected: readonly StoredCandle[]): string[] {
+  return compareCandles(stored, expected).problems
 }
 
 /** Drops a run's keyspaces (the config's and `extraKeyspaces`) and deletes its topics. */
