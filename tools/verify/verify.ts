@@ -295,11 +295,18 @@ export function candleDifferences (stored: readonly StoredCandle[], expected: re
   return compareCandles(stored, expected).problems
 }
 
+/**
+ * How long a DROP KEYSPACE may take: Cassandra flushes and snapshots every table of it,
+ * which on a node just restarted and holding many keyspaces took over the run's 5 s
+ * request timeout (the fault suite's Cassandra kill), though the drop went through.
+ */
+export const DROP_KEYSPACE_TIMEOUT_MS = 120_000
+
 /** Drops a run's keyspaces (the config's and `extraKeyspaces`) and deletes its topics. */
 export async function dropRunData (config: Config, extraKeyspaces: readonly string[], topics: readonly string[]): Promise<void> {
   const client = await connectCassandra(config.cassandra)
   try {
-    for (const ks of [config.cassandra.keyspace, ...extraKeyspaces]) await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`)
+    for (const ks of [config.cassandra.keyspace, ...extraKeyspaces]) await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`, [], { readTimeout: DROP_KEYSPACE_TIMEOUT_MS })
   } finally {
     await client.shutdown()
   }
