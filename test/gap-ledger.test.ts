@@ -1,4 +1,4 @@
-// The ledger's shell (daemon/gap-ledger.ts) without the stack: Cassandra is an
+// The ledger's shell (daemon/ingest/gap-ledger.ts) without the stack: Cassandra is an
 // in-process fake whose writes fail on demand, the clock is the test's. Rows wait in
 // gaps.json while writes fail and survive a restart; they are retried with backoff
 // (1 s doubling to 30 s) until written; past gaps.maxPendingWrites the oldest closed
@@ -14,7 +14,7 @@ import type cassandra from 'cassandra-driver'
 import { Registry } from 'prom-client'
 import { validateConfig } from '../daemon/config/load.js'
 import { GAP_REASONS } from '../daemon/core/gaps.js'
-import { GAPS_HEARTBEAT_FILE, GAPS_STATE_FILE, GapLedger, STATE_BYTES_PER_ROW } from '../daemon/gap-ledger.js'
+import { GAPS_HEARTBEAT_FILE, GAPS_STATE_FILE, GapLedger, STATE_BYTES_PER_ROW } from '../daemon/ingest/gap-ledger.js'
 import { createLogger } from '../daemon/log.js'
 import { registerGapMetrics } from '../daemon/metrics/gaps.js'
 import { holdsAsync, runs } from './fixtures/fuzz.js'

@@ -325,7 +325,7 @@ const overload = z.strictObject({
   maxShare: z.number().min(0).max(1).default(0.9)
 })
 
-// The ledger of gaps (daemon/gap-ledger.ts, docs/operations.md "Gaps"): written by the
+// The ledger of gaps (daemon/ingest/gap-ledger.ts, docs/operations.md "Gaps"): written by the
 // ingest role into the gaps table, queued in the state directory while Cassandra is away.
 const gaps = z.strictObject({
   enabled: z.boolean().default(true),

@@ -1,8 +1,21 @@
-// The ledger of gaps' metrics (daemon/gap-ledger.ts), read from its counters at scrape time.
+// The ledger of gaps' metrics (daemon/ingest/gap-ledger.ts), read from its counters at scrape time.
 
 import type { Registry } from 'prom-client'
 import { counterFrom, gaugeFrom, labelledCounterFrom, labelledGaugeFrom } from './collectors.js'
-import type { GapCounters } from '../gap-ledger.js'
+import { GAP_REASONS, type GapReason } from '../core/gaps.js'
+
+export interface GapCounters {
+  opened: Record<GapReason, number>
+  open: Record<GapReason, number>
+  pendingWrites: number
+  writeErrors: number
+  writesDropped: number
+}
+
+export function createGapCounters (): GapCounters {
+  const zeros = (): Record<GapReason, number> => Object.fromEntries(GAP_REASONS.map(r => [r, 0])) as Record<GapReason, number>
+  return { opened: zeros(), open: zeros(), pendingWrites: 0, writeErrors: 0, writesDropped: 0 }
+}
 
 export function registerGapMetrics (registry: Registry, c: GapCounters): void {
   labelledCounterFrom(registry, 'finnhubd_gaps_total', 'Gaps opened (stretches where trades may be missing from the store), by reason', 'reason', () => c.opened)

@@ -1,4 +1,4 @@
-// The real local Cassandra: gaps the ledger (daemon/gap-ledger.ts) writes through its own
+// The real local Cassandra: gaps the ledger (daemon/ingest/gap-ledger.ts) writes through its own
 // session read back through `finnhubd query --gaps` and the console's /api/gaps: a closed
 // outage of two symbols, a drop span of one, an outage left open; the symbol filter; a
 // gap across a month boundary stored in both months and listed once.
@@ -16,7 +16,7 @@ import { validateConfig } from '../../daemon/config/load.js'
 import { WebConsole } from '../../daemon/console/console.js'
 import { MAX_GAP_RANGE_MS } from '../../daemon/console/params.js'
 import { monthsBetween } from '../../daemon/core/gaps.js'
-import { GapLedger } from '../../daemon/gap-ledger.js'
+import { GapLedger } from '../../daemon/ingest/gap-ledger.js'
 import { startHttp } from '../../daemon/http.js'
 import { createLogger } from '../../daemon/log.js'
 import { StageLatency } from '../../daemon/metrics/latency.js'

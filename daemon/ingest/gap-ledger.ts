@@ -22,12 +22,13 @@ import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, sta
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type cassandra from 'cassandra-driver'
-import type { Config } from './config/schema.js'
-import { connectCassandra } from './cassandra/client.js'
-import { writeGap } from './cassandra/gaps.js'
-import { SYMBOL_PATTERN } from './core/validate.js'
-import { GAP_REASONS, GapTracker, OUTAGE_REASONS, monthsBetween, SettledWatermark, type DropReason, type Gap, type GapReason, type OutageReason, type Resume, type TradeMark } from './core/gaps.js'
-import type { Logger } from './log.js'
+import type { Config } from '../config/schema.js'
+import { connectCassandra } from '../cassandra/client.js'
+import { writeGap } from '../cassandra/gaps.js'
+import { SYMBOL_PATTERN } from '../core/validate.js'
+import { GAP_REASONS, GapTracker, OUTAGE_REASONS, monthsBetween, SettledWatermark, type DropReason, type Gap, type GapReason, type OutageReason, type Resume, type TradeMark } from '../core/gaps.js'
+import type { Logger } from '../log.js'
+import { createGapCounters, type GapCounters } from '../metrics/gaps.js'
 
 export const GAPS_STATE_FILE = 'gaps.json'
 export const GAPS_HEARTBEAT_FILE = 'gaps.heartbeat'
@@ -42,19 +43,6 @@ const MAX_TIME_MS = 8.64e15
  */
 export const STATE_BYTES_PER_ROW = 16_384
 const HEARTBEAT_BYTES = 16
-
-export interface GapCounters {
-  opened: Record<GapReason, number>
-  open: Record<GapReason, number>
-  pendingWrites: number
-  writeErrors: number
-  writesDropped: number
-}
-
-export function createGapCounters (): GapCounters {
-  const zeros = (): Record<GapReason, number> => Object.fromEntries(GAP_REASONS.map(r => [r, 0])) as Record<GapReason, number>
-  return { opened: zeros(), open: zeros(), pendingWrites: 0, writeErrors: 0, writesDropped: 0 }
-}
 
 interface SavedState { version: 1, aliveAt: number, settledT: number | null, symbols: string[], open: Gap[], pending: Gap[] }
 
