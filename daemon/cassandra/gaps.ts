@@ -7,16 +7,9 @@ import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { monthsBetween, type Gap, type GapReason } from '../core/gaps.js'
 
-/** A stored gap row. */
-export interface StoredGap {
-  id: string
-  reason: GapReason
-  start: number
-  end: number | null
-  symbols: string[]
-  dropped: number | null
+/** A stored gap row: the gap, and which ingest daemon recorded it. */
+export interface StoredGap extends Gap {
   source: string
-  openedAt: number
 }
 
 /**

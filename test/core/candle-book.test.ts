@@ -8,6 +8,7 @@ import t from 'tap'
 import { aggregateCandle, minuteOf, MINUTE_MS, type Candle } from '../../daemon/core/candle.js'
 import { CANDLE_PARTITION_BYTES, CANDLE_ROW_BYTES, CandleBookState, estimateCandleBytes, type CandleSnapshot, type CandleTrades, type MinuteState } from '../../daemon/core/candle-book.js'
 import { input, partialsOf, sameCandle, trade, uuid, type Trade } from '../fixtures/candle-trades.js'
+import { mulberry32 } from '../../tools/simulator/generator.js'
 
 const M0 = Date.UTC(2024, 4, 1, 12, 30)
 
@@ -380,16 +381,6 @@ t.test('estimateCandleBytes: a row, and a partition\'s share for its first row i
 
 // The simulation: one book, a `trades` table, a candles_1m table with write-timestamp
 // semantics, and a seeded random schedule of everything that can happen in between.
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 interface Apply { trades: Trade[], partials: CandleTrades[], minutes: MinuteState[], waiter: string }
 
 function simulate (seed: number): { problems: string[], steps: number, writes: number, evicted: number, rebuilds: number, refusals: number } {

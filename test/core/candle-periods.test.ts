@@ -13,6 +13,7 @@ import { foldTrade, minuteOf, MINUTE_MS, toCandle, type Candle, type CandleAcc }
 import { CandleBookState, type CandleSnapshot, type MinuteState } from '../../daemon/core/candle-book.js'
 import { bucketOf, bucketsBetween, DAY_MS, periodStart, RESOLUTION_NAMES, RESOLUTIONS, type Resolution } from '../../daemon/core/candle-periods.js'
 import { input, partialsOf, sameCandle, trade, uuid, type Trade } from '../fixtures/candle-trades.js'
+import { mulberry32 } from '../../tools/simulator/generator.js'
 
 const PERIODS = (['5m', '15m', '1h', '1d'] as const).map(n => RESOLUTIONS[n])
 const ALL = RESOLUTION_NAMES.map(n => RESOLUTIONS[n])
@@ -117,16 +118,6 @@ t.test('each resolution is flushed at most once per its interval', async t => {
   t.equal(b.nextDue(100), 1000, 'the periods a second after their last flush')
   t.same(b.due(1000).flat().map(s => s.res.name), ['5m', '15m', '1h', '1d'])
 })
-
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Apply { trades: Trade[], minutes: MinuteState[], partials: ReturnType<typeof partialsOf>, waiter: string }
 
