@@ -26,6 +26,9 @@ import type { PoisonReason } from './core/avro-codec.js'
 import { RowView } from './core/cql-rows.js'
 import { CandleBook } from './cassandra/candles.js'
 import { connectCassandra } from './cassandra/client.js'
+import { missingTables } from './cassandra/migrations.js'
+import { RESOLUTIONS } from './core/candle-periods.js'
+import { FinnhubdError } from './core/errors.js'
 import { CassandraExecutor, TradeWriter } from './cassandra/writer.js'
 import { ensureTopics } from './kafka/admin.js'
 import { TradeConsumer, type BatchStored, type ConsumedBatch } from './kafka/consumer.js'
@@ -101,6 +104,15 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
   await ensureTopics(config.kafka, [config.kafka.topic, config.kafka.deadLetterTopic], (msg, fields) => { deps.log.info(msg, { component: 'kafka-admin', ...fields }) })
 
   const client = await connectCassandra(config.cassandra)
+  // A schema older than this build (new candle tables, say) would have every write of
+  // theirs retried for ever and no offset committed: refuse to start instead, by name.
+  const needed = [config.cassandra.tradesTable, ...config.candles.resolutions.map(r => RESOLUTIONS[r].table)]
+  const missing = await missingTables(client, config.cassandra.keyspace, needed).catch(async (err: unknown) => { await client.shutdown().catch(() => {}); throw err })
+  if (missing.length > 0) {
+    await client.shutdown().catch(() => {})
+    throw new FinnhubdError('FINNHUBD_ERR_MIGRATION',
+      `keyspace ${config.cassandra.keyspace} has no table ${missing.join(', ')}: its schema is older than this finnhubd; run \`finnhubd migrate\` with this config, then start again`)
+  }
   counters.cassandraUp = 1
   const writerOpts = { client, cassandra: config.cassandra, log: log.child({ component: 'cassandra' }), counters }
   const exec = new CassandraExecutor(writerOpts)

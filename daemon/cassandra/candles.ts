@@ -211,7 +211,7 @@ export class CandleBook {
 
   async #rebuild (m: MinuteState): Promise<void> {
     try {
-      const rows = await this.#opts.exec.run('candle rebuild', async client => await readMinute(client, this.#select, m, this.#opts.candles.rebuildFetchSize))
+      const rows = await this.#opts.exec.run('candle rebuild', async client => await readMinute(client, this.#select, m, this.#opts.candles.rebuildFetchSize), { lane: 'candles' })
       this.#opts.counters.candleLoads++
       this.#state.loaded(m, rows)
     } catch (err) {
@@ -229,7 +229,7 @@ export class CandleBook {
    */
   async #loadPeriod (p: MinuteState): Promise<void> {
     try {
-      const rows = await this.#opts.exec.run('candle period load', async client => await readMinuteCandles(client, this.#selectMinutes, p, this.#opts.candles.rebuildFetchSize))
+      const rows = await this.#opts.exec.run('candle period load', async client => await readMinuteCandles(client, this.#selectMinutes, p, this.#opts.candles.rebuildFetchSize), { lane: 'candles' })
       if (this.#closed !== null) return
       this.#stats.periodLoads++
       this.#state.loadedPeriod(p, rows)
@@ -332,7 +332,7 @@ export class CandleBook {
         const queries = batch.map(s => ({ query: this.#insert[s.res.name], params: params(s) }))
         await client.batch(queries, { prepare: true, logged: false, isIdempotent: true, ...(routingKey !== undefined ? { routingKey } : {}) })
       }
-    }, { rejectInvalid: true })
+    }, { rejectInvalid: true, lane: 'candles' })
   }
 
   /** The replica group of a minute's partition. */

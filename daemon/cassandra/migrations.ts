@@ -160,6 +160,13 @@ export async function applyMigrations (client: Client, migrations: readonly Migr
   return { applied: pending.map(m => m.version), alreadyApplied: applied.map(a => a.version).sort((a, b) => a - b) }
 }
 
+/** Which of `tables` the keyspace lacks (a start that needs them refuses to run on a schema older than it). */
+export async function missingTables (client: Client, keyspace: string, tables: readonly string[]): Promise<string[]> {
+  const rs = await client.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [keyspace], { prepare: true })
+  const present = new Set(rs.rows.map(r => r['table_name'] as string))
+  return tables.filter(t => !present.has(t))
+}
+
 async function migrationsTableExists (client: Client, keyspace: string): Promise<boolean> {
   const rs = await client.execute(
     'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',

@@ -30,10 +30,25 @@ export interface WriterOptions {
 /** A row Cassandra refused as invalid: its index in the written batch, and Cassandra's word for why. */
 export interface RejectedRow { index: number, error: string }
 
+/**
+ * The requests a lane may have in flight at most, of cassandra.maxConcurrentWrites: candle
+ * writes, rebuild reads and period loads (the `candles` lane) take at most a quarter, so
+ * a burst of them (a restart rebuilds every symbol's current minute from `trades`:
+ * thousands of rows each after a busy minute) never holds the slots trade writes need.
+ */
+export function laneLimit (maxConcurrentWrites: number): number {
+  return Math.max(1, Math.floor(maxConcurrentWrites / 4))
+}
+
+export type Lane = 'trades' | 'candles'
+
 export class CassandraExecutor {
   readonly #opts: WriterOptions
   #active = 0
   readonly #waiting: Array<(handedOver: boolean) => void> = []
+  /** The candles lane: requests in it (waiting for a global slot or holding one), and those waiting to enter. */
+  #candleActive = 0
+  readonly #candleWaiting: Array<(handedOver: boolean) => void> = []
   readonly #retries = new RetryScope()
   readonly #slotListeners: Array<() => void> = []
 
@@ -55,17 +70,23 @@ export class CassandraExecutor {
    * request itself is invalid, see ./errors.ts) rejects at once with
    * FINNHUBD_ERR_CASSANDRA_REJECTED instead, for the caller to isolate its rows.
    */
-  async run<T> (what: string, fn: (client: cassandra.Client) => Promise<T>, options: { rejectInvalid?: boolean } = {}): Promise<T> {
+  async run<T> (what: string, fn: (client: cassandra.Client) => Promise<T>, options: { rejectInvalid?: boolean, lane?: Lane } = {}): Promise<T> {
     const c = this.#opts.counters
     const closedError = (): Error => new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
+    const candles = options.lane === 'candles'
     const result = await retryUntilDone(async () => {
-      await this.#acquire(what)
-      c.cassandraInFlight++
+      if (candles) await this.#enterCandleLane(what)
       try {
-        return await fn(this.#opts.client)
+        await this.#acquire(what)
+        c.cassandraInFlight++
+        try {
+          return await fn(this.#opts.client)
+        } finally {
+          this.#release()
+          c.cassandraInFlight--
+        }
       } finally {
-        this.#release()
-        c.cassandraInFlight--
+        if (candles) this.#leaveCandleLane()
       }
     }, {
       scope: this.#retries,
@@ -94,6 +115,26 @@ export class CassandraExecutor {
   close (): void {
     this.#retries.close()
     for (const wake of this.#waiting.splice(0)) wake(false)
+    for (const wake of this.#candleWaiting.splice(0)) wake(false)
+  }
+
+  /** Requests of the candles lane now (in flight or waiting for a global slot). */
+  get candleLaneActive (): number { return this.#candleActive }
+
+  async #enterCandleLane (what: string): Promise<void> {
+    if (this.#retries.closed) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
+    if (this.#candleActive < laneLimit(this.#opts.cassandra.maxConcurrentWrites)) {
+      this.#candleActive++
+      return
+    }
+    const handedOver = await new Promise<boolean>(resolve => this.#candleWaiting.push(resolve))
+    if (!handedOver) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
+  }
+
+  #leaveCandleLane (): void {
+    const next = this.#candleWaiting.shift()
+    if (next !== undefined) next(true)
+    else this.#candleActive--
   }
 
   async #acquire (what: string): Promise<void> {

@@ -5,7 +5,7 @@
 import cassandra from 'cassandra-driver'
 import t from 'tap'
 import { classifyCassandraError } from '../../daemon/cassandra/errors.js'
-import { CassandraExecutor, TradeWriter } from '../../daemon/cassandra/writer.js'
+import { CassandraExecutor, laneLimit, TradeWriter } from '../../daemon/cassandra/writer.js'
 import { validateConfig } from '../../daemon/config/load.js'
 import { toTradeRow, type TradeRow } from '../../daemon/core/transform.js'
 import { createLogger } from '../../daemon/log.js'
@@ -171,4 +171,42 @@ t.test('one concurrency limit: trade requests wait for the executor\'s slots, an
   t.equal(exec.freeSlots, 2, 'every slot back')
   exec.close()
   t.equal(exec.freeSlots, 0, 'a closed executor has no slots')
+})
+
+t.test('the candles lane holds at most a quarter of the slots: a burst of candle reads never holds the ones trade writes need', async t => {
+  const config = validateConfig({ cassandra: { retryInitialDelayMs: 1, retryMaxDelayMs: 2, maxConcurrentWrites: 8 } })
+  t.equal(laneLimit(8), 2)
+  t.equal(laneLimit(1), 1, 'at least one')
+  t.equal(laneLimit(32), 8)
+  const counters = createProcessCounters()
+  const exec = new CassandraExecutor({ client: {} as unknown as cassandra.Client, cassandra: config.cassandra, log: createLogger({ level: 'fatal' }), counters })
+  const release: Array<() => void> = []
+  let running = 0
+  let most = 0
+  const candle = async (): Promise<void> => {
+    await exec.run('candle rebuild', async () => {
+      running++
+      most = Math.max(most, running)
+      await new Promise<void>(resolve => release.push(resolve))
+      running--
+    }, { lane: 'candles' })
+  }
+  const burst = Array.from({ length: 10 }, async () => { await candle() })
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(running, 2, 'two candle requests run, eight wait for the lane')
+  t.equal(exec.freeSlots, 6, 'the others\' slots stay free')
+  let traded = 0
+  await Promise.all(Array.from({ length: 6 }, async () => { await exec.run('trade write', async () => { traded++ }) }))
+  t.equal(traded, 6, 'trade writes run at once meanwhile')
+  while (release.length > 0) { release.shift()?.(); await new Promise(resolve => setImmediate(resolve)) }
+  await Promise.all(burst)
+  t.equal(most, 2, 'never more than two in the lane')
+  t.equal(exec.candleLaneActive, 0)
+  // Closing wakes what waits for the lane.
+  const held = [candle(), candle(), candle()]
+  await new Promise(resolve => setImmediate(resolve))
+  exec.close()
+  for (const r of release.splice(0)) r()
+  const settled = await Promise.allSettled(held)
+  t.ok(settled.some(s => s.status === 'rejected' && /abandoned: the writer is closing/.test(String(s.reason))), 'a request waiting for the lane is abandoned on close')
 })
