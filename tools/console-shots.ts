@@ -52,12 +52,15 @@ function historyFile (now: number): { file: string, trades: number } {
   const rnd = (): number => { seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31; return seed / 2 ** 31 }
   const end = now - 3 * HOUR
   const start = end - 48 * HOUR
-  const price: Record<string, number> = { 'BINANCE:BTCUSDT': 97_000, 'BINANCE:ETHUSDT': 3_600 }
+  // Near the simulator's own price range (it starts each symbol between 10 and 510), mean-reverting.
+  const target: Record<string, number> = { 'BINANCE:BTCUSDT': 240, 'BINANCE:ETHUSDT': 180 }
+  const price: Record<string, number> = { ...target }
   const trades: Array<{ s: string, p: number, t: number, v: number, c: string[] }> = []
   for (let t = start; t < end; t += 1000) {
     for (const s of SYMBOLS) {
       if (rnd() < 0.5) continue
-      price[s] = (price[s] as number) * (1 + (rnd() - 0.5) * 0.002 + Math.sin(t / (7 * HOUR)) * 0.0001)
+      const p = price[s] as number
+      price[s] = p * (1 + (rnd() - 0.5) * 0.004) + ((target[s] as number) * (1 + 0.15 * Math.sin(t / (9 * HOUR))) - p) * 0.002
       trades.push({ s, p: Math.round((price[s] as number) * 100) / 100, t: t + Math.floor(rnd() * 1000), v: Math.round(rnd() * 1e4) / 1e4 + 0.0001, c: ['1'] })
     }
   }
@@ -114,7 +117,7 @@ async function main (argv: readonly string[]): Promise<number> {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
       await page.goto(`${url}/#pipeline`)
       await waitInPage(page, "document.getElementById('total-received').textContent !== '–'", 15_000)
-      await sleep(6000) // the throughput chart fills a few points
+      await sleep(40_000) // the page's throughput chart draws what it received since it opened
       await page.screenshot({ path: join(out, 'console-pipeline.png') })
       await page.goto(`${url}/?symbol=BINANCE%3ABTCUSDT&interval=1h#trades`)
       await page.selectOption('#minutes', '10080')
