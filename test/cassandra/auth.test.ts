@@ -163,5 +163,5 @@ t.test('`finnhubd migrate`: exit 1 with the auth message for a wrong password, 0
   t.notMatch(wrong.err + wrong.out, WRONG_PASSWORD)
   const ok = await run(STACK_CASSANDRA_CREDENTIALS.password)
   t.equal(ok.code, 0, ok.err)
-  t.match(ok.out, /schema is up to date \(4 migrations applied before\)/)
+  t.match(ok.out, new RegExp(`schema is up to date \\(${loadMigrations(CQL_DIR).length} migrations applied before\\)`))
 })

@@ -114,14 +114,14 @@ t.test('`finnhubd process` and `run` refuse an unreachable Cassandra clearly', a
   t.match(err.join('\n'), /cannot reach Cassandra at 127\.0\.0\.1:1 .*npm run stack -- up.*\[FINNHUBD_ERR_CASSANDRA_UNREACHABLE\]/)
 })
 
-t.test('candle writes are shared: at most one per minute per candles.flushIntervalMs, and the candles still recompute', async t => {
+t.test('candle writes are shared: at most one per minute per candles.flushIntervalMs (and per longer period per periodFlushIntervalMs), and the candles still recompute', async t => {
   const N = 3000
   const SYMBOLS = ['AAPL', 'MSFT']
   const sim = new FinnhubSimulator({ token: 'tok', ratePerSec: 3000, keepSent: true, maxTotalTrades: N, seed: 12, maxTradesPerFrame: 5 })
   await sim.start()
   t.teardown(() => sim.close())
   // A long interval, so that the whole run fits in about one of them.
-  const config = await pipelineConfig({ finnhub: { url: sim.url, token: 'tok', symbols: SYMBOLS }, candles: { flushIntervalMs: 5000 }, workers: { poolSize: 1, batchSize: 100 } })
+  const config = await pipelineConfig({ finnhub: { url: sim.url, token: 'tok', symbols: SYMBOLS }, candles: { flushIntervalMs: 5000, periodFlushIntervalMs: 5000 }, workers: { poolSize: 1, batchSize: 100 } })
   const started = Date.now()
   const daemon = await startDaemon({ config, roles: ['ingest', 'process'], log: quietLog(), stopSignal: never })
   t.ok(await waitCommitted(config, N), `all ${N} records stored and committed`)
@@ -132,10 +132,12 @@ t.test('candle writes are shared: at most one per minute per candles.flushInterv
   t.teardown(() => client.shutdown())
   const sent = sim.sent()
   const stored = await readTrades(client, config, SYMBOLS, sent.map(s => s.t))
+  // Every candle of every resolution the trades fall in: a minute, and its 5 m, 15 m, 1 h and 1 d periods.
   const minutes = new Set(stored.map(r => `${r.symbol}/${Math.floor(r.trade_ts / 60_000)}`)).size
+  const periods = new Set(stored.flatMap(r => [300_000, 900_000, 3_600_000, 86_400_000].map(ms => `${r.symbol}/${ms}/${Math.floor(r.trade_ts / ms)}`))).size
   t.ok((counters?.batches ?? 0) >= 20, `many batches (${counters?.batches ?? 0})`)
-  t.ok((counters?.candlesWritten ?? Infinity) <= minutes * (1 + intervals),
-    `${counters?.candlesWritten ?? 0} candle writes for ${minutes} minute(s) of ${counters?.batches ?? 0} batches over ${intervals} interval(s): the first write, then at most one per interval`)
+  t.ok((counters?.candlesWritten ?? Infinity) <= (minutes + periods) * (1 + intervals),
+    `${counters?.candlesWritten ?? 0} candle writes for ${minutes} minute(s) and ${periods} longer period(s) of ${counters?.batches ?? 0} batches over ${intervals} interval(s): the first write, then at most one per interval`)
   t.ok((counters?.candlesWritten ?? Infinity) < (counters?.batches ?? 0), 'fewer writes than batches')
   t.same(candleDifferences(await readCandles(client, config, SYMBOLS, sent.map(s => s.t)), recomputeCandles(stored)), [], 'every candle equals its recomputation')
 })
