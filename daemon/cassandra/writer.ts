@@ -42,24 +42,61 @@ export function laneLimit (maxConcurrentWrites: number): number {
 
 export type Lane = 'trades' | 'candles'
 
+/**
+ * A counting bound whose freed slot goes straight to the oldest waiter (so a request
+ * woken never finds it taken again); close() wakes every waiter without one.
+ */
+class Slots {
+  active = 0
+  readonly #waiting: Array<(handedOver: boolean) => void> = []
+
+  constructor (readonly limit: () => number) {}
+
+  get waiting (): number { return this.#waiting.length }
+
+  /** Resolves false when closed while waiting. */
+  async take (): Promise<boolean> {
+    if (this.active < this.limit()) {
+      this.active++
+      return true
+    }
+    return await new Promise<boolean>(resolve => this.#waiting.push(resolve))
+  }
+
+  /** True when the slot went to a waiter, false when it is free now. */
+  release (): boolean {
+    const next = this.#waiting.shift()
+    if (next !== undefined) {
+      next(true)
+      return true
+    }
+    this.active--
+    return false
+  }
+
+  close (): void {
+    for (const wake of this.#waiting.splice(0)) wake(false)
+  }
+}
+
 export class CassandraExecutor {
   readonly #opts: WriterOptions
-  #active = 0
-  readonly #waiting: Array<(handedOver: boolean) => void> = []
+  readonly #slots: Slots
   /** The candles lane: requests in it (waiting for a global slot or holding one), and those waiting to enter. */
-  #candleActive = 0
-  readonly #candleWaiting: Array<(handedOver: boolean) => void> = []
+  readonly #candleLane: Slots
   readonly #retries = new RetryScope()
   readonly #slotListeners: Array<() => void> = []
 
   constructor (opts: WriterOptions) {
     this.#opts = opts
+    this.#slots = new Slots(() => opts.cassandra.maxConcurrentWrites)
+    this.#candleLane = new Slots(() => laneLimit(opts.cassandra.maxConcurrentWrites))
   }
 
   get closed (): boolean { return this.#retries.closed }
 
   /** Request slots free now (cassandra.maxConcurrentWrites less those in use or waited for). */
-  get freeSlots (): number { return this.#retries.closed ? 0 : this.#opts.cassandra.maxConcurrentWrites - this.#active - this.#waiting.length }
+  get freeSlots (): number { return this.#retries.closed ? 0 : this.#opts.cassandra.maxConcurrentWrites - this.#slots.active - this.#slots.waiting }
 
   /** Called whenever a slot frees: a queue that cuts requests only when a slot is free pumps here. */
   onSlotFree (listener: () => void): void { this.#slotListeners.push(listener) }
@@ -75,9 +112,9 @@ export class CassandraExecutor {
     const closedError = (): Error => new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
     const candles = options.lane === 'candles'
     const result = await retryUntilDone(async () => {
-      if (candles) await this.#enterCandleLane(what)
+      if (candles) await this.#take(this.#candleLane, what)
       try {
-        await this.#acquire(what)
+        await this.#take(this.#slots, what)
         c.cassandraInFlight++
         try {
           return await fn(this.#opts.client)
@@ -86,7 +123,7 @@ export class CassandraExecutor {
           c.cassandraInFlight--
         }
       } finally {
-        if (candles) this.#leaveCandleLane()
+        if (candles) this.#candleLane.release()
       }
     }, {
       scope: this.#retries,
@@ -114,48 +151,21 @@ export class CassandraExecutor {
   /** Stops retrying; requests waiting for a slot or a retry reject. */
   close (): void {
     this.#retries.close()
-    for (const wake of this.#waiting.splice(0)) wake(false)
-    for (const wake of this.#candleWaiting.splice(0)) wake(false)
+    this.#slots.close()
+    this.#candleLane.close()
   }
 
   /** Requests of the candles lane now (in flight or waiting for a global slot). */
-  get candleLaneActive (): number { return this.#candleActive }
+  get candleLaneActive (): number { return this.#candleLane.active }
 
-  async #enterCandleLane (what: string): Promise<void> {
-    if (this.#retries.closed) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
-    if (this.#candleActive < laneLimit(this.#opts.cassandra.maxConcurrentWrites)) {
-      this.#candleActive++
-      return
-    }
-    const handedOver = await new Promise<boolean>(resolve => this.#candleWaiting.push(resolve))
-    if (!handedOver) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
-  }
-
-  #leaveCandleLane (): void {
-    const next = this.#candleWaiting.shift()
-    if (next !== undefined) next(true)
-    else this.#candleActive--
-  }
-
-  async #acquire (what: string): Promise<void> {
-    if (this.#active < this.#opts.cassandra.maxConcurrentWrites) {
-      this.#active++
-      return
-    }
-    // Woken either with a slot handed over by #release, or by close() without one.
-    const handedOver = await new Promise<boolean>(resolve => this.#waiting.push(resolve))
-    if (!handedOver) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
+  /** A slot of `slots`, or FINNHUBD_ERR_CASSANDRA_UNREACHABLE once the executor is closed. */
+  async #take (slots: Slots, what: string): Promise<void> {
+    if (this.#retries.closed || !await slots.take()) throw new FinnhubdError('FINNHUBD_ERR_CASSANDRA_UNREACHABLE', `${what} abandoned: the writer is closing`)
   }
 
   #release (): void {
-    const next = this.#waiting.shift()
-    if (next !== undefined) {
-      // The slot goes straight to the oldest waiter: #active stays as it is.
-      next(true)
-      return
-    }
-    this.#active--
-    for (const listener of this.#slotListeners) listener()
+    // A slot handed to a waiter is not free: only a freed one is announced.
+    if (!this.#slots.release()) for (const listener of this.#slotListeners) listener()
   }
 }
 
