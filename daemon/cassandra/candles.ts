@@ -62,6 +62,7 @@ import { CandleBookState, type CandleSnapshot, type CandleTrades, type MinuteSta
 import { RESOLUTION_NAMES, RESOLUTIONS, type ResolutionName } from '../core/candle-periods.js'
 import { FinnhubdError, isFinnhubdError } from '../core/errors.js'
 import type { Logger } from '../log.js'
+import { zeros } from '../metrics/collectors.js'
 import type { ProcessCounters } from '../metrics/process.js'
 import { ReplicaGroups, type ReplicaGroup } from './replicas.js'
 import type { CassandraExecutor } from './writer.js'
@@ -112,7 +113,7 @@ export class CandleBook {
   readonly #insert: Record<ResolutionName, string>
   readonly #select: string
   readonly #selectMinutes: string
-  readonly #stats: CandleBookStats = { flushes: 0, requests: 0, statements: 0, byResolution: { '1m': 0, '5m': 0, '15m': 0, '1h': 0, '1d': 0 }, periodLoads: 0, refused: 0, evicted: 0 }
+  readonly #stats: CandleBookStats = { flushes: 0, requests: 0, statements: 0, byResolution: zeros(RESOLUTION_NAMES), periodLoads: 0, refused: 0, evicted: 0 }
   /** Partition → the replica group its statements are batched in (cleared when the ring changes). */
   readonly #groups: ReplicaGroups
   #timer: NodeJS.Timeout | null = null

@@ -3,6 +3,11 @@
 
 import { Counter, Gauge, type Registry } from 'prom-client'
 
+/** A count per reason (or label value), every one at zero. */
+export function zeros<R extends string> (keys: readonly R[]): Record<R, number> {
+  return Object.fromEntries(keys.map(k => [k, 0])) as Record<R, number>
+}
+
 /** A counter that reports read() at each scrape. */
 export function counterFrom (registry: Registry, name: string, help: string, read: () => number): void {
   // eslint-disable-next-line no-new -- registered through `registers`

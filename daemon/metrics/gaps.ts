@@ -1,7 +1,7 @@
 // The ledger of gaps' metrics (daemon/ingest/gap-ledger.ts), read from its counters at scrape time.
 
 import type { Registry } from 'prom-client'
-import { counterFrom, gaugeFrom, labelledCounterFrom, labelledGaugeFrom } from './collectors.js'
+import { counterFrom, gaugeFrom, labelledCounterFrom, labelledGaugeFrom, zeros } from './collectors.js'
 import { GAP_REASONS, type GapReason } from '../core/gaps.js'
 
 export interface GapCounters {
@@ -13,8 +13,7 @@ export interface GapCounters {
 }
 
 export function createGapCounters (): GapCounters {
-  const zeros = (): Record<GapReason, number> => Object.fromEntries(GAP_REASONS.map(r => [r, 0])) as Record<GapReason, number>
-  return { opened: zeros(), open: zeros(), pendingWrites: 0, writeErrors: 0, writesDropped: 0 }
+  return { opened: zeros(GAP_REASONS), open: zeros(GAP_REASONS), pendingWrites: 0, writeErrors: 0, writesDropped: 0 }
 }
 
 export function registerGapMetrics (registry: Registry, c: GapCounters): void {

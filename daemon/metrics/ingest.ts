@@ -3,7 +3,7 @@
 // the registered collectors copy them into the registry when Prometheus scrapes.
 
 import type { Registry } from 'prom-client'
-import { counterFrom, gaugeFrom, labelledCounterFrom } from './collectors.js'
+import { counterFrom, gaugeFrom, labelledCounterFrom, zeros } from './collectors.js'
 import { FRAME_REJECT_REASONS, TRADE_REJECT_REASONS } from '../core/frame.js'
 
 /** Results of a Finnhub REST request (finnhub/rest.ts), a label of finnhubd_finnhub_rest_requests_total. */
@@ -52,10 +52,6 @@ export interface IngestCounters {
   /** Symbols the socket is (to be) subscribed to: static plus discovered. */
   subscribedSymbols: number
   discovery: DiscoveryCounters
-}
-
-function zeros<R extends string> (keys: readonly R[]): Reasons<R> {
-  return Object.fromEntries(keys.map(k => [k, 0])) as Reasons<R>
 }
 
 export function createIngestCounters (): IngestCounters {

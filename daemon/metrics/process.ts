@@ -2,7 +2,7 @@
 // incremented per batch on the hot path, copied into the registry at scrape time.
 
 import type { Registry } from 'prom-client'
-import { counterFrom, gaugeFrom, labelledCounterFrom, labelledGaugeFrom } from './collectors.js'
+import { counterFrom, gaugeFrom, labelledCounterFrom, labelledGaugeFrom, zeros } from './collectors.js'
 import { POISON_REASONS, type PoisonReason } from '../core/avro-codec.js'
 
 export interface ProcessCounters {
@@ -43,7 +43,7 @@ export function createProcessCounters (): ProcessCounters {
     cassandraRejectedRows: 0,
     candlesWritten: 0,
     candleLoads: 0,
-    poison: Object.fromEntries(POISON_REASONS.map(r => [r, 0])) as Record<PoisonReason, number>,
+    poison: zeros(POISON_REASONS),
     deadLettered: 0,
     deadLetterErrors: 0,
     commits: 0,
