@@ -76,9 +76,9 @@ export class DaemonProcess {
     }
   }
 
+  /** GET a path of the daemon's HTTP server (getText: tried again on a network error while the daemon runs). */
   async get (path: string): Promise<string> {
-    const res = await fetch(this.url + path)
-    return await res.text()
+    return await getText(this.url + path, () => this.running, `the daemon (pid ${this.pid})`)
   }
 
   async metrics (): Promise<string> { return await this.get('/metrics') }
@@ -99,6 +99,29 @@ export class DaemonProcess {
   memory (): { peakMiB: number, rssMiB: number } {
     const mib = (field: string): number => Math.round((statusBytes(this.pid, field) ?? NaN) / 1048576)
     return { peakMiB: mib('VmHWM'), rssMiB: mib('VmRSS') }
+  }
+}
+
+/**
+ * The text of a GET. A request that fails at the network level (a kept-alive socket the
+ * server closed as it was reused, which a saturated event loop makes likely) is tried
+ * again while `alive()` says the server's process runs: a bench or fault run must not
+ * end on one lost scrape. After `tries` attempts, or once the process has exited, it
+ * fails with an error that names the URL, the server and why.
+ */
+export async function getText (url: string, alive: () => boolean, what: string, tries = 5, backoffMs = 200): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(url)
+      return await res.text()
+    } catch (err) {
+      if (attempt >= tries || !alive()) {
+        const cause = (err as { cause?: { message?: string } }).cause?.message
+        throw new Error(`GET ${url} from ${what} failed ${attempt} time${attempt === 1 ? '' : 's'}${alive() ? '' : ' and it has exited'}: ` +
+          `${(err as Error).message}${cause !== undefined ? ` (${cause})` : ''}`, { cause: err })
+      }
+      await new Promise(resolve => setTimeout(resolve, backoffMs * attempt))
+    }
   }
 }
 
