@@ -19,7 +19,7 @@ import { kafkaQuorum, type KafkaQuorum } from './quorum.js'
 import type { NodeKind } from './nodes.js'
 import { STACK_CASSANDRA_CREDENTIALS, type StackOptions } from './options.js'
 import { SECURE_FLAG, SECURE_SASL_MECHANISM, secureStackFiles } from './secure.js'
-import { commandLine, isOurs, portFree, portOwner, readPid, removePid, rssBytes, sleep, stopPid, tail, withLock, writePid } from './proc.js'
+import { commandLine, isOurs, launchState, portFree, portOwner, readPid, removePid, rssBytes, sleep, stopPid, tail, withLock, writePid } from './proc.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -169,7 +169,7 @@ async function upUnlocked (o: StackOptions, env: Env, components: readonly Compo
         if (!await portFree(port, host)) {
           const owner = portOwner(port)
           throw new FinnhubdError('FINNHUBD_ERR_STACK_PORT',
-            `port ${host}:${port} (${what}) is already in use${owner !== null ? ` by ${owner}` : ''}` +
+            `port ${host === '127.0.0.1' ? port : `${host}:${port}`} (${what}) is already in use${owner !== null ? ` by ${owner}` : ''}` +
             `${host !== '127.0.0.1' ? ` (or ${host} cannot be bound: it must be a loopback address, as every 127.0.0.0/8 address is on Linux)` : ''}; ` +
             'stop that process, or move the stack with FINNHUBD_KAFKA_PORT / FINNHUBD_KAFKA_CONTROLLER_PORT / FINNHUBD_KAFKA_PROXIED_PORT / FINNHUBD_CASSANDRA_PORT / FINNHUBD_CASSANDRA_STORAGE_PORT')
         }
@@ -262,7 +262,12 @@ function launch (c: Component, o: StackOptions, java: string, libDir: string): n
 async function waitReady (c: Component, o: StackOptions, pid: number): Promise<void> {
   const deadline = Date.now() + c.readyTimeoutMs(o)
   while (Date.now() < deadline) {
-    if (!isOurs(pid, c.marker(o))) {
+    const state = launchState(pid, c.marker(o))
+    if (state === 'unknown') {
+      await sleep(200)
+      continue
+    }
+    if (state === 'gone') {
       removePid(pidFile(c, o))
       throw new FinnhubdError('FINNHUBD_ERR_STACK_START',
         `${c.name} exited while starting. Last lines of ${logFile(c, o)}:\n${tail(logFile(c, o), 30)}`)
@@ -342,4 +347,29 @@ export async function wipe (o: StackOptions, components: readonly Component[], l
 
 export function logs (o: StackOptions, components: readonly Component[], lines: number): string {
   return components.map(c => `==> ${logFile(c, o)} <==\n${tail(logFile(c, o), lines)}`).join('\n\n')
+}
+
+/** One node as a fault test sees it: its pid (null when it does not run), its Kafka broker id or Cassandra address, its endpoint. */
+export interface NodeHandle {
+  name: ComponentName
+  kind: NodeKind
+  pid: number | null
+  kafkaBrokerId: number | null
+  address: string
+  endpoint: string
+}
+
+/** Every node of the stack by name (the cluster's six, or the single stack's two): which pid to kill -9 or SIGSTOP for which broker id. */
+export function nodeHandles (o: StackOptions): NodeHandle[] {
+  return stackComponents(o).map(c => ({ name: c.name, kind: c.kind, pid: runningPid(c, o), kafkaBrokerId: c.kafkaBrokerId, address: c.address, endpoint: c.endpoint(o) }))
+}
+
+/** Starts one node (`kafka-2`, `cassandra-3`; or every node of a kind), waiting until it and the running others see each other. */
+export async function startNode (o: StackOptions, name: ComponentName, env: Env, log: (line: string) => void): Promise<UpResult[]> {
+  return await up(o, env, selectComponents([name], o), log)
+}
+
+/** Stops one node (or every node of a kind) cleanly, by its recorded pid. */
+export async function stopNode (o: StackOptions, name: ComponentName, log: (line: string) => void): Promise<void> {
+  await down(o, selectComponents([name], o), log)
 }
