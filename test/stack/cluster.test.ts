@@ -93,14 +93,16 @@ t.test('up --cluster: three Kafka brokers in one quorum, three Cassandra nodes i
     t.same((await gossipNormal(options, node))?.sort(), ['127.0.0.1', '127.0.0.2', '127.0.0.3'], `${node.name}'s gossip: all three NORMAL`)
   }
   const client = new cassandra.Client({
-    contactPoints: endpoints.cassandraContactPoints.map(a => `${a}:${endpoints.cassandraPort}`),
+    // Addresses, and the port apart: the driver reaches the peers it discovers on protocolOptions.port (default 9042).
+    contactPoints: endpoints.cassandraContactPoints,
+    protocolOptions: { port: endpoints.cassandraPort },
     localDataCenter: 'datacenter1',
     socketOptions: { readTimeout: 30_000 }
   })
   t.teardown(async () => { await client.shutdown() })
   await client.connect()
   const hosts = client.hosts.values()
-  t.same(hosts.map(h => h.address).sort(), ['127.0.0.1:39042', '127.0.0.2:39042', '127.0.0.3:39042'].map(a => a.replace('39042', String(endpoints.cassandraPort))))
+  t.same(hosts.map(h => h.address).sort(), endpoints.cassandraContactPoints.map(a => `${a}:${endpoints.cassandraPort}`))
   t.ok(hosts.every(h => h.isUp()), 'the driver sees all three up')
   const ks = `cluster_test_${process.pid}`
   await client.execute(`CREATE KEYSPACE ${ks} WITH replication = {'class': 'NetworkTopologyStrategy', 'datacenter1': 3}`)
@@ -108,7 +110,9 @@ t.test('up --cluster: three Kafka brokers in one quorum, three Cassandra nodes i
   await client.execute(`CREATE TABLE ${ks}.t (k int PRIMARY KEY, v text)`)
   await client.execute(`INSERT INTO ${ks}.t (k, v) VALUES (1, 'three')`, [], { consistency: cassandra.types.consistencies.all })
   for (const node of cassandraNodes(options)) {
-    const peers = await client.execute('SELECT peer FROM system.peers_v2', [], { host: client.hosts.get(`${node.address}:${node.port}`) } as cassandra.QueryOptions)
+    const host = client.hosts.get(`${node.address}:${node.port}`)
+    t.ok(host, `the driver knows ${node.name}`)
+    const peers = await client.execute('SELECT peer FROM system.peers_v2', [], { host } as cassandra.QueryOptions)
     t.same(peers.rows.map(r => String(r['peer'])).sort(), cassandraNodes(options).filter(n => n !== node).map(n => n.address), `${node.name} knows the other two`)
   }
   const read = await client.execute(`SELECT v FROM ${ks}.t WHERE k = 1`, [], { consistency: cassandra.types.consistencies.all })
