@@ -54,7 +54,7 @@ const COMMANDS: Array<[string[], RegExp]> = [
   [['simulate'], /^usage: finnhubd simulate [\s\S]*--rate TRADES_PER_S[\s\S]*--rest-requests-per-minute N +the REST rate limit/],
   [['simulate', 'record'], /^usage: finnhubd simulate record --symbols A,B --out FILE[\s\S]*--duration-ms N/],
   [['stack'], /^usage: npm run stack -- <up\|down\|status\|wipe\|logs>/],
-  [['stack', 'up'], /^usage: npm run stack -- up \[kafka\|cassandra\]\n\nFetches Kafka and Cassandra/],
+  [['stack', 'up'], /^usage: npm run stack -- up \[kafka\|cassandra\|<node>\] \[--secure\|--cluster\]\n\nFetches Kafka and Cassandra/],
   [['stack', 'down'], /^usage: npm run stack -- down /],
   [['stack', 'status'], /^usage: npm run stack -- status [\s\S]*Exit 0 when all are ready/],
   [['stack', 'wipe'], /^usage: npm run stack -- wipe /],

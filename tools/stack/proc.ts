@@ -41,6 +41,28 @@ export function isOurs (pid: number | null, marker: string): pid is number {
   return cmd !== null && cmd.includes(marker)
 }
 
+/**
+ * A just-launched process as a start-up wait sees it: `ours` once its command line
+ * carries the marker; `gone` when it has exited (or the pid runs something else);
+ * `unknown` while it lives with no command line to read yet (mid-exec the kernel
+ * shows an empty one: taken for an exit, a live node was once left running untracked).
+ */
+export function launchState (pid: number, marker: string): 'ours' | 'gone' | 'unknown' {
+  const cmd = commandLine(pid)
+  if (cmd !== null && cmd.includes(marker)) return 'ours'
+  if (!exists(pid) || isZombie(pid)) return 'gone'
+  return cmd === null || cmd === '' ? 'unknown' : 'gone'
+}
+
+function exists (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /** A kB field of /proc/<pid>/status (VmRSS, VmHWM, …) in bytes; null when the process or the field is not there. */
 export function statusBytes (pid: number, field: string): number | null {
   try {
