@@ -4,6 +4,7 @@
 // replication map rendered into CQL (hostile data-center names refused by name), the
 // readiness rule, and the topic replication warnings from fabricated metadata.
 import t from 'tap'
+/* eslint-disable no-template-curly-in-string -- migration templates use ${placeholders} on purpose */
 import fc from 'fast-check'
 import { loadConfig, replicationWarnings, validateConfig } from '../../daemon/config/load.js'
 import { topicMinInsyncReplicas } from '../../daemon/config/schema.js'
