@@ -35,9 +35,11 @@ import type { Readiness } from './readiness.js'
 import { startIngest, type Ingest } from './ingest.js'
 import { startShedding, type Shedder } from './overload.js'
 import { kafkaCheck } from './kafka/admin.js'
+import { cassandraCheck, cassandraHosts } from './cassandra/client.js'
 import { createLogger, type Logger } from './log.js'
 import { StageLatency } from './metrics/latency.js'
 import { createRegistry } from './metrics/registry.js'
+import { registerNodeMetrics } from './metrics/nodes.js'
 import { startProcess, type ProcessRole } from './process.js'
 import { EXIT_SECOND_SIGNAL, handleSignals, type SignalSource } from './signals.js'
 import { startStatusLine } from './status-line.js'
@@ -172,6 +174,7 @@ export class Daemon implements RunningDaemon {
     this.#exit = opts.exit ?? hardExit
     this.#notifier = opts.notifier ?? null
     this.registry = createRegistry(this.latency, this.#reloads)
+    registerNodeMetrics(this.registry, () => this.readiness())
     this.stopped = new Promise<number>(resolve => { this.#resolveStopped = resolve })
   }
 
@@ -281,8 +284,7 @@ export class Daemon implements RunningDaemon {
     }
     if (proc !== null) {
       checks['kafka_consumer'] = kafkaCheck(proc.consumer.connected, proc.consumer.brokers)
-      const up = proc.counters.cassandraUp === 1
-      checks['cassandra'] = { ok: up, detail: up ? 'last request succeeded' : 'last request failed' }
+      checks['cassandra'] = cassandraCheck(proc.counters.cassandraUp === 1, cassandraHosts(proc.cassandra), this.#config.cassandra)
     }
     return { ready: Object.values(checks).every(c => c.ok), checks }
   }

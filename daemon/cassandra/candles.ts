@@ -64,6 +64,7 @@ import { FinnhubdError, isFinnhubdError } from '../core/errors.js'
 import type { Logger } from '../log.js'
 import { zeros } from '../metrics/collectors.js'
 import type { ProcessCounters } from '../metrics/process.js'
+import { readConsistency } from './client.js'
 import { ReplicaGroups, type ReplicaGroup } from './replicas.js'
 import type { CassandraExecutor } from './writer.js'
 
@@ -212,7 +213,7 @@ export class CandleBook {
 
   async #rebuild (m: MinuteState): Promise<void> {
     try {
-      const rows = await this.#opts.exec.run('candle rebuild', async client => await readMinute(client, this.#select, m, this.#opts.candles.rebuildFetchSize), { lane: 'candles' })
+      const rows = await this.#opts.exec.run('candle rebuild', async client => await readMinute(client, this.#select, m, this.#opts.candles.rebuildFetchSize, readConsistency(this.#opts.cassandra)), { lane: 'candles' })
       this.#opts.counters.candleLoads++
       this.#state.loaded(m, rows)
     } catch (err) {
@@ -230,7 +231,7 @@ export class CandleBook {
    */
   async #loadPeriod (p: MinuteState): Promise<void> {
     try {
-      const rows = await this.#opts.exec.run('candle period load', async client => await readMinuteCandles(client, this.#selectMinutes, p, this.#opts.candles.rebuildFetchSize), { lane: 'candles' })
+      const rows = await this.#opts.exec.run('candle period load', async client => await readMinuteCandles(client, this.#selectMinutes, p, this.#opts.candles.rebuildFetchSize, readConsistency(this.#opts.cassandra)), { lane: 'candles' })
       if (this.#closed !== null) return
       this.#stats.periodLoads++
       this.#state.loadedPeriod(p, rows)
@@ -375,12 +376,12 @@ function partitionKey (symbol: string, day: string): Buffer {
 }
 
 /** The one-minute folds of a period (one candles_1m partition range), paged. */
-async function readMinuteCandles (client: cassandra.Client, query: string, p: Pick<MinuteState, 'symbol' | 'minute' | 'res'>, fetchSize: number): Promise<Array<{ minute: number, acc: CandleAcc }>> {
+async function readMinuteCandles (client: cassandra.Client, query: string, p: Pick<MinuteState, 'symbol' | 'minute' | 'res'>, fetchSize: number, consistency: number): Promise<Array<{ minute: number, acc: CandleAcc }>> {
   const out: Array<{ minute: number, acc: CandleAcc }> = []
   const day = new Date(p.minute).toISOString().slice(0, 10)
   let pageState: string | undefined
   do {
-    const rs = await client.execute(query, [p.symbol, dateValue(day), p.minute, p.minute + p.res.ms], { prepare: true, fetchSize, ...(pageState !== undefined ? { pageState } : {}) })
+    const rs = await client.execute(query, [p.symbol, dateValue(day), p.minute, p.minute + p.res.ms], { prepare: true, fetchSize, consistency, ...(pageState !== undefined ? { pageState } : {}) })
     for (const row of rs.rows) out.push({ minute: (row['minute'] as Date).getTime(), acc: accOfRow(row) })
     pageState = rs.pageState ?? undefined
   } while (pageState !== undefined)
@@ -405,11 +406,11 @@ function accOfRow (row: cassandra.types.Row): CandleAcc {
 }
 
 /** Every trade of one symbol-minute, paged. */
-async function readMinute (client: cassandra.Client, query: string, s: Pick<MinuteState, 'symbol' | 'day' | 'minute'>, fetchSize: number): Promise<CandleInput[]> {
+async function readMinute (client: cassandra.Client, query: string, s: Pick<MinuteState, 'symbol' | 'day' | 'minute'>, fetchSize: number, consistency: number): Promise<CandleInput[]> {
   const out: CandleInput[] = []
   let pageState: string | undefined
   do {
-    const rs = await client.execute(query, [s.symbol, dateValue(s.day), s.minute, s.minute + MINUTE_MS], { prepare: true, fetchSize, ...(pageState !== undefined ? { pageState } : {}) })
+    const rs = await client.execute(query, [s.symbol, dateValue(s.day), s.minute, s.minute + MINUTE_MS], { prepare: true, fetchSize, consistency, ...(pageState !== undefined ? { pageState } : {}) })
     for (const row of rs.rows) {
       out.push({ trade_ts: (row['trade_ts'] as Date).getTime(), trade_id: String(row['trade_id']), price: row['price'] as number, volume: row['volume'] as number })
     }

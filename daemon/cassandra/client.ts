@@ -6,6 +6,8 @@ import type { ConnectionOptions } from 'node:tls'
 import cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { FinnhubdError } from '../core/errors.js'
+import { effectiveReadConsistency, keyspaceReplication, writesPossible, type ReadConsistency, type WriteConsistency } from '../core/consistency.js'
+import type { Check, NodeState } from '../readiness.js'
 
 export interface ClientOptions {
   /** Bind the session to the configured keyspace (off for migrations, which may create it). */
@@ -26,8 +28,30 @@ export function createCassandraClient (config: Config['cassandra'], options: Cli
     ...(sslOptions !== null ? { sslOptions } : {}),
     socketOptions: { readTimeout: config.requestTimeoutMs, connectTimeout: 5_000 },
     policies: { reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(Math.min(500, config.reconnectMaxDelayMs), config.reconnectMaxDelayMs, false) },
-    queryOptions: { consistency: cassandra.types.consistencies.localQuorum }
+    // Every request without its own level is a write or schema work: the write level.
+    queryOptions: { consistency: driverConsistency(config.consistency) }
   })
+}
+
+const DRIVER_LEVELS: Record<WriteConsistency, number> = {
+  ONE: cassandra.types.consistencies.one,
+  TWO: cassandra.types.consistencies.two,
+  THREE: cassandra.types.consistencies.three,
+  QUORUM: cassandra.types.consistencies.quorum,
+  LOCAL_QUORUM: cassandra.types.consistencies.localQuorum,
+  EACH_QUORUM: cassandra.types.consistencies.eachQuorum,
+  ALL: cassandra.types.consistencies.all,
+  LOCAL_ONE: cassandra.types.consistencies.localOne
+}
+
+/** The driver's code for a configured level. */
+export function driverConsistency (level: WriteConsistency | ReadConsistency): number {
+  return DRIVER_LEVELS[level]
+}
+
+/** The driver's code for the reads that must see the writes (candle rebuilds, the query CLI and console). */
+export function readConsistency (config: Pick<Config['cassandra'], 'consistency' | 'readConsistency'>): number {
+  return DRIVER_LEVELS[effectiveReadConsistency(config.consistency, config.readConsistency)]
 }
 
 /**
@@ -139,4 +163,28 @@ function tlsProblem (config: Config['cassandra'], err: unknown): FinnhubdError |
       'set cassandra.tls.enabled: true with cassandra.tls.caFile, or check that the port is Cassandra\'s native port')
   }
   return null
+}
+
+/** Each host the driver knows (contact points and the peers it discovered), with its state. */
+export function cassandraHosts (client: Pick<cassandra.Client, 'hosts'>): NodeState[] {
+  const out: NodeState[] = []
+  for (const h of client.hosts.values()) {
+    const up = h.isUp()
+    out.push({ node: h.address, up, state: up ? 'UP' : 'DOWN', datacenter: h.datacenter ?? '', rack: h.rack ?? '' })
+  }
+  return out.sort((a, b) => a.node.localeCompare(b.node, 'en', { numeric: true }))
+}
+
+/**
+ * The readiness line for Cassandra: the last request succeeded, and the hosts up can
+ * still take a write at cassandra.consistency for the configured replication
+ * (core/consistency.ts, writesPossible: at least one host up, and as many up, in the
+ * local data center for LOCAL_* levels, as the level needs replicas).
+ */
+export function cassandraCheck (lastRequestOk: boolean, hosts: readonly NodeState[], config: Pick<Config['cassandra'], 'consistency' | 'replication' | 'replicationFactor' | 'localDataCenter'>): Check {
+  const up = { total: hosts.filter(h => h.up).length, local: hosts.filter(h => h.up && h.datacenter === config.localDataCenter).length }
+  const w = writesPossible(config.consistency, keyspaceReplication(config), config.localDataCenter, up)
+  const nodes = [...hosts]
+  if (!w.ok) return { ok: false, detail: `${w.up} host(s) up, ${config.consistency} writes need ${w.needed}`, nodes }
+  return { ok: lastRequestOk, detail: `${lastRequestOk ? 'last request succeeded' : 'last request failed'}; ${up.total}/${hosts.length} hosts up`, nodes }
 }

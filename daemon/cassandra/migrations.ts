@@ -1,7 +1,7 @@
 // Versioned CQL migrations (cql/NNN_name.cql), applied by `finnhubd migrate`.
-// Each file is a template: ${keyspace}, ${trades_table} and ${replication_factor}
-// come from the config. Every statement is idempotent (IF NOT EXISTS), applied
-// versions are recorded with the file's checksum in schema_migrations, and an
+// Each file is a template: ${keyspace}, ${trades_table}, ${replication} (the keyspace's
+// replication map) and ${replication_factor} come from the config. Every statement is
+// idempotent (IF NOT EXISTS), applied versions are recorded with the file's checksum in schema_migrations, and an
 // applied file that was edited afterwards is refused: schema history only grows.
 // Parsing and planning are pure; only applyMigrations talks to Cassandra.
 
@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Client } from 'cassandra-driver'
 import { FinnhubdError } from '../core/errors.js'
+import type { Replication } from '../core/consistency.js'
 
 export interface Migration {
   version: number
@@ -29,6 +30,73 @@ export interface MigrationParams {
   keyspace: string
   tradesTable: string
   replicationFactor: number
+  /** The keyspace's replication map (cassandra.replication); absent: SimpleStrategy with replicationFactor. */
+  replication?: Replication
+}
+
+// Data-center names go into CQL text between quotes: the schema allows only these, and
+// the renderer refuses anything else again (it may be called with other input).
+const SAFE_DC = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+/** The CQL replication map, e.g. {'class': 'NetworkTopologyStrategy', 'dc1': 3}; a hostile name is refused. */
+export function renderReplication (replication: Replication): string {
+  if (replication.class === 'SimpleStrategy') {
+    return `{'class': 'SimpleStrategy', 'replication_factor': ${factor(replication.replicationFactor, 'replicationFactor')}}`
+  }
+  const entries = Object.entries(replication.dataCenters)
+  if (entries.length === 0) throw new FinnhubdError('FINNHUBD_ERR_MIGRATION', 'cassandra.replication.dataCenters is empty: name at least one data center, e.g. { datacenter1: 3 }')
+  const parts = entries.map(([dc, rf]) => {
+    if (!SAFE_DC.test(dc)) {
+      throw new FinnhubdError('FINNHUBD_ERR_MIGRATION',
+        `data-center name ${JSON.stringify(dc.slice(0, 80))} in cassandra.replication.dataCenters is not allowed: use letters, digits, ".", "_" and "-" (up to 64), as Cassandra names them (nodetool status)`)
+    }
+    return `'${dc}': ${factor(rf, `dataCenters.${dc}`)}`
+  })
+  return `{'class': 'NetworkTopologyStrategy', ${parts.join(', ')}}`
+}
+
+function factor (n: number, key: string): number {
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new FinnhubdError('FINNHUBD_ERR_MIGRATION', `cassandra.replication ${key} must be a whole number from 1 to 9, got ${String(n)}`)
+  return n
+}
+
+/**
+ * The replication map as Cassandra stores it in system_schema.keyspaces (full class
+ * names, factors as strings), for comparing with what a keyspace has.
+ */
+export function storedReplication (replication: Replication): Record<string, string> {
+  if (replication.class === 'SimpleStrategy') {
+    return { class: 'org.apache.cassandra.locator.SimpleStrategy', replication_factor: String(replication.replicationFactor) }
+  }
+  const out: Record<string, string> = { class: 'org.apache.cassandra.locator.NetworkTopologyStrategy' }
+  for (const [dc, rf] of Object.entries(replication.dataCenters)) out[dc] = String(rf)
+  return out
+}
+
+/** Whether two stored replication maps say the same (key order aside). */
+export function sameReplication (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a).sort()
+  const kb = Object.keys(b).sort()
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k])
+}
+
+/**
+ * The lines for a keyspace whose replication differs from the config: migrate does not
+ * change it (raising it without a repair leaves the new replicas empty, and reads at
+ * LOCAL_QUORUM may then miss rows), so it prints the statement and the repair to run.
+ */
+export function replicationNotice (keyspace: string, actual: Readonly<Record<string, string>>, replication: Replication): string {
+  const alter = `ALTER KEYSPACE ${keyspace} WITH replication = ${renderReplication(replication)};`
+  return `keyspace ${keyspace} has replication ${JSON.stringify(actual)} but the config asks for ${JSON.stringify(storedReplication(replication))}; ` +
+    `finnhubd migrate leaves it as it is. To change it run \`${alter}\` in cqlsh, then \`nodetool repair --full ${keyspace}\` on every node ` +
+    '(after raising the replication the new replicas are empty until repaired: reads may miss rows until then)'
+}
+
+/** The keyspace's replication as Cassandra has it, or null when the keyspace does not exist. */
+export async function keyspaceReplicationOf (client: Client, keyspace: string): Promise<Record<string, string> | null> {
+  const rs = await client.execute('SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?', [keyspace], { prepare: true })
+  const row = rs.first()
+  return row === null ? null : { ...(row['replication'] as Record<string, string>) }
 }
 
 const FILE_PATTERN = /^(\d{3,})_([a-z0-9_]+)\.cql$/
@@ -88,7 +156,8 @@ export function renderStatement (statement: string, params: MigrationParams): st
   const values: Record<string, string> = {
     keyspace: params.keyspace,
     trades_table: params.tradesTable,
-    replication_factor: String(params.replicationFactor)
+    replication_factor: String(params.replicationFactor),
+    replication: renderReplication(params.replication ?? { class: 'SimpleStrategy', replicationFactor: params.replicationFactor })
   }
   return statement.replace(/\$\{([a-z_]+)\}/g, (_whole, key: string) => {
     const value = values[key]
@@ -98,6 +167,15 @@ export function renderStatement (statement: string, params: MigrationParams): st
     }
     return value
   })
+}
+
+/**
+ * Earlier texts of a shipped migration that did the same for every config: a keyspace
+ * that applied one of them is not refused. 001's replication map became one parameter
+ * (${replication}, for NetworkTopologyStrategy); its SimpleStrategy text renders the same.
+ */
+const EQUIVALENT_CHECKSUMS: Readonly<Record<number, readonly string[]>> = {
+  1: ['eeed927d271df3fe2e023466170cdc218956a0f8c0fdd11221880b0f4497e039']
 }
 
 /** The migrations still to apply, in order; refuses edited or unknown applied ones. */
@@ -110,7 +188,7 @@ export function planMigrations (migrations: readonly Migration[], applied: reado
         `the database has migration ${done.version} applied but no cql/ file has that version; ` +
         'this finnhubd is older than the schema: upgrade it instead of running it against this keyspace')
     }
-    if (file.checksum !== done.checksum) {
+    if (file.checksum !== done.checksum && !(EQUIVALENT_CHECKSUMS[done.version] ?? []).includes(done.checksum)) {
       throw new FinnhubdError('FINNHUBD_ERR_MIGRATION',
         `migration ${file.file} was changed after it was applied (checksum differs); ` +
         'restore the applied text and put the change in a new, higher-numbered migration')

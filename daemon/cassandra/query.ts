@@ -10,6 +10,7 @@ import type { Candle } from '../core/candle.js'
 import { bucketsBetween, isResolutionName, RESOLUTIONS, type ResolutionName } from '../core/candle-periods.js'
 import { utcDay } from '../core/transform.js'
 import { FinnhubdError } from '../core/errors.js'
+import { readConsistency } from './client.js'
 
 export interface QueryOptions {
   symbol: string
@@ -106,7 +107,7 @@ const CANDLE_VALUES = 'open, high, low, close, volume, notional, vwap, trade_cou
 export async function storedTrades (client: cassandra.Client, config: Config['cassandra'], symbol: string, sinceMs: number, limit: number, untilMs: number): Promise<StoredTrade[]> {
   const cql = `SELECT ${TRADE_COLUMNS} FROM ${config.keyspace}.${config.tradesTable} WHERE symbol = ? AND day = ? AND trade_ts >= ? AND trade_ts < ? LIMIT ?`
   return await byDay(sinceMs, untilMs, limit, async (day, left) =>
-    (await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true })).rows.map(tradeOfRow))
+    (await client.execute(cql, [symbol, day, sinceMs, untilMs, left], { prepare: true, consistency: readConsistency(config) })).rows.map(tradeOfRow))
 }
 
 /** Partitions one candle read visits at most (newest first): a month of 1 m, two years of 1 h, twenty of 1 d. */
@@ -125,7 +126,7 @@ export async function storedCandles (client: cassandra.Client, config: Config['c
   const buckets = bucketsBetween(res, sinceMs, untilMs).reverse().slice(0, MAX_CANDLE_PARTITIONS[interval])
   for (const bucket of buckets) {
     if (out.length >= limit) break
-    out.push(...(await client.execute(cql, [symbol, bucket, sinceMs, untilMs, limit - out.length], { prepare: true })).rows.map(candleOfRow))
+    out.push(...(await client.execute(cql, [symbol, bucket, sinceMs, untilMs, limit - out.length], { prepare: true, consistency: readConsistency(config) })).rows.map(candleOfRow))
   }
   return out.sort((a, b) => b.minute - a.minute)
 }

@@ -8,9 +8,10 @@ import { extname } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import type { z } from 'zod'
 import { show } from '../core/validate.js'
+import { consistencyWarnings, effectiveReadConsistency, keyspaceReplication } from '../core/consistency.js'
 import { FinnhubdError } from '../core/errors.js'
 import { mergeEnv, readEnvFile, seedVariableWarnings } from './env-file.js'
-import { configSchema, type Config } from './schema.js'
+import { configSchema, topicMinInsyncReplicas, type Config } from './schema.js'
 import { REDACTED, SECRET_ENV_NAMES, SECRET_PATHS, redactSecrets, resolveSecrets } from './secrets.js'
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -80,7 +81,7 @@ export function loadConfig (options: LoadOptions = {}): LoadedConfig {
     sources: Object.freeze(sources),
     file: options.file ?? null,
     envFile: envFile?.file ?? null,
-    warnings: Object.freeze([...seedVariableWarnings(options.env ?? {}, envFile), ...warnings])
+    warnings: Object.freeze([...seedVariableWarnings(options.env ?? {}, envFile), ...warnings, ...replicationWarnings(config)])
   }
 }
 
@@ -272,4 +273,20 @@ export function deepFreeze<T> (value: T): T {
     Object.freeze(value)
   }
   return value
+}
+
+/**
+ * What the replication settings allow that is probably not meant: consistency levels
+ * the keyspace cannot meet or that may miss each other (core/consistency.ts), and a
+ * min.insync.replicas equal to the topics' replication (one broker down stops writes).
+ */
+export function replicationWarnings (config: Config): string[] {
+  const c = config.cassandra
+  const out = consistencyWarnings(c.consistency, effectiveReadConsistency(c.consistency, c.readConsistency), keyspaceReplication(c), c.localDataCenter)
+  const rf = config.kafka.topicReplicationFactor
+  if (rf > 1 && topicMinInsyncReplicas(config.kafka) === rf) {
+    out.push(`kafka.topicMinInsyncReplicas equals kafka.topicReplicationFactor (${rf}): with acks=all one broker down stops every write; ` +
+      `${rf - 1} keeps writing through the loss of one broker without losing an acknowledged trade`)
+  }
+  return out
 }

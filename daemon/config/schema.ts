@@ -6,6 +6,7 @@ import { isIPv4 } from 'node:net'
 import { z } from 'zod'
 import { SYMBOL_PATTERN } from '../core/validate.js'
 import { RESOLUTION_NAMES } from '../core/candle-periods.js'
+import { READ_CONSISTENCIES, WRITE_CONSISTENCIES } from '../core/consistency.js'
 
 export { SYMBOL_PATTERN }
 
@@ -237,6 +238,11 @@ const kafka = z.strictObject({
   // Topics are created at start when missing (an existing topic is left as it is).
   topicPartitions: positiveInt.max(10_000).default(3),
   topicReplicationFactor: positiveInt.max(9).default(1),
+  // min.insync.replicas given to a topic finnhubd creates: with the producers' acks=all,
+  // a write is acknowledged once this many replicas have it. null: one less than
+  // topicReplicationFactor, at least 1 (2 on a 3-broker cluster: one broker may be lost
+  // without losing an acknowledged trade or stopping the writes).
+  topicMinInsyncReplicas: positiveInt.max(9).nullable().default(null),
   // retention.ms given to a topic finnhubd creates; -1 keeps records forever (Kafka's
   // convention). An existing topic keeps its own (docs/operations.md, "Retention").
   // The trades topic is the buffer between ingest and process: a week covers a process
@@ -244,6 +250,23 @@ const kafka = z.strictObject({
   topicRetentionMs: kafkaRetentionMs.default(7 * 86_400_000),
   deadLetterRetentionMs: kafkaRetentionMs.default(30 * 86_400_000)
 })
+
+// A data-center name goes into the CREATE KEYSPACE text, so only a safe set of characters.
+export const DC_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+const cassandraReplication = z.discriminatedUnion('class', [
+  z.strictObject({ class: z.literal('SimpleStrategy'), replicationFactor: positiveInt.max(9) }),
+  z.strictObject({
+    class: z.literal('NetworkTopologyStrategy'),
+    dataCenters: z.record(z.string(), positiveInt.max(9)).superRefine((m, ctx) => {
+      if (Object.keys(m).length === 0) ctx.addIssue({ code: 'custom', message: 'name at least one data center and its replication factor, e.g. { datacenter1: 3 }' })
+      for (const name of Object.keys(m)) {
+        if (!DC_NAME.test(name)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'is not a data-center name: use letters, digits, ".", "_" and "-" (up to 64), as `nodetool status` shows them' })
+        }
+      }
+    })
+  })
+])
 
 const cassandra = z.strictObject({
   contactPoints: z.array(z.string().min(1)).min(1).default(['127.0.0.1']),
@@ -270,6 +293,13 @@ const cassandra = z.strictObject({
   keyspace: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,47}$/, 'expected a CQL identifier').default('finnhub'),
   tradesTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,47}$/, 'expected a CQL identifier').default('trades'),
   replicationFactor: positiveInt.max(9).default(1),
+  // The keyspace's replication for `finnhubd migrate`; when set it wins over
+  // replicationFactor (which stays as the short form of SimpleStrategy).
+  replication: cassandraReplication.nullable().default(null),
+  // The level of every write, and of the reads a candle rebuild makes (readConsistency,
+  // null: the same level; LOCAL_QUORUM for EACH_QUORUM, which Cassandra refuses on reads).
+  consistency: z.enum(WRITE_CONSISTENCIES).default('LOCAL_QUORUM'),
+  readConsistency: z.enum(READ_CONSISTENCIES).nullable().default(null),
   requestTimeoutMs: positiveInt.default(12_000),
   maxConcurrentWrites: positiveInt.default(32),
   // Below Cassandra's batch_size_warn_threshold (5 KiB by default).
@@ -427,8 +457,20 @@ export const configSchema = configShape.superRefine((cfg, ctx) => {
   if (cfg.kafka.topic === cfg.kafka.deadLetterTopic) {
     ctx.addIssue({ code: 'custom', path: ['kafka', 'deadLetterTopic'], message: 'must differ from kafka.topic' })
   }
+  if (cfg.kafka.topicMinInsyncReplicas !== null && cfg.kafka.topicMinInsyncReplicas > cfg.kafka.topicReplicationFactor) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['kafka', 'topicMinInsyncReplicas'],
+      message: `must be ≤ kafka.topicReplicationFactor (${cfg.kafka.topicReplicationFactor}): a topic cannot have more in-sync replicas than replicas, and every write would fail`
+    })
+  }
   for (const issue of securityIssues(cfg)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message })
 })
+
+/** min.insync.replicas for the topics finnhubd creates: the configured one, else one less than their replication (at least 1). */
+export function topicMinInsyncReplicas (kafka: Pick<Config['kafka'], 'topicMinInsyncReplicas' | 'topicReplicationFactor'>): number {
+  return kafka.topicMinInsyncReplicas ?? Math.max(1, kafka.topicReplicationFactor - 1)
+}
 
 interface Issue { path: string[], message: string }
 

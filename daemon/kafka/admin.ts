@@ -6,10 +6,11 @@
 // commands to check and set it (docs/operations.md, "Retention").
 
 import Kafka from 'node-rdkafka'
-import type { Config } from '../config/schema.js'
+import { topicMinInsyncReplicas, type Config } from '../config/schema.js'
 import { FinnhubdError, isFinnhubdError } from '../core/errors.js'
 import { kafkaClientConfig } from './client-config.js'
 import { KafkaConnectWatch } from './connect-error.js'
+import type { Check, NodeState } from '../readiness.js'
 
 const TOPIC_ALREADY_EXISTS = Kafka.CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS
 
@@ -74,7 +75,8 @@ export async function ensureTopics (kafka: Config['kafka'], topics: readonly str
     const retentionMs = topicRetention(kafka, topic).ms
     let outcome: 'created' | 'exists'
     try {
-      outcome = await createTopic(kafka, topic, kafka.topicPartitions, kafka.topicReplicationFactor, { 'retention.ms': String(retentionMs) })
+      outcome = await createTopic(kafka, topic, kafka.topicPartitions, kafka.topicReplicationFactor,
+        { 'retention.ms': String(retentionMs), 'min.insync.replicas': String(topicMinInsyncReplicas(kafka)) })
     } catch (err) {
       throw new FinnhubdError('FINNHUBD_ERR_KAFKA_UNREACHABLE',
         `cannot create the Kafka topic ${topic} (${(err as Error).message}); create it yourself or check kafka.bootstrapServers and the broker's ACLs`, { cause: err })
@@ -84,6 +86,67 @@ export async function ensureTopics (kafka: Config['kafka'], topics: readonly str
     if (outcome === 'created') createdHere.add(key)
     else if (!createdHere.has(key)) log(existingTopicNotice(kafka, topic), { topic, configuredRetentionMs: retentionMs })
     out.push({ topic, outcome, retentionMs })
+  }
+  // The replication of a topic that was there already can be read (metadata lists each
+  // partition's replicas and in-sync replicas); its min.insync.replicas cannot.
+  const existing = out.filter(o => o.outcome === 'exists').map(o => o.topic)
+  if (existing.length > 0) {
+    for (const w of topicReplicationWarnings(kafka, await topicMetadata(kafka, existing))) log(w.message, w.fields)
+  }
+  return out
+}
+
+/** The part of node-rdkafka's metadata read here. */
+export interface TopicMetadata { name: string, partitions: Array<{ id: number, replicas: number[], isrs: number[] }> }
+
+/** The metadata of these topics, from a short-lived producer. */
+export async function topicMetadata (kafka: Config['kafka'], topics: readonly string[]): Promise<TopicMetadata[]> {
+  const client = new Kafka.Producer(kafkaClientConfig(kafka, '-admin') as Kafka.ProducerGlobalConfig)
+  try {
+    await connectKafka(client, kafka, kafka.connectTimeoutMs)
+    const out: TopicMetadata[] = []
+    for (const topic of topics) {
+      const md = await new Promise<Kafka.Metadata>((resolve, reject) => {
+        client.getMetadata({ topic, timeout: 15_000 }, (err, data) => { if (err !== null && err !== undefined) reject(err); else resolve(data) })
+      })
+      for (const t of md.topics) if (t.name === topic) out.push({ name: t.name, partitions: t.partitions.map(p => ({ id: p.id, replicas: [...p.replicas], isrs: [...p.isrs] })) })
+    }
+    return out
+  } finally {
+    await disconnectQuietly(client)
+  }
+}
+
+/**
+ * Warnings for existing topics: fewer replicas than kafka.topicReplicationFactor (with
+ * the kafka-reassign-partitions.sh way to add them), and partitions whose in-sync
+ * replicas are fewer than the min.insync.replicas finnhubd would give them
+ * (under-replicated: acks=all writes fail there until a follower catches up).
+ */
+export function topicReplicationWarnings (kafka: Config['kafka'], topics: readonly TopicMetadata[]): Array<{ message: string, fields: Record<string, unknown> }> {
+  const out: Array<{ message: string, fields: Record<string, unknown> }> = []
+  const configured = kafka.topicReplicationFactor
+  const minIsr = topicMinInsyncReplicas(kafka)
+  for (const t of topics) {
+    if (t.partitions.length === 0) continue
+    const actual = Math.min(...t.partitions.map(p => p.replicas.length))
+    if (actual < configured) {
+      out.push({
+        message: `Kafka topic ${t.name} has replication factor ${actual}, below kafka.topicReplicationFactor=${configured}: ` +
+          `losing ${actual === 1 ? 'its one broker' : `${actual} brokers`} loses trades; finnhubd does not change an existing topic. ` +
+          `Add replicas with kafka-reassign-partitions.sh --bootstrap-server ${kafka.bootstrapServers.join(',')} --reassignment-json-file <plan.json> --execute ` +
+          `(a plan listing ${configured} broker ids per partition; --generate writes one)`,
+        fields: { topic: t.name, replicationFactor: actual, configuredReplicationFactor: configured }
+      })
+    }
+    const under = t.partitions.filter(p => p.isrs.length < Math.min(minIsr, p.replicas.length)).map(p => p.id)
+    if (under.length > 0) {
+      out.push({
+        message: `Kafka topic ${t.name} is under-replicated: partition(s) ${under.join(', ')} have fewer in-sync replicas than min.insync.replicas=${minIsr}; ` +
+          'writes with acks=all to them fail until the followers catch up (check the brokers: kafka-topics.sh --describe --under-replicated-partitions)',
+        fields: { topic: t.name, underReplicatedPartitions: under, minInsyncReplicas: minIsr }
+      })
+    }
   }
   return out
 }
@@ -228,31 +291,37 @@ export function parseStats<T> (json: string): T | null {
   }
 }
 
-export interface BrokerHealth { up: number, known: number }
+export interface BrokerHealth { up: number, known: number, nodes: NodeState[] }
 
 /**
- * How many of the cluster's brokers a client is connected to, from librdkafka's
- * statistics (bootstrap entries, nodeid -1, are not brokers of the cluster).
+ * How many of the cluster's brokers a client is connected to, and each one's state,
+ * from librdkafka's statistics (bootstrap entries, nodeid -1, are not brokers of the
+ * cluster).
  */
-export function brokerHealth (brokers: Record<string, { state: string, nodeid: number }> | undefined): BrokerHealth {
+export function brokerHealth (brokers: Record<string, { state: string, nodeid: number, nodename?: string }> | undefined): BrokerHealth {
   let up = 0
   let known = 0
-  for (const b of Object.values(brokers ?? {})) {
+  const nodes: NodeState[] = []
+  for (const [name, b] of Object.entries(brokers ?? {})) {
     if (b.nodeid < 0) continue
     known++
     if (b.state === 'UP') up++
+    nodes.push({ node: `${b.nodeid} ${b.nodename ?? name.replace(/\/\d+$/, '')}`, up: b.state === 'UP', state: b.state })
   }
-  return { up, known }
+  nodes.sort((a, b) => a.node.localeCompare(b.node, 'en', { numeric: true }))
+  return { up, known, nodes }
 }
 
 /**
  * A readiness line for a Kafka client: connected, and (once statistics came) at
  * least one broker of the cluster up. Statistics that list no broker of the
  * cluster at all (seen once the only broker went away) are not ready either.
+ * With acks=all the brokers themselves refuse a write below min.insync.replicas;
+ * the client cannot tell that from its statistics, the topic warnings at start can.
  */
-export function kafkaCheck (connected: boolean, health: BrokerHealth | null): { ok: boolean, detail: string } {
-  if (!connected) return { ok: false, detail: 'disconnected' }
+export function kafkaCheck (connected: boolean, health: BrokerHealth | null): Check {
+  if (!connected) return { ok: false, detail: 'disconnected', ...(health !== null ? { nodes: health.nodes } : {}) }
   if (health === null) return { ok: true, detail: 'connected' }
-  if (health.known === 0) return { ok: false, detail: 'no broker known' }
-  return { ok: health.up > 0, detail: `${health.up}/${health.known} brokers up` }
+  if (health.known === 0) return { ok: false, detail: 'no broker known', nodes: health.nodes }
+  return { ok: health.up > 0, detail: `${health.up}/${health.known} brokers up`, nodes: health.nodes }
 }

@@ -68,7 +68,7 @@ export interface TradeConsumerOptions {
 interface PartitionStats { partition: number, consumer_lag: number }
 interface ConsumerStats {
   topics?: Record<string, { partitions: Record<string, PartitionStats> }>
-  brokers?: Record<string, { state: string, nodeid: number }>
+  brokers?: Record<string, { state: string, nodeid: number, nodename?: string }>
 }
 
 export class TradeConsumer {

@@ -57,6 +57,7 @@ export interface ProducerStats {
   brokers: Record<string, {
     state: string
     nodeid: number
+    nodename?: string
     int_latency?: LatencyWindow
     outbuf_latency?: LatencyWindow
     rtt?: LatencyWindow

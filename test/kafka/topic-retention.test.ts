@@ -23,7 +23,7 @@ async function brokerRetentionMs (topic: string): Promise<string | null> {
   const o = stackOptions(process.env)
   const java = findJava(process.env, o.javaHome).bin
   const { stdout } = await promisify(execFile)(java, [
-    '-cp', `${join(o.dir, 'lib', 'kafka')}/*`, 'kafka.admin.ConfigCommand',
+    '-cp', `${join(o.cacheDir, 'lib', 'kafka')}/*`, 'kafka.admin.ConfigCommand',
     '--bootstrap-server', kafkaBootstrap, '--entity-type', 'topics', '--entity-name', topic, '--describe'
   ], { timeout: 60_000 })
   return /\bretention\.ms=(-?\d+)/.exec(stdout)?.[1] ?? null

@@ -154,6 +154,14 @@ function renderPipeline (snap) {
     span.textContent = name.replace('_', ' ')
     return span
   }))
+  // Each Kafka broker and Cassandra host as the daemon's clients see them (/readyz's nodes).
+  const nodes = Object.entries(snap.connections).flatMap(([name, c]) => (c.nodes ?? []).map(n => ({ name, ...n })))
+  fillTable('nodes', nodes, (tr, n) => {
+    cell(tr, n.name.replace('_', ' '))
+    cell(tr, n.node)
+    cell(tr, n.datacenter === undefined ? '–' : `${n.datacenter} / ${n.rack ?? ''}`)
+    cell(tr, n.state, n.up ? 'node-up' : 'node-down')
+  })
   rateChart.add(snap)
 }
 
