@@ -232,7 +232,7 @@ export class RedundancyTally {
  */
 export function attributeSources<P extends { rows: readonly number[], sources?: Uint8Array }> (
   partials: readonly P[], rowRecord: ArrayLike<number>, recordSlot: Uint8Array, refusedRows: ReadonlyArray<{ index: number }>, tally: RedundancyTally
-): P[] {
+): Array<P & { sources: Uint8Array }> {
   const folded = new Uint8Array(rowRecord.length)
   for (const r of refusedRows) if (r.index >= 0 && r.index < folded.length) folded[r.index] = 1
   const out = partials.map(p => {
