@@ -313,7 +313,7 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
           const { connectCassandra } = await import('./cassandra/client.js')
           const client = await connectCassandra(config.cassandra)
           try {
-            const lines = await queryGapLines(client, config.cassandra, symbol, sinceMs, limit, Date.now())
+            const lines = await queryGapLines(client, config.cassandra, symbol, sinceMs, limit, Date.now(), config.redundancy)
             if (lines.length === 0) io.out(`no gaps${symbol === null ? '' : ` for ${symbol}`} since ${new Date(sinceMs).toISOString()}`)
             for (const line of lines) io.out(line)
           } finally {

@@ -2,6 +2,7 @@
 // producer connects first, so no trade is accepted before there is somewhere to
 // buffer it; stop() closes the socket (stop reading), then flushes the producer.
 
+import { ownSourceTag } from './core/redundancy.js'
 import { resolve } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { Config } from './config/schema.js'
@@ -80,6 +81,7 @@ export async function startIngest (config: Config, deps: IngestDeps): Promise<In
     encoder: new TradeEncoder(type, framing),
     log: deps.log.child({ component: 'kafka-producer' }),
     counters,
+    sourceTag: ownSourceTag(config.redundancy),
     ...(gaps !== null ? { onSettled: (at: number) => { gaps.settled(at) }, onQueueFull: (trade: TradeRecord) => { gaps.dropped('dropped_queue_full', [trade]) } } : {}),
     ...(deps.onStats !== undefined ? { onStats: deps.onStats } : {}),
     ...(deps.latency !== undefined ? { latency: deps.latency } : {})

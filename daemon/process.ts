@@ -28,6 +28,7 @@ import { CandleBook } from './cassandra/candles.js'
 import { connectCassandra } from './cassandra/client.js'
 import { missingTables } from './cassandra/migrations.js'
 import { RESOLUTIONS } from './core/candle-periods.js'
+import { attributeSources, RedundancyTally, SourceSlots } from './core/redundancy.js'
 import { FinnhubdError } from './core/errors.js'
 import { CassandraExecutor, TradeWriter } from './cassandra/writer.js'
 import { ensureTopics } from './kafka/admin.js'
@@ -37,7 +38,7 @@ import { tradeSchemaId } from './kafka/schema-registry.js'
 import type { Logger } from './log.js'
 import { heapBoundWarning } from './node-flags.js'
 import type { StageLatency } from './metrics/latency.js'
-import { createProcessCounters, registerCandleMetrics, registerProcessMetrics, registerWorkerPoolMetrics, type ProcessCounters } from './metrics/process.js'
+import { createProcessCounters, registerCandleMetrics, registerProcessMetrics, registerRedundancyMetrics, registerWorkerPoolMetrics, type ProcessCounters } from './metrics/process.js'
 import { resolveSchemaPath } from './paths.js'
 import type { DecodeTask, DecodeWorkerData } from '../workers/decode-batch.js'
 
@@ -68,6 +69,13 @@ export interface ProcessRole {
 }
 
 const ignore = (): void => {}
+
+/** Each record's source slot (its finnhubd-ingest header). */
+function recordSlots (slots: SourceSlots, batch: ConsumedBatch): Uint8Array {
+  const out = new Uint8Array(batch.messages.length)
+  batch.messages.forEach((m, i) => { out[i] = slots.slotOf(m.headers) })
+  return out
+}
 
 async function bounded (work: Promise<unknown>, ms: number, onTimeout: () => void): Promise<void> {
   let timer: NodeJS.Timeout | undefined
@@ -117,7 +125,10 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
   const writerOpts = { client, cassandra: config.cassandra, log: log.child({ component: 'cassandra' }), counters }
   const exec = new CassandraExecutor(writerOpts)
   const writer = new TradeWriter(exec, writerOpts)
-  const candles = new CandleBook({ exec, client, cassandra: config.cassandra, candles: config.candles, counters, log: log.child({ component: 'candles' }) })
+  // Redundant ingest: each record's source (its finnhubd-ingest header) is counted per member.
+  const tally = config.redundancy === null ? undefined : new RedundancyTally(new SourceSlots(config.redundancy))
+  if (tally !== undefined) registerRedundancyMetrics(deps.registry, tally)
+  const candles = new CandleBook({ ...(tally !== undefined ? { tally } : {}), exec, client, cassandra: config.cassandra, candles: config.candles, counters, log: log.child({ component: 'candles' }) })
 
   registerCandleMetrics(deps.registry, () => {
     const stats = candles.stats
@@ -173,7 +184,9 @@ export async function startProcess (config: Config, deps: ProcessDeps): Promise<
     deps.latency.record('consume_to_written', writtenAt - batch.consumedAt, rows.count)
     recordSince(deps.latency, writtenAt, rows)
     // A refused row is not in `trades`, so it must not be in a candle either.
-    const { partials, poison } = withoutRefused(decoded, rejected)
+    const kept = withoutRefused(decoded, rejected)
+    const poison = kept.poison
+    const partials = tally === undefined ? kept.partials : attributeSources(kept.partials, decoded.rowRecord, recordSlots(tally.slots, batch), rejected, tally)
     const refusedLettered = poison.length === 0 ? [] : [Promise.all(poison.map(async p => { await deadLetter(batch, p) }))]
     // Module-level callbacks: a closure made here would keep this batch's records alive until its candles are durable.
     const durable = Promise.all([candles.apply(partials), ...refusedLettered]).then(ignore)

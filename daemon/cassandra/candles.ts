@@ -55,6 +55,7 @@
 // wrong forever). When the executor closes (stop), the flush gives up and every
 // waiting apply rejects with FINNHUBD_ERR_CASSANDRA_UNREACHABLE, as do later ones.
 
+import type { RedundancyTally } from '../core/redundancy.js'
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { MINUTE_MS, type CandleAcc, type CandleInput } from '../core/candle.js'
@@ -70,6 +71,8 @@ import type { CassandraExecutor } from './writer.js'
 
 export interface CandleBookOptions {
   exec: CassandraExecutor
+  /** Redundant ingest: the per-source counts (core/redundancy.ts); partials then carry their sources. */
+  tally?: RedundancyTally
   cassandra: Config['cassandra']
   candles: Config['candles']
   counters: ProcessCounters
@@ -132,6 +135,7 @@ export class CandleBook {
       idleEvictMs: c.idleEvictMs,
       batchMaxBytes: opts.cassandra.batchMaxBytes,
       periods,
+      ...(opts.tally !== undefined ? { tally: opts.tally } : {}),
       flushIntervalMs: Object.fromEntries(RESOLUTION_NAMES.map(n => [n, n === '1m' ? c.flushIntervalMs : c.periodFlushIntervalMs]))
     })
     const { keyspace, tradesTable } = opts.cassandra

@@ -6,6 +6,7 @@
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { monthsBetween, type Gap, type GapReason } from '../core/gaps.js'
+import { combineGaps, type Hole, type RedundancyGroup } from '../core/redundancy.js'
 
 /** A stored gap row: the gap, and which ingest daemon recorded it. */
 export interface StoredGap extends Gap {
@@ -62,15 +63,43 @@ export async function storedGaps (client: cassandra.Client, config: Config['cass
   return [...seen.values()].sort((a, b) => a.start - b.start || a.id.localeCompare(b.id)).slice(0, limit)
 }
 
+/** A stored gap as the readers show it: `covered` when it is a redundancy group member's and no hole of the group overlaps it. */
+export interface ShownGap extends StoredGap {
+  covered: boolean
+}
+
+/**
+ * The readers' view (`query --gaps`, /api/gaps) under the reader's redundancy group
+ * (config.redundancy): every row, each member's marked covered where the other members
+ * had no gap at the same time for its symbols, and the group's holes (core/redundancy.ts).
+ */
+export function gapView (gaps: readonly StoredGap[], group: RedundancyGroup | null, now: number): { gaps: ShownGap[], holes: Hole[] } {
+  const { holes, covered } = combineGaps(gaps, group, now)
+  const members = new Set(covered)
+  const overlaps = (g: StoredGap): boolean => holes.some(h => h.start <= (g.end ?? now) && g.start <= h.end && h.symbols.some(s => g.symbols.includes(s)))
+  return { gaps: gaps.map(g => ({ ...g, covered: members.has(g) && !overlaps(g) })), holes }
+}
+
 /** One line per gap for `finnhubd query --gaps`. */
-export function gapLine (g: StoredGap): string {
+export function gapLine (g: StoredGap & { covered?: boolean }): string {
   const end = g.end === null ? 'open' : new Date(g.end).toISOString()
   const span = g.end === null ? '' : `  ${((g.end - g.start) / 1000).toFixed(3)} s`
   const symbols = g.symbols.length <= 6 ? g.symbols.join(',') : `${g.symbols.slice(0, 6).join(',')} +${g.symbols.length - 6}`
-  return `${new Date(g.start).toISOString()} → ${end}${span}  ${g.reason}  dropped ${g.dropped ?? 'unknown'}  ${symbols}`
+  const covered = g.covered === true ? `  covered by the group (${g.source}'s own gap, no hole)` : ''
+  return `${new Date(g.start).toISOString()} → ${end}${span}  ${g.reason}  dropped ${g.dropped ?? 'unknown'}  ${symbols}${covered}`
 }
 
-/** `finnhubd query --gaps`: the gaps since `sinceMs` (of `symbol` when given), oldest first, one line each. */
-export async function queryGapLines (client: cassandra.Client, config: Config['cassandra'], symbol: string | null, sinceMs: number, limit: number, now: number): Promise<string[]> {
-  return (await storedGaps(client, config, sinceMs, now + 86_400_000, symbol, limit)).map(gapLine)
+/**
+ * `finnhubd query --gaps`: the gaps since `sinceMs` (of `symbol` when given), oldest first,
+ * one line each; with a redundancy group, its members' gaps the others covered are marked
+ * so, and the group's holes (where every member had a gap) follow.
+ */
+export async function queryGapLines (client: cassandra.Client, config: Config['cassandra'], symbol: string | null, sinceMs: number, limit: number, now: number, group: RedundancyGroup | null = null): Promise<string[]> {
+  const view = gapView(await storedGaps(client, config, sinceMs, now + 86_400_000, symbol, limit), group, now)
+  const lines = view.gaps.map(gapLine)
+  if (group !== null && view.gaps.some(g => g.source.startsWith(`${group.group}/`))) {
+    lines.push(`group ${group.group} (${group.members.join(', ')}): ${view.holes.length === 0 ? 'no hole: every member\'s gap was covered by another' : `${view.holes.length} holes, where every member had a gap:`}`)
+    for (const h of view.holes) lines.push(`  hole ${new Date(h.start).toISOString()} → ${new Date(h.end).toISOString()}  ${((h.end - h.start) / 1000).toFixed(3)} s  ${h.symbols.join(',')}`)
+  }
+  return lines
 }

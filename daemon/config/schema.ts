@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { SYMBOL_PATTERN } from '../core/validate.js'
 import { RESOLUTION_NAMES } from '../core/candle-periods.js'
 import { READ_CONSISTENCIES, WRITE_CONSISTENCIES } from '../core/consistency.js'
+import { MAX_REDUNDANCY_MEMBERS, REDUNDANCY_NAME_PATTERN } from '../core/redundancy.js'
 
 export { SYMBOL_PATTERN }
 
@@ -418,6 +419,18 @@ export function isLoopbackHost (host: string): boolean {
   return isIPv4(v4) && v4.split('.')[0] === '127'
 }
 
+// Redundant ingest (docs/operations.md "Redundant ingest"): ingest daemons on separate
+// API keys, subscribed to the same symbols, write the same trade ids; the store keeps one
+// row. `member` names this daemon (ingest role: it tags its records and gap rows with
+// group/member); `members` is the whole group, which the process role counts per member
+// and the gap readers combine (a stretch is a hole only where every member had a gap).
+const redundancyName = z.string().regex(REDUNDANCY_NAME_PATTERN, 'expected 1–32 characters of a–z, 0–9, _ or -, starting with a letter or digit')
+const redundancy = z.strictObject({
+  group: redundancyName,
+  members: z.array(redundancyName).min(2).max(MAX_REDUNDANCY_MEMBERS),
+  member: redundancyName.nullable().default(null)
+}).nullable().default(null)
+
 const configShape = z.strictObject({
   roles: z.array(z.enum(['ingest', 'process'])).min(1).default(['ingest', 'process']),
   schemaPath: z.string().min(1).default('schemas/trade.avsc'),
@@ -433,7 +446,8 @@ const configShape = z.strictObject({
   shutdown: shutdown.prefault({}),
   overload: overload.prefault({}),
   gaps: gaps.prefault({}),
-  http: http.prefault({})
+  http: http.prefault({}),
+  redundancy
 })
 
 export const configSchema = configShape.superRefine((cfg, ctx) => {
@@ -463,6 +477,12 @@ export const configSchema = configShape.superRefine((cfg, ctx) => {
       path: ['kafka', 'topicMinInsyncReplicas'],
       message: `must be ≤ kafka.topicReplicationFactor (${cfg.kafka.topicReplicationFactor}): a topic cannot have more in-sync replicas than replicas, and every write would fail`
     })
+  }
+  const r = cfg.redundancy
+  if (r !== null) {
+    if (new Set(r.members).size !== r.members.length) ctx.addIssue({ code: 'custom', path: ['redundancy', 'members'], message: 'names a member twice: each member of the group once' })
+    if (r.member !== null && !r.members.includes(r.member)) ctx.addIssue({ code: 'custom', path: ['redundancy', 'member'], message: `is not one of redundancy.members (${r.members.join(', ')}): add it there, on every daemon of the group` })
+    if (cfg.roles.includes('ingest') && r.member === null) ctx.addIssue({ code: 'custom', path: ['redundancy', 'member'], message: 'an ingest daemon of a redundancy group says which member it is' })
   }
   for (const issue of securityIssues(cfg)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message })
 })

@@ -33,7 +33,7 @@ import { join } from 'node:path'
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
 import { storedCandles, storedTrades } from '../cassandra/query.js'
-import { storedGaps } from '../cassandra/gaps.js'
+import { gapView, storedGaps } from '../cassandra/gaps.js'
 import type { ConsumerFactory } from '../kafka/clients.js'
 import type { Readiness } from '../readiness.js'
 import { TopicReader, tradeDecoderFor, type ShownRecord } from '../kafka/topic-reader.js'
@@ -243,7 +243,9 @@ export class WebConsole {
         const { symbol, from, to } = req
         const client = this.#cassandra()
         const gaps = await this.#cassandraReads.run(() => answered('Cassandra', () => storedGaps(client, config.cassandra, from, to, symbol, 1000)), signal)
-        sendJson(res, 200, { symbol, from: iso(from), to: iso(to), gaps })
+        // A redundancy group's member gaps that another member covered are no hole (docs/operations.md "Redundant ingest").
+        const view = gapView(gaps, config.redundancy, Date.now())
+        sendJson(res, 200, { symbol, from: iso(from), to: iso(to), gaps: view.gaps, holes: view.holes })
       }
     }
   }

@@ -44,6 +44,7 @@ import { foldTrade, mergeAcc, MINUTE_MS, toCandle, type Candle, type CandleAcc, 
 import { bucketOf, periodStart, RESOLUTIONS, type Resolution, type ResolutionName } from './candle-periods.js'
 import { TradeIdSet, tradeIdString } from './id-set.js'
 import { MULTI_PARTITION_MAX_BYTES } from './write-queue.js'
+import { STORED_MARK, type RedundancyTally } from './redundancy.js'
 
 /**
  * What the book reads of a worker's partial (core/process-batch.ts CandlePartial, which
@@ -59,6 +60,8 @@ export interface CandleTrades {
   acc: CandleAcc
   /** 16-byte trade ids (the UUID's bytes), concatenated. */
   ids: Uint8Array
+  /** Redundant ingest: the source slot (core/redundancy.ts SourceSlots) of each, when the book keeps a tally. */
+  sources?: Uint8Array
   /** Trade time (ms), price, volume of each. */
   ts: Float64Array
   price: Float64Array
@@ -122,6 +125,8 @@ export interface CandleBookStateOptions {
   periods?: readonly Resolution[]
   /** Per resolution, the least time between two flushes of its units (ms); 0 when absent. */
   flushIntervalMs?: Partial<Record<ResolutionName, number>>
+  /** Redundant ingest: counts each partial's trades (with `sources`) as first or duplicate per source, and single-source ones at eviction. */
+  tally?: RedundancyTally
 }
 
 /**
@@ -184,7 +189,7 @@ class Minute implements MinuteState {
 const EMPTY_IDS = new TradeIdSet()
 
 export class CandleBookState<W> {
-  readonly #opts: Required<Omit<CandleBookStateOptions, 'flushIntervalMs'>>
+  readonly #opts: Required<Omit<CandleBookStateOptions, 'flushIntervalMs' | 'tally'>> & Pick<CandleBookStateOptions, 'tally'>
   readonly #interval: Record<ResolutionName, number>
   /** When each resolution was last flushed. */
   readonly #lastFlush: Record<ResolutionName, number>
@@ -273,8 +278,9 @@ export class CandleBookState<W> {
     if (m.parts !== null) throw new TypeError(`candle book: ${m.res.name} ${m.symbol} ${m.minute} is a period; loadedPeriod() loads it`)
     if (!m.loading) throw new Error(`candle book: ${m.symbol} ${m.minute} loaded twice`)
     let n = 0
+    const mark = this.#opts.tally === undefined ? 0 : STORED_MARK
     for (const row of rows) {
-      if (m.ids.add(row.trade_id)) {
+      if (m.ids.add(row.trade_id, mark)) {
         m.acc = foldTrade(m.acc, row)
         n++
       }
@@ -358,6 +364,11 @@ export class CandleBookState<W> {
       throw new TypeError(`candle partial ${p.symbol} ${p.minute}: ${p.ids.length} id bytes, ${n} times, ${p.price.length} prices, ${p.volume.length} volumes`)
     }
     if (n === 0) return
+    const tally = this.#opts.tally
+    if (tally !== undefined && p.sources !== undefined) {
+      this.#foldCounted(m, p, tally, p.sources)
+      return
+    }
     let i = 0
     while (i < n && m.ids.addBytes(p.ids, i * 16)) i++
     if (i === n) {
@@ -375,6 +386,29 @@ export class CandleBookState<W> {
       fresh++
     }
     if (fresh > 0) this.#bump(m)
+  }
+
+  /** #fold with each trade counted for its source, first or duplicate, and marked with its member's bit. */
+  #foldCounted (m: Minute, p: CandleTrades, tally: RedundancyTally, sources: Uint8Array): void {
+    const n = p.ts.length
+    if (sources.length !== n) throw new TypeError(`candle partial ${p.symbol} ${p.minute}: ${n} trades, ${sources.length} sources`)
+    const fresh: number[] = []
+    for (let k = 0; k < n; k++) {
+      const slot = sources[k] as number
+      if (m.ids.addBytes(p.ids, k * 16, tally.bit(slot))) {
+        tally.first[slot] = (tally.first[slot] ?? 0) + 1
+        fresh.push(k)
+      } else {
+        tally.duplicate[slot] = (tally.duplicate[slot] ?? 0) + 1
+      }
+    }
+    if (fresh.length === 0) return
+    if (fresh.length === n) {
+      m.acc = m.acc === null ? { ...p.acc } : mergeAcc(m.acc, p.acc)
+    } else {
+      for (const k of fresh) m.acc = foldTrade(m.acc, { trade_ts: p.ts[k] as number, trade_id: tradeIdString(p.ids, k * 16), price: p.price[k] as number, volume: p.volume[k] as number })
+    }
+    this.#bump(m)
   }
 
   #bump (m: Minute): void {
@@ -512,6 +546,7 @@ export class CandleBookState<W> {
       if (now - m.touchedAt <= this.#opts.idleEvictMs) continue
       if (m.loading || m.pins > 0 || m.writing !== 0 || m.durable < m.version || m.waiters.length > 0) continue
       this.#minutes.delete(key)
+      this.#opts.tally?.closeMarks(m.ids)
       n++
     }
     return n

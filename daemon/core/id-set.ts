@@ -8,6 +8,10 @@
 // from `trades`) or as its 16 bytes at an offset of a larger array (the hot path:
 // the worker's partials carry their ids packed, and no string is ever built). Both
 // take the same words, bytes 0–11 big-endian, so the two forms of one id are one key.
+//
+// Redundant ingest: an add may carry a mark (a bit per ingest member that delivered
+// the id, core/redundancy.ts), OR-ed into one byte per slot kept beside the table only
+// once a mark is given (1 byte a slot: 2–4 more bytes per id).
 
 const WORDS = 3
 
@@ -15,6 +19,9 @@ export class TradeIdSet {
   #table: Uint32Array
   #capacity: number
   #size = 0
+  #marks: Uint8Array | null = null
+  /** The slot of the last #insert (the id's, new or not). */
+  #slot = 0
 
   constructor (initialCapacity = 64) {
     let capacity = 16
@@ -26,12 +33,12 @@ export class TradeIdSet {
   get size (): number { return this.#size }
 
   /** Bytes held by the table. */
-  get bytes (): number { return this.#table.byteLength }
+  get bytes (): number { return this.#table.byteLength + (this.#marks?.byteLength ?? 0) }
 
-  /** Adds the id (36-character form, either case); true when it was not there before. */
-  add (uuid: string): boolean {
+  /** Adds the id (36-character form, either case), OR-ing `mark` into its mark; true when it was not there before. */
+  add (uuid: string, mark = 0): boolean {
     checkForm(uuid)
-    return this.#add(wordA(uuid), wordB(uuid), wordC(uuid))
+    return this.#add(wordA(uuid), wordB(uuid), wordC(uuid), mark)
   }
 
   has (uuid: string): boolean {
@@ -39,10 +46,17 @@ export class TradeIdSet {
     return this.#has(wordA(uuid), wordB(uuid), wordC(uuid))
   }
 
-  /** Adds the id whose 16 bytes start at `offset`; true when it was not there before. */
-  addBytes (bytes: Uint8Array, offset: number): boolean {
+  /** Adds the id whose 16 bytes start at `offset`, OR-ing `mark` into its mark; true when it was not there before. */
+  addBytes (bytes: Uint8Array, offset: number, mark = 0): boolean {
     if (offset < 0 || offset + 16 > bytes.length) throw new RangeError(`no 16-byte id at ${offset} of ${bytes.length} bytes`)
-    return this.#add(word(bytes, offset), word(bytes, offset + 4), word(bytes, offset + 8))
+    return this.#add(word(bytes, offset), word(bytes, offset + 4), word(bytes, offset + 8), mark)
+  }
+
+  /** Calls `f` with the mark of every id that has one (no call when no add carried a mark). */
+  forEachMark (f: (mark: number) => void): void {
+    const marks = this.#marks
+    if (marks === null) return
+    for (const m of marks) if (m !== 0) f(m)
   }
 
   hasBytes (bytes: Uint8Array, offset: number): boolean {
@@ -50,8 +64,13 @@ export class TradeIdSet {
     return this.#has(word(bytes, offset), word(bytes, offset + 4), word(bytes, offset + 8))
   }
 
-  #add (a: number, b: number, c: number): boolean {
-    if (this.#insert(a, b, c)) {
+  #add (a: number, b: number, c: number, mark: number): boolean {
+    const fresh = this.#insert(a, b, c)
+    if (mark !== 0) {
+      if (this.#marks === null) this.#marks = new Uint8Array(this.#capacity)
+      this.#marks[this.#slot] = (this.#marks[this.#slot] as number) | mark
+    }
+    if (fresh) {
       this.#size++
       if (this.#size * 2 > this.#capacity) this.#grow()
       return true
@@ -81,18 +100,27 @@ export class TradeIdSet {
         t[i] = a
         t[i + 1] = b
         t[i + 2] = c
+        this.#slot = slot
         return true
       }
-      if (t[i] === a && t[i + 1] === b && t[i + 2] === c) return false
+      if (t[i] === a && t[i + 1] === b && t[i + 2] === c) {
+        this.#slot = slot
+        return false
+      }
     }
   }
 
   #grow (): void {
     const old = this.#table
+    const oldMarks = this.#marks
     this.#capacity *= 2
     this.#table = new Uint32Array(this.#capacity * WORDS)
+    this.#marks = oldMarks === null ? null : new Uint8Array(this.#capacity)
     for (let i = 0; i < old.length; i += WORDS) {
-      if (old[i] !== 0 || old[i + 1] !== 0 || old[i + 2] !== 0) this.#insert(old[i] as number, old[i + 1] as number, old[i + 2] as number)
+      if (old[i] !== 0 || old[i + 1] !== 0 || old[i + 2] !== 0) {
+        this.#insert(old[i] as number, old[i + 1] as number, old[i + 2] as number)
+        if (oldMarks !== null && this.#marks !== null) this.#marks[this.#slot] = oldMarks[i / WORDS] as number
+      }
     }
   }
 }

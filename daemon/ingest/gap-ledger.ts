@@ -20,6 +20,7 @@
 
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
+import { ownSourceTag } from '../core/redundancy.js'
 import { join } from 'node:path'
 import type cassandra from 'cassandra-driver'
 import type { Config } from '../config/schema.js'
@@ -64,7 +65,8 @@ export class GapLedger {
   readonly #pending = new Map<string, Gap>()
   /** Ids of the gaps open and already said to be (each opening is logged once). */
   readonly #known = new Set<string>()
-  readonly #source = hostname()
+  // A member of a redundancy group writes group/member, which the readers combine; otherwise the host.
+  readonly #source: string
   #symbols: string[] = []
   #heartbeatFd: number | null = null
   #heartbeatQueued = false
@@ -79,6 +81,7 @@ export class GapLedger {
   constructor (opts: GapLedgerOptions) {
     this.#o = opts
     this.#now = opts.now ?? Date.now
+    this.#source = ownSourceTag(opts.config.redundancy) ?? hostname()
     const now = this.#now()
     const previous = this.#load()
     const g = opts.config.gaps

@@ -26,6 +26,7 @@ import { kafkaClientConfig } from './client-config.js'
 import { realProducer, type ProducerClient, type ProducerFactory } from './clients.js'
 import { TradeEncoder } from '../core/avro-codec.js'
 import type { TradeRecord } from '../core/trade-schema.js'
+import { SOURCE_HEADER } from '../core/redundancy.js'
 import type { Logger } from '../log.js'
 import type { IngestCounters } from '../metrics/ingest.js'
 import type { StageLatency } from '../metrics/latency.js'
@@ -48,6 +49,8 @@ export interface TradeProducerOptions {
   onQueueFull?: (trade: TradeRecord) => void
   /** Builds the client (the unit tests' fake); the real Producer when absent. */
   client?: ProducerFactory
+  /** Redundant ingest: the `group/member` tag every record carries in its SOURCE_HEADER header; none when null or absent. */
+  sourceTag?: string | null
 }
 
 /** The parts of librdkafka's statistics we use (times in microseconds). */
@@ -76,6 +79,7 @@ export class TradeProducer {
   #producedAtLastStats = 0
   #brokers: BrokerHealth | null = null
   readonly #reportsAll: boolean
+  readonly #headers: Kafka.MessageHeader[] | undefined
 
   constructor (opts: TradeProducerOptions) {
     this.#opts = opts
@@ -94,6 +98,7 @@ export class TradeProducer {
       'delivery.report.only.error': opts.kafka.deliveryReports === 'errors'
     } as Kafka.ProducerGlobalConfig, { 'request.required.acks': -1, 'message.timeout.ms': opts.kafka.deliveryTimeoutMs })
     this.#reportsAll = opts.kafka.deliveryReports === 'all'
+    this.#headers = opts.sourceTag === null || opts.sourceTag === undefined ? undefined : [{ [SOURCE_HEADER]: opts.sourceTag }]
     this.#producer.on('delivery-report', (err, report) => { this.#onDelivery(err, report) })
     this.#producer.on('event.stats', event => { this.#onStats(event.message) })
     this.#producer.on('event.error', err => {
@@ -143,7 +148,7 @@ export class TradeProducer {
         continue
       }
       try {
-        this.#producer.produce(this.#topic, null, value, this.#key(trade.s), trade.ingest_ts)
+        this.#producer.produce(this.#topic, null, value, this.#key(trade.s), trade.ingest_ts, undefined, this.#headers)
         produced++
       } catch (err) {
         if ((err as { code?: number }).code === ERR_QUEUE_FULL) {

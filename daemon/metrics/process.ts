@@ -3,6 +3,7 @@
 
 import type { Registry } from 'prom-client'
 import { counterFrom, gaugeFrom, labelledCounterFrom, labelledGaugeFrom, zeros } from './collectors.js'
+import type { RedundancyTally } from '../core/redundancy.js'
 import { POISON_REASONS, type PoisonReason } from '../core/avro-codec.js'
 
 export interface ProcessCounters {
@@ -100,4 +101,12 @@ export function registerCandleMetrics (registry: Registry, read: () => CandleBoo
   gaugeFrom(registry, 'finnhubd_candle_id_set_bytes', 'Bytes of trade-id sets the candle book holds (the minutes in memory)', () => read().idBytes)
   labelledCounterFrom(registry, 'finnhubd_candle_rows_written_total', 'Candle rows written, by resolution', 'resolution', () => read().byResolution)
   counterFrom(registry, 'finnhubd_candle_period_loads_total', 'Candle periods (5m and longer) loaded from candles_1m', () => read().periodLoads)
+}
+
+/** Redundant ingest (core/redundancy.ts RedundancyTally): per source, the members of the group, `none` and `other`. */
+export function registerRedundancyMetrics (registry: Registry, tally: RedundancyTally): void {
+  const bySource = (counts: readonly number[]) => (): Record<string, number> => Object.fromEntries(tally.slots.labels.map((l, i) => [l, counts[i] ?? 0]))
+  labelledCounterFrom(registry, 'finnhubd_redundant_first_total', 'Trades whose copy from this source was the first the store got, by source (a member of the redundancy group; none: no source header; other: another group\'s or unknown member)', 'source', bySource(tally.first))
+  labelledCounterFrom(registry, 'finnhubd_redundant_duplicate_total', 'Trade copies from this source that were already stored (or earlier in the same batch), by source', 'source', bySource(tally.duplicate))
+  labelledCounterFrom(registry, 'finnhubd_redundant_single_source_total', 'Trades of closed candle minutes that exactly one member delivered, by that member (counted when the minute leaves the candle book; trades read back from the store after a restart are not counted)', 'source', bySource(tally.single))
 }

@@ -70,6 +70,8 @@ export interface Scenario {
   needsStack?: boolean
   /** Talks to Kafka or Cassandra through the suite's TCP proxy. */
   viaProxy?: 'kafka' | 'cassandra'
+  /** Simulator options for this scenario (e.g. broadcast: one stream to every connection). */
+  simulator?: Partial<SimulatorOptions>
   /** Config changes for this scenario (deep-merged over the suite's). */
   config?: Record<string, Record<string, unknown>>
   /** How long the daemon may take to store everything once the faults are over (default 180 s). */
@@ -79,6 +81,8 @@ export interface Scenario {
   verify?: (r: Run) => Promise<void>
   /** Gap reasons its faults explain without a trade lost (the simulator sends nothing to a closed socket). */
   gapReasons?: GapReason[]
+  /** Records each trade may have in the topic (redundant ingest: one per member); 1 when absent. Stored rows stay one per trade. */
+  copiesPerTrade?: number
   /** Runs after the account (puts the stack back as it was). */
   after?: (r: Run) => Promise<void>
 }
@@ -264,7 +268,7 @@ export class Run {
     this.life.httpPort = await freePort()
     const topic = `finnhubd.chaos.${this.id}`
     const { kafkaBootstrap, cassandraPort } = await this.proxies.open(this.scenario.viaProxy, { kafkaBootstrap: env.kafkaBootstrap, cassandraPort: env.cassandraPort }, env.stack, this.scenario.name)
-    await this.startSimulator()
+    await this.startSimulator(this.scenario.simulator)
     this.config = merge({
       logLevel: 'info',
       // Its own: the ledger of gaps keeps the previous run's state there (daemon_down).
@@ -345,7 +349,8 @@ export class Run {
       observed: this.observed,
       unexpectedExits: this.unexpectedExits,
       maxBufferedMessages: config.kafka.maxBufferedMessages,
-      gapReasons: this.scenario.gapReasons ?? []
+      gapReasons: this.scenario.gapReasons ?? [],
+      copiesPerTrade: this.scenario.copiesPerTrade ?? 1
     })
     for (const c of checks) this.check(c.what, c.ok, c.detail)
     return this.#result(started, counts)

@@ -18,6 +18,7 @@ import { metricSum } from '../verify/prom-text.js'
 import { headersOf, readAllCandles, readTopicIds, readWholeTopic, type StoredCandle } from '../verify/verify.js'
 import { metricByLabel, SYMBOLS, type Run, type Scenario } from './harness.js'
 import type { ProxyMode } from './proxy.js'
+import { REDUNDANT_INGEST } from './redundant.js'
 import { loadTradeType, resolveSchemaPath } from '../../daemon/paths.js'
 
 export async function daemonKills (r: Run, times: number): Promise<void> {
@@ -562,5 +563,6 @@ export const SUBSET: Scenario[] = [
     subset: true,
     run: r => hostileTopic(r, 3),
     verify: r => hostileVerify(r)
-  }
+  },
+  REDUNDANT_INGEST
 ]

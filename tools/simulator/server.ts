@@ -50,6 +50,14 @@ export interface SimulatorOptions {
   tickMs?: number
   /** The REST API: listings (default DEFAULT_LISTINGS) and rate limit (default 30 a minute). */
   rest?: RestOptions
+  /**
+   * One stream for every connection (redundant ingest): trades are generated once, at
+   * ratePerSec over the union of the symbols subscribed anywhere, from the first
+   * subscription on, and each frame goes to every open connection subscribed to its
+   * symbols, filtered to them (identical frames when they subscribe alike). The record
+   * of sent trades and tradesSent count the stream once. Generation only (no replayFile).
+   */
+  broadcast?: boolean
 }
 
 export interface SentTrade {
@@ -146,8 +154,10 @@ export class FinnhubSimulator {
       maxSymbolsPerConnection: 50,
       maxBufferedBytes: 64 * 1024 * 1024,
       tickMs: 5,
+      broadcast: false,
       ...options
     }
+    if (this.#opts.broadcast && this.#opts.replayFile !== undefined) throw new TypeError('simulator: broadcast generates one stream; it does not replay a recording (drop replayFile or broadcast)')
     this.#generator = new TradeGenerator(this.generatorOptions())
     this.#replay = options.replayFile === undefined ? null : loadRecording(options.replayFile)
     this.#rest = new RestApi(options.token, options.rest ?? {}, this.#stats)
@@ -353,8 +363,44 @@ export class FinnhubSimulator {
         conn.ws.terminate()
         continue
       }
+      if (this.#opts.broadcast) continue
       if (this.#replay !== null) this.#replayTick(conn, now, stalled)
       else this.#generateTick(conn, now, stalled)
+    }
+    if (this.#opts.broadcast) this.#broadcastTick(now, stalled)
+  }
+
+  /** Broadcast mode: the one stream's clock (started at the first subscription anywhere) and the trades it scheduled. */
+  readonly #stream = { startedAt: -1, scheduled: 0 }
+
+  #broadcastTick (now: number, stalled: boolean): void {
+    const open = [...this.#connections].filter(c => c.ws.readyState === WebSocket.OPEN && c.symbols.size > 0)
+    const stream = this.#stream
+    if (stream.startedAt < 0) {
+      if (open.length === 0) return
+      stream.startedAt = now
+    }
+    const intervalMs = 1000 / this.#opts.ratePerSec
+    const due = Math.floor((now - stream.startedAt) / intervalMs) - stream.scheduled
+    if (due <= 0) return
+    let count = due
+    if (this.#opts.maxTotalTrades !== undefined) count = Math.min(count, this.#opts.maxTotalTrades - this.#stats.tradesSent)
+    const firstIndex = stream.scheduled
+    stream.scheduled += due
+    // Nobody subscribed: the market moves on unseen (skipped, as a stall).
+    if (stalled || this.#paused || open.length === 0 || count <= 0) return
+    const symbols = [...new Set(open.flatMap(c => c.symbolList))].sort()
+    const t = Math.round(stream.startedAt + firstIndex * intervalMs)
+    if (this.#opts.logGeneration) this.#generation.push({ symbols, count, t })
+    for (const frame of this.#generator.frames(symbols, count, t)) {
+      for (const conn of open) {
+        const mine = frame.every(tr => conn.symbols.has(tr.s)) ? frame : frame.filter(tr => conn.symbols.has(tr.s))
+        if (mine.length === 0) continue
+        conn.ws.send(tradeFrameText(mine))
+        conn.recent.push(...mine)
+        if (conn.recent.length > RECENT_KEPT * 2) conn.recent.splice(0, conn.recent.length - RECENT_KEPT)
+      }
+      this.#record(frame)
     }
   }
 
@@ -391,6 +437,13 @@ export class FinnhubSimulator {
 
   #sendTrades (conn: Connection, trades: GeneratedTrade[]): void {
     conn.ws.send(tradeFrameText(trades))
+    this.#record(trades)
+    conn.recent.push(...trades)
+    if (conn.recent.length > RECENT_KEPT * 2) conn.recent.splice(0, conn.recent.length - RECENT_KEPT)
+  }
+
+  /** Counts (and with keepSent remembers) a frame of the stream. */
+  #record (trades: readonly GeneratedTrade[]): void {
     const frame = this.#stats.framesSent++
     this.#stats.tradesSent += trades.length
     const bySymbol = this.#stats.bySymbol
@@ -398,8 +451,6 @@ export class FinnhubSimulator {
       bySymbol[tr.s] = (bySymbol[tr.s] ?? 0) + 1
       if (this.#opts.keepSent) this.#sent.push({ s: tr.s, p: tr.p, t: tr.t, v: tr.v, c: tr.c, resent: false, frame })
     }
-    conn.recent.push(...trades)
-    if (conn.recent.length > RECENT_KEPT * 2) conn.recent.splice(0, conn.recent.length - RECENT_KEPT)
   }
 
   #sendPings (): void {

@@ -35,6 +35,8 @@ export interface ScenarioInput {
   windows: readonly Window[]
   /** Every drop the daemon counted, all reasons together. */
   countedDrops: number
+  /** Records each trade may have in the topic (redundant ingest: one per member of the group); 1 when absent. */
+  copiesPerTrade?: number
 }
 
 /** The ids sent, as the bench holds them (tools/verify/id-table.ts): id → the tag of its symbol, marked once when stored. */
@@ -116,7 +118,7 @@ export interface ScenarioAccount {
   inKafka: number
   /** Distinct trades stored. */
   stored: number
-  /** Records in Kafka beyond one per trade. */
+  /** Records in Kafka beyond one per trade (beyond copiesPerTrade). */
   kafkaExtra: number
   /** Trades in Kafka and not stored; and their ids. */
   lostAfterKafka: number
@@ -151,7 +153,7 @@ export function accountScenario (input: ScenarioInput): ScenarioAccount {
       continue
     }
     if (input.sent.has(id)) inKafka++
-    kafkaExtra += count - 1
+    kafkaExtra += Math.max(0, count - (input.copiesPerTrade ?? 1))
     if (!storedIds.has(id)) lostAfterKafkaIds.push(id)
   }
   let missingInsideWindows = 0

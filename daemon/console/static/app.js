@@ -299,7 +299,8 @@ async function refreshTrades () {
     const [candles, trades, gaps] = await Promise.all([getJson(`/api/candles?${q}&interval=${intervalName}`), getJson(`/api/trades?${tq}&limit=50`), getJson(`/api/gaps?${q}`)])
     $('trades-error').hidden = true
     $('candle-title').textContent = interval.title
-    candleChart.set(candles.candles, gaps.gaps, Date.parse(gaps.from), Date.parse(gaps.to), interval.ms)
+    // A redundancy group member's gap that another member covered is no hole: listed, not shaded.
+    candleChart.set(candles.candles, gaps.gaps.filter(g => g.covered !== true), Date.parse(gaps.from), Date.parse(gaps.to), interval.ms)
     $('candle-chart').dataset.interval = intervalName
     $('candle-count').textContent = `${candles.candles.length} candles, ${trades.trades.length} latest trades, ${gaps.gaps.length} gaps`
     $('candle-chart').dataset.candles = String(candles.candles.length)
@@ -307,7 +308,7 @@ async function refreshTrades () {
     fillTable('gaps', gaps.gaps, (tr, g) => {
       cell(tr, new Date(g.start).toISOString())
       cell(tr, g.end === null ? 'open' : new Date(g.end).toISOString())
-      cell(tr, g.reason)
+      cell(tr, g.covered === true ? `${g.reason} (${g.source}, covered by the group)` : g.reason)
       cell(tr, g.dropped === null ? 'unknown' : String(g.dropped), 'num')
       cell(tr, g.symbols.length > 6 ? `${g.symbols.slice(0, 6).join(', ')} +${g.symbols.length - 6}` : g.symbols.join(', '))
     })
