@@ -41,6 +41,16 @@ t.test('Kafka down → /readyz 503 naming both Kafka checks; back up → 200', a
   }
   t.ok(await waitFor(() => daemon.readiness().ready && daemon.ingest?.producer.brokers?.up === 1, 30_000), 'ready, with the broker seen up')
   t.match(await readyz(), { status: 200, body: { checks: { kafka_producer: { ok: true, detail: '1/1 brokers up' }, kafka_consumer: { ok: true } } } })
+  // Each node under its check, and a gauge per node.
+  const broker = new RegExp(`^\\d+ ${stackEndpoints(o).kafkaBootstrap.replace(/\./g, '\\.')}$`)
+  const green = (await readyz()).body.checks as Record<string, { nodes?: Array<Record<string, unknown>> }>
+  t.match(green['kafka_producer']?.nodes, [{ node: broker, up: true, state: 'UP' }])
+  t.equal(green['kafka_producer']?.nodes?.length, 1, 'the one broker')
+  t.match(green['cassandra']?.nodes, [{ node: `${endpoints.cassandraHost}:${endpoints.cassandraPort}`, up: true, state: 'UP', datacenter: 'datacenter1' }])
+  const metrics = await (await fetch(`${url}/metrics`)).text()
+  t.match(metrics, /^finnhubd_kafka_broker_up\{client="producer",broker="\d+ 127\.0\.0\.1:\d+"\} 1$/m, 'a broker gauge')
+  t.match(metrics, /^finnhubd_kafka_broker_up\{client="consumer",broker="\d+ 127\.0\.0\.1:\d+"\} 1$/m)
+  t.match(metrics, new RegExp(`^finnhubd_cassandra_host_up\\{host="${endpoints.cassandraHost.replace(/\./g, '\\.')}:${endpoints.cassandraPort}",dc="datacenter1",rack="rack1"\\} 1$`, 'm'), 'a host gauge')
 
   await down(o, kafkaOnly, () => {})
   // Each client learns it from its own next statistics event: wait for both.
@@ -50,6 +60,8 @@ t.test('Kafka down → /readyz 503 naming both Kafka checks; back up → 200', a
   t.equal(red.status, 503)
   const gone = /^(0\/1 brokers up|no broker known)$/
   t.match(red.body.checks, { kafka_producer: { ok: false, detail: gone }, kafka_consumer: { ok: false, detail: gone }, cassandra: { ok: true } })
+  const redNodes = (red.body.checks as Record<string, { nodes?: Array<Record<string, unknown>> }>)['kafka_producer']?.nodes ?? []
+  t.ok(redNodes.every(n => n['up'] === false), `the broker is shown down (${JSON.stringify(redNodes)})`)
 
   await up(o, process.env, kafkaOnly, () => {})
   t.ok(await waitFor(() => daemon.readiness().ready, 60_000), 'ready again once the broker is back')
