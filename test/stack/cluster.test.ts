@@ -108,12 +108,20 @@ t.test('up --cluster: three Kafka brokers in one quorum, three Cassandra nodes i
   await client.execute(`CREATE KEYSPACE ${ks} WITH replication = {'class': 'NetworkTopologyStrategy', 'datacenter1': 3}`)
   t.teardown(async () => { await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`).catch(() => {}) })
   await client.execute(`CREATE TABLE ${ks}.t (k int PRIMARY KEY, v text)`)
+  // Every node on the new schema before a write that needs all three.
+  let agreed = false
+  for (let i = 0; i < 60 && !agreed; i++) {
+    // In the driver (lib/metadata), not in its typings.
+    agreed = await (client.metadata as unknown as { checkSchemaAgreement: () => Promise<boolean> }).checkSchemaAgreement()
+    if (!agreed) await new Promise(resolve => setTimeout(resolve, 1000))
+  }
+  t.ok(agreed, 'the three nodes agree on the schema')
   await client.execute(`INSERT INTO ${ks}.t (k, v) VALUES (1, 'three')`, [], { consistency: cassandra.types.consistencies.all })
   for (const node of cassandraNodes(options)) {
     const host = client.hosts.get(`${node.address}:${node.port}`)
     t.ok(host, `the driver knows ${node.name}`)
     const peers = await client.execute('SELECT peer FROM system.peers_v2', [], { host } as cassandra.QueryOptions)
-    t.same(peers.rows.map(r => String(r['peer'])).sort(), cassandraNodes(options).filter(n => n !== node).map(n => n.address), `${node.name} knows the other two`)
+    t.same(peers.rows.map(r => String(r['peer'])).sort(), cassandraNodes(options).filter(n => n.address !== node.address).map(n => n.address), `${node.name} knows the other two`)
   }
   const read = await client.execute(`SELECT v FROM ${ks}.t WHERE k = 1`, [], { consistency: cassandra.types.consistencies.all })
   t.equal(read.first()?.['v'], 'three', 'read back from all three at ALL')

@@ -206,10 +206,11 @@ function kafkaComponent (node: KafkaNode, pick: (o: StackOptions) => KafkaNode):
     marker: o => join(pick(o).home, 'server.properties'),
     ports: o => {
       const n = pick(o)
+      const kafka = o.cluster ? `Kafka (${n.name})` : 'Kafka'
       return [
-        { port: n.port, host: '127.0.0.1', what: `${n.name} client listener` },
-        { port: n.controllerPort, host: '127.0.0.1', what: `${n.name} controller listener` },
-        { port: n.proxiedPort, host: '127.0.0.1', what: `${n.name} listener behind the fault-test proxy` }
+        { port: n.port, host: '127.0.0.1', what: `${kafka} client listener` },
+        { port: n.controllerPort, host: '127.0.0.1', what: `${kafka} controller listener` },
+        { port: n.proxiedPort, host: '127.0.0.1', what: `${kafka} listener behind the fault-test proxy` }
       ]
     },
     readyTimeoutMs: o => o.kafkaReadyTimeoutMs,
@@ -371,9 +372,10 @@ function cassandraComponent (node: CassandraNode, pick: (o: StackOptions) => Cas
     marker: o => join(pick(o).home, 'cassandra.yaml'),
     ports: o => {
       const n = pick(o)
+      const cassandra = o.cluster ? `Cassandra (${n.name})` : 'Cassandra'
       return [
-        { port: n.port, host: n.address, what: `${n.name} CQL port on ${n.address}` },
-        { port: n.storagePort, host: n.address, what: `${n.name} storage port on ${n.address}` }
+        { port: n.port, host: n.address, what: `${cassandra} CQL port` },
+        { port: n.storagePort, host: n.address, what: `${cassandra} storage port` }
       ]
     },
     readyTimeoutMs: o => o.cassandraReadyTimeoutMs,
