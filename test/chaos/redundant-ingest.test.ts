@@ -20,6 +20,7 @@ t.test('two ingest daemons, one killed and restarted: 0 lost, 0 duplicated, cand
   if (s === undefined) throw new Error('no result')
   for (const c of s.checks) t.ok(c.ok, c.what, { detail: c.detail })
   t.equal(s.lost, 0, 'lost')
+  t.equal(s.droppedTotal, 0, 'nothing dropped with a counted reason either')
   t.equal(s.duplicated, 0, 'duplicated')
   t.equal(s.inFlightAtEdges, 0, 'nothing excused as in flight: b\'s kill is covered by a')
   t.ok(s.sent > 1000, `trades flowed (${s.sent} sent)`)
