@@ -392,7 +392,7 @@ t.test('statistics: the lag per partition and in total, broker health; unparsabl
   })
   t.equal(s.counters.lag, 10)
   t.same([...s.counters.lagByPartition], [[0, 7], [1, 3]])
-  t.same(s.consumer.brokers, { up: 1, known: 2 })
+  t.same(s.consumer.brokers, { up: 1, known: 2, nodes: [{ node: '1 b:9092', up: true, state: 'UP' }, { node: '2 b:9092', up: false, state: 'DOWN' }] })
   await s.consumer.close(10)
 })
 

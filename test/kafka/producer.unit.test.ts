@@ -187,7 +187,7 @@ t.test('failure reports only: acks are counted from the statistics, exactly afte
   t.equal(s.counters.delivered, 0, 'nothing is known acknowledged yet (the first statistics count against 0 produced)')
   t.equal(s.counters.producerQueue, 4)
   t.equal(s.producer.buffered, 4)
-  t.same(s.producer.brokers, { up: 1, known: 1 })
+  t.same(s.producer.brokers, { up: 1, known: 1, nodes: [{ node: '1 b', up: true, state: 'UP' }] })
   t.equal(s.stats.length, 1, 'onStats sees every statistics event')
   s.fake.stats(JSON.stringify({ msg_cnt: 1, msg_size: 100, brokers: {} }))
   t.equal(s.counters.delivered, 3, 'produced before the previous statistics (4) − held (1)')
