@@ -61,6 +61,8 @@ function fakes (config: Config = validateConfig({ finnhub: { token: 't', symbols
       await ctl.processStarted?.promise
       const role = {
         consumer: { connected: true, brokers: null, inFlightBatches: 0 },
+        // One Cassandra host, up, in the configured data center: writes at the default level are possible.
+        cassandra: { hosts: new Map([['127.0.0.1:9042', { address: '127.0.0.1:9042', isUp: () => true, datacenter: 'datacenter1', rack: 'rack1' }]]) },
         counters: createProcessCounters(),
         applyConfig: (next: Config) => { ctl.applied.push(next); calls.push('process.applyConfig') },
         drainToEnd: async () => { calls.push('process.drainToEnd'); return await ctl.drain() },
