@@ -5,8 +5,9 @@
 // driver sees the three hosts up through several contact points and /readyz's rule
 // holds; a write at QUORUM and at ALL succeeds and a read at QUORUM sees it.
 // The cluster comes from FINNHUBD_CLUSTER_KAFKA (host:port,…), FINNHUBD_CLUSTER_CASSANDRA
-// (host,…) and FINNHUBD_CLUSTER_CASSANDRA_PORT. Without them this file fails: it is
-// run on purpose, against a cluster, never skipped.
+// (host,…) and FINNHUBD_CLUSTER_CASSANDRA_PORT when set (a cluster of your own); else
+// from the local stack's cluster (clusterEndpoints), brought up first when it does not
+// run (`npm run stack -- up --cluster`; it is left running). Set but invalid fails.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
@@ -20,14 +21,19 @@ import { validateConfig } from '../../daemon/config/load.js'
 import { ensureTopics, topicMetadata } from '../../daemon/kafka/admin.js'
 import { CQL_DIR } from '../../daemon/paths.js'
 import { findJava } from '../../tools/stack/java.js'
+import { clusterEndpoints } from '../../tools/stack/nodes.js'
 import { stackOptions } from '../../tools/stack/options.js'
+import { selectComponents, startNode, stopNode, up } from '../../tools/stack/stack.js'
 import { uniqueName } from '../fixtures/kafka.js'
 
 t.setTimeout(600_000)
 
-const kafkaList = process.env['FINNHUBD_CLUSTER_KAFKA'] ?? ''
-const cassandraList = process.env['FINNHUBD_CLUSTER_CASSANDRA'] ?? ''
-const cassandraPort = Number(process.env['FINNHUBD_CLUSTER_CASSANDRA_PORT'] ?? '')
+const own = ['FINNHUBD_CLUSTER_KAFKA', 'FINNHUBD_CLUSTER_CASSANDRA', 'FINNHUBD_CLUSTER_CASSANDRA_PORT'].some(k => (process.env[k] ?? '') !== '')
+const local = stackOptions(process.env, { cluster: true })
+const localEndpoints = clusterEndpoints(local)
+const kafkaList = own ? process.env['FINNHUBD_CLUSTER_KAFKA'] ?? '' : localEndpoints.kafkaBootstrap
+const cassandraList = own ? process.env['FINNHUBD_CLUSTER_CASSANDRA'] ?? '' : localEndpoints.cassandraContactPoints.join(',')
+const cassandraPort = own ? Number(process.env['FINNHUBD_CLUSTER_CASSANDRA_PORT'] ?? '') : localEndpoints.cassandraPort
 const missing = [
   ...(kafkaList === '' ? ['FINNHUBD_CLUSTER_KAFKA (the brokers, host:port,host:port,…)'] : []),
   ...(cassandraList === '' ? ['FINNHUBD_CLUSTER_CASSANDRA (the Cassandra hosts, host,host,…)'] : []),
@@ -35,9 +41,12 @@ const missing = [
 ]
 
 if (missing.length > 0) {
-  t.fail(`no cluster to test against: ${missing.join(', ')} unset or invalid. Start the 3-broker / 3-node cluster of the local stack ` +
-    'and export its endpoints (the stack prints them), then run npm run test:cluster')
+  t.fail(`no cluster to test against: ${missing.join(', ')} unset or invalid. Set all three for a cluster of your own, ` +
+    'or none for the local stack\'s cluster (npm run stack -- up --cluster), then run npm run test:cluster')
 } else {
+  if (!own) {
+    t.before(async () => { await up(local, process.env, selectComponents([], local), line => { t.comment(line) }) })
+  }
   const bootstrapServers = kafkaList.split(',').map(s => s.trim()).filter(s => s !== '')
   const contactPoints = cassandraList.split(',').map(s => s.trim()).filter(s => s !== '')
   const keyspace = `finnhub_cluster_${randomUUID().slice(0, 8)}`
@@ -92,4 +101,24 @@ if (missing.length > 0) {
       t.ok(stored.some(g => g.id === gap.id), `written at ${level}, read back at QUORUM`)
     }
   })
+
+  // Only on the local stack's cluster: it stops one of its nodes (a cluster of your own is left alone).
+  if (!own) {
+    t.test('with one Cassandra node down a QUORUM write still succeeds and a QUORUM read sees it', async t => {
+      const config = configOf({ consistency: 'QUORUM' })
+      await runMigrate(config, CQL_DIR, () => {})
+      const client = await connectCassandra(config.cassandra)
+      t.teardown(async () => {
+        await startNode(local, 'cassandra-3', process.env, line => { t.comment(line) })
+        await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {})
+        await client.shutdown()
+      })
+      await stopNode(local, 'cassandra-3', line => { t.comment(line) })
+      const gap = { id: `cluster-one-down-${randomUUID()}`, reason: 'disconnected' as const, start: Date.now() - 60_000, end: Date.now(), symbols: ['AAPL'], dropped: null, openedAt: Date.now() - 60_000 }
+      await writeGap(client, keyspace, gap, 'cluster-test', Date.now())
+      const stored = await storedGaps(client, config.cassandra, gap.start, Date.now() + 1000, null, 1000)
+      t.ok(stored.some(g => g.id === gap.id), 'written at QUORUM with cassandra-3 stopped, read back at QUORUM')
+      t.match(cassandraCheck(true, cassandraHosts(client), config.cassandra), { ok: true }, '/readyz\'s rule: 2 of 3 up still takes QUORUM writes')
+    })
+  }
 }

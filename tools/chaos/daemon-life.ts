@@ -31,6 +31,9 @@ export class DaemonLife {
   readonly unexpectedExits: string[] = []
   readonly #o: DaemonLifeOptions
 
+  /** Whether a daemon was ever started (daemon is set). */
+  get started (): boolean { return this.daemon !== undefined }
+
   constructor (options: DaemonLifeOptions) { this.#o = options }
 
   /** Starts a daemon and waits until it is ready; returns the ms that took. */

@@ -40,6 +40,7 @@ import { DaemonLife, type Edge } from './daemon-life.js'
 import { metricByOnlyLabel, metricSum } from '../verify/prom-text.js'
 import { dropRunData, groupCaughtUp, type SentLog } from '../verify/verify.js'
 import { DaemonObserver } from './observer.js'
+import { StoreWatch } from './no-store.js'
 import { Proxies, StackControl } from './processes.js'
 import type { TcpProxy } from './proxy.js'
 import { gather, verdict, type CandleCheck, type Check, type GapRow, type VerdictCounts } from './verdict.js'
@@ -53,6 +54,14 @@ export interface ChaosEnv {
   kafkaBootstrap: string
   cassandraHost: string
   cassandraPort: number
+  /** Every Cassandra node (the cluster's three); [cassandraHost] when absent. */
+  cassandraContactPoints?: string[]
+  /**
+   * The replicated cluster (npm run chaos -- --cluster): topics with replication factor 3
+   * and min.insync.replicas 2, keyspaces NetworkTopologyStrategy {datacenter1: 3}, writes
+   * at LOCAL_QUORUM.
+   */
+  cluster?: boolean
   /** The local stack, for scenarios that kill, pause or restart Kafka or Cassandra (null: a remote cluster). */
   stack: StackOptions | null
   ratePerSec: number
@@ -66,14 +75,16 @@ export interface Scenario {
   title: string
   /** Part of the fast subset that runs inside `npm test`. */
   subset?: boolean
+  /** A scenario of the replicated cluster: runs only with --cluster (and only such scenarios run there). */
+  cluster?: boolean
   /** Kills, pauses or restarts a stack component (needs the local stack). */
   needsStack?: boolean
   /** Talks to Kafka or Cassandra through the suite's TCP proxy. */
   viaProxy?: 'kafka' | 'cassandra'
   /** Simulator options for this scenario (e.g. broadcast: one stream to every connection). */
   simulator?: Partial<SimulatorOptions>
-  /** Config changes for this scenario (deep-merged over the suite's). */
-  config?: Record<string, Record<string, unknown>>
+  /** Config changes for this scenario (sections merged over the suite's; lists and plain values replace). */
+  config?: Record<string, unknown>
   /** How long the daemon may take to store everything once the faults are over (default 180 s). */
   settleTimeoutMs?: number
   run: (r: Run) => Promise<void>
@@ -111,6 +122,8 @@ export interface ScenarioResult {
   /** The gaps table's rows, beside the account. */
   gaps: GapRow[]
   recoveryMs: number[]
+  /** The longest time (ms) no trade was stored while trades were being sent (tools/chaos/no-store.ts). */
+  longestNoStoreMs: number
   peakRssMiB: number
   maxProducerQueue: number
   /** The longest event-loop delay seen (finnhubd_nodejs_eventloop_lag_max_seconds, per 0.5 s scrape). */
@@ -123,9 +136,12 @@ export interface ScenarioResult {
 export const metricByLabel = metricByOnlyLabel
 
 /** Merges plain objects two levels deep (config sections). */
-function merge (base: Record<string, unknown>, over: Record<string, Record<string, unknown>> = {}): Record<string, unknown> {
+function merge (base: Record<string, unknown>, over: Record<string, unknown> = {}): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base }
-  for (const [k, v] of Object.entries(over)) out[k] = { ...(base[k] as Record<string, unknown> | undefined), ...v }
+  for (const [k, v] of Object.entries(over)) {
+    // A section merges into the suite's; a list (roles) or a plain value replaces it.
+    out[k] = typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...(base[k] as Record<string, unknown> | undefined), ...v } : v
+  }
   return out
 }
 
@@ -148,6 +164,10 @@ export class Run {
   badInputs = 0
   /** Memory, stalls, the producer queue and the drops, over the daemon's lives. */
   readonly observed = new DaemonObserver()
+  /** The stored total of every daemon the scenario runs, for the longest time no trade was stored. */
+  readonly storeWatch = new StoreWatch()
+  /** Daemons besides the suite's own that store trades (process daemons of a group), for the store watch. */
+  readonly otherDaemons: DaemonLife[] = []
   /** The daemon's processes, their kill/stop windows and unexpected exits (tools/chaos/daemon-life.ts). */
   readonly life: DaemonLife
   /**
@@ -267,6 +287,7 @@ export class Run {
     const env = this.env
     this.life.httpPort = await freePort()
     const topic = `finnhubd.chaos.${this.id}`
+    const cluster = env.cluster === true
     const { kafkaBootstrap, cassandraPort } = await this.proxies.open(this.scenario.viaProxy, { kafkaBootstrap: env.kafkaBootstrap, cassandraPort: env.cassandraPort }, env.stack, this.scenario.name)
     await this.startSimulator(this.scenario.simulator)
     this.config = merge({
@@ -274,18 +295,35 @@ export class Run {
       // Its own: the ledger of gaps keeps the previous run's state there (daemon_down).
       stateDir: join(env.outDir, `chaos-${this.id}.state`),
       finnhub: { url: this.sim.url, token: TOKEN, symbols: SYMBOLS, staleAfterMs: 3000, reconnectInitialDelayMs: 200, reconnectMaxDelayMs: 2000, unauthorizedBackoffMs: 1000 },
-      kafka: { bootstrapServers: [kafkaBootstrap], topic, deadLetterTopic: `${topic}.dlq`, groupId: `chaos-${this.id}`, statsIntervalMs: 500, commitIntervalMs: 500 },
-      cassandra: { contactPoints: [env.cassandraHost], port: cassandraPort, keyspace: `chaos_${this.id}`, requestTimeoutMs: 5000, retryMaxDelayMs: 1000 },
+      kafka: { bootstrapServers: kafkaBootstrap.split(','), ...(cluster ? { topicReplicationFactor: 3, topicMinInsyncReplicas: 2 } : {}), topic, deadLetterTopic: `${topic}.dlq`, groupId: `chaos-${this.id}`, statsIntervalMs: 500, commitIntervalMs: 500 },
+      cassandra: {
+        contactPoints: env.cassandraContactPoints ?? [env.cassandraHost],
+        port: cassandraPort,
+        keyspace: `chaos_${this.id}`,
+        requestTimeoutMs: 5000,
+        retryMaxDelayMs: 1000,
+        ...(cluster ? { replication: { class: 'NetworkTopologyStrategy', dataCenters: { datacenter1: 3 } }, consistency: 'LOCAL_QUORUM' } : {})
+      },
       workers: { poolSize: 1 },
       shutdown: { drainTimeoutMs: 20_000 },
-      http: { port: this.life.httpPort }
+      http: { port: this.life.httpPort },
+      // On the cluster six JVMs share this machine's two cores with the daemons: the
+      // daemon would shed trades (counted, reason overload) whenever they saturate it.
+      // The cluster suite is about the replicas' faults, so Kafka buffers instead.
+      ...(cluster ? { overload: { shed: false } } : {})
     }, this.scenario.config)
     this.writeConfig()
     const direct = this.#directConfig()
     await runMigrate(direct, CQL_DIR, () => {})
-    await createTopic(env.kafkaBootstrap, topic, 3)
+    if (cluster) {
+      await createTopic(env.kafkaBootstrap, topic, 3, 3, { 'min.insync.replicas': '2' })
+      await createTopic(env.kafkaBootstrap, `${topic}.dlq`, 3, 3, { 'min.insync.replicas': '2' })
+    } else {
+      await createTopic(env.kafkaBootstrap, topic, 3)
+    }
     await this.startDaemon()
     this.observed.start(() => this.daemon)
+    this.storeWatch.start(() => [this.daemon, ...this.otherDaemons.filter(l => l.started).map(l => l.daemon)], () => !this.sim.paused)
   }
 
   /** The scenario's config with the direct (unproxied) endpoints, for the suite's own clients. */
@@ -293,13 +331,14 @@ export class Run {
 
   #directConfig (): Config {
     const c = this.config as { kafka: Record<string, unknown>, cassandra: Record<string, unknown> }
-    return validateConfig({ ...this.config, kafka: { ...c.kafka, bootstrapServers: [this.env.kafkaBootstrap] }, cassandra: { ...c.cassandra, port: this.env.cassandraPort } })
+    return validateConfig({ ...this.config, kafka: { ...c.kafka, bootstrapServers: this.env.kafkaBootstrap.split(',') }, cassandra: { ...c.cassandra, port: this.env.cassandraPort } })
   }
 
   /** Stops the flow, waits until the daemon holds nothing, stops it, and accounts. */
   async finish (started: number): Promise<ScenarioResult> {
     this.proxies.pass()
     this.sim.pause()
+    this.storeWatch.stop()
     if (this.daemon.running) {
       const settled = await this.#settle(this.scenario.settleTimeoutMs ?? 180_000)
       this.check('the daemon settles (nothing in flight, no lag)', settled)
@@ -340,7 +379,10 @@ export class Run {
   /** Reads back what the scenario left and records the verdict (tools/chaos/verdict.ts). */
   async #account (started: number): Promise<ScenarioResult> {
     const config = this.#directConfig()
-    const gathered = await gather(config, this.env.kafkaBootstrap, this.#sentLogs)
+    // A Cassandra node just back (replaying hints, its JIT cold) can take longer than the
+    // daemon's 5 s to answer the suite's whole-keyspace reads: the account waits for it.
+    const reader = this.env.cluster === true ? { ...config, cassandra: { ...config.cassandra, requestTimeoutMs: 60_000 } } : config
+    const gathered = await gather(reader, this.env.kafkaBootstrap, this.#sentLogs)
     const { checks, counts } = verdict({
       gathered,
       foreignIds: this.foreignIds,
@@ -364,7 +406,9 @@ export class Run {
   async unaccounted (started: number, err: unknown): Promise<ScenarioResult> {
     this.check('the scenario could be settled and accounted for', false, (err as Error).stack ?? String(err))
     if (this.daemon.running) this.daemon.signal('SIGKILL')
+    for (const other of this.otherDaemons) if (other.started && other.daemon.running) other.daemon.signal('SIGKILL')
     this.observed.stop()
+    this.storeWatch.stop()
     for (const close of [() => this.sim.close(), () => this.kafkaProxy?.close(), () => this.cassandraProxy?.close()]) {
       try { await close() } catch { /* already closed by finish() */ }
     }
@@ -382,6 +426,7 @@ export class Run {
       ...counts,
       dropped: { ...this.observed.dropped },
       recoveryMs: this.recoveryMs,
+      longestNoStoreMs: this.storeWatch.longestMs,
       peakRssMiB: this.observed.peakRssMiB,
       maxProducerQueue: this.observed.maxProducerQueue,
       maxStallS: Math.round(this.observed.maxStallS * 1000) / 1000,

@@ -11,12 +11,14 @@ import { fileURLToPath } from 'node:url'
 import { commandArgs, runEntry } from '../../daemon/args.js'
 import { FinnhubdError } from '../../daemon/core/errors.js'
 import { PROJECT_ROOT } from '../../daemon/paths.js'
+import { clusterEndpoints } from '../stack/nodes.js'
 import { stackEndpoints, stackOptions } from '../stack/options.js'
 import { selectComponents, up } from '../stack/stack.js'
 import { runScenario, type ChaosEnv, type Scenario, type ScenarioResult } from './harness.js'
 import { renderChaosMarkdown, totalsOf, type ChaosReport } from './report.js'
 import { candleSummary } from './verdict.js'
 import { SCENARIOS, SUBSET } from './scenarios.js'
+import { CLUSTER_SCENARIOS, CLUSTER_SUBSET } from './cluster.js'
 
 const progress = (line: string): void => { process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
 
@@ -25,19 +27,24 @@ export interface ChaosRunOptions {
   ratePerSec: number
   outDir: string
   log: (line: string) => void
+  /** The replicated cluster stack (three brokers, three Cassandra nodes) instead of the single-node one. */
+  cluster?: boolean
 }
 
 /** Runs the scenarios one after the other on the local stack; returns the report (also written as files). */
 export async function runChaos (opts: ChaosRunOptions): Promise<{ report: ChaosReport, files: string[] }> {
   const started = Date.now()
-  const stack = stackOptions(process.env)
-  await up(stack, process.env, selectComponents([]), opts.log)
+  const cluster = opts.cluster === true
+  const stack = stackOptions(process.env, cluster ? { cluster: true } : {})
+  await up(stack, process.env, selectComponents([], stack), opts.log)
   const endpoints = stackEndpoints(stack)
+  const nodes = clusterEndpoints(stack)
   mkdirSync(opts.outDir, { recursive: true })
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
   const env: ChaosEnv = {
-    kafkaBootstrap: endpoints.kafkaBootstrap,
+    kafkaBootstrap: cluster ? nodes.kafkaBootstrap : endpoints.kafkaBootstrap,
     cassandraHost: endpoints.cassandraHost,
+    ...(cluster ? { cassandraContactPoints: nodes.cassandraContactPoints, cluster: true } : {}),
     cassandraPort: endpoints.cassandraPort,
     stack,
     ratePerSec: opts.ratePerSec,
@@ -54,18 +61,19 @@ export async function runChaos (opts: ChaosRunOptions): Promise<{ report: ChaosR
   const report: ChaosReport = {
     startedAt: new Date(started).toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
+    ...(cluster ? { cluster: true } : {}),
     ratePerSec: opts.ratePerSec,
     machine: { cpus: cpus().length, node: process.version },
     totals: totalsOf(results),
     scenarios: results
   }
-  const base = join(opts.outDir, `${stamp}-chaos`)
+  const base = join(opts.outDir, `${stamp}-chaos${cluster ? '-cluster' : ''}`)
   writeFileSync(`${base}.json`, JSON.stringify(report, null, 2) + '\n')
   writeFileSync(`${base}.md`, renderChaosMarkdown(report))
   return { report, files: [`${base}.md`, `${base}.json`] }
 }
 
-const USAGE = `usage: npm run chaos [-- [--only NAME,NAME] [--subset] [--rate N] [--list]]
+const USAGE = `usage: npm run chaos [-- [--cluster] [--only NAME,NAME] [--subset] [--rate N] [--list]]
 
 The fault suite, against the local stack (started when it is not running): each scenario
 (Kafka or Cassandra killed, stopped, slowed; the daemon killed, restarted, reloaded; bad
@@ -75,7 +83,12 @@ Exit 0 when every scenario passed, 1 when one failed, 2 for a usage error.
 
 options:
   --only NAME,NAME   run only these scenarios (--list names them)
-  --subset           the fast subset that runs inside npm test
+  --cluster          the cluster scenarios, on the local stack's three-broker / three-node
+                     cluster (npm run stack -- up --cluster; started when not running):
+                     topics replication factor 3 / min.insync.replicas 2, keyspaces
+                     NetworkTopologyStrategy {datacenter1: 3}, writes at LOCAL_QUORUM
+  --subset           the fast subset that runs inside npm test (with --cluster: the one
+                     cluster scenario of npm run test:cluster)
   --rate N           trades per second while the faults happen (default 300)
   --list             list the scenarios and exit`
 
@@ -85,24 +98,26 @@ async function main (): Promise<number> {
     options: {
       only: { type: 'string' },
       subset: { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
       rate: { type: 'string', default: '300' },
       list: { type: 'boolean', default: false }
     },
     strict: true
   }, { usage: USAGE, command: 'npm run chaos --' })
-  const all = values.subset === true ? SUBSET : SCENARIOS
+  const cluster = values.cluster === true
+  const all = cluster ? (values.subset === true ? CLUSTER_SUBSET : CLUSTER_SCENARIOS) : values.subset === true ? SUBSET : SCENARIOS
+  const known = cluster ? [...CLUSTER_SCENARIOS, ...CLUSTER_SUBSET] : [...SCENARIOS, ...SUBSET]
   if (values.list === true) {
-    for (const s of [...SCENARIOS, ...SUBSET]) process.stdout.write(`${s.name.padEnd(20)} ${s.title}\n`)
+    for (const s of known) process.stdout.write(`${s.name.padEnd(cluster ? 34 : 20)} ${s.title}\n`)
     return 0
   }
   const only = values.only?.split(',').map(s => s.trim()).filter(s => s !== '') ?? []
-  const known = [...SCENARIOS, ...SUBSET]
   const unknown = only.filter(name => !known.some(s => s.name === name))
-  if (unknown.length > 0) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown scenario ${unknown.join(', ')}; --list shows them`)
+  if (unknown.length > 0) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown scenario ${unknown.join(', ')}; --list${cluster ? ' --cluster' : ''} shows them`)
   const ratePerSec = Number(values.rate)
   if (!Number.isFinite(ratePerSec) || ratePerSec <= 0) throw new FinnhubdError('FINNHUBD_ERR_USAGE', `--rate takes trades per second > 0, got ${values.rate}`)
   const scenarios = only.length > 0 ? known.filter(s => only.includes(s.name)) : all
-  const { report, files } = await runChaos({ scenarios, ratePerSec, outDir: join(PROJECT_ROOT, 'tools', 'bench', 'results'), log: progress })
+  const { report, files } = await runChaos({ scenarios, ratePerSec, outDir: join(PROJECT_ROOT, 'tools', 'bench', 'results'), log: progress, cluster })
   process.stdout.write(renderChaosMarkdown(report) + '\n')
   progress(`report: ${files.join(' and ')}`)
   return report.totals.passed === report.totals.scenarios ? 0 : 1

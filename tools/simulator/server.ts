@@ -269,6 +269,9 @@ export class FinnhubSimulator {
 
   pause (): void { this.#paused = true }
 
+  /** Whether sending is paused (pause() without a resume since). */
+  get paused (): boolean { return this.#paused }
+
   resume (): void {
     if (!this.#paused) return
     this.#paused = false
