@@ -68,7 +68,7 @@ const window = (storedPerSec: number, cpu: ScaleoutWindow['cpu']): ScaleoutWindo
 const run = (n: number, steady: number, drain: number): ScaleoutRun => ({
   processDaemons: n,
   steady: { ...window(steady, [{ name: 'ingest', pid: 1, percent: 10, usPerRow: 25 }, { name: 'process-1', pid: 2, percent: 40, usPerRow: 100 }, { name: 'kafka-1', pid: 3, percent: 20, usPerRow: 50 }, { name: 'kafka-2', pid: 4, percent: 22.5, usPerRow: 56 }, { name: 'cassandra-1', pid: 5, percent: 30, usPerRow: 75 }, { name: 'bench', pid: 6, percent: NaN, usPerRow: NaN }]), sent: 120_000, leftAfterDrain: 0, dropped: 0 },
-  drain: { ...window(drain, [{ name: 'process-1', pid: 7, percent: 90, usPerRow: 100 }]), trades: 200_000, startupSeconds: 4.2, stored: 200_000, everyDaemonStored: n === 1 }
+  drain: { ...window(drain, [{ name: 'process-1', pid: 7, percent: 90, usPerRow: 100 }]), trades: 200_000, startupSeconds: 4.2, stored: 200_000, rowsWritten: 201_500, everyDaemonStored: n === 1 }
 })
 
 t.test('CPU by kind, µs per row and the scale factors', async t => {
@@ -99,4 +99,5 @@ t.test('the Markdown: one row per run and window, the CPU per process, the count
   t.match(md, /\| 1 \| steady \| bench \| 6 \| – \| – \|/, 'a missing CPU reading shown as –')
   t.match(md, /one daemon drained the topic before the others stored a row/, 'a drain without every daemon storing is said so')
   t.match(md, /`npm run bench -- scaleout --cluster`/)
+  t.match(md, /200,000 of 200,000 stored \(201,500 rows written: 1,500 again after the group's rebalance\)/)
 })

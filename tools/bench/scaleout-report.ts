@@ -42,7 +42,10 @@ export interface ScaleoutRun {
     trades: number
     /** Seconds from spawning the daemons until every one of them had stored a row (left out of the window). */
     startupSeconds: number
+    /** Distinct rows of the pre-filled trades in Cassandra afterwards. */
     stored: number
+    /** Rows the daemons wrote: beyond `stored`, the records consumed again after the group's rebalance (at least once; the same rows). */
+    rowsWritten: number
     /** False when one daemon drained the topic before the others stored a row: the window then starts at the first row, and the figure is one daemon's. */
     everyDaemonStored: boolean
   }
@@ -138,7 +141,8 @@ export function renderScaleoutMarkdown (r: ScaleoutReport): string {
     '',
     'One ingest-only daemon (`roles: [ingest]`) fed by the simulator, and N process-only daemons (`roles: [process]`, one consumer group), each its own process.',
     `**steady**: the simulator open loop at ${num(r.ratePerSec)} trades/s for ${r.steadySeconds} s; latency is source_to_written (intended send time → row acknowledged), every process daemon's histogram merged. ` +
-      `**drain**: ${num(r.drainTrades)} trades pre-filled into a topic of their own, then the N process daemons started on it: stored/s at saturation, from the moment every daemon stores to the last row; latency is consume_to_written per batch.`,
+      `**drain**: ${num(r.drainTrades)} trades pre-filled into a topic of their own, then the N process daemons started on it: stored/s at saturation (rows written), from the moment every daemon stores to the last row; latency is consume_to_written per batch. ` +
+      'A rebalance makes the new owner of a partition write again what the old one had not committed (the same rows, at least once): the counts below give those rewrites.',
     'CPU in % of one core over the window (all processes of a kind added: 3 Kafka brokers, 3 Cassandra nodes); machine busy in % of all its cores.',
     '',
     '| process daemons | window | stored/s | per daemon | p50 ms | p99 ms | max ms | ingest CPU % | process CPU % | Kafka CPU % | Cassandra CPU % | bench + sim CPU % | machine busy % |',
@@ -161,7 +165,7 @@ export function renderScaleoutMarkdown (r: ScaleoutReport): string {
   out.push('', '## Counts', '')
   for (const x of r.runs) {
     out.push(`- ${x.processDaemons} process daemon${x.processDaemons === 1 ? '' : 's'}: steady ${num(x.steady.sent)} sent, ${num(x.steady.dropped)} counted drops, ` +
-      `${num(x.steady.leftAfterDrain)} neither stored nor counted after the drain; drain ${num(x.drain.stored)} of ${num(x.drain.trades)} stored, ` +
+      `${num(x.steady.leftAfterDrain)} neither stored nor counted after the drain; drain ${num(x.drain.stored)} of ${num(x.drain.trades)} stored (${num(x.drain.rowsWritten)} rows written: ${num(x.drain.rowsWritten - x.drain.stored)} again after the group's rebalance), ` +
       (x.drain.everyDaemonStored
         ? `${x.drain.startupSeconds} s from spawn until every daemon stored (not in the window).`
         : `one daemon drained the topic before the others stored a row: the window is from the first row (${x.drain.startupSeconds} s after spawn), the figure one daemon's.`))

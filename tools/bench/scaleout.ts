@@ -20,10 +20,12 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { connectCassandra } from '../../daemon/cassandra/client.js'
 import { runMigrate } from '../../daemon/cassandra/migrate-command.js'
 import { validateConfig } from '../../daemon/config/load.js'
 import { topicMinInsyncReplicas, type Config } from '../../daemon/config/schema.js'
 import { TradeEncoder } from '../../daemon/core/avro-codec.js'
+import { utcDay } from '../../daemon/core/transform.js'
 import { ensureTopics } from '../../daemon/kafka/admin.js'
 import type { Stage, StageSnapshot } from '../../daemon/metrics/latency.js'
 import { CQL_DIR, loadTradeType, PROJECT_ROOT, resolveSchemaPath } from '../../daemon/paths.js'
@@ -306,9 +308,11 @@ async function drainWindow (ctx: RunContext, n: number, runNo: number): Promise<
   })
   const config = validateConfig(await cfg())
   await ensureTopics(config.kafka, [topic, `${topic}.dlq`])
-  // Distinct trades per run (their own minutes), so no run rewrites another's rows.
+  // Distinct trades per run, under symbols of their own (FILL<run>:SYM00 …), so the
+  // rows stored can be counted apart from every other window's.
   const m = opts.drainTrades
-  const trades = syntheticTrades(m, SYMBOLS, Date.now() - 3_600_000 * (runNo + 1), 1)
+  const symbols = SYMBOLS.map((_, i) => `FILL${runNo}:SYM${String(i).padStart(2, '0')}`)
+  const trades = syntheticTrades(m, symbols, Date.now() - m, 1)
   const encoder = new TradeEncoder(loadTradeType(resolveSchemaPath(config.schemaPath)), { kind: 'single-object' })
   progress(`run ${runNo} drain: pre-filling ${m} trades into ${topic}`)
   await produceAll(ctx.endpoints.kafkaBootstrap, topic, trades.map(tr => ({ key: tr.s, value: encoder.encode(tr) })))
@@ -336,6 +340,16 @@ async function drainWindow (ctx: RunContext, n: number, runNo: number): Promise<
     }
     const to = cpuMark(procs)
     const lat1 = await Promise.all(pd.map(async d => await d.latency()))
+    // Records a daemon had not committed when the group rebalanced are consumed again by
+    // their new owner and written twice (the same rows: at least once, idempotent):
+    // wait for those writes to end, then count the distinct rows in Cassandra.
+    let written = sum(rows)
+    for (let still = Date.now(); Date.now() - still < 3000;) {
+      await sleep(500)
+      const now = sum(await rowsOf(pd))
+      if (now !== written) { written = now; still = Date.now() }
+    }
+    const stored = await countRows(config, symbols, trades.map(tr => tr.t))
     const start = from ?? first ?? { mark: to, rows, lat: lat1 }
     const seconds = (to.at - start.mark.at) / 1000
     const storedInWindow = sum(rows) - sum(start.rows)
@@ -349,9 +363,27 @@ async function drainWindow (ctx: RunContext, n: number, runNo: number): Promise<
       ...cpuBetween(procs, start.mark, to, storedPerSec)
     }
     progress(`run ${runNo} drain: ${storedPerSec} stored/s over ${window.seconds} s (${window.storedPerSecByDaemon.join(' + ')})`)
-    return { ...window, trades: m, startupSeconds: round((start.mark.at - spawned) / 1000, 1), stored: sum(rows), everyDaemonStored: from !== null }
+    return { ...window, trades: m, startupSeconds: round((start.mark.at - spawned) / 1000, 1), stored, rowsWritten: written, everyDaemonStored: from !== null }
   } finally {
     await stopAll(processes.map(p => p.daemon))
+  }
+}
+
+/** Distinct trade rows of these symbols on the days of these times (count(*) per partition). */
+async function countRows (config: Config, symbols: readonly string[], times: readonly number[]): Promise<number> {
+  const days = [...new Set(times.map(utcDay))]
+  const client = await connectCassandra(config.cassandra)
+  try {
+    let n = 0
+    for (const symbol of symbols) {
+      for (const day of days) {
+        const rs = await client.execute(`SELECT count(*) AS n FROM ${config.cassandra.keyspace}.${config.cassandra.tradesTable} WHERE symbol = ? AND day = ?`, [symbol, day], { prepare: true })
+        n += Number(rs.first()?.get('n') ?? 0)
+      }
+    }
+    return n
+  } finally {
+    await client.shutdown()
   }
 }
 
