@@ -18,7 +18,7 @@ function snapshot (valuesMs: number[]): { count: number, histogram: string } {
 
 t.test('the command line: defaults, the smoke scale, and bad values refused by name', async t => {
   const d = parseScaleoutArgs([])
-  t.same([d.cluster, d.processDaemons, d.partitions, d.rate, d.seconds, d.drainTrades], [false, [1, 2], 6, 4000, 30, 200_000])
+  t.same([d.cluster, d.processDaemons, d.partitions, d.rate, d.seconds, d.drainTrades], [false, [1, 2], 6, 2000, 30, 200_000])
   const c = parseScaleoutArgs(['--cluster', '--process-daemons', '1,2,2,1', '--rate', '3000', '--seconds', '20', '--set', 'logLevel=info'])
   t.same([c.cluster, c.processDaemons, c.rate, c.seconds, c.set], [true, [1, 2, 2, 1], 3000, 20, ['logLevel=info']])
   t.ok(parseScaleoutArgs(['--smoke']).drainTrades < 10_000, 'smoke: a small drain')

@@ -86,7 +86,7 @@ keyspace NetworkTopologyStrategy { datacenter1: 3 }, writes at LOCAL_QUORUM.
 options:
   --cluster                  on the cluster stack (3 brokers, 3 Cassandra nodes) instead of the local one
   --process-daemons N1,N2,…  process daemons per run, in this order (default 1,2; 1,2,2,1 alternates)
-  --rate N                   the steady window's offered rate, trades/s (default 4000)
+  --rate N                   the steady window's offered rate, trades/s (default 2000)
   --seconds N                the steady window's length (default 30), after --warm-seconds (default 10)
   --drain-trades N           trades pre-filled for each drain (default 200000)
   --partitions N             partitions of each topic (default 6; at least the most process daemons)

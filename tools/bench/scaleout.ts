@@ -36,7 +36,7 @@ import { runningPid, selectComponents, up } from '../stack/stack.js'
 import { dropRunData } from '../verify/verify.js'
 import { round } from './ceilings.js'
 import { DaemonProcess, freePort } from './daemon-process.js'
-import { progress, Sim, SYMBOLS, TOKEN } from './pipeline.js'
+import { progress, Sim, STEADY_RATE, SYMBOLS, TOKEN } from './pipeline.js'
 import { corePercent, machineBusyPercent, readMachineTicks, readProcTicks } from './proc-stat.js'
 import { produceAll } from './produce.js'
 import { dropsIn, metricSum, setPath } from './report.js'
@@ -93,7 +93,7 @@ export function parseScaleoutArgs (args: readonly string[]): ScaleoutOptions {
   }
   return {
     cluster: values.cluster === true,
-    rate: positive('rate', values.rate, smoke ? 300 : 4000),
+    rate: positive('rate', values.rate, smoke ? 300 : STEADY_RATE),
     seconds: positive('seconds', values.seconds, smoke ? 3 : 30),
     warmSeconds: positive('warm-seconds', values['warm-seconds'], smoke ? 1 : 10, 0),
     drainTrades: positive('drain-trades', values['drain-trades'], smoke ? 2000 : 200_000),
