@@ -11,7 +11,7 @@
 // or running and Kafka and Cassandra are idle, so a freshly started stack (still
 // compacting its system tables) does not flatter the ratio with a low ceiling.
 
-import { readFileSync } from 'node:fs'
+import { CLOCK_TICKS_PER_SEC, readProcTicks } from './proc-stat.js'
 import type cassandra from 'cassandra-driver'
 import Kafka from 'node-rdkafka'
 import type { Config } from '../../daemon/config/schema.js'
@@ -26,13 +26,8 @@ import { CQL_DIR } from '../../daemon/paths.js'
 
 /** CPU time (user + system) from a /proc stat file, in ms; NaN when it cannot be read. */
 export function procCpuMs (statFile: string): number {
-  try {
-    const fields = readFileSync(statFile, 'utf8').split(') ')[1]?.split(' ') ?? []
-    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) * 10
-  } catch {
-    return NaN
-  }
+  const ticks = readProcTicks(null, statFile)
+  return ticks === null ? NaN : ticks * 1000 / CLOCK_TICKS_PER_SEC
 }
 
 /** CPU seconds (user + system, all threads) a process has used, from /proc. */

@@ -8,7 +8,7 @@
 import { helpRequested, runEntry } from '../../daemon/args.js'
 import { FinnhubdError } from '../../daemon/core/errors.js'
 
-const USAGE = `usage: npm run bench [-- [pipeline|ingest|process] [options]]
+const USAGE = `usage: npm run bench [-- [pipeline|ingest|process|latency|scaleout] [options]]
 
 The load tests, against the local stack (started when it is not running) or, for the
 pipeline bench, a named cluster. Reports go to tools/bench/results/ (see tools/bench/README.md).
@@ -21,6 +21,8 @@ stages:
   process    a pre-filled topic → process role → Cassandra, against raw Cassandra writes
   latency    2,000 trades/s from the daemon's first second (start-up, steady) and half
              load, as an A/B of builds or settings (--variant), in alternating rounds
+  scaleout   one ingest-only daemon and 1, 2, … process-only daemons (one consumer group), on the
+             local stack or the cluster stack (--cluster): stored/s, p99 and each process's CPU
 
 \`npm run bench -- <stage> --help\` lists a stage's options.`
 
@@ -70,6 +72,26 @@ options:
   --half-rate N                the half-load rate (default 8000: half the full bench's sustainable rate on the 2-core machine)
   --set key.path=value         an override for every variant (repeatable)
   --out DIR --keep --smoke`,
+  scaleout: `usage: npm run bench -- scaleout [--cluster] [--process-daemons 1,2] [options]
+
+One ingest-only daemon (roles [ingest], fed by the simulator) and N process-only daemons
+(roles [process], one consumer group), each its own process, for each N in turn. Per N: a
+steady window open loop at --rate (stored/s, source_to_written p50/p99/max over every
+process daemon), then a drain of a pre-filled topic by N fresh process daemons (stored/s at
+saturation); in each window the CPU of every daemon, every JVM of the stack and the bench,
+and the machine's busy share. With --cluster, on the cluster stack (\`npm run stack -- up
+--cluster\`, started when it is not running): topics replicated 3 with min.insync 2, the
+keyspace NetworkTopologyStrategy { datacenter1: 3 }, writes at LOCAL_QUORUM.
+
+options:
+  --cluster                  on the cluster stack (3 brokers, 3 Cassandra nodes) instead of the local one
+  --process-daemons N1,N2,…  process daemons per run, in this order (default 1,2; 1,2,2,1 alternates)
+  --rate N                   the steady window's offered rate, trades/s (default 2000)
+  --seconds N                the steady window's length (default 30), after --warm-seconds (default 10)
+  --drain-trades N           trades pre-filled for each drain (default 200000)
+  --partitions N             partitions of each topic (default 6; at least the most process daemons)
+  --set key.path=value       a config override for every daemon (repeatable)
+  --out DIR --keep --smoke`,
   process: `usage: npm run bench -- process [--trades N] [--symbols N]
 
 A pre-filled topic → the process role (consumer, worker pool, Cassandra writers, candles)
@@ -85,9 +107,9 @@ async function main (argv: readonly string[]): Promise<number> {
   const [stage, ...rest] = explicit ? argv : ['pipeline', ...argv]
   // `npm run bench -- --help` is the list; `-- pipeline --help` the pipeline's options.
   if (!explicit) helpRequested(rest, USAGE)
-  if (stage !== 'pipeline' && stage !== 'ingest' && stage !== 'process' && stage !== 'latency') {
+  if (stage !== 'pipeline' && stage !== 'ingest' && stage !== 'process' && stage !== 'latency' && stage !== 'scaleout') {
     helpRequested(rest, USAGE)
-    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown bench stage "${String(stage)}"; stages: pipeline (the default), ingest, process, latency; see \`npm run bench -- --help\``)
+    throw new FinnhubdError('FINNHUBD_ERR_USAGE', `unknown bench stage "${String(stage)}"; stages: pipeline (the default), ingest, process, latency, scaleout; see \`npm run bench -- --help\``)
   }
   helpRequested(rest, STAGE_USAGE[stage])
   // Loaded after --help: each stage module brings the clients it benches.
@@ -101,6 +123,11 @@ async function main (argv: readonly string[]): Promise<number> {
     case 'latency': {
       const { runLatencyBench, renderLatencyMarkdown } = await import('./latency.js')
       process.stdout.write('\n' + renderLatencyMarkdown(await runLatencyBench(rest)))
+      return 0
+    }
+    case 'scaleout': {
+      const [{ runScaleoutBench }, { renderScaleoutMarkdown }] = await Promise.all([import('./scaleout.js'), import('./scaleout-report.js')])
+      process.stdout.write('\n' + renderScaleoutMarkdown(await runScaleoutBench(rest)))
       return 0
     }
     case 'ingest': {
