@@ -143,7 +143,7 @@ t.test('the scripts: --help before anything starts, usage errors exit 2', async 
   const cases: Array<[string, string[], number, RegExp, RegExp | null]> = [
     ['daemon/cli.js', ['process', '--help'], 0, /^usage: finnhubd .*process\n/, null],
     ['daemon/cli.js', ['run', '-h'], 0, /^usage: finnhubd .*run\n/, null],
-    ['tools/bench/run.js', ['--help'], 0, /^usage: npm run bench \[-- \[pipeline\|ingest\|process\] \[options\]\][\s\S]*stages:/, null],
+    ['tools/bench/run.js', ['--help'], 0, /^usage: npm run bench \[-- \[pipeline\|ingest\|process\|latency\|scaleout\] \[options\]\][\s\S]*stages:/, null],
     ['tools/bench/run.js', ['-h'], 0, /^usage: npm run bench /, null],
     ['tools/bench/run.js', ['pipeline', '--help'], 0, /^usage: npm run bench -- \[pipeline\] \[options\][\s\S]*--quick[\s\S]*--kafka HOST:PORT --cassandra HOST:PORT/, null],
     ['tools/bench/run.js', ['ingest', '--help'], 0, /^usage: npm run bench -- ingest \[--rates R1,R2,…\] \[--seconds N\]/, null],

@@ -70,8 +70,9 @@ Stops what the stack started (the pids it recorded; nothing else is signalled).
   status: `usage: npm run stack -- status [kafka|cassandra|<node>] [--secure|--cluster]
 
 One line per component (per node in the cluster): running or not, pid, endpoint, ready,
-memory (RSS), fsync off, password auth, secure; then the total RSS. Exit 0 when all are
-ready, else 1. A cluster node is ready when it answers and the running others see it.
+memory (RSS), fsync off, password auth, secure; then the total RSS.
+Exit 0 when all are ready, else 1. A cluster node is ready when it answers and the
+running others see it.
 
   ${COMPONENTS_NOTE}`,
   wipe: `usage: npm run stack -- wipe [kafka|cassandra|<node>] [--secure|--cluster]
