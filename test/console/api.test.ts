@@ -164,7 +164,7 @@ t.test('the endpoints, their JSON shapes, and the stream that moves', async t =>
   const gaps = await get(`${url}/api/gaps`)
   t.equal(gaps.status, 200)
   t.match(gaps.body, { symbol: null, from: String, to: String, gaps: Array })
-  t.same(mine(gaps.body), [{ ...closed, source: 'api-test' }, { ...open, source: 'api-test' }], 'every field, oldest first; the open one with end null')
+  t.same(mine(gaps.body), [{ ...closed, source: 'api-test', covered: false }, { ...open, source: 'api-test', covered: false }], 'every field, oldest first; the open one with end null; no redundancy group, so nothing covered')
   t.same(mine((await get(`${url}/api/gaps?symbol=BINANCE:BTCUSDT&minutes=120`)).body).map(g => g['reason']), ['disconnected'], 'of a symbol: not the AAPL-only one')
   t.same(mine((await get(`${url}/api/gaps?minutes=30`)).body).map(g => g['reason']), ['disconnected'], 'the last 30 minutes: the open one, which reaches to now')
   const before = await get(`${url}/api/gaps?from=${new Date(now - 3 * 3_600_000).toISOString()}&to=${new Date(now - 2 * 3_600_000).toISOString()}`)
